@@ -1,0 +1,402 @@
+//! Pairing prediction and ground-truth files, scoring each pair, and the report.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use urisc_io::{GreyImage, Image, IoError, IoErrorKind};
+use urisc_metrics::{
+    connected_components, partition_scores, phd, vrand_vinfo, Confusion, IsbiScores, Proposal,
+    PHD_TOLERANCES,
+};
+
+use crate::metrics::{Metric, MetricSet, PhdScores, Scores};
+
+/// How precision, recall and F1 are computed (SPEC §4.1–4.2). Every other metric always uses
+/// the binarised masks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// GT membrane = value ≤ 122, prediction membrane = value < 128 (what the rules intend).
+    #[default]
+    Binarized,
+    /// The competition's `eval.py`: grey-weighted sums, binary prediction with ≤ 1/6 membrane.
+    Faithful,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Binarized => "binarized",
+            Protocol::Faithful => "faithful",
+        }
+    }
+}
+
+/// Where one image of a pair comes from: a file, or a page of a multi-page TIFF.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub page: usize,
+}
+
+impl Source {
+    fn load(&self) -> Result<urisc_io::Decoded, IoError> {
+        urisc_io::read_page(&self.path, self.page)
+    }
+
+    fn describe(&self, pages: bool) -> String {
+        if pages {
+            format!("{} (page {})", self.path.display(), self.page)
+        } else {
+            self.path.display().to_string()
+        }
+    }
+}
+
+/// A prediction and its ground truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair {
+    pub name: String,
+    pub pred: Source,
+    pub gt: Source,
+    /// Part of a multi-page stack (names and messages mention the page).
+    pub paged: bool,
+}
+
+/// Errors of an evaluation; each names the file(s) concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
+}
+
+impl EvalError {
+    fn input(path: &Path, message: impl Into<String>) -> EvalError {
+        EvalError::Input {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Image files directly inside `dir`, sorted by name.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| EvalError::input(dir, format!("cannot read folder: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && urisc_io::is_image_path(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Pairs predictions with ground truth: two files, two multi-page stacks (page by page), or two
+/// folders matched by file stem. Unmatched names and empty folders are errors.
+pub fn pair_inputs(pred: &Path, gt: &Path) -> Result<Vec<Pair>, EvalError> {
+    for p in [pred, gt] {
+        if !p.exists() {
+            return Err(EvalError::input(p, "no such file or folder"));
+        }
+    }
+    match (pred.is_dir(), gt.is_dir()) {
+        (false, false) => {
+            let (pred_pages, ..) = urisc_io::probe(pred)?;
+            let (gt_pages, ..) = urisc_io::probe(gt)?;
+            if pred_pages != gt_pages {
+                return Err(EvalError::input(
+                    pred,
+                    format!(
+                        "has {pred_pages} page(s) but ground truth {} has {gt_pages}",
+                        gt.display()
+                    ),
+                ));
+            }
+            let paged = pred_pages > 1;
+            Ok((0..pred_pages)
+                .map(|page| Pair {
+                    name: if paged {
+                        format!("{}#{page:03}", stem(pred))
+                    } else {
+                        stem(pred)
+                    },
+                    pred: Source {
+                        path: pred.to_path_buf(),
+                        page,
+                    },
+                    gt: Source {
+                        path: gt.to_path_buf(),
+                        page,
+                    },
+                    paged,
+                })
+                .collect())
+        }
+        (true, true) => {
+            let preds = image_files(pred)?;
+            let gts = image_files(gt)?;
+            if preds.is_empty() {
+                return Err(EvalError::input(pred, "folder has no PNG or TIFF files"));
+            }
+            if gts.is_empty() {
+                return Err(EvalError::input(gt, "folder has no PNG or TIFF files"));
+            }
+            let gt_by_stem: std::collections::BTreeMap<String, &PathBuf> =
+                gts.iter().map(|p| (stem(p), p)).collect();
+            let pred_stems: std::collections::BTreeSet<String> =
+                preds.iter().map(|p| stem(p)).collect();
+            let missing_gt: Vec<String> = pred_stems
+                .iter()
+                .filter(|s| !gt_by_stem.contains_key(*s))
+                .cloned()
+                .collect();
+            let missing_pred: Vec<&String> = gt_by_stem
+                .keys()
+                .filter(|s| !pred_stems.contains(*s))
+                .collect();
+            if !missing_gt.is_empty() {
+                return Err(EvalError::input(
+                    gt,
+                    format!("no ground truth for prediction(s) {}", list(&missing_gt)),
+                ));
+            }
+            if !missing_pred.is_empty() {
+                return Err(EvalError::input(
+                    pred,
+                    format!("no prediction for ground truth {}", list(&missing_pred)),
+                ));
+            }
+            Ok(preds
+                .iter()
+                .map(|p| Pair {
+                    name: stem(p),
+                    pred: Source {
+                        path: p.clone(),
+                        page: 0,
+                    },
+                    gt: Source {
+                        path: gt_by_stem[&stem(p)].clone(),
+                        page: 0,
+                    },
+                    paged: false,
+                })
+                .collect())
+        }
+        (true, false) => Err(EvalError::input(
+            pred,
+            "is a folder but the ground truth is a file",
+        )),
+        (false, true) => Err(EvalError::input(
+            pred,
+            "is a file but the ground truth is a folder",
+        )),
+    }
+}
+
+fn list<T: std::fmt::Display>(names: &[T]) -> String {
+    let shown: Vec<String> = names.iter().take(5).map(|n| format!("'{n}'")).collect();
+    let more = names.len().saturating_sub(5);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Scores of one pair, with the ISBI threshold sweep kept for stack-style aggregation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageReport {
+    pub name: String,
+    #[serde(flatten)]
+    pub scores: Scores,
+    #[serde(skip)]
+    pub isbi_sweep: Option<IsbiScores>,
+    /// The prediction or ground truth was colour with unequal channels (converted with luma).
+    #[serde(skip)]
+    pub colour_converted: bool,
+}
+
+/// The result of `urisc eval`: the stable JSON interface `{"protocol", "images", "mean"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub protocol: Protocol,
+    pub images: Vec<ImageReport>,
+    pub mean: Scores,
+}
+
+impl EvalReport {
+    /// V_rand and V_info of all images as one stack, ISBI-challenge style (per-threshold mean
+    /// over slices, then maximum); differs from `mean` when slices peak at different thresholds.
+    pub fn stack_isbi(&self) -> Option<IsbiScores> {
+        let sweeps: Vec<IsbiScores> = self
+            .images
+            .iter()
+            .filter_map(|i| i.isbi_sweep.clone())
+            .collect();
+        (!sweeps.is_empty() && sweeps.len() == self.images.len())
+            .then(|| IsbiScores::stack(&sweeps))
+    }
+}
+
+/// Scores a prediction against ground truth already in memory. `gt` is 8-bit (binarised at
+/// 122); `pred` keeps its stored sample type so probability maps are thresholded at full
+/// precision by the ISBI sweep (binary rules use its 8-bit view).
+pub fn score_images(
+    gt: &Image<u8>,
+    pred: &GreyImage,
+    protocol: Protocol,
+    metrics: &MetricSet,
+) -> Result<(Scores, Option<IsbiScores>), urisc_metrics::FaithfulFormatError> {
+    let (h, w) = (gt.height, gt.width);
+    assert_eq!(
+        (pred.height(), pred.width()),
+        (h, w),
+        "sizes are checked by the caller"
+    );
+    let pred8_owned;
+    let pred8: &Image<u8> = match pred {
+        GreyImage::U8(i) => i,
+        other => {
+            pred8_owned = other.clone().into_u8();
+            &pred8_owned
+        }
+    };
+    let mut s = Scores::default();
+    if metrics.any(&[
+        Metric::F1,
+        Metric::Precision,
+        Metric::Recall,
+        Metric::Iou,
+        Metric::Dice,
+    ]) {
+        let px = match protocol {
+            Protocol::Binarized => Confusion::binarized(&gt.data, &pred8.data).scores(),
+            Protocol::Faithful => urisc_metrics::faithful(&gt.data, &pred8.data)?,
+        };
+        let keep = |m, v| metrics.contains(m).then_some(v);
+        s.f1 = keep(Metric::F1, px.f1);
+        s.precision = keep(Metric::Precision, px.precision);
+        s.recall = keep(Metric::Recall, px.recall);
+        s.iou = keep(Metric::Iou, px.iou);
+        s.dice = keep(Metric::Dice, px.dice);
+    }
+    if metrics.contains(Metric::Phd) {
+        let gt_m: Vec<u8> = gt
+            .data
+            .iter()
+            .map(|&v| urisc_io::label_is_membrane(v) as u8)
+            .collect();
+        let pred_m: Vec<u8> = pred8
+            .data
+            .iter()
+            .map(|&v| urisc_io::prediction_is_membrane(v) as u8)
+            .collect();
+        let v = phd(&gt_m, &pred_m, h, w, &PHD_TOLERANCES);
+        s.phd = Some(PhdScores([v[0], v[1], v[2], v[3], v[4]]));
+    }
+    let mut sweep = None;
+    if metrics.any(&[Metric::Vrand, Metric::Vinfo]) {
+        let proposal = match pred {
+            GreyImage::U8(i) => Proposal::U8(&i.data),
+            GreyImage::U16(i) => Proposal::U16(&i.data),
+            GreyImage::F32(i) => Proposal::F32(&i.data),
+        };
+        let r = vrand_vinfo(h, w, |i| !urisc_io::label_is_membrane(gt.data[i]), proposal);
+        s.vrand = metrics.contains(Metric::Vrand).then_some(r.vrand);
+        s.vinfo = metrics.contains(Metric::Vinfo).then_some(r.vinfo);
+        sweep = Some(r);
+    }
+    if metrics.any(&[Metric::Are, Metric::VoiSplit, Metric::VoiMerge]) {
+        let gt_cells = connected_components(h, w, |i| !urisc_io::label_is_membrane(gt.data[i]));
+        let pred_cells =
+            connected_components(h, w, |i| !urisc_io::prediction_is_membrane(pred8.data[i]));
+        let p = partition_scores(&gt_cells, &pred_cells);
+        s.are = metrics.contains(Metric::Are).then_some(p.are);
+        s.voi_split = metrics.contains(Metric::VoiSplit).then_some(p.voi_split);
+        s.voi_merge = metrics.contains(Metric::VoiMerge).then_some(p.voi_merge);
+    }
+    Ok((s, sweep))
+}
+
+/// Loads and scores one pair.
+pub fn evaluate_pair(
+    pair: &Pair,
+    protocol: Protocol,
+    metrics: &MetricSet,
+) -> Result<ImageReport, EvalError> {
+    let gt = pair.gt.load()?;
+    let pred = pair.pred.load()?;
+    let (gh, gw) = (gt.image.height(), gt.image.width());
+    let (ph, pw) = (pred.image.height(), pred.image.width());
+    if (gh, gw) != (ph, pw) {
+        return Err(EvalError::input(
+            &pair.pred.path,
+            format!(
+                "size {ph}×{pw} (rows×columns) does not match ground truth {} ({gh}×{gw})",
+                pair.gt.describe(pair.paged)
+            ),
+        ));
+    }
+    let colour_converted = gt.colour_converted || pred.colour_converted;
+    let gt8 = gt.image.into_u8();
+    let (scores, isbi_sweep) = score_images(&gt8, &pred.image, protocol, metrics)
+        .map_err(|e| EvalError::input(&pair.pred.path, e.to_string()))?;
+    Ok(ImageReport {
+        name: pair.name.clone(),
+        scores,
+        isbi_sweep,
+        colour_converted,
+    })
+}
+
+/// Images above this many pixels are scored one at a time (each metric is parallel inside), so
+/// peak memory stays that of one large pair.
+const LARGE_IMAGE_PIXELS: usize = 16 << 20;
+
+/// Scores every pair and their mean. Small images are scored in parallel; `on_done` is called
+/// after each image (for progress bars).
+pub fn evaluate(
+    pairs: &[Pair],
+    protocol: Protocol,
+    metrics: &MetricSet,
+    on_done: &(dyn Fn(&str) + Sync),
+) -> Result<EvalReport, EvalError> {
+    let mut large = false;
+    for p in pairs {
+        let (_, h, w) = urisc_io::probe(&p.pred.path)?;
+        large |= h * w > LARGE_IMAGE_PIXELS;
+    }
+    let run = |p: &Pair| {
+        let r = evaluate_pair(p, protocol, metrics);
+        on_done(&p.name);
+        r
+    };
+    let images: Vec<ImageReport> = if large {
+        pairs.iter().map(run).collect::<Result<_, _>>()?
+    } else {
+        pairs.par_iter().map(run).collect::<Result<_, _>>()?
+    };
+    let mean = Scores::mean(images.iter().map(|i| &i.scores));
+    Ok(EvalReport {
+        protocol,
+        images,
+        mean,
+    })
+}
+
+/// Refuses a file error with the kind urisc-io gives, for callers matching on it.
+pub fn io_kind(e: &EvalError) -> Option<IoErrorKind> {
+    match e {
+        EvalError::Io(io) => Some(io.kind),
+        EvalError::Input { .. } => None,
+    }
+}

@@ -1,0 +1,22 @@
+//! Scoring membrane predictions against ground truth, as `urisc eval` does: pairing files or
+//! folders, both U-RISC protocols, every SPEC §4 metric per image and as a macro mean, and the
+//! stable JSON/CSV/table outputs.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
+//! let pairs = pair_inputs(Path::new("predictions/"), Path::new("labels/")).unwrap();
+//! let report = evaluate(&pairs, Protocol::Binarized, &MetricSet::all(), &|_| {}).unwrap();
+//! print!("{}", render(&report, OutputFormat::Table));
+//! ```
+
+mod evaluate;
+mod metrics;
+mod render;
+
+pub use evaluate::{
+    evaluate, evaluate_pair, image_files, io_kind, pair_inputs, score_images, EvalError,
+    EvalReport, ImageReport, Pair, Protocol, Source,
+};
+pub use metrics::{Metric, MetricSet, PhdScores, Scores};
+pub use render::{render, OutputFormat};

@@ -1,0 +1,54 @@
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// What went wrong, for callers that react differently (tests, exit codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoErrorKind {
+    /// The file could not be opened or read.
+    Open,
+    /// The file is damaged or truncated.
+    Corrupt,
+    /// A valid file in a form urisc does not read (e.g. CMYK).
+    Unsupported,
+    /// An output exists and overwriting was not allowed.
+    Exists,
+    /// Writing failed (disk full, permissions).
+    Write,
+    /// The data is readable but does not fit the task (size mismatch, empty folder, …).
+    Invalid,
+}
+
+/// An error that always names the file it is about; displays as one line `PATH: problem`.
+#[derive(Debug)]
+pub struct IoError {
+    pub path: PathBuf,
+    pub kind: IoErrorKind,
+    pub message: String,
+}
+
+impl IoError {
+    pub fn new(path: &Path, kind: IoErrorKind, message: impl Into<String>) -> Self {
+        IoError {
+            path: path.to_path_buf(),
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn open(path: &Path, e: std::io::Error) -> Self {
+        let message = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => format!("cannot read: {e}"),
+        };
+        IoError::new(path, IoErrorKind::Open, message)
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for IoError {}

@@ -1,0 +1,165 @@
+//! Grey images in memory: one row-major buffer, rows × columns, no padding.
+
+/// A single-channel image stored row-major (`data[row * width + col]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image<T> {
+    pub height: usize,
+    pub width: usize,
+    pub data: Vec<T>,
+}
+
+impl<T: Copy> Image<T> {
+    /// Wraps `data`; panics if its length is not `height * width` (a programming error).
+    pub fn new(height: usize, width: usize, data: Vec<T>) -> Self {
+        assert_eq!(
+            data.len(),
+            height * width,
+            "buffer does not match {height}×{width}"
+        );
+        Image {
+            height,
+            width,
+            data,
+        }
+    }
+
+    pub fn filled(height: usize, width: usize, value: T) -> Self {
+        Image {
+            height,
+            width,
+            data: vec![value; height * width],
+        }
+    }
+
+    pub fn get(&self, row: usize, col: usize) -> T {
+        self.data[row * self.width + col]
+    }
+
+    pub fn row(&self, row: usize) -> &[T] {
+        &self.data[row * self.width..(row + 1) * self.width]
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+/// A decoded grey image in its stored sample format. Integer formats keep their full range;
+/// float images are expected to hold values in [0, 1] (probability or intensity maps).
+#[derive(Clone, Debug, PartialEq)]
+pub enum GreyImage {
+    U8(Image<u8>),
+    U16(Image<u16>),
+    F32(Image<f32>),
+}
+
+impl GreyImage {
+    pub fn height(&self) -> usize {
+        match self {
+            GreyImage::U8(i) => i.height,
+            GreyImage::U16(i) => i.height,
+            GreyImage::F32(i) => i.height,
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        match self {
+            GreyImage::U8(i) => i.width,
+            GreyImage::U16(i) => i.width,
+            GreyImage::F32(i) => i.width,
+        }
+    }
+
+    /// Bits per sample as stored: 8, 16 or 32.
+    pub fn bit_depth(&self) -> u8 {
+        match self {
+            GreyImage::U8(_) => 8,
+            GreyImage::U16(_) => 16,
+            GreyImage::F32(_) => 32,
+        }
+    }
+
+    /// The 8-bit view used by every 8-bit rule (label binarisation at 122, prediction < 128).
+    /// 16-bit values map by `round(v / 257)` (exact for values written from 8-bit data), float
+    /// values in [0, 1] by `round(v · 255)`, clamped. An 8-bit image is moved, not copied.
+    pub fn into_u8(self) -> Image<u8> {
+        match self {
+            GreyImage::U8(i) => i,
+            GreyImage::U16(i) => Image {
+                height: i.height,
+                width: i.width,
+                data: i
+                    .data
+                    .iter()
+                    .map(|&v| ((v as u32 + 128) / 257) as u8)
+                    .collect(),
+            },
+            GreyImage::F32(i) => Image {
+                height: i.height,
+                width: i.width,
+                data: i.data.iter().map(|&v| unit_to_u8(v)).collect(),
+            },
+        }
+    }
+}
+
+/// Converts a value in [0, 1] to 8 bits with rounding; NaN maps to 0.
+pub fn unit_to_u8(v: f32) -> u8 {
+    if v.is_nan() {
+        0
+    } else {
+        (v.clamp(0.0, 1.0) * 255.0).round() as u8
+    }
+}
+
+/// Label binarisation of SPEC §2: a ground-truth pixel is membrane iff its 8-bit value is ≤ 122.
+pub const LABEL_MEMBRANE_MAX: u8 = 122;
+/// A binary prediction pixel is membrane iff its 8-bit value is below 128.
+pub const PREDICTION_MEMBRANE_BELOW: u8 = 128;
+
+/// True where a ground-truth pixel is membrane (SPEC §2 rule, value ≤ 122).
+pub fn label_is_membrane(v: u8) -> bool {
+    v <= LABEL_MEMBRANE_MAX
+}
+
+/// True where a prediction pixel is membrane (value < 128).
+pub fn prediction_is_membrane(v: u8) -> bool {
+    v < PREDICTION_MEMBRANE_BELOW
+}
+
+/// ITU-R BT.601 luma with rounding, the usual weights for colour → grey.
+pub fn luma(r: u16, g: u16, b: u16) -> u16 {
+    ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binarisation_rules_follow_the_spec() {
+        assert!(label_is_membrane(0));
+        assert!(label_is_membrane(122));
+        assert!(!label_is_membrane(123));
+        assert!(prediction_is_membrane(127));
+        assert!(!prediction_is_membrane(128));
+    }
+
+    #[test]
+    fn sixteen_bit_and_float_map_to_eight_bit() {
+        let img = GreyImage::U16(Image::new(1, 3, vec![0, 257 * 122, 65535]));
+        assert_eq!(img.into_u8().data, vec![0, 122, 255]);
+        let img = GreyImage::F32(Image::new(1, 4, vec![0.0, 0.5, 1.0, f32::NAN]));
+        assert_eq!(img.into_u8().data, vec![0, 128, 255, 0]);
+    }
+
+    #[test]
+    fn luma_of_grey_is_grey() {
+        assert_eq!(luma(200, 200, 200), 200);
+        assert_eq!(luma(255, 0, 0), 76);
+    }
+}

@@ -1,0 +1,85 @@
+//! Image I/O and dataset discovery for urisc.
+//!
+//! - [`read_image`] / [`read_stack`] decode PNG and TIFF (8/16-bit, float, grey or RGB,
+//!   multi-page, BigTIFF, deflate/LZW/PackBits/JPEG) to one grey buffer per page.
+//! - [`write_png`] / [`write_tiff`] write atomically: a temporary file in the same folder,
+//!   renamed over the final name only when complete.
+//! - [`dataset::discover`] recognises the U-RISC release layout, ISBI 2012 stacks and generic
+//!   `images/` + `labels/` folders.
+//!
+//! Polarity on disk is membrane = black (0); [`label_is_membrane`] and
+//! [`prediction_is_membrane`] are the SPEC §2 rules.
+//!
+//! ```
+//! use urisc_io::{read_image, write_png, Image};
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("map.png");
+//! write_png(&path, &Image::new(2, 3, vec![0, 255, 0, 255, 0, 255]), Some(4.0), false).unwrap();
+//! let back = read_image(&path).unwrap();
+//! assert_eq!(back.image.into_u8().data, vec![0, 255, 0, 255, 0, 255]);
+//! assert!((back.pixel_size_nm.unwrap() - 4.0).abs() < 1e-6);
+//! ```
+
+mod codec;
+pub mod dataset;
+mod error;
+mod image;
+
+use std::fs::File;
+use std::path::Path;
+
+pub use codec::{
+    is_image_path, probe, read_image, read_page, read_stack, read_u8, write_png, write_tiff,
+    write_tiff_stack, Decoded, Format,
+};
+pub use error::{IoError, IoErrorKind};
+pub use image::{
+    label_is_membrane, luma, prediction_is_membrane, unit_to_u8, GreyImage, Image,
+    LABEL_MEMBRANE_MAX, PREDICTION_MEMBRANE_BELOW,
+};
+
+/// Refuses an existing output unless `overwrite` (the CLI's `--force`).
+pub fn check_writable(path: &Path, overwrite: bool) -> Result<(), IoError> {
+    if !overwrite && path.exists() {
+        return Err(IoError::new(
+            path,
+            IoErrorKind::Exists,
+            "output exists (use --force to overwrite)",
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a file through a temporary name in the same folder and renames it into place only
+/// after `write` succeeded, so a failure (or a full disk) never leaves a partial file under
+/// the final name.
+pub fn write_atomically(
+    path: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), IoError> {
+    check_writable(path, overwrite)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let werr =
+        |e: std::io::Error| IoError::new(path, IoErrorKind::Write, format!("cannot write: {e}"));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(werr)?;
+    write(tmp.as_file_mut()).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    if overwrite {
+        tmp.persist(path).map_err(|e| werr(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| werr(e.error))?;
+    }
+    Ok(())
+}
