@@ -1,1 +1,53 @@
-fn main() {}
+//! `urisc`: membrane segmentation for ultra-high-resolution EM. This binary only parses
+//! arguments and prints; every capability lives in the library crates.
+
+mod bench;
+mod data;
+mod eval;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "urisc",
+    version,
+    about = "Membrane segmentation for ultra-high-resolution electron microscopy",
+    long_about = "Membrane segmentation for ultra-high-resolution electron microscopy (U-RISC, \
+                  ISBI 2012). Images on disk use membrane = black (0), background = white (255)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score predictions against ground truth with the U-RISC and ISBI 2012 protocols.
+    Eval(eval::EvalArgs),
+    /// Inspect datasets.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Benchmarks of this machine (speed and memory).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(args),
+        Command::Data(cmd) => data::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line naming the file and the problem (SPEC §11).
+            eprintln!("urisc: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! print!("{}", render(&report, OutputFormat::Table));
 //! ```
 
+pub mod bench;
 mod evaluate;
 mod metrics;
 mod render;

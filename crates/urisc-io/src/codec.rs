@@ -142,6 +142,27 @@ pub fn probe(path: &Path) -> Result<(usize, usize, usize), IoError> {
     }
 }
 
+/// The pixel size (nm/pixel) a file's metadata states, without decoding pixels.
+pub fn pixel_size_of(path: &Path) -> Result<Option<f64>, IoError> {
+    match detect_format(path)? {
+        Format::Png => {
+            let file = File::open(path).map_err(|e| IoError::open(path, e))?;
+            let reader = png::Decoder::new(BufReader::new(file))
+                .read_info()
+                .map_err(|e| png_error(path, e))?;
+            Ok(png_pixel_size(reader.info()))
+        }
+        Format::Tiff => Ok(tiff_pixel_size(&mut open_tiff(path)?)),
+    }
+}
+
+fn png_pixel_size(info: &png::Info) -> Option<f64> {
+    info.pixel_dims.and_then(|d| match d.unit {
+        png::Unit::Meter if d.xppu > 0 => Some(1e9 / d.xppu as f64),
+        _ => None,
+    })
+}
+
 fn png_error(path: &Path, e: png::DecodingError) -> IoError {
     match e {
         png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -203,10 +224,7 @@ fn read_png(path: &Path) -> Result<Decoded, IoError> {
     dec.set_transformations(png::Transformations::EXPAND);
     let mut reader = dec.read_info().map_err(|e| png_error(path, e))?;
     let (height, width) = (reader.info().height as usize, reader.info().width as usize);
-    let pixel_size_nm = reader.info().pixel_dims.and_then(|d| match d.unit {
-        png::Unit::Meter if d.xppu > 0 => Some(1e9 / d.xppu as f64),
-        _ => None,
-    });
+    let pixel_size_nm = png_pixel_size(reader.info());
     let interlaced = reader.info().interlaced;
     let (colour, depth) = reader.output_color_type();
     let channels = colour.samples();
@@ -547,15 +565,9 @@ fn encode_tiff<W: Write + Seek, K: TiffKind>(
             if let Some(r) = res {
                 img.resolution(ResolutionUnit::Centimeter, r);
             }
+            // Strips of 64 rows: readers can fetch part of a section without decoding it all.
             img.rows_per_strip(64.min(h.max(1)))?;
-            let data = $data;
-            let mut row = 0usize;
-            while img.next_strip_sample_count() > 0 {
-                let n = img.next_strip_sample_count() as usize;
-                img.write_strip(&data[row..row + n])?;
-                row += n;
-            }
-            img.finish()
+            img.write_data($data)
         }};
     }
     match image {

@@ -1,1 +1,514 @@
+//! Dataset discovery without configuration (SPEC §3) and `urisc data info` statistics.
+//!
+//! Recognised layouts, tried in this order:
+//! - **U-RISC release**: `imgs/Track1/{train,val,test}/…`, `imgs/Track2/…`, labels under
+//!   `label/…` matched by relative path, else by file stem within the same split; annotation
+//!   rounds under `Human_Annotation_Process/{1st,2nd,final}`.
+//! - **ISBI 2012 stacks**: `train-volume.tif` with `train-labels.tif` (any `*volume*.tif` with
+//!   its `*labels*.tif`), one sample per page.
+//! - **Generic pairs**: `images/` + `labels/` (also `image/`+`label/`, `imgs/`+`labels/`)
+//!   matched by file stem; ISBI PNG folders are this layout.
+//! - **Images only**: a folder of images with no labels.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::codec::{is_image_path, probe, read_page};
+use crate::error::{IoError, IoErrorKind};
+use crate::image::label_is_membrane;
+
+/// U-RISC's pixel size (nm/pixel).
+pub const URISC_PIXEL_SIZE_NM: f64 = 2.18;
+/// ISBI 2012's pixel size (nm/pixel).
+pub const ISBI_PIXEL_SIZE_NM: f64 = 4.0;
+
+/// The layout a folder was recognised as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    Urisc,
+    IsbiStack,
+    Pairs,
+    ImagesOnly,
+}
+
+impl Layout {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::Urisc => "U-RISC release (imgs/ + label/)",
+            Layout::IsbiStack => "ISBI 2012 multi-page TIFF stacks",
+            Layout::Pairs => "image/label folders matched by file stem",
+            Layout::ImagesOnly => "images without labels",
+        }
+    }
+}
+
+/// An image in a file or a page of a stack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImageRef {
+    pub path: PathBuf,
+    pub page: usize,
+}
+
+/// One image and its label, either of which may be missing (that is then a problem).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sample {
+    pub name: String,
+    /// The split folder (`Track1/train`), if the layout has splits.
+    pub split: Option<String>,
+    pub image: Option<ImageRef>,
+    pub label: Option<ImageRef>,
+}
+
+/// What [`discover`] found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Dataset {
+    pub root: PathBuf,
+    pub layout: Layout,
+    pub samples: Vec<Sample>,
+    /// Pixel size implied by the layout (files' own metadata is read by [`inspect`]).
+    pub layout_pixel_size_nm: Option<f64>,
+    /// Annotation rounds (`1st`, `2nd`, `final`) and their file counts, U-RISC only.
+    pub annotation_rounds: Vec<(String, usize)>,
+}
+
+impl Dataset {
+    /// Samples with both an image and a label.
+    pub fn pairs(&self) -> impl Iterator<Item = (&Sample, &ImageRef, &ImageRef)> {
+        self.samples
+            .iter()
+            .filter_map(|s| Some((s, s.image.as_ref()?, s.label.as_ref()?)))
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn images_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_image_path(p))
+        .collect();
+    v.sort();
+    v
+}
+
+fn images_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if is_image_path(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn file_ref(path: &Path) -> ImageRef {
+    ImageRef {
+        path: path.to_path_buf(),
+        page: 0,
+    }
+}
+
+/// Recognises the layout of `root` and lists its samples.
+pub fn discover(root: &Path) -> Result<Dataset, IoError> {
+    if !root.exists() {
+        return Err(IoError::new(
+            root,
+            IoErrorKind::Open,
+            "no such file or folder",
+        ));
+    }
+    if root.is_file() {
+        return discover_stack_file(root);
+    }
+    if root.join("imgs").is_dir() && root.join("label").is_dir() {
+        return Ok(discover_urisc(root));
+    }
+    if let Some(volume) = images_in(root).into_iter().find(|p| {
+        let s = stem(p).to_ascii_lowercase();
+        s.contains("volume")
+            && crate::codec::Format::from_path(p) == Some(crate::codec::Format::Tiff)
+    }) {
+        return discover_stack_file(&volume);
+    }
+    for (img, lab) in [
+        ("images", "labels"),
+        ("image", "label"),
+        ("imgs", "labels"),
+        ("img", "label"),
+    ] {
+        if root.join(img).is_dir() && root.join(lab).is_dir() {
+            return Ok(discover_pairs(root, &root.join(img), &root.join(lab)));
+        }
+    }
+    let images = images_in(root);
+    if images.is_empty() {
+        return Err(IoError::new(
+            root,
+            IoErrorKind::Invalid,
+            "no dataset found: expected imgs/ + label/ (U-RISC), *volume*.tif (ISBI), \
+             images/ + labels/, or image files",
+        ));
+    }
+    Ok(Dataset {
+        root: root.to_path_buf(),
+        layout: Layout::ImagesOnly,
+        samples: images
+            .iter()
+            .map(|p| Sample {
+                name: stem(p),
+                split: None,
+                image: Some(file_ref(p)),
+                label: None,
+            })
+            .collect(),
+        layout_pixel_size_nm: isbi_hint(root),
+        annotation_rounds: vec![],
+    })
+}
+
+/// ISBI's pixel size when the folder is named after it; otherwise unknown.
+fn isbi_hint(root: &Path) -> Option<f64> {
+    let name = root
+        .canonicalize()
+        .ok()?
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    name.contains("isbi").then_some(ISBI_PIXEL_SIZE_NM)
+}
+
+fn discover_pairs(root: &Path, img_dir: &Path, lab_dir: &Path) -> Dataset {
+    let images = images_in(img_dir);
+    let labels: BTreeMap<String, PathBuf> = images_in(lab_dir)
+        .into_iter()
+        .map(|p| (stem(&p), p))
+        .collect();
+    let mut samples: Vec<Sample> = images
+        .iter()
+        .map(|p| Sample {
+            name: stem(p),
+            split: None,
+            image: Some(file_ref(p)),
+            label: labels.get(&stem(p)).map(|l| file_ref(l)),
+        })
+        .collect();
+    let image_stems: std::collections::BTreeSet<String> = images.iter().map(|p| stem(p)).collect();
+    for (s, l) in &labels {
+        if !image_stems.contains(s) {
+            samples.push(Sample {
+                name: s.clone(),
+                split: None,
+                image: None,
+                label: Some(file_ref(l)),
+            });
+        }
+    }
+    Dataset {
+        root: root.to_path_buf(),
+        layout: Layout::Pairs,
+        samples,
+        layout_pixel_size_nm: isbi_hint(root),
+        annotation_rounds: vec![],
+    }
+}
+
+fn discover_stack_file(volume: &Path) -> Result<Dataset, IoError> {
+    let (pages, ..) = probe(volume)?;
+    let file_name = volume
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let labels = ["labels", "label"].iter().find_map(|l| {
+        let candidate = volume.with_file_name(file_name.replace("volume", l));
+        (candidate != volume && candidate.is_file()).then_some(candidate)
+    });
+    let label_pages = match &labels {
+        Some(l) => probe(l)?.0,
+        None => 0,
+    };
+    let base = stem(volume);
+    let samples = (0..pages.max(label_pages))
+        .map(|page| Sample {
+            name: format!("{base}#{page:03}"),
+            split: None,
+            image: (page < pages).then(|| ImageRef {
+                path: volume.to_path_buf(),
+                page,
+            }),
+            label: labels
+                .as_ref()
+                .filter(|_| page < label_pages)
+                .map(|l| ImageRef {
+                    path: l.clone(),
+                    page,
+                }),
+        })
+        .collect();
+    Ok(Dataset {
+        root: volume.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        layout: if pages > 1 {
+            Layout::IsbiStack
+        } else {
+            Layout::Pairs
+        },
+        samples,
+        layout_pixel_size_nm: Some(ISBI_PIXEL_SIZE_NM),
+        annotation_rounds: vec![],
+    })
+}
+
+fn discover_urisc(root: &Path) -> Dataset {
+    let imgs = root.join("imgs");
+    let label_root = root.join("label");
+    let labels = images_under(&label_root);
+    let mut by_stem: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for l in &labels {
+        by_stem.entry(stem(l)).or_default().push(l.clone());
+    }
+    let mut used = std::collections::BTreeSet::new();
+    let mut samples = Vec::new();
+    for img in images_under(&imgs) {
+        let rel = img.strip_prefix(&imgs).unwrap_or(&img).to_path_buf();
+        let split = rel
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty());
+        // Same relative path (any image extension), else the same stem in a folder that shares
+        // the split's last component (train/val/test).
+        let same_path = labels.iter().find(|l| {
+            l.strip_prefix(&label_root)
+                .ok()
+                .map(|r| r.with_extension(""))
+                == Some(rel.with_extension(""))
+        });
+        let label = same_path.cloned().or_else(|| {
+            let candidates = by_stem.get(&stem(&img))?;
+            let split_leaf = rel
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|s| s.to_os_string());
+            candidates
+                .iter()
+                .find(|c| {
+                    split_leaf
+                        .as_ref()
+                        .is_some_and(|leaf| c.components().any(|x| x.as_os_str() == leaf))
+                })
+                .or_else(|| (candidates.len() == 1).then(|| &candidates[0]))
+                .cloned()
+        });
+        if let Some(l) = &label {
+            used.insert(l.clone());
+        }
+        samples.push(Sample {
+            name: rel.with_extension("").to_string_lossy().into_owned(),
+            split,
+            image: Some(file_ref(&img)),
+            label: label.as_deref().map(file_ref),
+        });
+    }
+    for l in labels.iter().filter(|l| !used.contains(*l)) {
+        let rel = l.strip_prefix(&label_root).unwrap_or(l);
+        samples.push(Sample {
+            name: rel.with_extension("").to_string_lossy().into_owned(),
+            split: rel.parent().map(|p| p.to_string_lossy().into_owned()),
+            image: None,
+            label: Some(file_ref(l)),
+        });
+    }
+    let rounds_dir = root.join("Human_Annotation_Process");
+    let annotation_rounds = ["1st", "2nd", "final"]
+        .iter()
+        .filter(|r| rounds_dir.join(r).is_dir())
+        .map(|r| (r.to_string(), images_under(&rounds_dir.join(r)).len()))
+        .collect();
+    Dataset {
+        root: root.to_path_buf(),
+        layout: Layout::Urisc,
+        samples,
+        layout_pixel_size_nm: Some(URISC_PIXEL_SIZE_NM),
+        annotation_rounds,
+    }
+}
+
+/// Statistics and problems of a dataset (what `urisc data info` prints).
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetInfo {
+    pub root: PathBuf,
+    pub layout: Layout,
+    pub images: usize,
+    pub labels: usize,
+    pub pairs: usize,
+    /// Image count per split (empty when the layout has no splits).
+    pub splits: BTreeMap<String, usize>,
+    /// `"rows×columns"` → number of images of that size.
+    pub sizes: BTreeMap<String, usize>,
+    /// Pixel size in nm/pixel: from file metadata where present, else implied by the layout.
+    pub pixel_size_nm: Option<f64>,
+    pub pixel_size_source: String,
+    /// Fraction of label pixels that are membrane (≤ 122), over all labels, and per label min/max.
+    pub membrane_fraction: Option<f64>,
+    pub membrane_fraction_range: Option<(f64, f64)>,
+    pub annotation_rounds: Vec<(String, usize)>,
+    /// Every problem found, one line each, naming the file.
+    pub problems: Vec<String>,
+}
+
+/// Reads every label (and every image header) and reports statistics and problems.
+/// `on_item` is called once per sample, for progress.
+pub fn inspect(dataset: &Dataset, on_item: &(dyn Fn() + Sync)) -> DatasetInfo {
+    let mut problems = Vec::new();
+    let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut splits: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut membrane, mut total) = (0u64, 0u64);
+    let mut range: Option<(f64, f64)> = None;
+    let mut file_pixel_size: Option<f64> = None;
+    let mut no_label = Vec::new();
+    let mut no_image = Vec::new();
+    for s in &dataset.samples {
+        on_item();
+        if let Some(split) = &s.split {
+            if s.image.is_some() {
+                *splits.entry(split.clone()).or_default() += 1;
+            }
+        }
+        let image_size = match &s.image {
+            Some(img) => match header(img) {
+                Ok((h, w, px)) => {
+                    *sizes.entry(format!("{h}×{w}")).or_default() += 1;
+                    file_pixel_size = file_pixel_size.or(px);
+                    Some((h, w))
+                }
+                Err(e) => {
+                    problems.push(e.to_string());
+                    None
+                }
+            },
+            None => {
+                no_image.push(s.name.clone());
+                None
+            }
+        };
+        let Some(label) = &s.label else {
+            no_label.push(s.name.clone());
+            continue;
+        };
+        match read_page(&label.path, label.page) {
+            Err(e) => problems.push(e.to_string()),
+            Ok(decoded) => {
+                let where_ = page_name(label);
+                if decoded.colour_converted {
+                    problems.push(format!("{where_}: colour label with unequal channels (converted with luma weights)"));
+                }
+                let lab = decoded.image.into_u8();
+                if let Some((h, w)) = image_size {
+                    if (lab.height, lab.width) != (h, w) {
+                        problems.push(format!(
+                            "{where_}: label is {}×{} but its image is {h}×{w}",
+                            lab.height, lab.width
+                        ));
+                    }
+                }
+                let m = lab.data.iter().filter(|&&v| label_is_membrane(v)).count() as u64;
+                let grey = lab.data.iter().filter(|&&v| v != 0 && v != 255).count();
+                if grey > 0 {
+                    problems.push(format!(
+                        "{where_}: label is not binary ({:.3}% of pixels are neither 0 nor 255; binarised at ≤ 122)",
+                        100.0 * grey as f64 / lab.len().max(1) as f64
+                    ));
+                }
+                let f = m as f64 / lab.len().max(1) as f64;
+                range = Some(match range {
+                    None => (f, f),
+                    Some((lo, hi)) => (lo.min(f), hi.max(f)),
+                });
+                membrane += m;
+                total += lab.len() as u64;
+            }
+        }
+    }
+    if !no_label.is_empty() && dataset.layout != Layout::ImagesOnly {
+        problems.push(format!(
+            "{} image(s) without a label: {}",
+            no_label.len(),
+            sample_list(&no_label)
+        ));
+    }
+    if !no_image.is_empty() {
+        problems.push(format!(
+            "{} label(s) without an image: {}",
+            no_image.len(),
+            sample_list(&no_image)
+        ));
+    }
+    if dataset.layout == Layout::ImagesOnly {
+        problems.push(format!(
+            "{}: no labels found (images only)",
+            dataset.root.display()
+        ));
+    }
+    let (pixel_size_nm, pixel_size_source) = match (file_pixel_size, dataset.layout_pixel_size_nm) {
+        (Some(p), _) => (Some(p), "file metadata".to_string()),
+        (None, Some(p)) => (Some(p), "implied by the layout".to_string()),
+        (None, None) => (None, "unknown (no metadata)".to_string()),
+    };
+    DatasetInfo {
+        root: dataset.root.clone(),
+        layout: dataset.layout,
+        images: dataset.samples.iter().filter(|s| s.image.is_some()).count(),
+        labels: dataset.samples.iter().filter(|s| s.label.is_some()).count(),
+        pairs: dataset.pairs().count(),
+        splits,
+        sizes,
+        pixel_size_nm,
+        pixel_size_source,
+        membrane_fraction: (total > 0).then(|| membrane as f64 / total as f64),
+        membrane_fraction_range: range,
+        annotation_rounds: dataset.annotation_rounds.clone(),
+        problems,
+    }
+}
+
+fn page_name(r: &ImageRef) -> String {
+    let (pages, ..) = probe(&r.path).unwrap_or((1, 0, 0));
+    if pages > 1 {
+        format!("{} (page {})", r.path.display(), r.page)
+    } else {
+        r.path.display().to_string()
+    }
+}
+
+fn header(r: &ImageRef) -> Result<(usize, usize, Option<f64>), IoError> {
+    // PNG headers are cheap; a page of a stack must be located, so read it.
+    let (pages, h, w) = probe(&r.path)?;
+    if pages == 1 {
+        let px = crate::codec::pixel_size_of(&r.path)?;
+        return Ok((h, w, px));
+    }
+    let d = read_page(&r.path, r.page)?;
+    Ok((d.image.height(), d.image.width(), d.pixel_size_nm))
+}
+
+fn sample_list(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+    if names.len() > 5 {
+        format!("{} …", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}

@@ -1,0 +1,92 @@
+//! `urisc data …`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+use urisc_io::dataset::{discover, inspect, DatasetInfo};
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Recognise a dataset's layout and print counts, sizes, pixel size, membrane fraction and
+    /// every problem found (unmatched names, size mismatches, non-binary labels, bad files).
+    Info {
+        /// Dataset folder (U-RISC release, ISBI stacks, images/ + labels/) or a TIFF stack.
+        path: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Info { path, json } => {
+            let dataset = discover(&path)?;
+            let bar = crate::progress::bar(dataset.samples.len() as u64, "reading");
+            let info = inspect(&dataset, &|| bar.inc(1));
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{}", describe(&info));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn describe(info: &DatasetInfo) -> String {
+    let mut s = format!(
+        "dataset:     {}\nlayout:      {}\n",
+        info.root.display(),
+        info.layout.describe()
+    );
+    s += &format!(
+        "images:      {}\nlabels:      {}\npairs:       {}\n",
+        info.images, info.labels, info.pairs
+    );
+    for (split, n) in &info.splits {
+        s += &format!("  split {split}: {n} image(s)\n");
+    }
+    let sizes: Vec<String> = info
+        .sizes
+        .iter()
+        .map(|(k, n)| format!("{k} ({n})"))
+        .collect();
+    s += &format!(
+        "sizes:       {} (rows×columns)\n",
+        if sizes.is_empty() {
+            "-".into()
+        } else {
+            sizes.join(", ")
+        }
+    );
+    s += &match info.pixel_size_nm {
+        Some(p) => format!(
+            "pixel size:  {p:.3} nm/pixel ({})\n",
+            info.pixel_size_source
+        ),
+        None => format!("pixel size:  {}\n", info.pixel_size_source),
+    };
+    if let (Some(f), Some((lo, hi))) = (info.membrane_fraction, info.membrane_fraction_range) {
+        s += &format!(
+            "membrane:    {:.2}% of label pixels (per label {:.2}%–{:.2}%; membrane = value ≤ 122)\n",
+            100.0 * f,
+            100.0 * lo,
+            100.0 * hi
+        );
+    }
+    for (round, n) in &info.annotation_rounds {
+        s += &format!("annotation round {round}: {n} file(s)\n");
+    }
+    if info.problems.is_empty() {
+        s += "problems:    none\n";
+    } else {
+        s += &format!("problems:    {}\n", info.problems.len());
+        for p in &info.problems {
+            s += &format!("  - {p}\n");
+        }
+    }
+    s
+}
