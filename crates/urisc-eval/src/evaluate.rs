@@ -6,8 +6,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use urisc_io::{GreyImage, Image, IoError, IoErrorKind};
 use urisc_metrics::{
-    connected_components, partition_scores, phd, vrand_vinfo, Confusion, IsbiScores, Proposal,
-    PHD_TOLERANCES,
+    connected_components, partition_scores, phd_of_points, skeleton_points, vrand_vinfo, Confusion,
+    IsbiScores, Proposal, PHD_TOLERANCES,
 };
 
 use crate::metrics::{Metric, MetricSet, PhdScores, Scores};
@@ -290,17 +290,20 @@ pub fn score_images(
         s.dice = keep(Metric::Dice, px.dice);
     }
     if metrics.contains(Metric::Phd) {
-        let gt_m: Vec<u8> = gt
+        // One membrane mask at a time, skeletonised in place: only the point lists are kept.
+        let gt_mask = gt
             .data
             .iter()
             .map(|&v| urisc_io::label_is_membrane(v) as u8)
             .collect();
-        let pred_m: Vec<u8> = pred8
+        let gt_skeleton = skeleton_points(gt_mask, h, w);
+        let pred_mask = pred8
             .data
             .iter()
             .map(|&v| urisc_io::prediction_is_membrane(v) as u8)
             .collect();
-        let v = phd(&gt_m, &pred_m, h, w, &PHD_TOLERANCES);
+        let pred_skeleton = skeleton_points(pred_mask, h, w);
+        let v = phd_of_points(&gt_skeleton, &pred_skeleton, h, w, &PHD_TOLERANCES);
         s.phd = Some(PhdScores([v[0], v[1], v[2], v[3], v[4]]));
     }
     let mut sweep = None;

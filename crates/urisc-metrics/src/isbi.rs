@@ -121,24 +121,25 @@ pub fn vrand_vinfo(
     // Work in Fiji's x-outer order: the transposed grid, stored row by row, is exactly the
     // visiting order of WatershedTransform2D, and overlap counts do not depend on pixel order.
     let (tr_rows, tr_cols) = (width, height);
-    let to_row_major = |t: usize| (t % height) * width + t / height;
-    let gt_mask: Vec<bool> = (0..height * width)
-        .map(|t| gt_foreground(to_row_major(t)))
-        .collect();
+    let gt_mask = transposed(height, width, |i| gt_foreground(i));
     let gt_cells = connected_components(tr_rows, tr_cols, |t| gt_mask[t]);
     drop(gt_mask);
 
     // Which thresholds change the binarisation: thresholds between two pixel values give the
     // same proposal, so binary maps need one thinning instead of eleven.
     let thresholds = fiji_thresholds();
-    let mut first_below = vec![0u8; height * width];
+    // Interior at threshold k iff v > th_k, i.e. iff k < (number of thresholds below v).
+    let below = |v: f64| thresholds.partition_point(|&th| th < v) as u8;
+    let first_below = match proposal {
+        Proposal::U8(p) => {
+            let lut: Vec<u8> = (0..=255u8).map(|v| below(Proposal::U8(&[v]).value(0))).collect();
+            transposed(height, width, |i| lut[p[i] as usize])
+        }
+        _ => transposed(height, width, |i| below(proposal.value(i))),
+    };
     let mut used = vec![false; thresholds.len() + 1];
-    for (t, slot) in first_below.iter_mut().enumerate() {
-        let v = proposal.value(to_row_major(t));
-        // Interior at threshold k iff v > th_k; k* = number of thresholds below v.
-        let k = thresholds.partition_point(|&th| th < v);
-        *slot = k as u8;
-        used[k] = true;
+    for &k in &first_below {
+        used[k as usize] = true;
     }
     let mut distinct: Vec<usize> = vec![0];
     for k in 1..thresholds.len() {
@@ -148,16 +149,18 @@ pub fn vrand_vinfo(
     }
     let first_below = &first_below;
     let gt_cells = &gt_cells;
-    let computed: Vec<(usize, (f64, f64))> = distinct
-        .par_iter()
-        .map(|&k| {
-            // Border at threshold k: value ≤ th_k, i.e. fewer than k+1 thresholds below v.
-            let labels = fiji_thinning(tr_rows, tr_cols, |t| first_below[t] as usize <= k);
-            let proposal_cells = RunSegmentation::from_labels(&labels, tr_rows, tr_cols);
-            drop(labels);
-            (k, foreground_restricted_scores(gt_cells, &proposal_cells))
-        })
-        .collect();
+    // Each thinning holds a full-size i32 label array; run two at once only where that is small.
+    let parallel = height * width <= PARALLEL_THINNING_MAX_PIXELS;
+    let score_at = |&k: &usize| {
+        // Border at threshold k: value ≤ th_k, i.e. at most k thresholds below v.
+        let proposal_cells = fiji_thinning(tr_rows, tr_cols, |t| first_below[t] as usize <= k);
+        (k, foreground_restricted_scores(gt_cells, &proposal_cells))
+    };
+    let computed: Vec<(usize, (f64, f64))> = if parallel {
+        distinct.par_iter().map(score_at).collect()
+    } else {
+        distinct.iter().map(score_at).collect()
+    };
     let mut sweep = Vec::with_capacity(thresholds.len());
     let mut last = (f64::NAN, f64::NAN);
     for (k, &threshold) in thresholds.iter().enumerate() {
@@ -171,6 +174,26 @@ pub fn vrand_vinfo(
         });
     }
     IsbiScores::from_sweep(sweep)
+}
+
+/// Above this many pixels the thresholds are thinned one after another to bound memory.
+const PARALLEL_THINNING_MAX_PIXELS: usize = 16 << 20;
+
+/// `f` of every row-major pixel, stored in the transposed (column-major) order; blocked so both
+/// sides stay in cache.
+fn transposed<T: Copy + Default>(height: usize, width: usize, f: impl Fn(usize) -> T) -> Vec<T> {
+    const BLOCK: usize = 64;
+    let mut out = vec![T::default(); height * width];
+    for r0 in (0..height).step_by(BLOCK) {
+        for c0 in (0..width).step_by(BLOCK) {
+            for r in r0..(r0 + BLOCK).min(height) {
+                for c in c0..(c0 + BLOCK).min(width) {
+                    out[c * height + r] = f(r * width + c);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Fiji's foreground-restricted Rand F-score and information-theoretic F-score of one slice

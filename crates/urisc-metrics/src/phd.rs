@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use crate::skeleton::skeletonize;
+use crate::skeleton::skeletonize_in_place;
 
 /// The tolerances the authors report (`PHD_0 … PHD_10`).
 pub const PHD_TOLERANCES: [f64; 5] = [0.0, 1.0, 3.0, 5.0, 10.0];
@@ -16,161 +16,203 @@ pub const PHD_ONE_EMPTY: f64 = 1000.0;
 
 /// PHD at each tolerance in `tolerances`, from two membrane masks (`!= 0` = membrane).
 pub fn phd(gt: &[u8], pred: &[u8], height: usize, width: usize, tolerances: &[f64]) -> Vec<f64> {
-    let sk_gt = skeletonize(gt, height, width);
-    let sk_pred = skeletonize(pred, height, width);
-    phd_of_skeletons(&sk_gt, &sk_pred, height, width, tolerances)
+    let a = skeleton_points(gt.to_vec(), height, width);
+    let b = skeleton_points(pred.to_vec(), height, width);
+    phd_of_points(&a, &b, height, width, tolerances)
 }
 
-/// PHD between two point sets given as masks (already skeletons).
-pub fn phd_of_skeletons(
-    a: &[u8],
-    b: &[u8],
+/// Row-major indices of the skeleton of `mask` (consumed, so no second full-size copy exists).
+pub fn skeleton_points(mask: Vec<u8>, height: usize, width: usize) -> Vec<u32> {
+    let skeleton = skeletonize_in_place(mask, height, width);
+    (0..skeleton.len() as u32)
+        .into_par_iter()
+        .filter(|&i| skeleton[i as usize] != 0)
+        .collect()
+}
+
+/// PHD between two point sets (row-major indices, sorted ascending).
+pub fn phd_of_points(
+    a: &[u32],
+    b: &[u32],
     height: usize,
     width: usize,
     tolerances: &[f64],
 ) -> Vec<f64> {
-    let points = |m: &[u8]| -> Vec<u32> {
-        (0..m.len() as u32)
-            .into_par_iter()
-            .filter(|&i| m[i as usize] != 0)
-            .collect()
-    };
-    let (pa, pb) = (points(a), points(b));
-    match (pa.is_empty(), pb.is_empty()) {
+    match (a.is_empty(), b.is_empty()) {
         (true, true) => return vec![0.0; tolerances.len()],
         (true, false) | (false, true) => return vec![PHD_ONE_EMPTY; tolerances.len()],
         _ => {}
     }
-    let ab = directed_means(&pa, b, height, width, tolerances);
-    let ba = directed_means(&pb, a, height, width, tolerances);
+    let ab = directed_means(a, b, height, width, tolerances);
+    let ba = directed_means(b, a, height, width, tolerances);
     ab.iter().zip(&ba).map(|(x, y)| x + y).collect()
 }
 
-/// Mean over `from` points of their distance to the nearest set pixel of `to`, with distances
+/// Mean over `from` points of their distance to the nearest point of `to`, with distances
 /// ≤ t counted as 0, for each tolerance t.
 fn directed_means(
     from: &[u32],
-    to: &[u8],
+    to: &[u32],
     height: usize,
     width: usize,
     tolerances: &[f64],
 ) -> Vec<f64> {
-    let d2 = squared_distance_transform(to, height, width);
-    let sums = from
-        .par_iter()
-        .fold(
-            || vec![0f64; tolerances.len()],
-            |mut acc, &i| {
-                let d = (d2[i as usize] as f64).sqrt();
-                for (s, &t) in acc.iter_mut().zip(tolerances) {
-                    if d > t {
-                        *s += d;
-                    }
-                }
-                acc
-            },
-        )
-        .reduce(
-            || vec![0f64; tolerances.len()],
-            |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-        );
-    sums.into_iter().map(|s| s / from.len() as f64).collect()
+    let d = nearest_distances(to, from, height, width);
+    tolerances
+        .iter()
+        .map(|&t| d.iter().filter(|&&x| x > t).sum::<f64>() / from.len() as f64)
+        .collect()
 }
 
-/// Exact squared Euclidean distance of every pixel to the nearest non-zero pixel of `mask`
-/// (Felzenszwalb & Huttenlocher's separable lower-envelope algorithm), row-major. Integer
-/// results, so values are exact; `u32::MAX` where the mask is empty. Squared distances fit
-/// `u32` for images up to about 46 000 pixels on a side.
-pub fn squared_distance_transform(mask: &[u8], height: usize, width: usize) -> Vec<u32> {
-    const NONE: u32 = u32::MAX;
-    // Columns: distance to the nearest feature in the same column, by two sweeps over rows so
-    // the inner loop runs along contiguous memory.
-    let mut dist = vec![NONE; height * width];
-    let mut last = vec![NONE; width];
-    for r in 0..height {
-        let (m, d) = (
-            &mask[r * width..(r + 1) * width],
-            &mut dist[r * width..(r + 1) * width],
-        );
-        for c in 0..width {
-            if m[c] != 0 {
-                last[c] = r as u32;
-            }
-            if last[c] != NONE {
-                d[c] = r as u32 - last[c];
-            }
+/// Column distances fit in 16 bits for images under 65 535 rows (halving the grid's memory);
+/// taller images use 32 bits.
+trait ColumnDistance: Copy + Send + Sync + Ord {
+    const NONE: Self;
+    const ZERO: Self;
+    fn step(self) -> Self;
+    fn squared(self) -> u64;
+}
+
+impl ColumnDistance for u16 {
+    const NONE: Self = u16::MAX;
+    const ZERO: Self = 0;
+    fn step(self) -> Self {
+        self.saturating_add(1)
+    }
+    fn squared(self) -> u64 {
+        (self as u64).pow(2)
+    }
+}
+
+impl ColumnDistance for u32 {
+    const NONE: Self = u32::MAX;
+    const ZERO: Self = 0;
+    fn step(self) -> Self {
+        self.saturating_add(1)
+    }
+    fn squared(self) -> u64 {
+        (self as u64).pow(2)
+    }
+}
+
+/// Exact Euclidean distance from each of `queries` to the nearest of `targets` (row-major
+/// indices, both sorted ascending; `targets` non-empty). Felzenszwalb & Huttenlocher's
+/// separable algorithm: column distances on one grid, then per row the lower envelope of the
+/// parabolas f(q) + (x − q)², evaluated only at the query points of that row.
+pub fn nearest_distances(
+    targets: &[u32],
+    queries: &[u32],
+    height: usize,
+    width: usize,
+) -> Vec<f64> {
+    if height < u16::MAX as usize {
+        nearest_distances_with::<u16>(targets, queries, height, width)
+    } else {
+        nearest_distances_with::<u32>(targets, queries, height, width)
+    }
+}
+
+fn nearest_distances_with<D: ColumnDistance>(
+    targets: &[u32],
+    queries: &[u32],
+    height: usize,
+    width: usize,
+) -> Vec<f64> {
+    assert!(!targets.is_empty());
+    let mut col = vec![D::NONE; height * width];
+    for &t in targets {
+        col[t as usize] = D::ZERO;
+    }
+    // Two sweeps over rows; the inner loops run along contiguous memory.
+    for r in 1..height {
+        let (prev, cur) = col[(r - 1) * width..(r + 1) * width].split_at_mut(width);
+        for (c, p) in cur.iter_mut().zip(prev.iter()) {
+            *c = (*c).min(p.step());
         }
     }
-    last.fill(NONE);
-    for r in (0..height).rev() {
-        let (m, d) = (
-            &mask[r * width..(r + 1) * width],
-            &mut dist[r * width..(r + 1) * width],
-        );
-        for c in 0..width {
-            if m[c] != 0 {
-                last[c] = r as u32;
-            }
-            if last[c] != NONE {
-                d[c] = d[c].min(last[c] - r as u32);
-            }
+    for r in (0..height.saturating_sub(1)).rev() {
+        let (cur, next) = col[r * width..(r + 2) * width].split_at_mut(width);
+        for (c, n) in cur.iter_mut().zip(next.iter()) {
+            *c = (*c).min(n.step());
         }
     }
-    // Rows: lower envelope of the parabolas f(q) + (x − q)², f = squared column distance.
-    dist.par_chunks_mut(width).for_each(|row| {
+    let col = &col;
+    (0..height)
+        .into_par_iter()
+        .flat_map_iter(|r| {
+            let lo = queries.partition_point(|&q| (q as usize) < r * width);
+            let hi = queries.partition_point(|&q| (q as usize) < (r + 1) * width);
+            let mut out = Vec::with_capacity(hi - lo);
+            if lo < hi {
+                let row = &col[r * width..(r + 1) * width];
+                let envelope = LowerEnvelope::new(row);
+                let mut k = 0;
+                for &q in &queries[lo..hi] {
+                    let x = q as usize - r * width;
+                    out.push((envelope.eval(x, &mut k) as f64).sqrt());
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Lower envelope of the parabolas f(q) + (x − q)² over the finite entries of a row.
+struct LowerEnvelope {
+    f: Vec<u64>,
+    v: Vec<usize>,
+    z: Vec<f64>,
+}
+
+impl LowerEnvelope {
+    fn new<D: ColumnDistance>(row: &[D]) -> LowerEnvelope {
         let f: Vec<u64> = row
             .iter()
-            .map(|&d| {
-                if d == NONE {
-                    u64::MAX
-                } else {
-                    (d as u64).pow(2)
-                }
-            })
+            .map(|d| if *d == D::NONE { u64::MAX } else { d.squared() })
             .collect();
-        let finite: Vec<usize> = (0..width).filter(|&q| f[q] != u64::MAX).collect();
-        if finite.is_empty() {
-            row.fill(NONE);
-            return;
-        }
-        let mut v = vec![0usize; finite.len()];
-        let mut z = vec![0f64; finite.len() + 1];
-        let mut k = 0usize;
-        v[0] = finite[0];
-        z[0] = f64::NEG_INFINITY;
-        z[1] = f64::INFINITY;
+        let mut v: Vec<usize> = Vec::new();
+        let mut z: Vec<f64> = vec![f64::NEG_INFINITY];
         let meet = |q: usize, p: usize| -> f64 {
             ((f[q] + (q * q) as u64) as f64 - (f[p] + (p * p) as u64) as f64)
                 / (2.0 * (q as f64 - p as f64))
         };
-        for &q in &finite[1..] {
-            let mut s = meet(q, v[k]);
-            while s <= z[k] {
-                k -= 1;
-                s = meet(q, v[k]);
+        for q in (0..f.len()).filter(|&q| f[q] != u64::MAX) {
+            if v.is_empty() {
+                v.push(q);
+                z.push(f64::INFINITY);
+                continue;
             }
-            k += 1;
-            v[k] = q;
-            z[k] = s;
-            z[k + 1] = f64::INFINITY;
-        }
-        k = 0;
-        for (x, d) in row.iter_mut().enumerate() {
-            while z[k + 1] < x as f64 {
-                k += 1;
+            let mut s = meet(q, *v.last().expect("non-empty"));
+            while s <= z[v.len() - 1] {
+                v.pop();
+                z.pop();
+                s = meet(q, *v.last().expect("the first parabola is never removed"));
             }
-            let dx = x.abs_diff(v[k]) as u64;
-            *d = (dx * dx + f[v[k]]) as u32;
+            *z.last_mut().expect("non-empty") = s;
+            v.push(q);
+            z.push(f64::INFINITY);
         }
-    });
-    dist
+        LowerEnvelope { f, v, z }
+    }
+
+    /// Squared distance at column `x`; `k` carries the envelope position across increasing x.
+    fn eval(&self, x: usize, k: &mut usize) -> u64 {
+        if self.v.is_empty() {
+            return u64::MAX;
+        }
+        while self.z[*k + 1] < x as f64 {
+            *k += 1;
+        }
+        let q = self.v[*k];
+        (x.abs_diff(q) as u64).pow(2) + self.f[q]
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn brute_force(mask: &[u8], h: usize, w: usize) -> Vec<u32> {
+    fn brute_force(mask: &[u8], h: usize, w: usize) -> Vec<f64> {
         let pts: Vec<(usize, usize)> = (0..h * w)
             .filter(|&i| mask[i] != 0)
             .map(|i| (i / w, i % w))
@@ -181,7 +223,8 @@ mod tests {
                 pts.iter()
                     .map(|&(pr, pc)| (r.abs_diff(pr).pow(2) + c.abs_diff(pc).pow(2)) as u32)
                     .min()
-                    .unwrap_or(u32::MAX)
+                    .map(|d| (d as f64).sqrt())
+                    .unwrap()
             })
             .collect()
     }
@@ -199,8 +242,12 @@ mod tests {
                     ((state >> 33) % 1000 < density) as u8
                 })
                 .collect();
+            let targets: Vec<u32> = (0..(h * w) as u32)
+                .filter(|&i| mask[i as usize] != 0)
+                .collect();
+            let all: Vec<u32> = (0..(h * w) as u32).collect();
             assert_eq!(
-                squared_distance_transform(&mask, h, w),
+                nearest_distances(&targets, &all, h, w),
                 brute_force(&mask, h, w)
             );
         }
@@ -210,24 +257,18 @@ mod tests {
     fn hand_computed_point_sets() {
         // A = {(0,0), (0,4)}, B = {(0,1)} on a 1×5 grid.
         // A→B distances 1, 3 → mean 2 (t=0), 1.5 (t=1), 0 (t=3); B→A: 1 → 1, 0, 0.
-        let a = [1u8, 0, 0, 0, 1];
-        let b = [0u8, 1, 0, 0, 0];
-        let v = phd_of_skeletons(&a, &b, 1, 5, &[0.0, 1.0, 3.0]);
+        let v = phd_of_points(&[0, 4], &[1], 1, 5, &[0.0, 1.0, 3.0]);
         assert_eq!(v, vec![3.0, 1.5, 0.0]);
         // Diagonal distance √2 survives t = 1.
-        let a = [1u8, 0, 0, 0];
-        let b = [0u8, 0, 0, 1];
-        let v = phd_of_skeletons(&a, &b, 2, 2, &[1.0]);
+        let v = phd_of_points(&[0], &[3], 2, 2, &[1.0]);
         assert!((v[0] - 2.0 * 2f64.sqrt()).abs() < 1e-15);
     }
 
     #[test]
     fn empty_sets_follow_the_authors() {
-        let e = [0u8; 4];
-        let s = [0u8, 1, 0, 0];
-        assert_eq!(phd_of_skeletons(&e, &e, 2, 2, &[1.0]), vec![0.0]);
-        assert_eq!(phd_of_skeletons(&s, &e, 2, 2, &[1.0]), vec![1000.0]);
-        assert_eq!(phd_of_skeletons(&e, &s, 2, 2, &[1.0]), vec![1000.0]);
+        assert_eq!(phd_of_points(&[], &[], 2, 2, &[1.0]), vec![0.0]);
+        assert_eq!(phd_of_points(&[1], &[], 2, 2, &[1.0]), vec![1000.0]);
+        assert_eq!(phd_of_points(&[], &[1], 2, 2, &[1.0]), vec![1000.0]);
     }
 
     #[test]

@@ -25,8 +25,13 @@ const LUT: [u8; 256] = [
 /// Skeleton of a binary mask (`mask[i] != 0` is foreground), row-major `height × width`.
 /// Returns 1 on skeleton pixels, 0 elsewhere. Outside the image counts as background.
 pub fn skeletonize(mask: &[u8], height: usize, width: usize) -> Vec<u8> {
-    assert_eq!(mask.len(), height * width);
-    let mut img: Vec<u8> = mask.iter().map(|&v| (v != 0) as u8).collect();
+    skeletonize_in_place(mask.to_vec(), height, width)
+}
+
+/// [`skeletonize`] reusing the mask's buffer.
+pub fn skeletonize_in_place(mut img: Vec<u8>, height: usize, width: usize) -> Vec<u8> {
+    assert_eq!(img.len(), height * width);
+    img.iter_mut().for_each(|v| *v = (*v != 0) as u8);
     let code = |img: &[u8], i: usize| -> u8 {
         let (r, c) = (i / width, i % width);
         let at = |dr: isize, dc: isize| -> u8 {
@@ -34,7 +39,7 @@ pub fn skeletonize(mask: &[u8], height: usize, width: usize) -> Vec<u8> {
             if rr < 0 || cc < 0 || rr >= height as isize || cc >= width as isize {
                 0
             } else {
-                img[rr as usize * width + cc as usize]
+                img[rr as usize * width + cc as usize] & 1
             }
         };
         LUT[(at(-1, -1)
@@ -52,7 +57,8 @@ pub fn skeletonize(mask: &[u8], height: usize, width: usize) -> Vec<u8> {
         .collect();
     let mut first_pass = true;
     let mut idle_subiterations = 0;
-    let mut mark = vec![false; img.len()];
+    // Bit 1 of a pixel marks it as already queued for the next sub-iteration.
+    const QUEUED: u8 = 2;
     while idle_subiterations < 2 && !candidates.is_empty() {
         let removable = |v: u8| v == 3 || (v == 1 && first_pass) || (v == 2 && !first_pass);
         // Decide on the current state (parallel, read-only), then apply.
@@ -71,8 +77,8 @@ pub fn skeletonize(mask: &[u8], height: usize, width: usize) -> Vec<u8> {
         // Next candidates: survivors with a non-zero entry, and foreground neighbours of removals.
         let mut next: Vec<u32> = Vec::with_capacity(decided.len());
         for &(i, v) in &decided {
-            if v != 0 && img[i as usize] != 0 && !mark[i as usize] {
-                mark[i as usize] = true;
+            if v != 0 && img[i as usize] == 1 {
+                img[i as usize] |= QUEUED;
                 next.push(i);
             }
         }
@@ -81,15 +87,15 @@ pub fn skeletonize(mask: &[u8], height: usize, width: usize) -> Vec<u8> {
             for rr in r.saturating_sub(1)..(r + 2).min(height) {
                 for cc in c.saturating_sub(1)..(c + 2).min(width) {
                     let j = rr * width + cc;
-                    if img[j] != 0 && !mark[j] {
-                        mark[j] = true;
+                    if img[j] == 1 {
+                        img[j] |= QUEUED;
                         next.push(j as u32);
                     }
                 }
             }
         }
         for &i in &next {
-            mark[i as usize] = false;
+            img[i as usize] &= !QUEUED;
         }
         idle_subiterations = if removed.is_empty() {
             idle_subiterations + 1

@@ -8,32 +8,88 @@
 
 use std::collections::VecDeque;
 
+use crate::runs::{connected_components, Run, RunSegmentation};
+
 const INIT: i32 = -1;
 const MASK: i32 = -2;
 const INQUEUE: i32 = -3;
 const WSHED: i32 = 0;
 
-/// Thins a binary border map. The grid is stored **column by column** (`index = x · rows + y`,
-/// Fiji's x-outer order); `is_border(index)` tells border pixels. Returns one label per pixel:
-/// basins `1..`, watershed-line pixels 0.
+/// Thins a binary border map. The grid is addressed **column by column** (`index = x · rows + y`,
+/// Fiji's x-outer order); `is_border(index)` tells border pixels. Returns the segmentation in
+/// the same transposed frame (its "rows" are the grid's columns): basins `1..`, watershed-line
+/// pixels uncovered (label 0).
 ///
 /// Interior 4-components become basins; border pixels join the first basin whose flood reaches
 /// them, or become line pixels where two basins meet. A border component that touches no
 /// interior becomes a basin of its own, so an all-border map is one segment.
-pub fn fiji_thinning(columns: usize, rows: usize, is_border: impl Fn(usize) -> bool) -> Vec<u32> {
-    let n = columns * rows;
+pub fn fiji_thinning(
+    columns: usize,
+    rows: usize,
+    is_border: impl Fn(usize) -> bool,
+) -> RunSegmentation {
+    // A one-pixel frame of PAD around the grid fails every test of the flood, so neighbours
+    // need no bounds checks (this loop runs ~10⁸ times on a full U-RISC section).
+    let stride = rows + 2;
     let mut flood = Flood {
-        labels: vec![INIT; n],
+        labels: vec![PAD; (columns + 2) * stride],
         columns,
         rows,
         current_label: 0,
         flag: false,
     };
-    // Interior (value 0) first, then border (value 255): the two grey levels in ascending order.
-    flood.level(|i| !is_border(i));
+    for x in 0..columns {
+        flood.labels[(x + 1) * stride + 1..(x + 1) * stride + 1 + rows].fill(INIT);
+    }
+    // Level 0 (interior): nothing is labelled yet, so Fiji queues nothing and every interior
+    // 4-component becomes a basin, numbered in scan order — exactly the run-based connected
+    // components of the transposed grid, which are much faster than a pixel flood.
+    let interior = connected_components(columns, rows, |t| !is_border(t));
+    for x in 0..columns {
+        for run in interior.row(x) {
+            let base = (x + 1) * stride + 1;
+            flood.labels[base + run.start as usize..base + run.end as usize].fill(run.label as i32);
+        }
+    }
+    flood.current_label = interior.label_count as i32;
+    drop(interior);
+    // Level 255 (border).
     flood.level(&is_border);
-    flood.labels.into_iter().map(|l| l.max(0) as u32).collect()
+    // Straight to runs: a second full-size label array would double the peak memory.
+    let labels = flood.labels;
+    let mut runs = Vec::new();
+    let mut row_offsets = Vec::with_capacity(columns + 1);
+    row_offsets.push(0);
+    for x in 0..columns {
+        let line = &labels[(x + 1) * stride + 1..(x + 1) * stride + 1 + rows];
+        let mut y = 0;
+        while y < rows {
+            let l = line[y].max(0);
+            let start = y;
+            while y < rows && line[y].max(0) == l {
+                y += 1;
+            }
+            if l > 0 {
+                runs.push(Run {
+                    start: start as u32,
+                    end: y as u32,
+                    label: l as u32,
+                });
+            }
+        }
+        row_offsets.push(runs.len());
+    }
+    RunSegmentation {
+        height: columns,
+        width: rows,
+        runs,
+        row_offsets,
+        label_count: flood.current_label as u32,
+    }
 }
+
+/// Outside the grid: not a label, not a state of the flood.
+const PAD: i32 = i32::MIN;
 
 struct Flood {
     labels: Vec<i32>,
@@ -46,65 +102,68 @@ struct Flood {
 impl Flood {
     /// 4-neighbours in Fiji's order: (x−1, y), (x, y−1), (x+1, y), (x, y+1).
     #[inline]
-    fn neighbours(&self, i: usize) -> [Option<usize>; 4] {
-        let (x, y) = (i / self.rows, i % self.rows);
-        [
-            (x > 0).then(|| i - self.rows),
-            (y > 0).then(|| i - 1),
-            (x + 1 < self.columns).then(|| i + self.rows),
-            (y + 1 < self.rows).then(|| i + 1),
-        ]
+    fn neighbours(&self, p: usize) -> [usize; 4] {
+        let stride = self.rows + 2;
+        [p - stride, p - 1, p + stride, p + 1]
+    }
+
+    /// Grid pixels in Fiji's order as (padded index, grid index).
+    fn pixels(&self) -> impl Iterator<Item = (usize, usize)> {
+        let (columns, rows) = (self.columns, self.rows);
+        (0..columns)
+            .flat_map(move |x| (0..rows).map(move |y| ((x + 1) * (rows + 2) + y + 1, x * rows + y)))
     }
 
     fn level(&mut self, in_level: impl Fn(usize) -> bool) {
-        let n = self.labels.len();
-        let mut fifo: VecDeque<usize> = VecDeque::new();
+        let mut fifo: VecDeque<u32> = VecDeque::new();
         // Mask the level; queue pixels touching an existing basin or watershed.
-        for i in (0..n).filter(|&i| in_level(i)) {
-            self.labels[i] = MASK;
-            for u in self.neighbours(i).into_iter().flatten() {
+        for (p, _) in self.pixels().filter(|&(_, t)| in_level(t)) {
+            self.labels[p] = MASK;
+            for u in self.neighbours(p) {
                 if self.labels[u] >= WSHED {
-                    fifo.push_back(i);
-                    self.labels[i] = INQUEUE;
+                    fifo.push_back(p as u32);
+                    self.labels[p] = INQUEUE;
                     break;
                 }
             }
         }
         // Extend basins into the level (geodesic SKIZ).
-        while let Some(i) = fifo.pop_front() {
-            for u in self.neighbours(i).into_iter().flatten() {
+        while let Some(p) = fifo.pop_front() {
+            let p = p as usize;
+            for u in self.neighbours(p) {
                 let lu = self.labels[u];
-                let li = self.labels[i];
+                let lp = self.labels[p];
                 if lu > 0 {
-                    if li == INQUEUE || (li == WSHED && self.flag) {
-                        self.labels[i] = lu;
-                    } else if li > 0 && li != lu {
-                        self.labels[i] = WSHED;
+                    if lp == INQUEUE || (lp == WSHED && self.flag) {
+                        self.labels[p] = lu;
+                    } else if lp > 0 && lp != lu {
+                        self.labels[p] = WSHED;
                         self.flag = false;
                     }
                 } else if lu == WSHED {
-                    if li == INQUEUE {
-                        self.labels[i] = WSHED;
+                    if lp == INQUEUE {
+                        self.labels[p] = WSHED;
                         self.flag = true;
                     }
                 } else if lu == MASK {
                     self.labels[u] = INQUEUE;
-                    fifo.push_back(u);
+                    fifo.push_back(u as u32);
                 }
             }
         }
-        // Pixels still masked start new basins (new minima at this level).
-        for i in 0..n {
-            if !in_level(i) || self.labels[i] != MASK {
+        // Pixels still masked start new basins (new minima at this level); only pixels of
+        // this level can still be masked.
+        for (p, _) in self.pixels() {
+            if self.labels[p] != MASK {
                 continue;
             }
             self.current_label += 1;
-            self.labels[i] = self.current_label;
-            fifo.push_back(i);
-            while let Some(p) = fifo.pop_front() {
-                for u in self.neighbours(p).into_iter().flatten() {
+            self.labels[p] = self.current_label;
+            fifo.push_back(p as u32);
+            while let Some(q) = fifo.pop_front() {
+                for u in self.neighbours(q as usize) {
                     if self.labels[u] == MASK {
-                        fifo.push_back(u);
+                        fifo.push_back(u as u32);
                         self.labels[u] = self.current_label;
                     }
                 }
@@ -124,7 +183,7 @@ mod tests {
         let border: Vec<bool> = (0..cols * rows)
             .map(|i| picture[i % rows].as_bytes()[i / rows] == b'#')
             .collect();
-        let labels = fiji_thinning(cols, rows, |i| border[i]);
+        let labels = fiji_thinning(cols, rows, |i| border[i]).to_labels();
         (0..rows)
             .map(|y| (0..cols).map(|x| labels[x * rows + y]).collect())
             .collect()

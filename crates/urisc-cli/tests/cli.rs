@@ -1,0 +1,315 @@
+//! The `urisc` binary end to end: outputs, and one-line errors with a non-zero exit for every
+//! bad input of SPEC §11.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use urisc_io::{write_png, Image};
+
+fn urisc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_urisc"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Asserts failure with a single stderr line that mentions `needle`.
+fn fails_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "should fail; stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one-line error expected, got: {err}");
+    assert!(lines[0].contains(needle), "'{needle}' not in: {}", lines[0]);
+}
+
+/// A 12×12 label with a cross of membrane, and a prediction.
+fn write_pair(dir: &Path, name: &str, pred_value_on_membrane: u8) -> (PathBuf, PathBuf) {
+    let label: Vec<u8> = (0..144)
+        .map(|i| if i % 12 == 5 || i / 12 == 5 { 0 } else { 255 })
+        .collect();
+    let pred: Vec<u8> = label
+        .iter()
+        .map(|&v| if v == 0 { pred_value_on_membrane } else { 255 })
+        .collect();
+    std::fs::create_dir_all(dir.join("gt")).unwrap();
+    std::fs::create_dir_all(dir.join("pred")).unwrap();
+    let (g, p) = (
+        dir.join("gt").join(format!("{name}.png")),
+        dir.join("pred").join(format!("{name}.png")),
+    );
+    write_png(&g, &Image::new(12, 12, label), None, true).unwrap();
+    write_png(&p, &Image::new(12, 12, pred), None, true).unwrap();
+    (p, g)
+}
+
+#[test]
+fn json_output_has_the_stable_keys_and_matches_the_fixture() {
+    let fx = repo().join("data/fixtures/pairs");
+    let out = urisc(&[
+        "eval",
+        "--pred",
+        s(&fx.join("pred")),
+        "--gt",
+        s(&fx.join("gt")),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["protocol"], "binarized");
+    let first = &v["images"][0];
+    let mut keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "are",
+            "dice",
+            "f1",
+            "iou",
+            "name",
+            "phd",
+            "precision",
+            "recall",
+            "vinfo",
+            "voi_merge",
+            "voi_split",
+            "vrand"
+        ]
+    );
+    // PHD tolerances in numeric order in the text (a parsed map would sort them as strings).
+    let text = String::from_utf8_lossy(&out.stdout);
+    let block = &text[text.find("\"phd\"").unwrap()..];
+    let block = &block[..block.find('}').unwrap()];
+    let pos: Vec<usize> = ["\"0\"", "\"1\"", "\"3\"", "\"5\"", "\"10\""]
+        .iter()
+        .map(|k| block.find(k).unwrap())
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{block}");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
+    let (got, exp) = (
+        v["mean"]["f1"].as_f64().unwrap(),
+        expected["mean"]["f1"].as_f64().unwrap(),
+    );
+    assert!((got - exp).abs() < 1e-12);
+    assert!(v["mean"].get("name").is_none());
+}
+
+#[test]
+fn metrics_selection_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, g) = write_pair(dir.path(), "a", 0);
+    let out = urisc(&[
+        "eval",
+        "--pred",
+        s(&p),
+        "--gt",
+        s(&g),
+        "--metrics",
+        "f1,vrand",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "name,f1,vrand");
+    assert_eq!(lines[1], "a,1,1");
+    assert_eq!(lines[2], "mean,1,1");
+    fails_with(
+        &urisc(&[
+            "eval",
+            "--pred",
+            s(&p),
+            "--gt",
+            s(&g),
+            "--metrics",
+            "f1,nope",
+        ]),
+        "unknown metric 'nope'",
+    );
+}
+
+#[test]
+fn faithful_protocol_refuses_grey_and_inverted_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, g) = write_pair(dir.path(), "grey", 100);
+    // Three grey values: not binary for eval.py.
+    let mut grey = urisc_io::read_u8(&p).unwrap();
+    grey.data[0] = 0;
+    write_png(&p, &grey, None, true).unwrap();
+    let out = urisc(&[
+        "eval",
+        "--pred",
+        s(&p),
+        "--gt",
+        s(&g),
+        "--protocol",
+        "faithful",
+    ]);
+    fails_with(&out, "not binarized");
+    fails_with(&out, "grey.png");
+    // The binarised protocol accepts the same grey map.
+    assert!(urisc(&["eval", "--pred", s(&p), "--gt", s(&g)])
+        .status
+        .success());
+
+    let inverted: Vec<u8> = (0..144)
+        .map(|i| if i % 12 == 5 || i / 12 == 5 { 255 } else { 0 })
+        .collect();
+    let q = dir.path().join("inverted.png");
+    write_png(&q, &Image::new(12, 12, inverted), None, false).unwrap();
+    fails_with(
+        &urisc(&[
+            "eval",
+            "--pred",
+            s(&q),
+            "--gt",
+            s(&g),
+            "--protocol",
+            "faithful",
+        ]),
+        "inverted",
+    );
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, g) = write_pair(dir.path(), "a", 0);
+
+    // Truncated file.
+    let bytes = std::fs::read(&p).unwrap();
+    let t = dir.path().join("truncated.png");
+    std::fs::write(&t, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(
+        &urisc(&["eval", "--pred", s(&t), "--gt", s(&g)]),
+        "truncated.png",
+    );
+
+    // Size mismatch.
+    let small = dir.path().join("small.png");
+    write_png(&small, &Image::filled(5, 7, 255), None, false).unwrap();
+    fails_with(&urisc(&["eval", "--pred", s(&small), "--gt", s(&g)]), "5×7");
+
+    // Empty folder.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    fails_with(
+        &urisc(&[
+            "eval",
+            "--pred",
+            s(&empty),
+            "--gt",
+            s(&dir.path().join("gt")),
+        ]),
+        "no PNG or TIFF",
+    );
+
+    // Unmatched names.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(&p, other.join("b.png")).unwrap();
+    fails_with(
+        &urisc(&[
+            "eval",
+            "--pred",
+            s(&other),
+            "--gt",
+            s(&dir.path().join("gt")),
+        ]),
+        "'b'",
+    );
+
+    // Missing file.
+    fails_with(
+        &urisc(&[
+            "eval",
+            "--pred",
+            s(&dir.path().join("nope.png")),
+            "--gt",
+            s(&g),
+        ]),
+        "no such file",
+    );
+}
+
+#[test]
+fn existing_output_needs_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, g) = write_pair(dir.path(), "a", 0);
+    let out = dir.path().join("scores.json");
+    std::fs::write(&out, "keep me").unwrap();
+    let args = [
+        "eval",
+        "--pred",
+        s(&p),
+        "--gt",
+        s(&g),
+        "--format",
+        "json",
+        "--out",
+        s(&out),
+    ];
+    fails_with(&urisc(&args), "--force");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(urisc(&forced).status.success());
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["images"][0]["f1"], 1.0);
+}
+
+#[test]
+fn data_info_reports_bundled_isbi_and_problems() {
+    let out = urisc(&["data", "info", s(&repo().join("data/isbi2012")), "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pairs"], 20);
+    assert_eq!(v["sizes"]["512×512"], 20);
+    assert_eq!(v["pixel_size_nm"], 4.0);
+    let f = v["membrane_fraction"].as_f64().unwrap();
+    assert!(f > 0.18 && f < 0.27, "{f}");
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0);
+
+    // Unmatched names, size mismatch and a grey label are each reported.
+    let dir = tempfile::tempdir().unwrap();
+    let (img, lab) = (dir.path().join("images"), dir.path().join("labels"));
+    std::fs::create_dir_all(&img).unwrap();
+    std::fs::create_dir_all(&lab).unwrap();
+    write_png(&img.join("a.png"), &Image::filled(4, 4, 128), None, false).unwrap();
+    write_png(&lab.join("a.png"), &Image::filled(4, 5, 255), None, false).unwrap();
+    write_png(&img.join("b.png"), &Image::filled(4, 4, 128), None, false).unwrap();
+    write_png(
+        &lab.join("b.png"),
+        &Image::new(2, 2, vec![0, 100, 255, 255]),
+        None,
+        false,
+    )
+    .unwrap();
+    write_png(&img.join("c.png"), &Image::filled(4, 4, 128), None, false).unwrap();
+    let out = urisc(&["data", "info", s(dir.path())]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("label is 4×5 but its image is 4×4"), "{text}");
+    assert!(text.contains("label is not binary"), "{text}");
+    assert!(text.contains("1 image(s) without a label: c"), "{text}");
+}
