@@ -60,7 +60,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 slices.len()
             );
             let (gt, pred) = synthetic_pair(&slices, h, w);
+            let pred = urisc_io::GreyImage::U8(pred);
             let report = bench_metrics(&gt, &pred);
+            let urisc_io::GreyImage::U8(pred) = pred else {
+                unreachable!("built as 8-bit")
+            };
 
             // End to end: decode two PNGs and score everything, as a user runs it.
             let dir = tempfile::tempdir()?;

@@ -313,3 +313,45 @@ fn data_info_reports_bundled_isbi_and_problems() {
     assert!(text.contains("label is not binary"), "{text}");
     assert!(text.contains("1 image(s) without a label: c"), "{text}");
 }
+
+#[test]
+fn multi_page_stacks_score_page_by_page_like_folders() {
+    let fx = repo().join("data/fixtures/grey");
+    let names = ["05_blur1", "11_ramp", "17_greygt"];
+    let load = |kind: &str| -> Vec<Image<u8>> {
+        names
+            .iter()
+            .map(|n| urisc_io::read_u8(&fx.join(kind).join(format!("{n}.png"))).unwrap())
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ps, gs) = (
+        dir.path().join("pred-volume.tif"),
+        dir.path().join("gt-volume.tif"),
+    );
+    urisc_io::write_tiff_stack(&ps, &load("pred"), None, false).unwrap();
+    urisc_io::write_tiff_stack(&gs, &load("gt"), None, false).unwrap();
+    let out = urisc(&["eval", "--pred", s(&ps), "--gt", s(&gs), "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
+    for (page, name) in names.iter().enumerate() {
+        let got = &v["images"][page];
+        assert_eq!(got["name"], format!("pred-volume#{page:03}"));
+        let exp = expected["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == *name)
+            .unwrap();
+        for key in ["f1", "vrand", "vinfo", "are"] {
+            let (a, b) = (got[key].as_f64().unwrap(), exp[key].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-9, "{name} {key}: {a} vs {b}");
+        }
+    }
+}

@@ -87,8 +87,7 @@ pub struct EvalBenchReport {
 }
 
 /// Times each metric group on a pair already in memory.
-pub fn bench_metrics(gt: &Image<u8>, pred: &Image<u8>) -> EvalBenchReport {
-    let pred_grey = GreyImage::U8(pred.clone());
+pub fn bench_metrics(gt: &Image<u8>, pred: &GreyImage) -> EvalBenchReport {
     let groups: [(&str, &[Metric]); 4] = [
         (
             "f1, precision, recall, iou, dice",
@@ -110,14 +109,14 @@ pub fn bench_metrics(gt: &Image<u8>, pred: &Image<u8>) -> EvalBenchReport {
             &[Metric::Are, Metric::VoiSplit, Metric::VoiMerge],
         ),
     ];
-    let baseline = peak_rss_mib();
+    let baseline = current_rss_mib();
     let mut metrics = Vec::new();
     let all = Instant::now();
     for (name, set) in groups {
         reset_peak_rss();
         let t = Instant::now();
         let set = MetricSet(set.iter().copied().collect());
-        score_images(gt, &pred_grey, Protocol::Binarized, &set)
+        score_images(gt, pred, Protocol::Binarized, &set)
             .expect("binarised protocol never refuses");
         metrics.push(MetricTiming {
             metric: name.into(),
@@ -143,8 +142,17 @@ pub fn reset_peak_rss() {
 
 /// Peak resident memory (VmHWM) of this process in MiB, where the OS reports it.
 pub fn peak_rss_mib() -> Option<f64> {
+    proc_status_mib("VmHWM:")
+}
+
+/// Current resident memory (VmRSS) of this process in MiB, where the OS reports it.
+pub fn current_rss_mib() -> Option<f64> {
+    proc_status_mib("VmRSS:")
+}
+
+fn proc_status_mib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }

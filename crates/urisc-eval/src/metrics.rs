@@ -209,7 +209,7 @@ impl Scores {
 
     /// Macro average: each metric's mean over the images that have it.
     pub fn mean<'a>(all: impl IntoIterator<Item = &'a Scores> + Clone) -> Scores {
-        fn avg<'a>(it: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+        fn avg(it: impl Iterator<Item = Option<f64>>) -> Option<f64> {
             let v: Vec<f64> = it.flatten().collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         }
@@ -218,8 +218,8 @@ impl Scores {
         let phd = (!phds.is_empty()).then(|| {
             let mut m = [0.0; 5];
             for p in &phds {
-                for k in 0..5 {
-                    m[k] += p.0[k] / phds.len() as f64;
+                for (acc, v) in m.iter_mut().zip(p.0) {
+                    *acc += v / phds.len() as f64;
                 }
             }
             PhdScores(m)

@@ -44,7 +44,10 @@ fn value(v: Option<f64>) -> String {
     }
 }
 
-fn rows(report: &EvalReport) -> (Vec<String>, Vec<(String, Vec<Option<f64>>)>) {
+/// A named row of optional values.
+type Row = (String, Vec<Option<f64>>);
+
+fn rows(report: &EvalReport) -> (Vec<String>, Vec<Row>) {
     let header: Vec<String> = report.mean.columns().into_iter().map(|(k, _)| k).collect();
     let row = |name: &str, s: &Scores| {
         let cols = s.columns();

@@ -217,6 +217,50 @@ fn collapse_row<T: Copy + Into<u16>>(
     }
 }
 
+/// 8- and 16-bit integer samples, which grey conversion keeps in their own type.
+trait Sample: Copy + Into<u16> {
+    fn from_u16(v: u16) -> Self;
+}
+
+impl Sample for u8 {
+    fn from_u16(v: u16) -> Self {
+        v as u8
+    }
+}
+
+impl Sample for u16 {
+    fn from_u16(v: u16) -> Self {
+        v
+    }
+}
+
+/// Copies `rows` rows of a decoded chunk (`chunk_width` pixels of `channels` samples each) to
+/// grey at `dst` (the chunk's top-left pixel in an image of `stride` columns).
+fn paste_chunk<T: Sample>(
+    buf: &[T],
+    channels: usize,
+    chunk_width: usize,
+    rows: usize,
+    dst: &mut [T],
+    stride: usize,
+    converted: &mut bool,
+) {
+    let row_len = chunk_width * channels;
+    for (r, src) in buf.chunks_exact(row_len.max(1)).take(rows).enumerate() {
+        let out = &mut dst[r * stride..r * stride + chunk_width];
+        let mut i = 0;
+        collapse_row(
+            src,
+            channels,
+            &mut |v| {
+                out[i] = T::from_u16(v);
+                i += 1;
+            },
+            converted,
+        );
+    }
+}
+
 fn read_png(path: &Path) -> Result<Decoded, IoError> {
     let file = File::open(path).map_err(|e| IoError::open(path, e))?;
     let mut dec =
@@ -391,7 +435,6 @@ fn read_tiff_page<R: std::io::Read + Seek>(
             }
         };
         let data = dec.read_chunk(chunk).map_err(err)?;
-        let rows_in = |len: usize| len / (cw * channels).max(1);
         if out.is_none() {
             out = Some(match &data {
                 DecodingResult::U8(_) => GreyImage::U8(Image::filled(height, width, 0)),
@@ -411,38 +454,24 @@ fn read_tiff_page<R: std::io::Read + Seek>(
         let target = out.as_mut().expect("allocated above");
         let rows = ch.min(height.saturating_sub(row0));
         match (target, data) {
-            (GreyImage::U8(img), DecodingResult::U8(buf)) => {
-                for r in 0..rows.min(rows_in(buf.len())) {
-                    let src = &buf[r * cw * channels..(r + 1) * cw * channels];
-                    let dst = &mut img.data[(row0 + r) * width + col0..];
-                    let mut i = 0;
-                    collapse_row(
-                        src,
-                        channels,
-                        &mut |v| {
-                            dst[i] = v as u8;
-                            i += 1;
-                        },
-                        &mut converted,
-                    );
-                }
-            }
-            (GreyImage::U16(img), DecodingResult::U16(buf)) => {
-                for r in 0..rows.min(rows_in(buf.len())) {
-                    let src = &buf[r * cw * channels..(r + 1) * cw * channels];
-                    let dst = &mut img.data[(row0 + r) * width + col0..];
-                    let mut i = 0;
-                    collapse_row(
-                        src,
-                        channels,
-                        &mut |v| {
-                            dst[i] = v;
-                            i += 1;
-                        },
-                        &mut converted,
-                    );
-                }
-            }
+            (GreyImage::U8(img), DecodingResult::U8(buf)) => paste_chunk(
+                &buf,
+                channels,
+                cw,
+                rows,
+                &mut img.data[row0 * width + col0..],
+                width,
+                &mut converted,
+            ),
+            (GreyImage::U16(img), DecodingResult::U16(buf)) => paste_chunk(
+                &buf,
+                channels,
+                cw,
+                rows,
+                &mut img.data[row0 * width + col0..],
+                width,
+                &mut converted,
+            ),
             (GreyImage::F32(img), data @ (DecodingResult::F32(_) | DecodingResult::F64(_))) => {
                 if channels != 1 {
                     return Err(IoError::new(

@@ -121,7 +121,7 @@ pub fn vrand_vinfo(
     // Work in Fiji's x-outer order: the transposed grid, stored row by row, is exactly the
     // visiting order of WatershedTransform2D, and overlap counts do not depend on pixel order.
     let (tr_rows, tr_cols) = (width, height);
-    let gt_mask = transposed(height, width, |i| gt_foreground(i));
+    let gt_mask = transposed(height, width, gt_foreground);
     let gt_cells = connected_components(tr_rows, tr_cols, |t| gt_mask[t]);
     drop(gt_mask);
 
@@ -132,7 +132,9 @@ pub fn vrand_vinfo(
     let below = |v: f64| thresholds.partition_point(|&th| th < v) as u8;
     let first_below = match proposal {
         Proposal::U8(p) => {
-            let lut: Vec<u8> = (0..=255u8).map(|v| below(Proposal::U8(&[v]).value(0))).collect();
+            let lut: Vec<u8> = (0..=255u8)
+                .map(|v| below(Proposal::U8(&[v]).value(0)))
+                .collect();
             transposed(height, width, |i| lut[p[i] as usize])
         }
         _ => transposed(height, width, |i| below(proposal.value(i))),
@@ -141,12 +143,10 @@ pub fn vrand_vinfo(
     for &k in &first_below {
         used[k as usize] = true;
     }
-    let mut distinct: Vec<usize> = vec![0];
-    for k in 1..thresholds.len() {
-        if used[k] {
-            distinct.push(k);
-        }
-    }
+    // Threshold 0 always runs; a later one only where some pixel changes side at it.
+    let distinct: Vec<usize> = (0..thresholds.len())
+        .filter(|&k| k == 0 || used[k])
+        .collect();
     let first_below = &first_below;
     let gt_cells = &gt_cells;
     // Each thinning holds a full-size i32 label array; run two at once only where that is small.

@@ -201,7 +201,7 @@ mod tests {
                 state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                if (state >> 40) % 13 == 0 {
+                if (state >> 40).is_multiple_of(13) {
                     *v ^= 1;
                 }
             }
