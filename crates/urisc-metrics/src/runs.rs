@@ -165,7 +165,7 @@ pub fn connected_components(
     }
 }
 
-fn find(parent: &mut [u32], mut x: u32) -> u32 {
+pub(crate) fn find(parent: &mut [u32], mut x: u32) -> u32 {
     while parent[x as usize] != x {
         let p = parent[x as usize];
         parent[x as usize] = parent[p as usize];
@@ -174,7 +174,7 @@ fn find(parent: &mut [u32], mut x: u32) -> u32 {
     x
 }
 
-fn union(parent: &mut [u32], a: u32, b: u32) {
+pub(crate) fn union(parent: &mut [u32], a: u32, b: u32) {
     let (ra, rb) = (find(parent, a), find(parent, b));
     if ra != rb {
         // Keep the older root so that roots stay the smallest id (first in row-major order).
