@@ -1,0 +1,71 @@
+//! A training tile: an image and its soft membrane target, both `f32`, row-major.
+
+/// Image intensities in [0, 1] and a membrane target in [0, 1] (1 = membrane; fractional where
+/// a resize averaged membrane and background).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tile {
+    pub height: usize,
+    pub width: usize,
+    pub image: Vec<f32>,
+    pub target: Vec<f32>,
+}
+
+impl Tile {
+    pub fn new(height: usize, width: usize, image: Vec<f32>, target: Vec<f32>) -> Tile {
+        assert_eq!(image.len(), height * width);
+        assert_eq!(target.len(), height * width);
+        Tile {
+            height,
+            width,
+            image,
+            target,
+        }
+    }
+
+    /// Fraction of target mass that is membrane.
+    pub fn membrane_fraction(&self) -> f32 {
+        self.target.iter().sum::<f32>() / self.target.len().max(1) as f32
+    }
+}
+
+/// Reflects an out-of-range coordinate back into `0..n` (edge pixel not repeated, like numpy's
+/// and albumentations' `reflect_101`), for any offset.
+pub fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n - 1);
+    let m = i.rem_euclid(period);
+    (if m < n { m } else { period - m }) as usize
+}
+
+/// Bilinear sample of a row-major plane at (y, x) with reflected borders.
+pub fn bilinear(plane: &[f32], height: usize, width: usize, y: f32, x: f32) -> f32 {
+    let (y0, x0) = (y.floor(), x.floor());
+    let (fy, fx) = (y - y0, x - x0);
+    let (y0, x0) = (y0 as isize, x0 as isize);
+    let at = |r: isize, c: isize| plane[reflect(r, height) * width + reflect(c, width)];
+    let top = at(y0, x0) * (1.0 - fx) + at(y0, x0 + 1) * fx;
+    let bottom = at(y0 + 1, x0) * (1.0 - fx) + at(y0 + 1, x0 + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflection_does_not_repeat_the_edge() {
+        let got: Vec<usize> = (-4..8).map(|i| reflect(i, 4)).collect();
+        assert_eq!(got, vec![2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]);
+        assert_eq!(reflect(-5, 1), 0);
+    }
+
+    #[test]
+    fn bilinear_hits_pixels_and_interpolates() {
+        let plane = [0.0, 1.0, 2.0, 3.0];
+        assert_eq!(bilinear(&plane, 2, 2, 1.0, 0.0), 2.0);
+        assert_eq!(bilinear(&plane, 2, 2, 0.5, 0.5), 1.5);
+    }
+}
