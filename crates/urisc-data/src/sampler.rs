@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn crops_come_from_the_image_with_matching_labels() {
         // Image value = column index, label membrane on every 7th column.
-        let (h, w) = (40, 50);
+        let (h, w) = (40usize, 50usize);
         let image: Vec<u8> = (0..h * w).map(|i| (i % w) as u8).collect();
         let label: Vec<u8> = (0..h * w)
             .map(|i| if (i % w).is_multiple_of(7) { 0 } else { 255 })
