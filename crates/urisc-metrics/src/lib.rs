@@ -36,7 +36,10 @@ pub mod thinning;
 pub use isbi::{fiji_thresholds, vrand_vinfo, IsbiScores, Proposal, ThresholdScores};
 pub use partition::{partition_scores, PartitionScores};
 pub use phd::{phd, phd_of_points, skeleton_points, PHD_TOLERANCES};
-pub use pixel::{f_score, faithful, Confusion, FaithfulFormatError, PixelScores};
+pub use pixel::{
+    best_f1_threshold, f_score, faithful, BestThreshold, Confusion, FaithfulFormatError,
+    PixelScores,
+};
 pub use runs::{connected_components, RunSegmentation};
 pub use skeleton::{skeletonize, skeletonize_in_place};
 pub use thinning::fiji_thinning;

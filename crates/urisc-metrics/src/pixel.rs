@@ -183,9 +183,111 @@ pub fn faithful(gt: &[u8], pred: &[u8]) -> Result<PixelScores, FaithfulFormatErr
     })
 }
 
+/// The binarisation threshold with the best membrane F1, and its scores.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BestThreshold {
+    /// A pixel is membrane iff its probability is ≥ this.
+    pub threshold: f64,
+    pub scores: PixelScores,
+}
+
+/// Searches the threshold on membrane probabilities that maximises F1 against a membrane mask
+/// (how a model's stored threshold is chosen on validation data). Probabilities are binned into
+/// `bins` equal steps of [0, 1], so every candidate costs O(1) after one pass; ties go to the
+/// threshold nearest 0.5.
+pub fn best_f1_threshold(probability: &[f32], membrane: &[bool], bins: usize) -> BestThreshold {
+    assert_eq!(probability.len(), membrane.len());
+    assert!(bins >= 2);
+    // hist[b] counts pixels whose probability falls in bin b = floor(p · bins), p = 1 in the last.
+    let (mut pos, mut neg) = (vec![0u64; bins], vec![0u64; bins]);
+    for (&p, &m) in probability.iter().zip(membrane) {
+        let b = ((p.clamp(0.0, 1.0) * bins as f32) as usize).min(bins - 1);
+        if m {
+            pos[b] += 1;
+        } else {
+            neg[b] += 1;
+        }
+    }
+    let total_pos: u64 = pos.iter().sum();
+    let total_neg: u64 = neg.iter().sum();
+    // Threshold k / bins: pixels in bins ≥ k are predicted membrane.
+    let (mut tp, mut fp) = (total_pos, total_neg);
+    let mut best: Option<BestThreshold> = None;
+    for k in 0..bins {
+        let c = Confusion {
+            true_positive: tp,
+            false_positive: fp,
+            false_negative: total_pos - tp,
+            true_negative: total_neg - fp,
+        };
+        let candidate = BestThreshold {
+            threshold: k as f64 / bins as f64,
+            scores: c.scores(),
+        };
+        let better = match &best {
+            None => true,
+            Some(b) => {
+                candidate.scores.f1 > b.scores.f1
+                    || (candidate.scores.f1 == b.scores.f1
+                        && (candidate.threshold - 0.5).abs() < (b.threshold - 0.5).abs())
+            }
+        };
+        if better {
+            best = Some(candidate);
+        }
+        tp -= pos[k];
+        fp -= neg[k];
+    }
+    best.expect("bins ≥ 2")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn best_threshold_matches_brute_force() {
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let membrane: Vec<bool> = (0..2000).map(|_| next() < 0.2).collect();
+        // Membrane pixels score higher on average, with overlap.
+        let prob: Vec<f32> = membrane
+            .iter()
+            .map(|&m| (next() * 0.7 + if m { 0.3 } else { 0.0 }).min(1.0))
+            .collect();
+        let best = best_f1_threshold(&prob, &membrane, 100);
+        let brute = (0..100)
+            .map(|k| {
+                let t = k as f32 / 100.0;
+                let pred: Vec<bool> = prob.iter().map(|&p| p >= t).collect();
+                Confusion::from_masks(&membrane, &pred).scores().f1
+            })
+            .fold(0.0, f64::max);
+        assert!(
+            (best.scores.f1 - brute).abs() < 1e-12,
+            "{} vs {brute}",
+            best.scores.f1
+        );
+        assert!(
+            best.threshold > 0.2 && best.threshold < 0.8,
+            "{}",
+            best.threshold
+        );
+    }
+
+    #[test]
+    fn perfect_separation_prefers_the_threshold_nearest_half() {
+        let prob = [0.1f32, 0.2, 0.9, 0.95];
+        let membrane = [false, false, true, true];
+        let best = best_f1_threshold(&prob, &membrane, 10);
+        assert_eq!(best.scores.f1, 1.0);
+        assert_eq!(best.threshold, 0.5);
+    }
 
     #[test]
     fn hand_counted_binarized_case() {

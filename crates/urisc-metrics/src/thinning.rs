@@ -105,8 +105,9 @@ impl Flood {
     fn label_interior(&mut self, is_border: &impl Fn(usize) -> bool) {
         let (columns, rows, stride) = (self.columns, self.rows, self.rows + 2);
         let mut parent: Vec<u32> = Vec::new();
-        let (mut prev, mut cur): (Vec<(u32, u32, u32)>, Vec<(u32, u32, u32)>) =
-            (Vec::new(), Vec::new());
+        // Runs (start, end, provisional id) of the previous and the current column.
+        let mut prev: Vec<(u32, u32, u32)> = Vec::new();
+        let mut cur: Vec<(u32, u32, u32)> = Vec::new();
         for x in 0..columns {
             cur.clear();
             let base = (x + 1) * stride + 1;
