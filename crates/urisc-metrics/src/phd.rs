@@ -60,7 +60,8 @@ fn directed_means(
     let d = nearest_distances(to, from, height, width);
     tolerances
         .iter()
-        .map(|&t| d.iter().filter(|&&x| x > t).sum::<f64>() / from.len() as f64)
+        // Fold from +0.0: an empty f64 sum is −0.0, which would print as "-0".
+        .map(|&t| d.iter().filter(|&&x| x > t).fold(0.0, |a, x| a + x) / from.len() as f64)
         .collect()
 }
 
@@ -282,5 +283,6 @@ mod tests {
         let v = phd(&line(9), &line(10), h, w, &[0.0, 1.0]);
         assert!(v[0] > 0.0);
         assert_eq!(v[1], 0.0);
+        assert!(v[1].is_sign_positive(), "prints as 0, not -0");
     }
 }
