@@ -4,6 +4,7 @@
 mod bench;
 mod data;
 mod eval;
+mod model;
 mod progress;
 
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ enum Command {
     /// Inspect datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Inspect networks and model files.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Benchmarks of this machine (speed and memory).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Data(cmd) => data::run(cmd),
+        Command::Model(cmd) => model::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

@@ -355,3 +355,38 @@ fn multi_page_stacks_score_page_by_page_like_folders() {
         }
     }
 }
+
+#[test]
+fn model_info_counts_like_pytorch_and_reads_model_files() {
+    let out = urisc(&[
+        "model", "info", "--width", "16", "--depth", "5", "--tile", "256",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("2,161,841 trainable"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.safetensors");
+    let config = urisc_nn::ModelConfig {
+        architecture: urisc_nn::Architecture::ResUnet,
+        base_width: 4,
+        depth: 3,
+    };
+    let device = urisc_nn::burn::prelude::Device::flex();
+    let net = urisc_nn::SegmentationNet::new(&config, &device);
+    let mut descriptor = urisc_nn::ModelDescriptor::new(config, 128);
+    descriptor.threshold = 0.37;
+    urisc_nn::save_model(&path, &net, &descriptor, false).unwrap();
+    let out = urisc(&["model", "info", s(&path)]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("ResUnet, base width 4, depth 3"), "{text}");
+    assert!(text.contains("threshold:        0.37"), "{text}");
+
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"nope").unwrap();
+    fails_with(&urisc(&["model", "info", s(&junk)]), "junk.safetensors");
+    fails_with(
+        &urisc(&["model", "info", "--tile", "100"]),
+        "multiple of 16",
+    );
+}

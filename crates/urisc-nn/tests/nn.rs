@@ -1,0 +1,238 @@
+//! The networks: shapes, counts against PyTorch, receptive fields against real gradients,
+//! finite-difference gradient checks, and model files.
+
+use burn::prelude::*;
+use urisc_nn::burn;
+use urisc_nn::{
+    forward_flops, load_model, logits, read_descriptor, receptive_interval, save_model,
+    trainable_parameters, Architecture, ModelConfig, ModelDescriptor, SegmentationNet,
+};
+
+fn config(architecture: Architecture, base_width: usize, depth: usize) -> ModelConfig {
+    ModelConfig {
+        architecture,
+        base_width,
+        depth,
+    }
+}
+
+fn pattern(n: usize, h: usize, w: usize) -> Vec<f32> {
+    (0..n * h * w)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect()
+}
+
+#[test]
+fn both_architectures_map_a_tile_to_logits_of_the_same_size() {
+    let device = Device::flex();
+    for arch in [Architecture::Unet, Architecture::ResUnet] {
+        let net = SegmentationNet::new(&config(arch, 4, 3), &device);
+        let out = logits(&net, &pattern(2, 16, 24), 2, 16, 24, &device);
+        assert_eq!(out.len(), 2 * 16 * 24, "{arch:?}");
+        assert!(out.iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn parameter_counts_match_pytorch_and_burn() {
+    // The same U-Net in PyTorch (bench/frameworks): 2,161,841 and 8,636,769 parameters.
+    assert_eq!(
+        trainable_parameters(&config(Architecture::Unet, 16, 5)),
+        2_161_841
+    );
+    assert_eq!(
+        trainable_parameters(&config(Architecture::Unet, 32, 5)),
+        8_636_769
+    );
+    // burn also counts BatchNorm running mean and variance (2 per BN channel).
+    let device = Device::flex();
+    for arch in [Architecture::Unet, Architecture::ResUnet] {
+        let c = config(arch, 4, 3);
+        let w = c.widths();
+        // Two ConvBn per block, a reduce ConvBn per decoder level.
+        let bn_channels: usize = w.iter().map(|x| 2 * x).sum::<usize>()
+            + w[..c.depth - 1].iter().map(|x| 3 * x).sum::<usize>();
+        let burn_count = SegmentationNet::new(&c, &device).num_params() as u64;
+        assert_eq!(
+            trainable_parameters(&c) + 2 * bn_channels as u64,
+            burn_count,
+            "{arch:?}"
+        );
+    }
+}
+
+#[test]
+fn flops_are_hand_computable() {
+    // Depth 1: conv 1→w, conv w→w (3×3) and the 1×1 head, two FLOPs per multiply-add.
+    let c = config(Architecture::Unet, 8, 1);
+    assert_eq!(forward_flops(&c, 10, 12), 2 * (9 * 8 + 9 * 64 + 8) * 120);
+    let deep = config(Architecture::Unet, 16, 5);
+    assert_eq!(
+        forward_flops(&deep, 512, 512),
+        4 * forward_flops(&deep, 256, 256)
+    );
+}
+
+/// d(logit at the centre pixel) / d(input) of a frozen model (BN on running statistics).
+fn centre_gradient(c: &ModelConfig, size: usize) -> Vec<f32> {
+    let device = Device::flex().autodiff();
+    let net = SegmentationNet::new(c, &device).freeze();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(pattern(1, size, size), [1, 1, size, size]),
+        &device,
+    )
+    .require_grad();
+    let p = size / 2;
+    let grads = net
+        .forward(x.clone())
+        .slice(s![0..1, 0..1, p..p + 1, p..p + 1])
+        .sum()
+        .backward();
+    x.grad(&grads)
+        .expect("input gradient")
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn input_gradient_stays_inside_the_receptive_field() {
+    for arch in [Architecture::Unet, Architecture::ResUnet] {
+        // Wide enough that random ReLUs cannot cut every path to the border of the field.
+        let c = config(arch, 16, 3);
+        let size = 96;
+        let g = centre_gradient(&c, size);
+        // Absolute input rows (and, by symmetry of the network, columns) the centre pixel sees.
+        let (lo, hi) = receptive_interval(&c, (size / 2) as i64);
+        let rows: Vec<usize> = (0..size)
+            .filter(|r| (0..size).any(|col| g[r * size + col] != 0.0))
+            .collect();
+        let (first, last) = (*rows.first().unwrap() as i64, *rows.last().unwrap() as i64);
+        assert!(
+            first >= lo && last <= hi,
+            "{arch:?}: rows {first}..{last} outside {lo}..{hi}"
+        );
+        // ReLU may zero a few border paths, but the support must nearly fill the field.
+        assert!(
+            last - first >= hi - lo - 8,
+            "{arch:?}: support {first}..{last} vs field {lo}..{hi}"
+        );
+        // Nothing outside the interval in columns either.
+        for r in 0..size {
+            for col in 0..size {
+                if (col as i64) < lo || (col as i64) > hi {
+                    assert_eq!(g[r * size + col], 0.0);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn input_gradient_matches_finite_differences() {
+    let c = config(Architecture::ResUnet, 3, 2);
+    let size = 8;
+    let device = Device::flex().autodiff();
+    let net = SegmentationNet::new(&c, &device).freeze();
+    let base = pattern(1, size, size);
+    // A fixed random projection of the output, so every output pixel contributes.
+    let weights: Vec<f32> = (0..size * size)
+        .map(|i| ((i * 53 % 17) as f32 - 8.0) / 8.0)
+        .collect();
+    let w = Tensor::<4>::from_data(
+        TensorData::new(weights.clone(), [1, 1, size, size]),
+        &device,
+    );
+    let objective = |input: &[f32]| -> f64 {
+        let x =
+            Tensor::<4>::from_data(TensorData::new(input.to_vec(), [1, 1, size, size]), &device);
+        let out: Vec<f32> = net.forward(x).into_data().try_to_vec().unwrap();
+        out.iter()
+            .zip(&weights)
+            .map(|(o, w)| (*o as f64) * (*w as f64))
+            .sum()
+    };
+    let x = Tensor::<4>::from_data(TensorData::new(base.clone(), [1, 1, size, size]), &device)
+        .require_grad();
+    let grads = (net.forward(x.clone()) * w).sum().backward();
+    let g: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
+    // Central differences; the network is piecewise linear (ReLU, max-pool), so a step that
+    // crosses a kink is retried smaller: a kink shrinks away with the step, a wrong gradient
+    // does not.
+    for i in [0, 9, 27, 36, 63] {
+        let numeric_at = |h: f32| {
+            let (mut plus, mut minus) = (base.clone(), base.clone());
+            plus[i] += h;
+            minus[i] -= h;
+            (objective(&plus) - objective(&minus)) / (2.0 * h as f64)
+        };
+        let rel = |numeric: f64| (numeric - g[i] as f64).abs() / numeric.abs().max(0.1);
+        let (coarse, fine) = (numeric_at(1e-3), numeric_at(2.5e-4));
+        let (numeric, err) = if rel(coarse) <= rel(fine) {
+            (coarse, rel(coarse))
+        } else {
+            (fine, rel(fine))
+        };
+        assert!(
+            err < 2e-2,
+            "pixel {i}: autodiff {} vs finite differences {numeric}",
+            g[i]
+        );
+    }
+}
+
+#[test]
+fn saved_models_load_with_identical_outputs_and_describe_themselves() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    for arch in [Architecture::Unet, Architecture::ResUnet] {
+        let c = config(arch, 4, 3);
+        let net = SegmentationNet::new(&c, &device);
+        let mut descriptor = ModelDescriptor::new(c.clone(), 64);
+        descriptor.threshold = 0.42;
+        descriptor.pixel_size_nm = Some(4.0);
+        descriptor
+            .training
+            .insert("data".into(), "data/isbi2012 slices 00-15".into());
+        let path = dir.path().join(format!("{arch:?}.safetensors"));
+        save_model(&path, &net, &descriptor, false).unwrap();
+        assert_eq!(read_descriptor(&path).unwrap(), descriptor);
+        let (loaded, d) = load_model(&path, &device).unwrap();
+        assert_eq!(d, descriptor);
+        let input = pattern(1, 16, 16);
+        assert_eq!(
+            logits(&net, &input, 1, 16, 16, &device),
+            logits(&loaded, &input, 1, 16, 16, &device)
+        );
+        // Existing files are kept unless overwriting is asked for.
+        let err = save_model(&path, &net, &descriptor, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--force"), "{err}");
+    }
+}
+
+#[test]
+fn mismatched_or_foreign_files_are_refused_with_the_file_named() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(Architecture::Unet, 4, 3);
+    let path = dir.path().join("m.safetensors");
+    // Weights of a width-4 net under a descriptor that claims width 8.
+    let mut lying = ModelDescriptor::new(c.clone(), 64);
+    lying.model.base_width = 8;
+    save_model(&path, &SegmentationNet::new(&c, &device), &lying, false).unwrap();
+    let err = load_model(&path, &device).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&path.display().to_string()) && err.contains("do not match"),
+        "{err}"
+    );
+
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let err = load_model(&junk, &device).unwrap_err().to_string();
+    assert!(
+        err.contains("junk.safetensors") && err.contains("not a safetensors"),
+        "{err}"
+    );
+}
