@@ -6,6 +6,7 @@ mod data;
 mod eval;
 mod model;
 mod progress;
+mod train;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ enum Command {
     /// Inspect datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Train a membrane segmentation network from a TOML config.
+    Train(train::TrainArgs),
     /// Inspect networks and model files.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Data(cmd) => data::run(cmd),
+        Command::Train(args) => train::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     };

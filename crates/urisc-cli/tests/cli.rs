@@ -390,3 +390,68 @@ fn model_info_counts_like_pytorch_and_reads_model_files() {
         "multiple of 16",
     );
 }
+
+#[test]
+fn train_runs_a_tiny_config_and_rejects_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    for k in 0..2usize {
+        let label: Vec<u8> = (0..32 * 32)
+            .map(|i| if (i % 32 + k) % 8 < 2 { 0 } else { 255 })
+            .collect();
+        let image: Vec<u8> = label
+            .iter()
+            .map(|&v| if v == 0 { 60 } else { 200 })
+            .collect();
+        std::fs::create_dir_all(dir.path().join("data/images")).unwrap();
+        std::fs::create_dir_all(dir.path().join("data/labels")).unwrap();
+        write_png(
+            &dir.path().join(format!("data/images/{k}.png")),
+            &Image::new(32, 32, image),
+            None,
+            false,
+        )
+        .unwrap();
+        write_png(
+            &dir.path().join(format!("data/labels/{k}.png")),
+            &Image::new(32, 32, label),
+            None,
+            false,
+        )
+        .unwrap();
+    }
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(
+        &config,
+        "seed = 1\n[data]\npath = \"data\"\nvalidation = [\"1\"]\n[model]\narchitecture = \"unet\"\nbase_width = 4\ndepth = 2\n\
+         [crop]\ncrop = 16\nsize = 16\n[train]\nepochs = 1\nsteps_per_epoch = 2\nbatch = 2\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let run = urisc(&["train", "--config", s(&config), "--out", s(&out)]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.join("best.safetensors").exists());
+    let info = urisc(&["model", "info", s(&out.join("best.safetensors"))]);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("training data: data"));
+
+    fails_with(
+        &urisc(&["train", "--config", s(&config), "--out", s(&out)]),
+        "--resume",
+    );
+    fails_with(
+        &urisc(&[
+            "train",
+            "--config",
+            s(&config),
+            "--out",
+            s(&out),
+            "--force",
+            "--set",
+            "optim.lr_max=1",
+        ]),
+        "lr_max",
+    );
+}

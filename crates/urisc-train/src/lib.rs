@@ -1,0 +1,15 @@
+//! Training membrane segmentation networks (SPEC §6): a TOML config with `--set` overrides
+//! ([`TrainConfig`]), losses ([`LossConfig`]), learning-rate schedules ([`ScheduleConfig`]) and
+//! the seeded, validated, checkpointed and resumable loop ([`train`]).
+
+mod config;
+mod loss;
+mod schedule;
+mod trainer;
+
+pub use config::{DataConfig, OptimConfig, RunConfig, TrainConfig};
+pub use loss::LossConfig;
+pub use schedule::{ScheduleConfig, ScheduleKind};
+pub use trainer::{
+    load_split, predict_image, train, EpochLog, Progress, RunFiles, Split, TrainError,
+};

@@ -1,0 +1,454 @@
+//! The training loop: seeded, validated every epoch with the best-F1 threshold, checkpointed
+//! atomically (last and best), resumable with the same optimizer state, schedule position and
+//! RNG stream, and stopped cleanly on a non-finite loss.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
+use burn::prelude::*;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::activation::sigmoid;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use urisc_data::{CropSampler, LabelledImage};
+use urisc_io::{label_is_membrane, Image};
+use urisc_nn::{save_model, ModelDescriptor, SegmentationNet};
+
+use crate::config::TrainConfig;
+
+/// Why training stopped early; every message names the file or the step.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Io(#[from] urisc_io::IoError),
+    #[error(transparent)]
+    Model(#[from] urisc_nn::ModelFileError),
+    #[error("loss became {loss} at epoch {epoch}, step {step}: training stopped; the last good checkpoint is {checkpoint}")]
+    NonFinite {
+        loss: f32,
+        epoch: usize,
+        step: usize,
+        checkpoint: String,
+    },
+}
+
+/// What the loop reports as it goes (for progress bars).
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// The run folder was accepted and training begins (at `first_epoch` when resuming).
+    Start {
+        first_epoch: usize,
+        total_steps: usize,
+    },
+    Step {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        loss: f32,
+        tiles_per_second: f64,
+    },
+    Epoch(EpochLog),
+}
+
+/// One line of `log.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub global_step: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub val_f1: f64,
+    pub val_threshold: f64,
+    pub seconds: f64,
+}
+
+/// Where a run stands, written last at every checkpoint (so it always describes files that exist).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RunState {
+    epochs_done: usize,
+    global_step: usize,
+    /// Position in the ChaCha stream (a u128, as a string for JSON).
+    rng_word_pos: String,
+    best_f1: f64,
+}
+
+/// Files of a run folder.
+pub struct RunFiles {
+    pub dir: PathBuf,
+}
+
+impl RunFiles {
+    pub fn last(&self) -> PathBuf {
+        self.dir.join("last.safetensors")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.dir.join("best.safetensors")
+    }
+    fn optimizer(&self) -> PathBuf {
+        self.dir.join("last.optimizer.bpk")
+    }
+    /// The training model with its parameter ids (which the optimizer state refers to).
+    fn training_model(&self) -> PathBuf {
+        self.dir.join("last.train.bpk")
+    }
+    fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("log.jsonl")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+    pub fn split(&self) -> PathBuf {
+        self.dir.join("split.json")
+    }
+}
+
+/// Training and validation images, split by sample name.
+pub struct Split {
+    pub train: Vec<(String, LabelledImage)>,
+    pub validation: Vec<(String, LabelledImage)>,
+}
+
+/// Loads the dataset of `config.data` (relative paths resolved against `base`) and splits it.
+pub fn load_split(config: &TrainConfig, base: &Path) -> Result<Split, TrainError> {
+    let path = if config.data.path.is_absolute() {
+        config.data.path.clone()
+    } else {
+        base.join(&config.data.path)
+    };
+    let dataset = urisc_io::dataset::discover(&path)?;
+    let mut split = Split {
+        train: vec![],
+        validation: vec![],
+    };
+    for (sample, image, label) in dataset.pairs() {
+        let load = |r: &urisc_io::dataset::ImageRef| -> Result<Image<u8>, TrainError> {
+            Ok(urisc_io::read_page(&r.path, r.page)?.image.into_u8())
+        };
+        let item = LabelledImage {
+            image: load(image)?,
+            label: load(label)?,
+        };
+        if (item.image.height, item.image.width) != (item.label.height, item.label.width) {
+            return Err(TrainError::Setup(format!(
+                "{}: label size differs from its image",
+                label.path.display()
+            )));
+        }
+        let target = if config.data.validation.contains(&sample.name) {
+            &mut split.validation
+        } else {
+            &mut split.train
+        };
+        target.push((sample.name.clone(), item));
+    }
+    for name in &config.data.validation {
+        if !split.validation.iter().any(|(n, _)| n == name) {
+            return Err(TrainError::Setup(format!(
+                "{}: no sample named '{name}' for validation",
+                path.display()
+            )));
+        }
+    }
+    if split.train.is_empty() {
+        return Err(TrainError::Setup(format!(
+            "{}: no labelled training images",
+            path.display()
+        )));
+    }
+    Ok(split)
+}
+
+/// Trains as configured into `out`. A folder with a finished or interrupted run is refused
+/// unless `resume` (continue it exactly) or `force` (start over).
+pub fn train(
+    config: &TrainConfig,
+    split: &Split,
+    out: &Path,
+    resume: bool,
+    force: bool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<EpochLog>, TrainError> {
+    let files = RunFiles {
+        dir: out.to_path_buf(),
+    };
+    let existing = files.state().exists();
+    if existing && !resume && !force {
+        return Err(TrainError::Setup(format!(
+            "{}: holds a run already (use --resume to continue it or --force to start over)",
+            out.display()
+        )));
+    }
+    if resume && !existing {
+        return Err(TrainError::Setup(format!(
+            "{}: no run to resume (state.json missing)",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| TrainError::Setup(format!("{}: cannot create: {e}", out.display())))?;
+
+    let device = Device::flex();
+    let autodiff = device.clone().autodiff();
+    let optimizer_config = AdamConfig::new()
+        .with_beta_1(config.optim.beta1 as f32)
+        .with_beta_2(config.optim.beta2 as f32)
+        .with_epsilon(config.optim.epsilon as f32);
+    let mut optimizer = optimizer_config.init();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let (mut model, mut state) = if resume {
+        let state: RunState = serde_json::from_str(
+            &std::fs::read_to_string(files.state())
+                .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?,
+        )
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?;
+        let descriptor = urisc_nn::read_descriptor(&files.last())?;
+        if descriptor.model != config.model {
+            return Err(TrainError::Setup(format!(
+                "{}: the checkpoint's model differs from the config's",
+                files.last().display()
+            )));
+        }
+        // Burnpack keeps parameter ids, so the optimizer's moments find their parameters.
+        let mut model = SegmentationNet::new(&config.model, &autodiff);
+        let bytes = std::fs::read(files.training_model())
+            .map_err(|e| TrainError::Setup(format!("{}: {e}", files.training_model().display())))?;
+        let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
+        model
+            .load_from(&mut store)
+            .map_err(|e| TrainError::Setup(format!("{}: {e}", files.training_model().display())))?;
+        let bytes = std::fs::read(files.optimizer())
+            .map_err(|e| TrainError::Setup(format!("{}: {e}", files.optimizer().display())))?;
+        let record = OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| TrainError::Setup(format!("{}: {e:?}", files.optimizer().display())))?;
+        optimizer = optimizer.load_record(record);
+        let pos: u128 = state
+            .rng_word_pos
+            .parse()
+            .map_err(|_| TrainError::Setup("state.json: bad RNG position".into()))?;
+        rng.set_word_pos(pos);
+        (model, state)
+    } else {
+        // burn's initialisers draw from one process-wide generator: hold it while seeding and
+        // initialising, so concurrent runs in one process (tests) cannot interleave draws.
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        autodiff.seed(config.seed);
+        let model = SegmentationNet::new(&config.model, &autodiff);
+        drop(guard);
+        let state = RunState {
+            epochs_done: 0,
+            global_step: 0,
+            rng_word_pos: "0".into(),
+            best_f1: -1.0,
+        };
+        // A fresh run starts a fresh log; the config and split are written beside it.
+        urisc_io::write_atomically(&files.log(), true, |_| Ok(()))?;
+        urisc_io::write_atomically(&files.config(), true, |f| {
+            f.write_all(config.to_toml().as_bytes())
+        })?;
+        let split_json = serde_json::json!({
+            "train": split.train.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            "validation": split.validation.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        });
+        urisc_io::write_atomically(&files.split(), true, |f| {
+            f.write_all(split_json.to_string().as_bytes())
+        })?;
+        (model, state)
+    };
+
+    let train_images: Vec<LabelledImage> = split
+        .train
+        .iter()
+        .map(|(_, li)| LabelledImage {
+            image: li.image.clone(),
+            label: li.label.clone(),
+        })
+        .collect();
+    let sampler = CropSampler::new(&train_images, config.crop.clone());
+    let total_steps = config.train.epochs * config.train.steps_per_epoch;
+    let (b, s) = (config.train.batch, config.crop.size);
+    let mut logs = Vec::new();
+    progress(Progress::Start {
+        first_epoch: state.epochs_done,
+        total_steps,
+    });
+    for epoch in state.epochs_done..config.train.epochs {
+        let started = Instant::now();
+        let mut loss_sum = 0f64;
+        let mut lr = config.optim.lr;
+        for step in 0..config.train.steps_per_epoch {
+            let t0 = Instant::now();
+            let mut images = Vec::with_capacity(b * s * s);
+            let mut targets = Vec::with_capacity(b * s * s);
+            for _ in 0..b {
+                let tile = config.augment.apply(&sampler.sample(&mut rng), &mut rng);
+                images.extend(
+                    tile.image
+                        .iter()
+                        .map(|&v| urisc_nn::Normalization::default().apply(v)),
+                );
+                targets.extend_from_slice(&tile.target);
+            }
+            let x = Tensor::<4>::from_data(TensorData::new(images, [b, 1, s, s]), &autodiff);
+            let y = Tensor::<4>::from_data(TensorData::new(targets, [b, 1, s, s]), &autodiff);
+            let loss = config.loss.loss(model.forward(x), y);
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    loss: value,
+                    epoch,
+                    step,
+                    checkpoint: if files.last().exists() {
+                        files.last().display().to_string()
+                    } else {
+                        "(none yet)".into()
+                    },
+                });
+            }
+            lr = config
+                .schedule
+                .lr_at(config.optim.lr, state.global_step, total_steps);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr, model, grads);
+            state.global_step += 1;
+            loss_sum += value as f64;
+            progress(Progress::Step {
+                epoch,
+                step,
+                steps: config.train.steps_per_epoch,
+                loss: value,
+                tiles_per_second: b as f64 / t0.elapsed().as_secs_f64(),
+            });
+        }
+        let (val_f1, threshold) = validate(
+            &model.valid(),
+            &split.validation,
+            &device,
+            config.model.size_multiple(),
+        );
+        let log = EpochLog {
+            epoch,
+            global_step: state.global_step,
+            lr,
+            train_loss: loss_sum / config.train.steps_per_epoch as f64,
+            val_f1,
+            val_threshold: threshold,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        state.epochs_done = epoch + 1;
+        state.rng_word_pos = rng.get_word_pos().to_string();
+        let mut descriptor = ModelDescriptor::new(config.model.clone(), s);
+        descriptor.threshold = threshold as f32;
+        descriptor.pixel_size_nm = config.data.pixel_size_nm;
+        descriptor
+            .training
+            .insert("data".into(), config.data.path.display().to_string());
+        descriptor
+            .training
+            .insert("validation".into(), config.data.validation.join(","));
+        descriptor
+            .training
+            .insert("seed".into(), config.seed.to_string());
+        descriptor
+            .training
+            .insert("epochs".into(), state.epochs_done.to_string());
+        descriptor
+            .training
+            .insert("val_f1".into(), format!("{val_f1:.4}"));
+        let inference = model.valid();
+        save_model(&files.last(), &inference, &descriptor, true)?;
+        if val_f1 > state.best_f1 {
+            state.best_f1 = val_f1;
+            save_model(&files.best(), &inference, &descriptor, true)?;
+        }
+        let mut store = BurnpackStore::from_bytes(None);
+        model
+            .save_into(&mut store)
+            .map_err(|e| TrainError::Setup(format!("training checkpoint: {e}")))?;
+        let bytes = store
+            .get_bytes()
+            .map_err(|e| TrainError::Setup(format!("training checkpoint: {e}")))?;
+        urisc_io::write_atomically(&files.training_model(), true, |f| f.write_all(&bytes))?;
+        let record = optimizer
+            .to_record()
+            .into_bytes()
+            .map_err(|e| TrainError::Setup(format!("optimizer state: {e:?}")))?;
+        urisc_io::write_atomically(&files.optimizer(), true, |f| f.write_all(&record))?;
+        append_line(
+            &files.log(),
+            &serde_json::to_string(&log).expect("log serialises"),
+        )?;
+        urisc_io::write_atomically(&files.state(), true, |f| {
+            f.write_all(serde_json::to_string(&state).unwrap().as_bytes())
+        })?;
+        progress(Progress::Epoch(log.clone()));
+        logs.push(log);
+    }
+    Ok(logs)
+}
+
+fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
+    writeln!(f, "{line}").map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))
+}
+
+/// Membrane probabilities of a whole image, padded by reflection to the network's multiple.
+pub fn predict_image(
+    model: &SegmentationNet,
+    image: &Image<u8>,
+    device: &Device,
+    multiple: usize,
+) -> Vec<f32> {
+    let (h, w) = (image.height, image.width);
+    let (ph, pw) = (
+        h.div_ceil(multiple) * multiple,
+        w.div_ceil(multiple) * multiple,
+    );
+    let norm = urisc_nn::Normalization::default();
+    let mut padded = Vec::with_capacity(ph * pw);
+    for r in 0..ph {
+        let rr = urisc_data::reflect(r as isize, h);
+        for c in 0..pw {
+            padded
+                .push(norm.apply(image.get(rr, urisc_data::reflect(c as isize, w)) as f32 / 255.0));
+        }
+    }
+    let x = Tensor::<4>::from_data(TensorData::new(padded, [1, 1, ph, pw]), device);
+    let p: Vec<f32> = sigmoid(model.forward(x))
+        .into_data()
+        .try_to_vec()
+        .expect("f32");
+    (0..h * w).map(|i| p[(i / w) * pw + i % w]).collect()
+}
+
+/// Best validation F1 and its threshold (100 steps of 0.01); (0, 0.5) without validation data.
+fn validate(
+    model: &SegmentationNet,
+    validation: &[(String, LabelledImage)],
+    device: &Device,
+    multiple: usize,
+) -> (f64, f64) {
+    if validation.is_empty() {
+        return (0.0, 0.5);
+    }
+    let mut probs = Vec::new();
+    let mut membrane = Vec::new();
+    for (_, li) in validation {
+        probs.extend(predict_image(model, &li.image, device, multiple));
+        membrane.extend(li.label.data.iter().map(|&v| label_is_membrane(v)));
+    }
+    let best = urisc_metrics::best_f1_threshold(&probs, &membrane, 100);
+    (best.scores.f1, best.threshold)
+}
