@@ -5,6 +5,7 @@ mod bench;
 mod data;
 mod eval;
 mod model;
+mod predict;
 mod progress;
 mod train;
 
@@ -32,6 +33,10 @@ enum Command {
     /// Inspect datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Run the shipped model on bundled ISBI slices, write U-RISC-format maps and score them.
+    Demo(predict::DemoArgs),
+    /// Segment images with a trained model (binary U-RISC-format maps, optional probabilities).
+    Predict(predict::PredictArgs),
     /// Train a membrane segmentation network from a TOML config.
     Train(train::TrainArgs),
     /// Inspect networks and model files.
@@ -47,6 +52,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Data(cmd) => data::run(cmd),
+        Command::Demo(args) => predict::run_demo(args),
+        Command::Predict(args) => predict::run_predict(args),
         Command::Train(args) => train::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),

@@ -15,3 +15,13 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }
+
+/// Prints a line above the bar, or to stderr when the bar is hidden (no terminal), so logs
+/// keep the per-epoch lines.
+pub fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}

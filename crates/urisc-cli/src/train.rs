@@ -52,14 +52,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.force,
         &mut |p| match p {
             Progress::Start { first_epoch, .. } => {
-                bar.println(format!(
+                crate::progress::say(
+                    &bar,
+                    format!(
                     "urisc train: {train_count} training / {validation_count} validation images, \
                      epochs {first_epoch}..{} × {} steps × batch {}, into {}",
                     config.train.epochs,
                     config.train.steps_per_epoch,
                     config.train.batch,
                     out.display()
-                ));
+                ),
+                );
                 bar.set_position((first_epoch * config.train.steps_per_epoch) as u64);
             }
             Progress::Step {
@@ -75,7 +78,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             Progress::Epoch(log) => {
                 bar.set_position(log.global_step as u64);
-                bar.println(format!(
+                crate::progress::say(&bar, format!(
                 "epoch {:>3}: train loss {:.4}, validation F1 {:.4} at threshold {:.2}, lr {:.2e}, {:.0} s",
                 log.epoch, log.train_loss, log.val_f1, log.val_threshold, log.lr, log.seconds
             ));

@@ -455,3 +455,105 @@ fn train_runs_a_tiny_config_and_rejects_unknown_keys() {
         "lr_max",
     );
 }
+
+/// A small untrained model file, for commands that need one.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny.safetensors");
+    let config = urisc_nn::ModelConfig {
+        architecture: urisc_nn::Architecture::Unet,
+        base_width: 2,
+        depth: 3,
+    };
+    let device = urisc_nn::burn::prelude::Device::flex();
+    let net = urisc_nn::SegmentationNet::new(&config, &device);
+    urisc_nn::save_model(
+        &path,
+        &net,
+        &urisc_nn::ModelDescriptor::new(config, 64),
+        false,
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn predict_writes_binary_and_probability_maps_and_protects_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let images = repo().join("data/isbi2012/images");
+    let (out, prob) = (dir.path().join("pred"), dir.path().join("prob"));
+    let (first, second) = (images.join("00.png"), images.join("01.png"));
+    let args = [
+        "predict",
+        "--model",
+        s(&model),
+        s(&first),
+        s(&second),
+        "--out",
+        s(&out),
+        "--probabilities",
+        s(&prob),
+        "--tile",
+        "128",
+        "--overlap",
+        "32",
+    ];
+    let run = urisc(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let binary = urisc_io::read_u8(&out.join("00.png")).unwrap();
+    assert_eq!((binary.height, binary.width), (512, 512));
+    assert!(binary.data.iter().all(|&v| v == 0 || v == 255));
+    assert!(prob.join("01.png").exists());
+    fails_with(&urisc(&args), "--force");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(urisc(&forced).status.success());
+    fails_with(
+        &urisc(&[
+            "predict",
+            "--model",
+            s(&dir.path().join("none.safetensors")),
+            s(&images),
+            "--out",
+            s(&out),
+        ]),
+        "none.safetensors",
+    );
+}
+
+#[test]
+fn demo_segments_and_scores_bundled_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let out = dir.path().join("demo");
+    let data = repo().join("data/isbi2012");
+    let run = urisc(&[
+        "demo",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--slices",
+        "18,19",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        text.contains("mean") && text.contains("scores (JSON)"),
+        "{text}"
+    );
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("scores.json")).unwrap()).unwrap();
+    assert_eq!(scores["images"].as_array().unwrap().len(), 2);
+    assert!(out.join("predictions/18.png").exists() && out.join("probabilities/19.png").exists());
+}

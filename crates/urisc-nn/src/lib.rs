@@ -13,6 +13,7 @@ mod descriptor;
 mod file;
 mod info;
 mod model;
+mod predict;
 
 pub use burn;
 pub use descriptor::{ModelDescriptor, Normalization, DESCRIPTOR_FORMAT};
@@ -21,6 +22,7 @@ pub use info::{forward_flops, receptive_field, receptive_interval, trainable_par
 pub use model::{
     Architecture, Block, ConvBn, ModelConfig, PlainBlock, ResidualBlock, SegmentationNet, UpLevel,
 };
+pub use predict::{predict_probabilities, Tiling};
 
 use burn::prelude::*;
 
