@@ -236,3 +236,93 @@ fn mismatched_or_foreign_files_are_refused_with_the_file_named() {
         "{err}"
     );
 }
+
+/// Checks d(Σ r·op(x))/dx from autodiff against central differences at a few inputs.
+fn check_layer(name: &str, shape: [usize; 4], op: impl Fn(Tensor<4>) -> Tensor<4>) {
+    let device = Device::flex().autodiff();
+    let n: usize = shape.iter().product();
+    let base: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0 + (i as f32) * 1e-3)
+        .collect();
+    let out_len = op(Tensor::<4>::from_data(
+        TensorData::new(base.clone(), shape),
+        &device,
+    ))
+    .dims();
+    let m: usize = out_len.iter().product();
+    let r: Vec<f32> = (0..m).map(|i| ((i * 53 % 17) as f32 - 8.0) / 8.0).collect();
+    let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), out_len), &device);
+    let objective = |input: &[f32]| -> f64 {
+        let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), shape), &device);
+        let out: Vec<f32> = op(x).into_data().try_to_vec().unwrap();
+        out.iter()
+            .zip(&r)
+            .map(|(o, w)| (*o as f64) * (*w as f64))
+            .sum()
+    };
+    let x = Tensor::<4>::from_data(TensorData::new(base.clone(), shape), &device).require_grad();
+    let grads = (op(x.clone()) * rt).sum().backward();
+    let g: Vec<f32> = x
+        .grad(&grads)
+        .expect("input gradient")
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    for i in [0, n / 3, n / 2, n - 1] {
+        let numeric_at = |h: f32| {
+            let (mut plus, mut minus) = (base.clone(), base.clone());
+            plus[i] += h;
+            minus[i] -= h;
+            (objective(&plus) - objective(&minus)) / (2.0 * h as f64)
+        };
+        let rel = |v: f64| (v - g[i] as f64).abs() / v.abs().max(0.1);
+        let err = rel(numeric_at(1e-3)).min(rel(numeric_at(2.5e-4)));
+        assert!(
+            err < 1e-2,
+            "{name}, input {i}: autodiff {} vs finite differences {}",
+            g[i],
+            numeric_at(1e-3)
+        );
+    }
+}
+
+#[test]
+fn every_layer_gradient_matches_finite_differences() {
+    use urisc_nn::burn::nn::conv::Conv2dConfig;
+    use urisc_nn::burn::nn::pool::MaxPool2dConfig;
+    use urisc_nn::burn::nn::{BatchNormConfig, PaddingConfig2d};
+    use urisc_nn::burn::tensor::activation::relu;
+    use urisc_nn::burn::tensor::module::interpolate;
+    use urisc_nn::burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    let device = Device::flex().autodiff();
+    let conv = Conv2dConfig::new([3, 4], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(&device);
+    check_layer("conv3x3", [2, 3, 6, 5], |x| conv.forward(x));
+    let head = Conv2dConfig::new([3, 1], [1, 1]).init(&device);
+    check_layer("conv1x1", [1, 3, 4, 4], |x| head.forward(x));
+    // Training-mode batch norm: batch statistics depend on every input.
+    let bn = BatchNormConfig::new(3).init(&device);
+    check_layer("batch norm (train)", [2, 3, 4, 5], |x| bn.forward(x));
+    check_layer("relu", [1, 2, 4, 4], relu);
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    check_layer("max-pool 2×2", [1, 2, 6, 6], |x| pool.forward(x));
+    check_layer("nearest upsampling ×2", [1, 2, 3, 4], |x| {
+        let [_, _, h, w] = x.dims();
+        interpolate(
+            x,
+            InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([2 * h, 2 * w]),
+        )
+    });
+    check_layer("concatenation", [1, 2, 3, 3], |x| {
+        Tensor::cat(vec![x.clone(), x * 2.0], 1)
+    });
+    check_layer("residual addition", [1, 2, 3, 3], |x| {
+        relu(conv_like(x.clone())) + x
+    });
+}
+
+/// A fixed linear map standing in for a residual branch.
+fn conv_like(x: Tensor<4>) -> Tensor<4> {
+    x.clone() * 0.5 - x.powf_scalar(2.0) * 0.1
+}
