@@ -86,9 +86,9 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         group(trainable_parameters(&config))
     );
     println!(
-        "forward FLOPs:    {:.2} GFLOP per {tile}×{tile} tile ({:.1} MFLOP/pixel)",
+        "forward FLOPs:    {:.2} GFLOP per {tile}×{tile} tile ({:.1} kFLOP/pixel)",
         flops as f64 / 1e9,
-        flops as f64 / (tile * tile) as f64 / 1e6
+        flops as f64 / (tile * tile) as f64 / 1e3
     );
     println!(
         "training FLOPs:   ≈ {:.2} GFLOP per {tile}×{tile} tile (forward + backward ≈ 3 × forward)",

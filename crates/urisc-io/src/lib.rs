@@ -76,6 +76,14 @@ pub fn write_atomically(
         .map_err(werr)?;
     write(tmp.as_file_mut()).map_err(werr)?;
     tmp.as_file().sync_all().map_err(werr)?;
+    // Temporary files are created private (0600); results are ordinary files others may read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(werr)?;
+    }
     if overwrite {
         tmp.persist(path).map_err(|e| werr(e.error))?;
     } else {

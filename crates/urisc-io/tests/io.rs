@@ -201,6 +201,15 @@ fn writes_refuse_to_overwrite_and_leave_nothing_half_written() {
     assert_eq!(read_image(&p).unwrap().image.height(), 4, "original kept");
     write_png(&p, &gradient(2, 2), None, true).unwrap();
     assert_eq!(read_image(&p).unwrap().image.height(), 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o644,
+            "results are readable by others, not private temp files"
+        );
+    }
 
     // A failing writer leaves neither the final name nor a temporary file.
     let q = dir.path().join("failed.png");
