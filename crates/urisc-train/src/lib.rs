@@ -4,11 +4,13 @@
 
 mod config;
 mod loss;
+mod plot;
 mod schedule;
 mod trainer;
 
 pub use config::{DataConfig, OptimConfig, RunConfig, TrainConfig};
 pub use loss::LossConfig;
+pub use plot::training_curves_svg;
 pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use trainer::{
     load_split, predict_image, train, EpochLog, Progress, RunFiles, Split, TrainError,

@@ -108,6 +108,9 @@ impl RunFiles {
     pub fn split(&self) -> PathBuf {
         self.dir.join("split.json")
     }
+    pub fn curves(&self) -> PathBuf {
+        self.dir.join("training-curves.svg")
+    }
 }
 
 /// Training and validation images, split by sample name.
@@ -386,13 +389,37 @@ pub fn train(
             &files.log(),
             &serde_json::to_string(&log).expect("log serialises"),
         )?;
+        draw_curves(&files)?;
         urisc_io::write_atomically(&files.state(), true, |f| {
             f.write_all(serde_json::to_string(&state).unwrap().as_bytes())
         })?;
         progress(Progress::Epoch(log.clone()));
         logs.push(log);
     }
+    // Also when there was nothing left to train (a finished run resumed): the plot is current.
+    draw_curves(&files)?;
     Ok(logs)
+}
+
+/// Redraws the training curves from the whole log, so a resumed run's plot shows every epoch.
+fn draw_curves(files: &RunFiles) -> Result<(), TrainError> {
+    let history = read_log(&files.log())?;
+    let svg = crate::plot::training_curves_svg(&history);
+    urisc_io::write_atomically(&files.curves(), true, |f| f.write_all(svg.as_bytes()))?;
+    Ok(())
+}
+
+/// The epochs logged so far in a run's `log.jsonl`.
+pub fn read_log(path: &Path) -> Result<Vec<EpochLog>, TrainError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| TrainError::Setup(format!("{}: bad line: {e}", path.display())))
+        })
+        .collect()
 }
 
 fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
