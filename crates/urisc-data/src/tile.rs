@@ -1,5 +1,7 @@
 //! A training tile: an image and its soft membrane target, both `f32`, row-major.
 
+pub use urisc_io::reflect;
+
 /// Image intensities in [0, 1] and a membrane target in [0, 1] (1 = membrane; fractional where
 /// a resize averaged membrane and background).
 #[derive(Clone, Debug, PartialEq)]
@@ -28,18 +30,6 @@ impl Tile {
     }
 }
 
-/// Reflects an out-of-range coordinate back into `0..n` (edge pixel not repeated, like numpy's
-/// and albumentations' `reflect_101`), for any offset.
-pub fn reflect(i: isize, n: usize) -> usize {
-    let n = n as isize;
-    if n == 1 {
-        return 0;
-    }
-    let period = 2 * (n - 1);
-    let m = i.rem_euclid(period);
-    (if m < n { m } else { period - m }) as usize
-}
-
 /// Bilinear sample of a row-major plane at (y, x) with reflected borders.
 pub fn bilinear(plane: &[f32], height: usize, width: usize, y: f32, x: f32) -> f32 {
     let (y0, x0) = (y.floor(), x.floor());
@@ -54,13 +44,6 @@ pub fn bilinear(plane: &[f32], height: usize, width: usize, y: f32, x: f32) -> f
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reflection_does_not_repeat_the_edge() {
-        let got: Vec<usize> = (-4..8).map(|i| reflect(i, 4)).collect();
-        assert_eq!(got, vec![2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]);
-        assert_eq!(reflect(-5, 1), 0);
-    }
 
     #[test]
     fn bilinear_hits_pixels_and_interpolates() {

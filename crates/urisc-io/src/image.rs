@@ -107,6 +107,18 @@ impl GreyImage {
     }
 }
 
+/// Reflects an out-of-range coordinate back into `0..n` (edge pixel not repeated, like numpy's
+/// and albumentations' `reflect_101`), for any offset: how tiles and crops extend past borders.
+pub fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n - 1);
+    let m = i.rem_euclid(period);
+    (if m < n { m } else { period - m }) as usize
+}
+
 /// Converts a value in [0, 1] to 8 bits with rounding; NaN maps to 0.
 pub fn unit_to_u8(v: f32) -> u8 {
     if v.is_nan() {
@@ -155,6 +167,13 @@ mod tests {
         assert_eq!(img.into_u8().data, vec![0, 122, 255]);
         let img = GreyImage::F32(Image::new(1, 4, vec![0.0, 0.5, 1.0, f32::NAN]));
         assert_eq!(img.into_u8().data, vec![0, 128, 255, 0]);
+    }
+
+    #[test]
+    fn reflection_does_not_repeat_the_edge() {
+        let got: Vec<usize> = (-4..8).map(|i| reflect(i, 4)).collect();
+        assert_eq!(got, vec![2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]);
+        assert_eq!(reflect(-5, 1), 0);
     }
 
     #[test]

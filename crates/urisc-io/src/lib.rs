@@ -34,7 +34,7 @@ pub use codec::{
 };
 pub use error::{IoError, IoErrorKind};
 pub use image::{
-    label_is_membrane, luma, prediction_is_membrane, unit_to_u8, GreyImage, Image,
+    label_is_membrane, luma, prediction_is_membrane, reflect, unit_to_u8, GreyImage, Image,
     LABEL_MEMBRANE_MAX, PREDICTION_MEMBRANE_BELOW,
 };
 

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use urisc_io::Image;
+use urisc_io::{reflect, Image};
 
 use crate::descriptor::ModelDescriptor;
 use crate::model::SegmentationNet;
@@ -72,14 +72,6 @@ pub fn predict_probabilities(
     let mut acc = vec![0f32; h * w];
     let mut weight = vec![0f32; h * w];
     let norm = descriptor.normalization;
-    let reflect = |i: isize, n: usize| -> usize {
-        if n == 1 {
-            return 0;
-        }
-        let period = 2 * (n as isize - 1);
-        let m = i.rem_euclid(period);
-        (if m < n as isize { m } else { period - m }) as usize
-    };
     for chunk in tiles.chunks(tiling.batch.max(1)) {
         let mut input = Vec::with_capacity(chunk.len() * th * tw);
         for &(r0, c0) in chunk {

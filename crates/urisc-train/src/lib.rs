@@ -12,6 +12,4 @@ pub use config::{DataConfig, OptimConfig, RunConfig, TrainConfig};
 pub use loss::LossConfig;
 pub use plot::training_curves_svg;
 pub use schedule::{ScheduleConfig, ScheduleKind};
-pub use trainer::{
-    load_split, predict_image, train, EpochLog, Progress, RunFiles, Split, TrainError,
-};
+pub use trainer::{load_split, read_log, train, EpochLog, Progress, RunFiles, Split, TrainError};

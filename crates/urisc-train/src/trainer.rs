@@ -9,13 +9,12 @@ use std::time::Instant;
 use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
 use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::activation::sigmoid;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use urisc_data::{CropSampler, LabelledImage};
 use urisc_io::{label_is_membrane, Image};
-use urisc_nn::{save_model, ModelDescriptor, SegmentationNet};
+use urisc_nn::{predict_probabilities, save_model, ModelDescriptor, SegmentationNet, Tiling};
 
 use crate::config::TrainConfig;
 
@@ -333,9 +332,9 @@ pub fn train(
         }
         let (val_f1, threshold) = validate(
             &model.valid(),
+            &ModelDescriptor::new(config.model.clone(), s),
             &split.validation,
             &device,
-            config.model.size_multiple(),
         );
         let log = EpochLog {
             epoch,
@@ -431,41 +430,12 @@ fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
     writeln!(f, "{line}").map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))
 }
 
-/// Membrane probabilities of a whole image, padded by reflection to the network's multiple.
-pub fn predict_image(
-    model: &SegmentationNet,
-    image: &Image<u8>,
-    device: &Device,
-    multiple: usize,
-) -> Vec<f32> {
-    let (h, w) = (image.height, image.width);
-    let (ph, pw) = (
-        h.div_ceil(multiple) * multiple,
-        w.div_ceil(multiple) * multiple,
-    );
-    let norm = urisc_nn::Normalization::default();
-    let mut padded = Vec::with_capacity(ph * pw);
-    for r in 0..ph {
-        let rr = urisc_data::reflect(r as isize, h);
-        for c in 0..pw {
-            padded
-                .push(norm.apply(image.get(rr, urisc_data::reflect(c as isize, w)) as f32 / 255.0));
-        }
-    }
-    let x = Tensor::<4>::from_data(TensorData::new(padded, [1, 1, ph, pw]), device);
-    let p: Vec<f32> = sigmoid(model.forward(x))
-        .into_data()
-        .try_to_vec()
-        .expect("f32");
-    (0..h * w).map(|i| p[(i / w) * pw + i % w]).collect()
-}
-
 /// Best validation F1 and its threshold (100 steps of 0.01); (0, 0.5) without validation data.
 fn validate(
     model: &SegmentationNet,
+    descriptor: &ModelDescriptor,
     validation: &[(String, LabelledImage)],
     device: &Device,
-    multiple: usize,
 ) -> (f64, f64) {
     if validation.is_empty() {
         return (0.0, 0.5);
@@ -473,7 +443,13 @@ fn validate(
     let mut probs = Vec::new();
     let mut membrane = Vec::new();
     for (_, li) in validation {
-        probs.extend(predict_image(model, &li.image, device, multiple));
+        // The whole image in one tile (padded by reflection): no blending seams in validation.
+        let whole = Tiling {
+            tile: usize::MAX,
+            overlap: 0,
+            batch: 1,
+        };
+        probs.extend(predict_probabilities(model, descriptor, &li.image, whole, device).data);
         membrane.extend(li.label.data.iter().map(|&v| label_is_membrane(v)));
     }
     let best = urisc_metrics::best_f1_threshold(&probs, &membrane, 100);
