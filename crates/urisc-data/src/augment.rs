@@ -253,23 +253,36 @@ pub fn gaussian_blur(plane: &[f32], h: usize, w: usize, sigma: f32) -> Vec<f32> 
         .collect();
     let norm: f32 = kernel.iter().sum();
     let kernel: Vec<f32> = kernel.iter().map(|k| k / norm).collect();
-    let mut rows = vec![0f32; h * w];
-    for r in 0..h {
-        for c in 0..w {
-            rows[r * w + c] = kernel
-                .iter()
-                .enumerate()
-                .map(|(k, kv)| kv * plane[r * w + reflect(c as isize + k as isize - radius, w)])
-                .sum();
-        }
-    }
+    // Along columns (within each row), then along rows.
+    let rows = convolve_axis(plane, h, w, &kernel, radius, false);
+    convolve_axis(&rows, h, w, &kernel, radius, true)
+}
+
+/// One separable pass of a centred kernel with reflected borders, along rows (`vertical`) or
+/// along columns.
+fn convolve_axis(
+    plane: &[f32],
+    h: usize,
+    w: usize,
+    kernel: &[f32],
+    radius: isize,
+    vertical: bool,
+) -> Vec<f32> {
     let mut out = vec![0f32; h * w];
     for r in 0..h {
         for c in 0..w {
             out[r * w + c] = kernel
                 .iter()
                 .enumerate()
-                .map(|(k, kv)| kv * rows[reflect(r as isize + k as isize - radius, h) * w + c])
+                .map(|(k, kv)| {
+                    let offset = k as isize - radius;
+                    let i = if vertical {
+                        reflect(r as isize + offset, h) * w + c
+                    } else {
+                        r * w + reflect(c as isize + offset, w)
+                    };
+                    kv * plane[i]
+                })
                 .sum();
         }
     }
