@@ -14,6 +14,7 @@ mod file;
 mod info;
 mod model;
 mod predict;
+mod segmenter;
 
 pub use burn;
 pub use descriptor::{ModelDescriptor, Normalization, DESCRIPTOR_FORMAT};
@@ -23,6 +24,7 @@ pub use model::{
     Architecture, Block, ConvBn, ModelConfig, PlainBlock, ResidualBlock, SegmentationNet, UpLevel,
 };
 pub use predict::{predict_probabilities, Tiling};
+pub use segmenter::BurnSegmenter;
 
 use burn::prelude::*;
 

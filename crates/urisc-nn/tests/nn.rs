@@ -4,8 +4,8 @@
 use burn::prelude::*;
 use urisc_nn::burn;
 use urisc_nn::{
-    forward_flops, load_model, logits, read_descriptor, receptive_interval, save_model,
-    trainable_parameters, Architecture, ModelConfig, ModelDescriptor, SegmentationNet,
+    forward_flops, load_model, logits, read_descriptor, receptive_field, receptive_interval,
+    save_model, trainable_parameters, Architecture, ModelConfig, ModelDescriptor, SegmentationNet,
 };
 
 fn config(architecture: Architecture, base_width: usize, depth: usize) -> ModelConfig {
@@ -325,4 +325,54 @@ fn every_layer_gradient_matches_finite_differences() {
 /// A fixed linear map standing in for a residual branch.
 fn conv_like(x: Tensor<4>) -> Tensor<4> {
     x.clone() * 0.5 - x.powf_scalar(2.0) * 0.1
+}
+
+#[test]
+fn segmenter_matches_the_network_and_its_gradient() {
+    use urisc_model::{BatchShape, InputGradient, SegmentationModel};
+    let c = ModelConfig {
+        architecture: Architecture::Unet,
+        base_width: 4,
+        depth: 3,
+    };
+    let device = Device::flex();
+    let net = SegmentationNet::new(&c, &device);
+    let segmenter =
+        urisc_nn::BurnSegmenter::new(net.clone(), ModelDescriptor::new(c.clone(), 32), &device);
+    let input = pattern(2, 32, 32);
+    let shape = BatchShape {
+        n: 2,
+        height: 32,
+        width: 32,
+    };
+    assert_eq!(
+        segmenter.logits(&input, shape),
+        logits(&net.valid(), &input, 2, 32, 32, &device)
+    );
+    assert_eq!(segmenter.normalize(255), 1.0);
+    let radius = segmenter.context_radius().unwrap();
+    assert!(2 * radius + 1 >= receptive_field(&c) && radius <= receptive_field(&c));
+    // Two targets whose receptive fields do not overlap: one backward pass gives each one's
+    // gradient inside its own receptive field.
+    let n = 96;
+    let single = pattern(1, n, n);
+    let one = BatchShape {
+        n: 1,
+        height: n,
+        width: n,
+    };
+    let r = segmenter.context_radius().unwrap();
+    let (a, b) = ((2, 3), (n - 3, n - 2));
+    assert!(b.0 - a.0 > 2 * r, "radius {r}");
+    let g_both = segmenter.logit_input_gradient(&single, one, &[a, b]);
+    let g_a = segmenter.logit_input_gradient(&single, one, &[a]);
+    let g_b = segmenter.logit_input_gradient(&single, one, &[b]);
+    for (i, ((&both, &ga), &gb)) in g_both.iter().zip(&g_a).zip(&g_b).enumerate() {
+        assert!((both - ga - gb).abs() < 1e-5, "pixel {i}");
+        assert!(
+            ga == 0.0 || gb == 0.0,
+            "pixel {i}: receptive fields overlap"
+        );
+    }
+    assert!(g_a.iter().any(|&v| v != 0.0) && g_b.iter().any(|&v| v != 0.0));
 }

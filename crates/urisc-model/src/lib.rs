@@ -1,0 +1,97 @@
+//! What the rest of urisc needs from a segmentation network, and nothing more.
+//!
+//! Tiled inference, attribution and benchmarks are written against these traits, never against
+//! a concrete network, so they can be tested with the tiny hand-made models of [`testing`]
+//! (whose outputs and gradients are known exactly) and run unchanged on any backend.
+//!
+//! A model maps a batch of normalised 1-channel tiles, row-major `[n, 1, height, width]`, to
+//! membrane logits of the same layout.
+//!
+//! ```
+//! use urisc_model::testing::LinearFilter;
+//! use urisc_model::{BatchShape, SegmentationModel};
+//!
+//! // A 3×3 box filter: each logit is the sum of its neighbourhood (zero padding).
+//! let model = LinearFilter::new(1, vec![1.0; 9], 0.0);
+//! let shape = BatchShape { n: 1, height: 2, width: 2 };
+//! assert_eq!(model.logits(&[1.0, 2.0, 3.0, 4.0], shape), vec![10.0; 4]);
+//! ```
+
+pub mod testing;
+
+/// Shape of a batch of 1-channel tiles, `[n, 1, height, width]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchShape {
+    pub n: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl BatchShape {
+    /// Values in the batch.
+    pub fn len(&self) -> usize {
+        self.n * self.height * self.width
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A network that segments membranes: normalised tiles in, membrane logits out.
+pub trait SegmentationModel {
+    /// Tile heights and widths must be multiples of this (2^(levels − 1) for a U-Net).
+    fn size_multiple(&self) -> usize;
+
+    /// The network input for an 8-bit grey value (membrane dark).
+    fn normalize(&self, grey: u8) -> f32;
+
+    /// Membrane logits of a batch of normalised tiles (`input.len() == shape.len()`).
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32>;
+
+    /// Pixels of context an output pixel can depend on, on any side (the half-width of its
+    /// receptive field); `None` if unknown. Tiling uses it for margins, attribution to put
+    /// targets whose receptive fields do not overlap into one backward pass.
+    fn context_radius(&self) -> Option<usize>;
+}
+
+/// A model whose logits can be differentiated with respect to its input.
+pub trait InputGradient: SegmentationModel {
+    /// For each batch item k, the gradient of `Σ_t logit_k[t]` (the sum over `targets`,
+    /// given as `(row, column)`) with respect to input item k; same layout as `input`.
+    ///
+    /// When the receptive fields of the targets do not overlap, each target's own gradient is
+    /// the part of the result inside its receptive field.
+    fn logit_input_gradient(
+        &self,
+        input: &[f32],
+        shape: BatchShape,
+        targets: &[(usize, usize)],
+    ) -> Vec<f32>;
+}
+
+impl<M: SegmentationModel + ?Sized> SegmentationModel for &M {
+    fn size_multiple(&self) -> usize {
+        (**self).size_multiple()
+    }
+    fn normalize(&self, grey: u8) -> f32 {
+        (**self).normalize(grey)
+    }
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
+        (**self).logits(input, shape)
+    }
+    fn context_radius(&self) -> Option<usize> {
+        (**self).context_radius()
+    }
+}
+
+impl<M: InputGradient + ?Sized> InputGradient for &M {
+    fn logit_input_gradient(
+        &self,
+        input: &[f32],
+        shape: BatchShape,
+        targets: &[(usize, usize)],
+    ) -> Vec<f32> {
+        (**self).logit_input_gradient(input, shape, targets)
+    }
+}

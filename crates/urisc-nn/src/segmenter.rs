@@ -1,0 +1,115 @@
+//! [`BurnSegmenter`]: a loaded network behind the [`urisc_model`] traits, so tiling,
+//! attribution and benchmarks use it without knowing burn.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use urisc_model::{BatchShape, InputGradient, SegmentationModel};
+
+use crate::descriptor::ModelDescriptor;
+use crate::file::{load_model, ModelFileError};
+use crate::info::receptive_interval;
+use crate::model::SegmentationNet;
+
+/// A network with its descriptor, ready for inference and input gradients (batch norm on its
+/// running statistics in both).
+pub struct BurnSegmenter {
+    inference: SegmentationNet,
+    differentiable: SegmentationNet,
+    descriptor: ModelDescriptor,
+    device: Device,
+    autodiff: Device,
+}
+
+impl BurnSegmenter {
+    /// Wraps a network whose parameters live on the (non-autodiff) `device`.
+    pub fn new(net: SegmentationNet, descriptor: ModelDescriptor, device: &Device) -> Self {
+        let autodiff = device.clone().autodiff();
+        BurnSegmenter {
+            differentiable: net.clone().fork(&autodiff).freeze(),
+            inference: net,
+            descriptor,
+            device: device.clone(),
+            autodiff,
+        }
+    }
+
+    /// Loads a model file onto the pure-Rust CPU backend.
+    pub fn load(path: &Path) -> Result<BurnSegmenter, ModelFileError> {
+        let device = Device::flex();
+        let (net, descriptor) = load_model(path, &device)?;
+        Ok(BurnSegmenter::new(net, descriptor, &device))
+    }
+
+    pub fn descriptor(&self) -> &ModelDescriptor {
+        &self.descriptor
+    }
+
+    pub fn net(&self) -> &SegmentationNet {
+        &self.inference
+    }
+}
+
+impl SegmentationModel for BurnSegmenter {
+    fn size_multiple(&self) -> usize {
+        self.descriptor.model.size_multiple()
+    }
+
+    fn normalize(&self, grey: u8) -> f32 {
+        self.descriptor.normalization.apply(grey as f32 / 255.0)
+    }
+
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(input.to_vec(), [shape.n, 1, shape.height, shape.width]),
+            &self.device,
+        );
+        self.inference
+            .forward(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 logits")
+    }
+
+    fn context_radius(&self) -> Option<usize> {
+        let config = &self.descriptor.model;
+        let radius = (0..config.size_multiple() as i64)
+            .map(|p| {
+                let (lo, hi) = receptive_interval(config, p);
+                (p - lo).max(hi - p)
+            })
+            .max()
+            .unwrap_or(0);
+        Some(radius as usize)
+    }
+}
+
+impl InputGradient for BurnSegmenter {
+    fn logit_input_gradient(
+        &self,
+        input: &[f32],
+        shape: BatchShape,
+        targets: &[(usize, usize)],
+    ) -> Vec<f32> {
+        let dims = [shape.n, 1, shape.height, shape.width];
+        let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), dims), &self.autodiff)
+            .require_grad();
+        // A mask selecting the targets turns Σ_t logit[t] into one reduction.
+        let mut mask = vec![0f32; shape.height * shape.width];
+        for &(r, c) in targets {
+            mask[r * shape.width + c] += 1.0;
+        }
+        let mask = Tensor::<4>::from_data(
+            TensorData::new(mask, [1, 1, shape.height, shape.width]),
+            &self.autodiff,
+        );
+        let grads = (self.differentiable.forward(x.clone()) * mask)
+            .sum()
+            .backward();
+        x.grad(&grads)
+            .expect("input gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 gradient")
+    }
+}
