@@ -1,0 +1,3 @@
+//! Integrated-gradients attribution for membrane segmentation networks.
+
+pub mod upsample;
