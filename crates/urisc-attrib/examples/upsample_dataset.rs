@@ -14,7 +14,9 @@ fn main() {
         std::process::exit(2);
     }
     let factor: usize = args[2].parse().expect("FACTOR is a positive integer");
-    let pixel_nm = args.get(3).map(|v| v.parse().expect("SOURCE_PIXEL_NM is a number"));
+    let pixel_nm = args
+        .get(3)
+        .map(|v| v.parse().expect("SOURCE_PIXEL_NM is a number"));
     match urisc_attrib::upsample::upsample_dataset(
         &PathBuf::from(&args[0]),
         &PathBuf::from(&args[1]),

@@ -56,7 +56,10 @@ pub fn upsample_dataset(
 ) -> Result<usize, IoError> {
     let mut pairs = 0;
     for (folder, resample) in [
-        ("images", upsample_bilinear as fn(&Image<u8>, usize) -> Image<u8>),
+        (
+            "images",
+            upsample_bilinear as fn(&Image<u8>, usize) -> Image<u8>,
+        ),
         ("labels", upsample_nearest),
     ] {
         let from = source.join(folder);

@@ -1,0 +1,104 @@
+//! Context curves of one or several runs in one SVG plot (SVG needs no font files): mean
+//! fraction of |IG| against distance on a log axis, the interquartile band shaded, R50 and R90
+//! of each mean curve marked with dashed verticals.
+
+use plotters::prelude::*;
+
+use crate::report::AttributionReport;
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+/// Draws the runs' curves (reports without a summary are skipped) as SVG text.
+pub fn context_curves_svg(reports: &[AttributionReport]) -> String {
+    let drawn: Vec<_> = reports
+        .iter()
+        .filter_map(|r| r.summary.as_ref().map(|s| (r, s)))
+        .collect();
+    let max_radius = drawn
+        .iter()
+        .map(|(_, s)| s.mean.len() - 1)
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
+        root.fill(&WHITE).expect("in-memory drawing");
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "fraction of |IG| within distance r of the target pixel",
+                ("sans-serif", 20),
+            )
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d((1f64..max_radius).log_scale(), 0f64..1.0)
+            .expect("valid ranges");
+        chart
+            .configure_mesh()
+            .x_desc("Euclidean distance r (pixels)")
+            .y_desc("fraction of total |IG|")
+            .draw()
+            .expect("in-memory drawing");
+        for (k, (report, summary)) in drawn.iter().enumerate() {
+            let colour = PALETTE[k % PALETTE.len()];
+            let radii = 1..summary.mean.len();
+            let band: Vec<(f64, f64)> = radii
+                .clone()
+                .map(|r| (r as f64, summary.q75[r]))
+                .chain(radii.clone().rev().map(|r| (r as f64, summary.q25[r])))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, colour.mix(0.15))))
+                .expect("in-memory drawing");
+            let label = format!(
+                "{} (n = {}): R50 = {} px, R90 = {} px",
+                report.name, summary.targets, summary.r50_of_mean, summary.r90_of_mean
+            );
+            chart
+                .draw_series(LineSeries::new(
+                    radii.map(|r| (r as f64, summary.mean[r])),
+                    colour.stroke_width(2),
+                ))
+                .expect("in-memory drawing")
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+            for (radius, fraction) in [(summary.r50_of_mean, 0.5), (summary.r90_of_mean, 0.9)] {
+                let x = (radius as f64).max(1.0);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(x, 0.0), (x, fraction)],
+                        6,
+                        4,
+                        colour.stroke_width(1),
+                    ))
+                    .expect("in-memory drawing");
+                chart
+                    .draw_series(std::iter::once(Circle::new(
+                        (x, fraction),
+                        4,
+                        colour.filled(),
+                    )))
+                    .expect("in-memory drawing");
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .expect("in-memory drawing");
+        root.present().expect("in-memory drawing");
+    }
+    svg
+}
