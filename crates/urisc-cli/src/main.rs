@@ -1,6 +1,7 @@
 //! `urisc`: membrane segmentation for ultra-high-resolution EM. This binary only parses
 //! arguments and prints; every capability lives in the library crates.
 
+mod attribute;
 mod bench;
 mod data;
 mod eval;
@@ -45,6 +46,8 @@ enum Command {
     /// Benchmarks of this machine (speed and memory).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Integrated gradients at target pixels: how much context does a pixel need?
+    Attribute(attribute::AttributeArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Attribute(args) => attribute::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
