@@ -19,7 +19,7 @@ use urisc_nn::BurnSegmenter;
 use urisc_nn::ModelDescriptor;
 
 #[derive(Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AttributeArgs {
     #[command(subcommand)]
     command: Option<AttributeCommand>,
@@ -73,15 +73,17 @@ enum HeatmapArg {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Model file (.safetensors written by `urisc train`).
+    // Model, image and output are checked in `run_attribution` rather than marked required:
+    // clap would then demand them of `urisc attribute compare` too.
+    /// Model file (.safetensors written by `urisc train`). Required.
     #[arg(long, value_name = "FILE")]
-    model: PathBuf,
-    /// The image to attribute (sides must be multiples of the model's size multiple).
+    model: Option<PathBuf>,
+    /// The image to attribute (sides must be multiples of the model's size multiple). Required.
     #[arg(long, value_name = "FILE")]
-    image: PathBuf,
-    /// Output folder: attribution.json, context-curve.csv/.svg, heatmaps/, montage.png.
+    image: Option<PathBuf>,
+    /// Output folder: attribution.json, context-curve.csv/.svg, heatmaps/, montage.png. Required.
     #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    out: Option<PathBuf>,
     /// Label of this run in comparison plots [default: the image's file stem].
     #[arg(long)]
     name: Option<String>,
@@ -248,22 +250,26 @@ fn spread(len: usize, count: usize) -> Vec<usize> {
 }
 
 fn run_attribution(args: RunArgs) -> Result<()> {
-    let model = BurnSegmenter::load(&args.model)?;
-    let decoded = urisc_io::read_image(&args.image)?;
+    let (Some(model_path), Some(image_path), Some(out)) = (&args.model, &args.image, &args.out)
+    else {
+        anyhow::bail!("urisc attribute needs --model FILE, --image FILE and --out DIR");
+    };
+    let model = BurnSegmenter::load(model_path)?;
+    let decoded = urisc_io::read_image(image_path)?;
     let pixel_size_nm = decoded.pixel_size_nm.or(model.descriptor().pixel_size_nm);
     let image = decoded.image.into_u8();
     let (height, width) = (image.height, image.width);
     let normalized: Vec<f32> = image.data.iter().map(|&v| model.normalize(v)).collect();
-    let in_image = |e: urisc_attrib::AttribError| anyhow::anyhow!("{}: {e}", args.image.display());
+    let in_image = |e: urisc_attrib::AttribError| anyhow::anyhow!("{}: {e}", image_path.display());
     let targets = choose_targets(&args, &model, &normalized, (height, width))?;
     urisc_attrib::ig::check_inputs(model.size_multiple(), height, width, &targets)
         .map_err(in_image)?;
 
-    let json_path = args.out.join("attribution.json");
-    let csv_path = args.out.join("context-curve.csv");
-    let svg_path = args.out.join("context-curve.svg");
-    let heatmap_dir = args.out.join("heatmaps");
-    let montage_path = args.out.join("montage.png");
+    let json_path = out.join("attribution.json");
+    let csv_path = out.join("context-curve.csv");
+    let svg_path = out.join("context-curve.svg");
+    let heatmap_dir = out.join("heatmaps");
+    let montage_path = out.join("montage.png");
     let heatmap_for = spread(targets.len(), args.heatmaps);
     let montage_for = spread(targets.len(), args.montage);
     let heatmap_path =
@@ -351,7 +357,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
 
     let summary = collector.summary();
     let name = args.name.clone().unwrap_or_else(|| {
-        args.image
+        image_path
             .file_stem()
             .unwrap_or_default()
             .to_string_lossy()
@@ -359,8 +365,8 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     });
     let report = AttributionReport {
         name,
-        model: args.model.display().to_string(),
-        image: args.image.display().to_string(),
+        model: model_path.display().to_string(),
+        image: image_path.display().to_string(),
         height,
         width,
         pixel_size_nm,
@@ -417,7 +423,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
         ),
         None => println!("{}: every attribution map is zero", report.name),
     }
-    eprintln!("urisc attribute: wrote {}", args.out.display());
+    eprintln!("urisc attribute: wrote {}", out.display());
     Ok(())
 }
 

@@ -557,3 +557,169 @@ fn demo_segments_and_scores_bundled_slices() {
     assert_eq!(scores["images"].as_array().unwrap().len(), 2);
     assert!(out.join("predictions/18.png").exists() && out.join("probabilities/19.png").exists());
 }
+
+/// A small untrained model wide enough that its input gradients are not all zero (width 2
+/// can leave every path through a dead ReLU).
+fn attribution_model(dir: &Path) -> PathBuf {
+    let path = dir.join("attribution.safetensors");
+    let config = urisc_nn::ModelConfig {
+        architecture: urisc_nn::Architecture::Unet,
+        base_width: 8,
+        depth: 3,
+    };
+    let device = urisc_nn::burn::prelude::Device::flex();
+    let net = urisc_nn::SegmentationNet::new(&config, &device);
+    urisc_nn::save_model(
+        &path,
+        &net,
+        &urisc_nn::ModelDescriptor::new(config, 64),
+        false,
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn attribute_writes_curves_heatmaps_and_compares_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = attribution_model(dir.path());
+    let image = repo().join("data/isbi2012/images/00.png");
+    let out = dir.path().join("attr");
+    let args = [
+        "attribute",
+        "--model",
+        s(&model),
+        "--image",
+        s(&image),
+        "--grid",
+        "128",
+        "--grid-offset",
+        "4",
+        "--steps",
+        "4",
+        "--heatmaps",
+        "2",
+        "--montage",
+        "9",
+        "--name",
+        "tiny",
+        "--out",
+        s(&out),
+    ];
+    let run = urisc(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("attribution.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["name"], "tiny");
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 16); // rows and columns 4, 132, 260, 388
+    assert_eq!(
+        (targets[0]["row"].as_u64(), targets[0]["col"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let mean = report["summary"]["mean"].as_array().unwrap();
+    // Radii 0 … ⌈511·√2⌉, the curve rising to 1.
+    assert_eq!(mean.len(), 724);
+    assert!((mean.last().unwrap().as_f64().unwrap() - 1.0).abs() < 1e-9);
+    let r90 = report["summary"]["r90_of_mean"].as_u64().unwrap() as usize;
+    let radius = report["context_radius"].as_u64().unwrap() as usize;
+    // Nothing beyond the receptive field: the whole mass within its corner distance.
+    assert!(
+        2 * r90 <= 3 * radius,
+        "R90 {r90} beyond the receptive field {radius}"
+    );
+    let csv = std::fs::read_to_string(out.join("context-curve.csv")).unwrap();
+    assert!(csv.starts_with("radius,mean,std,q25,median,q75\n0,"));
+    assert_eq!(csv.lines().count(), 725);
+    assert!(std::fs::read_to_string(out.join("context-curve.svg"))
+        .unwrap()
+        .contains("<svg"));
+    let heatmaps: Vec<_> = std::fs::read_dir(out.join("heatmaps")).unwrap().collect();
+    assert_eq!(heatmaps.len(), 2);
+    assert!(out.join("montage.png").exists());
+    // Existing outputs are refused, then overwritten with --force.
+    fails_with(&urisc(&args), "--force");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(urisc(&forced).status.success());
+
+    let plot = dir.path().join("both.svg");
+    let json = out.join("attribution.json");
+    let compare = urisc(&[
+        "attribute",
+        "compare",
+        s(&json),
+        s(&json),
+        "--out",
+        s(&plot),
+    ]);
+    assert!(
+        compare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compare.stderr)
+    );
+    let table = String::from_utf8_lossy(&compare.stdout);
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.starts_with("tiny\t16\t"))
+            .count(),
+        2
+    );
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("R90"));
+    fails_with(
+        &urisc(&[
+            "attribute",
+            "compare",
+            s(&json),
+            s(&image),
+            "--out",
+            s(&plot),
+            "--force",
+        ]),
+        "00.png",
+    );
+}
+
+#[test]
+fn attribute_rejects_bad_targets_and_images_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let image = repo().join("data/isbi2012/images/00.png");
+    let out = dir.path().join("attr");
+    let run = |extra: &[&str], image: &Path| {
+        let mut args = vec![
+            "attribute",
+            "--model",
+            s(&model),
+            "--image",
+            s(image),
+            "--out",
+            s(&out),
+            "--steps",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        urisc(&args)
+    };
+    fails_with(
+        &run(&["--pixels", "10,10;600,3"], &image),
+        "(600, 3) is outside",
+    );
+    fails_with(&run(&["--pixels", "10;3"], &image), "\"10\"");
+    fails_with(&run(&[], &image), "--grid");
+    fails_with(&urisc(&["attribute", "--image", s(&image)]), "--model");
+    let odd = dir.path().join("odd.png");
+    write_png(&odd, &Image::new(50, 52, vec![128; 50 * 52]), None, false).unwrap();
+    fails_with(&run(&["--grid", "8"], &odd), "odd.png");
+    fails_with(&run(&["--grid", "8"], &odd), "multiple");
+    fails_with(
+        &run(&["--label", s(&odd)], &image),
+        "odd.png: label is 50×52, image is 512×512",
+    );
+}
