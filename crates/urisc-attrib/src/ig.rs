@@ -280,7 +280,7 @@ pub fn check_inputs(
     width: usize,
     targets: &[(usize, usize)],
 ) -> Result<(), AttribError> {
-    if height % multiple != 0 || width % multiple != 0 {
+    if !height.is_multiple_of(multiple) || !width.is_multiple_of(multiple) {
         return Err(AttribError::NotAligned {
             height,
             width,
