@@ -405,3 +405,74 @@ pub fn logit_differences<M: InputGradient + ?Sized>(
         .map(|&(r, c)| sign * (at_image[r * width + c] as f64 - at_baseline[r * width + c] as f64))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_weigh_the_unit_interval() {
+        for rule in [Rule::Right, Rule::Trapezoid] {
+            let nodes = rule.nodes(8);
+            let total: f32 = nodes.iter().map(|n| n.1).sum();
+            assert!((total - 1.0).abs() < 1e-6);
+            assert_eq!(nodes.last().unwrap().0, 1.0);
+        }
+        assert_eq!(Rule::Right.nodes(4)[0], (0.25, 0.25));
+        assert_eq!(Rule::Trapezoid.nodes(4).len(), 5);
+        assert_eq!(Rule::Trapezoid.nodes(4)[0], (0.0, 0.125));
+    }
+
+    #[test]
+    fn crops_are_aligned_and_end_on_multiples_or_the_border() {
+        let window = receptive_window((70, 3), Some(10), 96, 100);
+        assert_eq!(
+            window,
+            Region {
+                top: 60,
+                left: 0,
+                height: 21,
+                width: 14
+            }
+        );
+        let crop = aligned_crop(window, 16, 96, 100);
+        assert_eq!(
+            crop,
+            Region {
+                top: 48,
+                left: 0,
+                height: 48, // 48..96: the bottom multiple is the border
+                width: 16
+            }
+        );
+        // A window reaching the right border of a 100-wide image ends there.
+        let edge = aligned_crop(receptive_window((5, 95), Some(10), 96, 100), 16, 96, 100);
+        assert_eq!((edge.left, edge.width), (80, 20));
+    }
+
+    #[test]
+    fn groups_hold_only_targets_with_disjoint_fields() {
+        let targets: Vec<(usize, usize)> = (0..512)
+            .step_by(10)
+            .flat_map(|r| (0..512).step_by(10).map(move |c| (r + 4, c + 4)))
+            .filter(|t| t.0 < 512 && t.1 < 512)
+            .collect();
+        let radius = 122;
+        let groups = group_targets(&targets, Some(radius), 16, 512, 512);
+        let mut seen = vec![false; targets.len()];
+        for g in &groups {
+            for (a, &i) in g.members.iter().enumerate() {
+                assert!(!seen[i], "target in two groups");
+                seen[i] = true;
+                for &j in &g.members[a + 1..] {
+                    let (p, q) = (targets[i], targets[j]);
+                    assert!(p.0.abs_diff(q.0) > 2 * radius || p.1.abs_diff(q.1) > 2 * radius);
+                }
+            }
+            assert_eq!((g.crop.top % 16, g.crop.left % 16), (0, 0));
+        }
+        assert!(seen.iter().all(|&s| s));
+        // The authors' grid shares passes: fewer groups than targets.
+        assert!(groups.len() * 2 < targets.len(), "{} groups", groups.len());
+    }
+}
