@@ -156,20 +156,27 @@ fn run_compare(args: CompareArgs) -> Result<()> {
         std::io::Write::write_all(f, svg.as_bytes())
     })?;
     let first = reports[0].summary.as_ref();
-    println!("run\ttargets\tR50\tR90\tR50 median\tR90 median\tR90 / first");
+    println!("run\ttargets\tR50 px\tR90 px\tR50 median\tR90 median\tR90 / first\tR50 nm\tR90 nm");
     for report in &reports {
+        let nm = |px: usize| {
+            report
+                .pixel_size_nm
+                .map_or("-".to_string(), |size| format!("{:.0}", px as f64 * size))
+        };
         match &report.summary {
             Some(s) => println!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{:.2}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{:.2}\t{}\t{}",
                 report.name,
                 s.targets,
                 s.r50_of_mean,
                 s.r90_of_mean,
                 s.r50.median,
                 s.r90.median,
-                first.map_or(f64::NAN, |f| s.r90_of_mean as f64 / f.r90_of_mean as f64)
+                first.map_or(f64::NAN, |f| s.r90_of_mean as f64 / f.r90_of_mean as f64),
+                nm(s.r50_of_mean),
+                nm(s.r90_of_mean)
             ),
-            None => println!("{}\t0\t-\t-\t-\t-\t-", report.name),
+            None => println!("{}\t0\t-\t-\t-\t-\t-\t-\t-", report.name),
         }
     }
     eprintln!("urisc attribute compare: wrote {}", args.out.display());
