@@ -21,12 +21,17 @@ pub fn context_curves_svg(reports: &[AttributionReport]) -> String {
         .iter()
         .filter_map(|r| r.summary.as_ref().map(|s| (r, s)))
         .collect();
+    // Curves run to the image diagonal but reach 1 long before: end the axis at twice the
+    // largest radius where a lower quartile first reaches 1, so the rise fills the plot.
     let max_radius = drawn
         .iter()
-        .map(|(_, s)| s.mean.len() - 1)
+        .map(|(_, s)| {
+            let last = s.mean.len() - 1;
+            let full = s.q25.iter().position(|&v| v >= 1.0 - 1e-9).unwrap_or(last);
+            (2 * full).clamp(10, last.max(10))
+        })
         .max()
-        .unwrap_or(1)
-        .max(2) as f64;
+        .unwrap_or(10) as f64;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
@@ -49,7 +54,7 @@ pub fn context_curves_svg(reports: &[AttributionReport]) -> String {
             .expect("in-memory drawing");
         for (k, (report, summary)) in drawn.iter().enumerate() {
             let colour = PALETTE[k % PALETTE.len()];
-            let radii = 1..summary.mean.len();
+            let radii = 1..summary.mean.len().min(max_radius as usize + 1);
             let band: Vec<(f64, f64)> = radii
                 .clone()
                 .map(|r| (r as f64, summary.q75[r]))
@@ -101,4 +106,45 @@ pub fn context_curves_svg(reports: &[AttributionReport]) -> String {
         root.present().expect("in-memory drawing");
     }
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::summarize;
+    use crate::ig::IgSettings;
+
+    fn report(name: &str, curves: &[Vec<f64>]) -> AttributionReport {
+        AttributionReport {
+            name: name.into(),
+            model: "m".into(),
+            image: "i".into(),
+            height: 8,
+            width: 8,
+            pixel_size_nm: Some(4.0),
+            context_radius: Some(3),
+            settings: IgSettings::default(),
+            seconds: 1.0,
+            seconds_per_target_step: 0.01,
+            targets: Vec::new(),
+            summary: Some(summarize(curves)),
+        }
+    }
+
+    #[test]
+    fn every_run_gets_a_labelled_curve_and_its_radii() {
+        let curve = |k: usize| (0..=40).map(|r| (r as f64 / k as f64).min(1.0)).collect();
+        let svg = context_curves_svg(&[
+            report("native", &[curve(4), curve(6)]),
+            report("upsampled", &[curve(12)]),
+        ]);
+        assert!(svg.starts_with("<svg"));
+        assert!(
+            svg.contains("native (n = 2): R50 = 3 px, R90 = 5 px"),
+            "{svg}"
+        );
+        assert!(svg.contains("upsampled (n = 1): R50 = 6 px, R90 = 11 px"));
+        // Two curves and four radius markers.
+        assert_eq!(svg.matches("<circle").count(), 4);
+    }
 }
