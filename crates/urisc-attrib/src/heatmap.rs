@@ -46,10 +46,28 @@ impl Rgb {
     }
 }
 
+/// How values become colours.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeatmapStyle {
+    pub mode: HeatmapMode,
+    /// Opacity of the colour is `|v|^gamma` for `v` normalised by max |IG|: 1 is the authors'
+    /// linear scale; below 1 lifts the many small values that are otherwise invisible.
+    pub gamma: f32,
+}
+
+impl HeatmapStyle {
+    /// The authors' rendering: signed, linear.
+    pub const AUTHORS: HeatmapStyle = HeatmapStyle {
+        mode: HeatmapMode::Signed,
+        gamma: 1.0,
+    };
+}
+
 /// Colour of a value already normalised to [−1, 1] over a background grey `under` (255 for the
-/// authors' white): the pure colour blended in with weight |v|.
-pub fn colour(v: f32, mode: HeatmapMode, under: u8) -> [u8; 3] {
-    let a = v.abs().min(1.0);
+/// authors' white): the pure colour blended in with weight |v|^gamma.
+pub fn colour(v: f32, style: HeatmapStyle, under: u8) -> [u8; 3] {
+    let a = v.abs().min(1.0).powf(style.gamma);
+    let mode = style.mode;
     let pure = if v < 0.0 && mode == HeatmapMode::Signed {
         [0.0, 0.0, 255.0]
     } else {
@@ -59,12 +77,13 @@ pub fn colour(v: f32, mode: HeatmapMode, under: u8) -> [u8; 3] {
 }
 
 /// The attribution of one target over a region of the image (`top, left, height, width`),
-/// normalised by the map's max |IG|, over white or over `image`; the target marked by a green
-/// dot when inside the region.
+/// normalised by the map's max |IG|, over white or over `image` (lightened half-way to white,
+/// so that colours stand out as on the authors' white); the target marked by a green dot when
+/// inside the region.
 pub fn render_region(
     map: &Attribution,
     image: Option<&Image<u8>>,
-    mode: HeatmapMode,
+    style: HeatmapStyle,
     (top, left, height, width): (usize, usize, usize, usize),
 ) -> Rgb {
     let scale = map.values.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -72,13 +91,13 @@ pub fn render_region(
     for r in 0..height {
         for c in 0..width {
             let (row, col) = (top + r, left + c);
-            let under = image.map_or(255, |im| im.get(row, col));
+            let under = image.map_or(255, |im| 128 + im.get(row, col) / 2);
             let v = if scale > 0.0 {
                 map.at(row, col) / scale
             } else {
                 0.0
             };
-            out.set(r, c, colour(v, mode, under));
+            out.set(r, c, colour(v, style, under));
         }
     }
     let (tr, tc) = map.target;
@@ -92,11 +111,11 @@ pub fn render_region(
 pub fn render_full(
     map: &Attribution,
     image: Option<&Image<u8>>,
-    mode: HeatmapMode,
+    style: HeatmapStyle,
     height: usize,
     width: usize,
 ) -> Rgb {
-    render_region(map, image, mode, (0, 0, height, width))
+    render_region(map, image, style, (0, 0, height, width))
 }
 
 /// Tiles of side `2·half + 1` centred on each target (clipped at image borders, white beyond),
@@ -104,7 +123,7 @@ pub fn render_full(
 pub fn montage(
     maps: &[Attribution],
     image: Option<&Image<u8>>,
-    mode: HeatmapMode,
+    style: HeatmapStyle,
     half: usize,
     columns: usize,
     height: usize,
@@ -119,7 +138,7 @@ pub fn montage(
         let (tr, tc) = map.target;
         let (top, left) = (tr.saturating_sub(half), tc.saturating_sub(half));
         let (bottom, right) = ((tr + half + 1).min(height), (tc + half + 1).min(width));
-        let tile = render_region(map, image, mode, (top, left, bottom - top, right - left));
+        let tile = render_region(map, image, style, (top, left, bottom - top, right - left));
         // Place the tile so that the target sits at the tile centre even when clipped.
         let origin_r = gap + (k / columns) * (side + gap) + (half - (tr - top));
         let origin_c = gap + (k % columns) * (side + gap) + (half - (tc - left));
@@ -168,7 +187,7 @@ mod tests {
 
     #[test]
     fn signed_colours_are_normalised_by_max_abs() {
-        let rgb = render_full(&line_map(), None, HeatmapMode::Signed, 1, 4);
+        let rgb = render_full(&line_map(), None, HeatmapStyle::AUTHORS, 1, 4);
         assert_eq!(rgb.pixel(0, 0), [255, 128, 128]); // +0.5: half-way to red
         assert_eq!(rgb.pixel(0, 1), [0, 200, 0]); // the target marker
         assert_eq!(rgb.pixel(0, 2), [191, 191, 255]); // −0.25
@@ -176,16 +195,21 @@ mod tests {
     }
 
     #[test]
-    fn absolute_mode_and_overlay_use_the_image_underneath() {
+    fn absolute_mode_gamma_and_overlay_use_the_lightened_image_underneath() {
         let image = Image::new(1, 4, vec![100, 100, 100, 100]);
-        let rgb = render_full(&line_map(), Some(&image), HeatmapMode::Absolute, 1, 4);
-        assert_eq!(rgb.pixel(0, 2), [139, 75, 75]); // 0.25 red over grey 100
+        let style = HeatmapStyle {
+            mode: HeatmapMode::Absolute,
+            gamma: 0.5,
+        };
+        let rgb = render_full(&line_map(), Some(&image), style, 1, 4);
+        // |v| = 0.25 → opacity 0.5, red over grey 128 + 100/2 = 178.
+        assert_eq!(rgb.pixel(0, 2), [217, 89, 89]);
         assert_eq!(rgb.pixel(0, 3), [255, 0, 0]);
     }
 
     #[test]
     fn montage_centres_clipped_tiles_on_their_targets() {
-        let rgb = montage(&[line_map()], None, HeatmapMode::Signed, 1, 1, 1, 4);
+        let rgb = montage(&[line_map()], None, HeatmapStyle::AUTHORS, 1, 1, 1, 4);
         assert_eq!((rgb.height, rgb.width), (7, 7));
         // The target (0, 1) sits at the tile centre: row 2 + 1, column 2 + 1.
         assert_eq!(rgb.pixel(3, 3), [0, 200, 0]);

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use urisc_attrib::context::max_radius_for;
-use urisc_attrib::heatmap::{montage, render_full, write_rgb_png, HeatmapMode};
+use urisc_attrib::heatmap::{montage, render_full, write_rgb_png, HeatmapMode, HeatmapStyle};
 use urisc_attrib::ig::{integrated_gradients, logit_differences, IgSettings, Rule, TargetClass};
 use urisc_attrib::plot::context_curves_svg;
 use urisc_attrib::report::{curve_csv, AttributionReport, CurveCollector};
@@ -118,6 +118,10 @@ struct RunArgs {
     heatmaps: usize,
     #[arg(long, value_enum, default_value_t = HeatmapArg::Signed)]
     heatmap_mode: HeatmapArg,
+    /// Colour opacity |v|^gamma of the normalised IG v: 1 is the authors' linear scale; the
+    /// default 0.5 shows the many small values too.
+    #[arg(long, default_value_t = 0.5)]
+    heatmap_gamma: f32,
     /// Tiles of up to this many targets (evenly spread) in montage.png; 0 for none.
     #[arg(long, default_value_t = 64)]
     montage: usize,
@@ -338,13 +342,16 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     bar.finish_and_clear();
 
     kept.sort_by_key(|(i, _)| *i);
-    let mode = match args.heatmap_mode {
-        HeatmapArg::Signed => HeatmapMode::Signed,
-        HeatmapArg::Absolute => HeatmapMode::Absolute,
+    let style = HeatmapStyle {
+        mode: match args.heatmap_mode {
+            HeatmapArg::Signed => HeatmapMode::Signed,
+            HeatmapArg::Absolute => HeatmapMode::Absolute,
+        },
+        gamma: args.heatmap_gamma,
     };
     for (i, map) in &kept {
         if heatmap_for.contains(i) {
-            let rgb = render_full(map, Some(&image), mode, height, width);
+            let rgb = render_full(map, Some(&image), style, height, width);
             write_rgb_png(&heatmap_path(map.target), &rgb, args.force)?;
         }
     }
@@ -358,7 +365,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
             .montage_half
             .unwrap_or_else(|| model.context_radius().unwrap_or(64).min(64));
         let columns = (tiles.len() as f64).sqrt().ceil() as usize;
-        let rgb = montage(&tiles, Some(&image), mode, half, columns, height, width);
+        let rgb = montage(&tiles, Some(&image), style, half, columns, height, width);
         write_rgb_png(&montage_path, &rgb, args.force)?;
     }
 
