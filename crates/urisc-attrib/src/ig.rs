@@ -16,6 +16,7 @@
 //!
 //! The interpolation steps of a group form the batch dimension of one call.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use urisc_model::{BatchShape, InputGradient};
 
@@ -302,7 +303,10 @@ pub fn check_inputs(
 /// (`height × width`, sides multiples of `size_multiple`). Calls `on_group` with each finished
 /// group's attributions (in target order within the group) and the number of target-steps it
 /// took, so callers can stream statistics and progress without holding every map.
-pub fn integrated_gradients<M: InputGradient + ?Sized>(
+///
+/// Groups run in parallel on the rayon pool, a wave of one group per thread at a time: the
+/// network's own kernels keep little more than one core busy on crops this small.
+pub fn integrated_gradients<M: InputGradient + Sync + ?Sized>(
     model: &M,
     image: &[f32],
     height: usize,
@@ -316,71 +320,103 @@ pub fn integrated_gradients<M: InputGradient + ?Sized>(
     check_inputs(multiple, height, width, targets)?;
     let radius = model.context_radius();
     let nodes = settings.rule.nodes(settings.steps);
-    for group in group_targets(targets, radius, multiple, height, width) {
-        let crop = group.crop;
-        let pixels = crop.area();
-        let input: Vec<f32> = (0..crop.height)
-            .flat_map(|r| &image[(crop.top + r) * width + crop.left..][..crop.width])
-            .copied()
+    let groups = group_targets(targets, radius, multiple, height, width);
+    let image = ImageRef {
+        data: image,
+        height,
+        width,
+    };
+    for wave in groups.chunks(rayon::current_num_threads().max(1)) {
+        let results: Vec<Vec<Attribution>> = wave
+            .par_iter()
+            .map(|group| group_attributions(model, image, targets, radius, &nodes, settings, group))
             .collect();
-        let local: Vec<(usize, usize)> = group
-            .members
-            .iter()
-            .map(|&i| (targets[i].0 - crop.top, targets[i].1 - crop.left))
-            .collect();
-        let batch = (settings.max_batch_pixels / pixels).clamp(1, nodes.len());
-        let mut weighted_gradient = vec![0f64; pixels];
-        for chunk in nodes.chunks(batch) {
-            let mut path = Vec::with_capacity(chunk.len() * pixels);
-            for &(alpha, _) in chunk {
-                path.extend(
-                    input
-                        .iter()
-                        .map(|&x| settings.baseline + alpha * (x - settings.baseline)),
-                );
-            }
-            let shape = BatchShape {
-                n: chunk.len(),
-                height: crop.height,
-                width: crop.width,
-            };
-            let gradient = model.logit_input_gradient(&path, shape, &local);
-            for (k, &(_, weight)) in chunk.iter().enumerate() {
-                for (acc, g) in weighted_gradient
-                    .iter_mut()
-                    .zip(&gradient[k * pixels..][..pixels])
-                {
-                    *acc += weight as f64 * *g as f64;
-                }
-            }
+        for (group, maps) in wave.iter().zip(results) {
+            on_group(maps, group.members.len() * nodes.len());
         }
-        let sign = settings.class.sign() as f64;
-        let attributions = group
-            .members
-            .iter()
-            .map(|&i| {
-                let window = receptive_window(targets[i], radius, height, width);
-                let mut values = Vec::with_capacity(window.area());
-                for row in window.top..window.bottom() {
-                    for col in window.left..window.right() {
-                        let c = (row - crop.top) * crop.width + col - crop.left;
-                        let delta = (input[c] - settings.baseline) as f64;
-                        values.push((sign * delta * weighted_gradient[c]) as f32);
-                    }
-                }
-                Attribution {
-                    target: targets[i],
-                    top: window.top,
-                    left: window.left,
-                    height: window.height,
-                    width: window.width,
-                    values,
-                }
-            })
-            .collect();
-        on_group(attributions, group.members.len() * nodes.len());
     }
     Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct ImageRef<'a> {
+    data: &'a [f32],
+    height: usize,
+    width: usize,
+}
+
+/// The attributions of one group's targets, from its crop.
+fn group_attributions<M: InputGradient + ?Sized>(
+    model: &M,
+    image: ImageRef,
+    targets: &[(usize, usize)],
+    radius: Option<usize>,
+    nodes: &[(f32, f32)],
+    settings: &IgSettings,
+    group: &TargetGroup,
+) -> Vec<Attribution> {
+    let (height, width) = (image.height, image.width);
+    let crop = group.crop;
+    let pixels = crop.area();
+    let input: Vec<f32> = (0..crop.height)
+        .flat_map(|r| &image.data[(crop.top + r) * width + crop.left..][..crop.width])
+        .copied()
+        .collect();
+    let local: Vec<(usize, usize)> = group
+        .members
+        .iter()
+        .map(|&i| (targets[i].0 - crop.top, targets[i].1 - crop.left))
+        .collect();
+    let batch = (settings.max_batch_pixels / pixels).clamp(1, nodes.len());
+    let mut weighted_gradient = vec![0f64; pixels];
+    for chunk in nodes.chunks(batch) {
+        let mut path = Vec::with_capacity(chunk.len() * pixels);
+        for &(alpha, _) in chunk {
+            path.extend(
+                input
+                    .iter()
+                    .map(|&x| settings.baseline + alpha * (x - settings.baseline)),
+            );
+        }
+        let shape = BatchShape {
+            n: chunk.len(),
+            height: crop.height,
+            width: crop.width,
+        };
+        let gradient = model.logit_input_gradient(&path, shape, &local);
+        for (k, &(_, weight)) in chunk.iter().enumerate() {
+            for (acc, g) in weighted_gradient
+                .iter_mut()
+                .zip(&gradient[k * pixels..][..pixels])
+            {
+                *acc += weight as f64 * *g as f64;
+            }
+        }
+    }
+    let sign = settings.class.sign() as f64;
+    group
+        .members
+        .iter()
+        .map(|&i| {
+            let window = receptive_window(targets[i], radius, height, width);
+            let mut values = Vec::with_capacity(window.area());
+            for row in window.top..window.bottom() {
+                for col in window.left..window.right() {
+                    let c = (row - crop.top) * crop.width + col - crop.left;
+                    let delta = (input[c] - settings.baseline) as f64;
+                    values.push((sign * delta * weighted_gradient[c]) as f32);
+                }
+            }
+            Attribution {
+                target: targets[i],
+                top: window.top,
+                left: window.left,
+                height: window.height,
+                width: window.width,
+                values,
+            }
+        })
+        .collect()
 }
 
 /// `f(x) − f(baseline)` of each target's (signed) logit, the value Σ IG must approach.
