@@ -16,7 +16,7 @@ fn pattern(h: usize, w: usize) -> Vec<f32> {
         .collect()
 }
 
-fn run<M: InputGradient>(
+fn run<M: InputGradient + Sync>(
     model: &M,
     image: &[f32],
     (h, w): (usize, usize),
