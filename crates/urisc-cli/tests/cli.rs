@@ -557,3 +557,82 @@ fn demo_segments_and_scores_bundled_slices() {
     assert_eq!(scores["images"].as_array().unwrap().len(), 2);
     assert!(out.join("predictions/18.png").exists() && out.join("probabilities/19.png").exists());
 }
+
+#[test]
+fn synth_makes_sections_and_upsampled_datasets_with_pixel_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("data/isbi2012");
+    let out = dir.path().join("section");
+    let made = urisc(&[
+        "synth",
+        "section",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--size",
+        "1100x1030",
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let image = urisc_io::read_image(&out.join("images/section.png")).unwrap();
+    let label = urisc_io::read_u8(&out.join("labels/section.png")).unwrap();
+    assert_eq!((image.image.height(), image.image.width()), (1100, 1030));
+    assert_eq!((label.height, label.width), (1100, 1030));
+    assert!((image.pixel_size_nm.unwrap() - 2.0).abs() < 1e-3);
+    let membrane = label.data.iter().filter(|&&v| v == 0).count() as f64 / label.len() as f64;
+    assert!(
+        (0.1..0.4).contains(&membrane),
+        "membrane fraction {membrane}"
+    );
+    fails_with(
+        &urisc(&[
+            "synth",
+            "section",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--size",
+            "64x64",
+        ]),
+        "exists",
+    );
+    fails_with(
+        &urisc(&[
+            "synth",
+            "section",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--size",
+            "0x9",
+        ]),
+        "positive",
+    );
+
+    let up = dir.path().join("up");
+    let made = urisc(&[
+        "synth",
+        "upsampled",
+        "--data",
+        s(&data),
+        "--out",
+        s(&up),
+        "--scale",
+        "3",
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let slice = urisc_io::read_image(&up.join("images/07.png")).unwrap();
+    assert_eq!((slice.image.height(), slice.image.width()), (1536, 1536));
+    assert!((slice.pixel_size_nm.unwrap() - 4.0 / 3.0).abs() < 1e-3);
+    assert!(up.join("labels/19.png").exists());
+}
