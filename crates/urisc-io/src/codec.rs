@@ -156,14 +156,14 @@ pub fn pixel_size_of(path: &Path) -> Result<Option<f64>, IoError> {
     }
 }
 
-fn png_pixel_size(info: &png::Info) -> Option<f64> {
+pub(crate) fn png_pixel_size(info: &png::Info) -> Option<f64> {
     info.pixel_dims.and_then(|d| match d.unit {
         png::Unit::Meter if d.xppu > 0 => Some(1e9 / d.xppu as f64),
         _ => None,
     })
 }
 
-fn png_error(path: &Path, e: png::DecodingError) -> IoError {
+pub(crate) fn png_error(path: &Path, e: png::DecodingError) -> IoError {
     match e {
         png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             IoError::new(
@@ -215,6 +215,17 @@ fn collapse_row<T: Copy + Into<u16>>(
             }
         }),
     }
+}
+
+/// [`collapse_row`] of 8-bit samples into a row of `out.len()` grey values.
+pub(crate) fn collapse_row_u8(src: &[u8], channels: usize, out: &mut [u8]) {
+    let mut i = 0;
+    let mut converted = false;
+    let mut put = |v: u16| {
+        out[i] = v as u8;
+        i += 1;
+    };
+    collapse_row(src, channels, &mut put, &mut converted);
 }
 
 /// 8- and 16-bit integer samples, which grey conversion keeps in their own type.
