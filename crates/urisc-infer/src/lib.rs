@@ -18,6 +18,7 @@
 //! ```
 
 mod blend;
+mod cleanup;
 mod tta;
 
 use std::collections::VecDeque;
@@ -26,6 +27,7 @@ use urisc_io::{reflect, Image, IoError, MemoryRows, RowSource};
 use urisc_model::{BatchShape, SegmentationModel};
 
 pub use blend::{gaussian_window, origins};
+pub use cleanup::clean_up;
 pub use tta::{tta_transforms, TTA_CHOICES};
 
 /// How a section is tiled and augmented.
