@@ -594,10 +594,11 @@ fn encode_tiff<W: Write + Seek, K: TiffKind>(
 ) -> tiff::TiffResult<()> {
     let mut enc = encoder?.with_compression(Compression::Deflate(DeflateLevel::Fast));
     let (w, h) = (image.width() as u32, image.height() as u32);
-    // Resolution as pixels per centimetre; 1e7 nm per cm, kept as a rational with 1/1000 precision.
+    // Resolution as pixels per centimetre (1e7 nm per cm) as a rational with 1/100 precision, which
+    // keeps the numerator within u32 down to 0.25 nm/pixel.
     let res = pixel_size_nm.filter(|v| *v > 0.0).map(|nm| Rational {
-        n: (1e10 / nm).round() as u32,
-        d: 1000,
+        n: (1e9 / nm).round() as u32,
+        d: 100,
     });
     macro_rules! page {
         ($ct:ty, $data:expr) => {{
@@ -636,8 +637,8 @@ pub fn write_tiff_stack(
                 img.resolution(
                     ResolutionUnit::Centimeter,
                     Rational {
-                        n: (1e10 / nm).round() as u32,
-                        d: 1000,
+                        n: (1e9 / nm).round() as u32,
+                        d: 100,
                     },
                 );
             }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
-use tiff::encoder::{colortype, Compression, DeflateLevel, Rational, TiffEncoder};
+use tiff::encoder::{colortype, Rational, TiffEncoder};
 use tiff::tags::ResolutionUnit;
 
 use crate::codec::{collapse_row_u8, png_error, png_pixel_size};
@@ -144,7 +144,7 @@ impl RowSource for PngRows {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamFormat {
     Png,
-    /// Deflate-compressed TIFF in strips of 64 rows (BigTIFF when it could pass 4 GiB).
+    /// Uncompressed TIFF in strips of 64 rows (BigTIFF when it could pass 4 GiB).
     Tiff,
     /// Zarr v3 group with OME-Zarr 0.5 metadata: one array `0`, gzip chunks, pixel size in nm.
     OmeZarr,
@@ -450,9 +450,8 @@ fn encode_tiff<T: StreamSample>(
     let e = |e: tiff::TiffError| e.to_string();
     macro_rules! write_all {
         ($enc:expr, $ct:ty, $conv:expr) => {{
-            let mut enc = $enc
-                .map_err(e)?
-                .with_compression(Compression::Deflate(DeflateLevel::Fast));
+            // Uncompressed: tiff 0.11 compresses only whole-image writes, never single strips.
+            let mut enc = $enc.map_err(e)?;
             let mut img = enc
                 .new_image::<$ct>(width as u32, height as u32)
                 .map_err(e)?;
@@ -460,8 +459,8 @@ fn encode_tiff<T: StreamSample>(
                 img.resolution(
                     ResolutionUnit::Centimeter,
                     Rational {
-                        n: (1e10 / nm).round() as u32,
-                        d: 1000,
+                        n: (1e9 / nm).round() as u32,
+                        d: 100,
                     },
                 );
             }
