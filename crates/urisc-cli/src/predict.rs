@@ -167,6 +167,13 @@ fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
         batch: args.batch.max(1),
         tta: args.tta,
     };
+    if let Some(dir) = &args.probabilities {
+        anyhow::ensure!(
+            dir != &args.out,
+            "{}: --probabilities must be another folder than --out (the maps share names)",
+            dir.display()
+        );
+    }
     let files = inputs_of(&args.inputs)?;
     for dir in std::iter::once(&args.out).chain(&args.probabilities) {
         std::fs::create_dir_all(dir)

@@ -626,3 +626,149 @@ fn synth_makes_sections_and_upsampled_datasets_with_pixel_size() {
     assert!((slice.pixel_size_nm.unwrap() - 4.0 / 3.0).abs() < 1e-3);
     assert!(up.join("labels/19.png").exists());
 }
+
+#[test]
+fn predict_streams_to_tiff_and_ome_zarr_with_tta_and_clean_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    // An odd-sized input: 200 × 333 crop of a bundled slice.
+    let slice = urisc_io::read_u8(&repo().join("data/isbi2012/images/03.png")).unwrap();
+    let crop = Image::new(
+        200,
+        333,
+        (0..200)
+            .flat_map(|r| slice.row(r)[..333].to_vec())
+            .collect(),
+    );
+    let input = dir.path().join("odd.png");
+    write_png(&input, &crop, Some(2.0), false).unwrap();
+    let (out, prob) = (dir.path().join("tif"), dir.path().join("zarr"));
+    let run = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&out),
+        "--format",
+        "tiff",
+        "--tile",
+        "64",
+        "--overlap",
+        "16",
+        "--tta",
+        "8",
+        "--min-size",
+        "20",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("MPixel/s") && err.contains("clean-up changed"),
+        "{err}"
+    );
+    let binary = urisc_io::read_image(&out.join("odd.tif")).unwrap();
+    assert!((binary.pixel_size_nm.unwrap() - 2.0).abs() < 1e-3);
+    let binary = binary.image.into_u8();
+    assert_eq!((binary.height, binary.width), (200, 333));
+    assert!(binary.data.iter().all(|&v| v == 0 || v == 255));
+
+    let run = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&prob),
+        "--format",
+        "ome-zarr",
+        "--probabilities",
+        s(&prob),
+        "--probability-type",
+        "f32",
+        "--tile",
+        "64",
+        "--force",
+    ]);
+    // Binary and probability maps into one folder under one name: the second is refused.
+    assert!(!run.status.success());
+    let probs = dir.path().join("zarr-p");
+    let run = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&prob),
+        "--format",
+        "ome-zarr",
+        "--probabilities",
+        s(&probs),
+        "--probability-type",
+        "f32",
+        "--tile",
+        "64",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(probs.join("odd.ome.zarr/0/zarr.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["data_type"], "float32");
+    assert_eq!(meta["shape"], serde_json::json!([200, 333]));
+    assert!(prob.join("odd.ome.zarr/0/c/0/0").exists());
+
+    let bad = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&out),
+        "--tta",
+        "3",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("TTA must be one of"));
+    fails_with(
+        &urisc(&[
+            "predict",
+            "--model",
+            s(&model),
+            s(&input),
+            "--out",
+            s(&dir.path().join("p")),
+            "--probabilities",
+            s(&dir.path().join("q")),
+            "--probability-type",
+            "f32",
+        ]),
+        "PNG holds 8-bit",
+    );
+    // A truncated section: the error names it and no output appears.
+    let bytes = std::fs::read(&input).unwrap();
+    let cut = dir.path().join("cut.png");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let outdir = dir.path().join("cut-out");
+    fails_with(
+        &urisc(&[
+            "predict",
+            "--model",
+            s(&model),
+            s(&cut),
+            "--out",
+            s(&outdir),
+            "--tile",
+            "64",
+        ]),
+        "cut.png",
+    );
+    assert_eq!(std::fs::read_dir(&outdir).unwrap().count(), 0);
+}
