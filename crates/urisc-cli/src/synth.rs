@@ -85,7 +85,10 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// The labelled slices of a dataset, with their pixel size.
-fn load(source: &Source) -> Result<(Vec<(String, LabelledSection)>, Option<f64>)> {
+/// Named labelled slices.
+type Slices = Vec<(String, LabelledSection)>;
+
+fn load(source: &Source) -> Result<(Slices, Option<f64>)> {
     anyhow::ensure!(source.scale >= 1, "--scale must be at least 1");
     let dataset = discover(&source.data)?;
     let mut slices = Vec::new();

@@ -128,6 +128,9 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// Receives each finished row of probabilities: `(row index, values)`.
+pub type RowSink<'a> = dyn FnMut(usize, &[f32]) -> Result<(), IoError> + 'a;
+
 /// Membrane probabilities of a section read from `source`, row by row: `emit(row, values)`
 /// is called once per row, top to bottom, as soon as the row is final. `progress(done, total)`
 /// counts tile positions.
@@ -136,7 +139,7 @@ pub fn predict_stream(
     source: &mut dyn RowSource,
     options: &InferenceOptions,
     progress: &mut dyn FnMut(usize, usize),
-    emit: &mut dyn FnMut(usize, &[f32]) -> Result<(), IoError>,
+    emit: &mut RowSink,
 ) -> Result<InferenceStats, IoError> {
     let (height, width) = (source.height(), source.width());
     let plan = Plan::new(model.size_multiple(), height, width, options);

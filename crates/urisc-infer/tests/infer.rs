@@ -88,7 +88,7 @@ fn tta_of_an_equivariant_model_equals_no_tta_and_of_another_differs() {
     // A kernel symmetric under the whole dihedral group makes the model equivariant.
     let symmetric: Vec<f32> = (0..25)
         .map(|i| {
-            let (dy, dx) = ((i / 5) as i32 - 2, (i % 5) as i32 - 2);
+            let (dy, dx): (i32, i32) = (i / 5 - 2, i % 5 - 2);
             [0.3, -0.2, 0.05][(dy.abs().max(dx.abs()) as usize).min(2)]
                 + 0.01 * (dy * dy + dx * dx) as f32
         })
