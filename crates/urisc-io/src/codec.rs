@@ -176,7 +176,7 @@ pub(crate) fn png_error(path: &Path, e: png::DecodingError) -> IoError {
     }
 }
 
-fn tiff_error(path: &Path, e: tiff::TiffError) -> IoError {
+pub(crate) fn tiff_error(path: &Path, e: tiff::TiffError) -> IoError {
     match e {
         tiff::TiffError::UnsupportedError(u) => IoError::new(
             path,
@@ -196,7 +196,7 @@ fn tiff_error(path: &Path, e: tiff::TiffError) -> IoError {
 
 /// Collapses interleaved samples of one row to grey. Equal colour channels are grey already;
 /// unequal ones go through luma and set `converted`.
-fn collapse_row<T: Copy + Into<u16>>(
+pub(crate) fn collapse_row<T: Copy + Into<u16>>(
     src: &[T],
     channels: usize,
     out: &mut impl FnMut(u16),
@@ -348,7 +348,7 @@ fn read_png(path: &Path) -> Result<Decoded, IoError> {
     })
 }
 
-fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
+pub(crate) fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
     let file = File::open(path).map_err(|e| IoError::open(path, e))?;
     TiffDecoder::new(BufReader::new(file))
         .map(|d| d.with_limits(Limits::unlimited()))
@@ -356,7 +356,7 @@ fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
 }
 
 /// Pixel size in nm from TIFF resolution tags (also ImageJ's `unit=` description).
-fn tiff_pixel_size<R: std::io::Read + Seek>(dec: &mut TiffDecoder<R>) -> Option<f64> {
+pub(crate) fn tiff_pixel_size<R: std::io::Read + Seek>(dec: &mut TiffDecoder<R>) -> Option<f64> {
     let xres = match dec.find_tag(Tag::XResolution).ok()?? {
         tiff::decoder::ifd::Value::Rational(n, d) if n > 0 && d > 0 => n as f64 / d as f64,
         _ => return None,

@@ -12,8 +12,15 @@ use std::thread::JoinHandle;
 use tiff::encoder::{colortype, Rational, TiffEncoder};
 use tiff::tags::ResolutionUnit;
 
-use crate::codec::{collapse_row_u8, png_error, png_pixel_size};
+use tiff::decoder::{ChunkType, DecodingResult};
+use tiff::tags::Tag;
+
+use crate::codec::{
+    collapse_row, collapse_row_u8, open_tiff, png_error, png_pixel_size, tiff_error,
+    tiff_pixel_size,
+};
 use crate::error::{IoError, IoErrorKind};
+use crate::image::unit_to_u8;
 use crate::image::Image;
 use crate::{check_writable, read_image};
 
@@ -26,11 +33,14 @@ pub trait RowSource: Send {
     fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError>;
 }
 
-/// Opens an image for row streaming. Non-interlaced PNGs (8-bit grey, grey + alpha, RGB[A]) are
-/// decoded as they are read; other files (TIFF, 16-bit or interlaced PNG) are decoded whole
-/// first and then served by rows.
+/// Opens an image for row streaming. Non-interlaced 8-bit PNGs (grey, grey + alpha, RGB[A]) and
+/// stripped TIFFs (8/16-bit grey or RGB, float grey) are decoded as they are read; other files
+/// (tiled TIFF, 16-bit or interlaced PNG) are decoded whole first and then served by rows.
 pub fn open_rows(path: &Path) -> Result<Box<dyn RowSource>, IoError> {
     if let Some(rows) = PngRows::open(path)? {
+        return Ok(Box::new(rows));
+    }
+    if let Some(rows) = TiffStrips::open(path)? {
         return Ok(Box::new(rows));
     }
     let decoded = read_image(path)?;
@@ -136,6 +146,129 @@ impl RowSource for PngRows {
                 )
             })?;
         collapse_row_u8(decoded.data(), self.channels, row);
+        Ok(())
+    }
+}
+
+/// A stripped TIFF decoded one strip at a time.
+struct TiffStrips {
+    path: PathBuf,
+    decoder: tiff::decoder::Decoder<BufReader<File>>,
+    channels: usize,
+    white_is_zero: bool,
+    height: usize,
+    width: usize,
+    pixel_size_nm: Option<f64>,
+    strip: u32,
+    /// Grey rows of the current strip not yet handed out.
+    pending: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl TiffStrips {
+    fn open(path: &Path) -> Result<Option<TiffStrips>, IoError> {
+        let is_tiff = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
+        if !is_tiff {
+            return Ok(None);
+        }
+        let mut decoder = open_tiff(path)?;
+        let err = |e| tiff_error(path, e);
+        let channels = match decoder.colortype().map_err(err)? {
+            tiff::ColorType::Gray(8 | 16 | 32) => 1,
+            tiff::ColorType::GrayA(8 | 16) => 2,
+            tiff::ColorType::RGB(8 | 16) => 3,
+            tiff::ColorType::RGBA(8 | 16) => 4,
+            _ => return Ok(None),
+        };
+        let planar = decoder
+            .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+            .ok()
+            .flatten()
+            == Some(2);
+        if decoder.get_chunk_type() != ChunkType::Strip || (planar && channels > 1) {
+            return Ok(None);
+        }
+        let (w, h) = decoder.dimensions().map_err(err)?;
+        Ok(Some(TiffStrips {
+            path: path.to_path_buf(),
+            white_is_zero: decoder
+                .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
+                .ok()
+                .flatten()
+                == Some(0),
+            pixel_size_nm: tiff_pixel_size(&mut decoder),
+            decoder,
+            channels,
+            height: h as usize,
+            width: w as usize,
+            strip: 0,
+            pending: Default::default(),
+        }))
+    }
+
+    fn decode_next_strip(&mut self) -> Result<(), IoError> {
+        let data = self
+            .decoder
+            .read_chunk(self.strip)
+            .map_err(|e| tiff_error(&self.path, e))?;
+        self.strip += 1;
+        let (w, c) = (self.width, self.channels);
+        let mut push = |grey: Vec<u8>| {
+            for row in grey.chunks_exact(w) {
+                self.pending.push_back(row.to_vec());
+            }
+        };
+        let mut row = vec![0u8; w];
+        let mut grey = Vec::new();
+        match data {
+            DecodingResult::U8(buf) => {
+                for src in buf.chunks_exact(w * c) {
+                    collapse_row_u8(src, c, &mut row);
+                    grey.extend_from_slice(&row);
+                }
+            }
+            DecodingResult::U16(buf) => {
+                for src in buf.chunks_exact(w * c) {
+                    // The 16 → 8-bit rule of GreyImage::into_u8, after collapsing to grey.
+                    let mut wide = Vec::with_capacity(w);
+                    let mut converted = false;
+                    collapse_row(src, c, &mut |v| wide.push(v), &mut converted);
+                    grey.extend(wide.iter().map(|&v| ((v as u32 + 128) / 257) as u8));
+                }
+            }
+            DecodingResult::F32(buf) => grey.extend(buf.iter().map(|&v| unit_to_u8(v))),
+            _ => {
+                return Err(IoError::new(
+                    &self.path,
+                    IoErrorKind::Unsupported,
+                    "sample format (use 8/16-bit or float)",
+                ))
+            }
+        }
+        if self.white_is_zero {
+            grey.iter_mut().for_each(|v| *v = 255 - *v);
+        }
+        push(grey);
+        Ok(())
+    }
+}
+
+impl RowSource for TiffStrips {
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn pixel_size_nm(&self) -> Option<f64> {
+        self.pixel_size_nm
+    }
+    fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
+        while self.pending.is_empty() {
+            self.decode_next_strip()?;
+        }
+        row.copy_from_slice(&self.pending.pop_front().expect("decoded rows"));
         Ok(())
     }
 }

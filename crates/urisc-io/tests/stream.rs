@@ -130,3 +130,39 @@ fn unfinished_or_refused_outputs_leave_nothing_behind() {
     )
     .is_err());
 }
+
+#[test]
+fn stripped_tiffs_stream_like_whole_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, w) = (150, 61);
+    let bytes = pattern(h, w);
+    let pages = [
+        GreyImage::U8(urisc_io::Image::new(h, w, bytes.clone())),
+        GreyImage::U16(urisc_io::Image::new(
+            h,
+            w,
+            bytes.iter().map(|&v| v as u16 * 250).collect(),
+        )),
+        GreyImage::F32(urisc_io::Image::new(
+            h,
+            w,
+            bytes.iter().map(|&v| v as f32 / 300.0).collect(),
+        )),
+    ];
+    for (k, page) in pages.into_iter().enumerate() {
+        let path = dir.path().join(format!("{k}.tif"));
+        urisc_io::write_tiff(&path, &page, Some(2.18), false).unwrap();
+        let whole = read_image(&path).unwrap().image.into_u8();
+        let mut rows = open_rows(&path).unwrap();
+        assert!((rows.pixel_size_nm().unwrap() - 2.18).abs() < 1e-3);
+        let mut row = vec![0u8; w];
+        for r in 0..h {
+            rows.read_row(&mut row).unwrap();
+            assert_eq!(row, whole.row(r), "type {k}, row {r}");
+        }
+        assert!(
+            rows.read_row(&mut row).is_err(),
+            "reading past the end must fail"
+        );
+    }
+}
