@@ -6,5 +6,5 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --upgrade pip >/dev/null
-.venv/bin/python -m pip install torch numpy
-.venv/bin/python -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'
+.venv/bin/python -m pip install torch numpy pillow
+.venv/bin/python -c 'import torch, numpy, PIL; print("torch", torch.__version__, "numpy", numpy.__version__, "pillow", PIL.__version__)'

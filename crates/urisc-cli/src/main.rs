@@ -8,6 +8,7 @@ mod eval;
 mod model;
 mod predict;
 mod progress;
+mod synth;
 mod train;
 
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     /// Inspect networks and model files.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Make U-RISC-like test inputs (full-size sections, upsampled datasets) from labelled slices.
+    #[command(subcommand)]
+    Synth(synth::SynthCommand),
     /// Benchmarks of this machine (speed and memory).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run_predict(args),
         Command::Train(args) => train::run(args),
         Command::Model(cmd) => model::run(cmd),
+        Command::Synth(cmd) => synth::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Attribute(args) => attribute::run(args),
     };

@@ -2,12 +2,40 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Instant;
+
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
-use urisc_io::{write_png, Image};
-use urisc_nn::burn::prelude::Device;
-use urisc_nn::{load_model, predict_probabilities, Tiling};
+use urisc_infer::{clean_up, predict_stream, tile_count, InferenceOptions, TTA_CHOICES};
+use urisc_io::{open_rows, Image, IoError, RowWriter, StreamFormat};
+use urisc_nn::BurnSegmenter;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MapFormat {
+    Png,
+    Tiff,
+    /// Zarr v3 with OME-Zarr 0.5 metadata (chunked; pixel size in nm), for large sections.
+    OmeZarr,
+}
+
+impl MapFormat {
+    fn stream(self) -> StreamFormat {
+        match self {
+            MapFormat::Png => StreamFormat::Png,
+            MapFormat::Tiff => StreamFormat::Tiff,
+            MapFormat::OmeZarr => StreamFormat::OmeZarr,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbabilityType {
+    /// 8-bit, membrane dark: value = 255·(1 − p), the U-RISC polarity `urisc eval` reads.
+    U8,
+    /// 32-bit float membrane probability p in [0, 1] (TIFF or OME-Zarr).
+    F32,
+}
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -20,22 +48,44 @@ pub struct PredictArgs {
     /// Folder for binary U-RISC-format maps (membrane black, background white), one per input.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Also write 8-bit probability maps here (membrane dark: value = 255·(1 − p)), which keep
-    /// the full threshold sweep for V_rand / V_info.
+    /// Format of the maps written.
+    #[arg(long, value_enum, default_value_t = MapFormat::Png)]
+    format: MapFormat,
+    /// Also write probability maps here (they keep the full threshold sweep for V_rand / V_info).
     #[arg(long, value_name = "DIR")]
     probabilities: Option<PathBuf>,
+    /// Sample type of the probability maps.
+    #[arg(long, value_enum, default_value_t = ProbabilityType::U8)]
+    probability_type: ProbabilityType,
     /// Membrane iff probability ≥ this [default: the model's validation threshold].
     #[arg(long)]
     threshold: Option<f32>,
     /// Tile side [default: the model's training tile].
     #[arg(long)]
     tile: Option<usize>,
-    /// Overlap of neighbouring tiles in pixels (blended linearly).
+    /// Overlap of neighbouring tiles in pixels (blended with a Gaussian window).
     #[arg(long, default_value_t = 64)]
     overlap: usize,
+    /// Tiles per forward pass.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Test-time augmentation: 1, 2, 4 or 8 dihedral transforms averaged in probability space.
+    #[arg(long, default_value_t = 1, value_parser = parse_tta)]
+    tta: usize,
+    /// Clean-up: drop membrane specks and fill holes smaller than this many pixels (holds the
+    /// binary map in memory, 1 byte per pixel).
+    #[arg(long, value_name = "PIXELS")]
+    min_size: Option<usize>,
     /// Overwrite existing outputs.
     #[arg(long)]
     force: bool,
+}
+
+fn parse_tta(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .ok()
+        .filter(|v| TTA_CHOICES.contains(v))
+        .ok_or_else(|| format!("{s}: TTA must be one of 1, 2, 4, 8"))
 }
 
 fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -57,27 +107,82 @@ fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Sinks of one section's probabilities: the binary map and, optionally, a probability map.
+struct Outputs {
+    binary: Option<RowWriter<u8>>,
+    kept: Option<Image<bool>>,
+    probability_u8: Option<RowWriter<u8>>,
+    probability_f32: Option<RowWriter<f32>>,
+    threshold: f32,
+    row_u8: Vec<u8>,
+}
+
+impl Outputs {
+    fn row(&mut self, r: usize, p: &[f32]) -> Result<(), IoError> {
+        if let Some(kept) = &mut self.kept {
+            let w = kept.width;
+            for (k, &v) in kept.data[r * w..(r + 1) * w].iter_mut().zip(p) {
+                *k = v >= self.threshold;
+            }
+        }
+        if let Some(out) = &mut self.binary {
+            self.row_u8.clear();
+            self.row_u8
+                .extend(p.iter().map(|&v| if v >= self.threshold { 0 } else { 255 }));
+            out.write_row(&self.row_u8)?;
+        }
+        if let Some(out) = &mut self.probability_u8 {
+            self.row_u8.clear();
+            self.row_u8
+                .extend(p.iter().map(|&v| urisc_io::unit_to_u8(1.0 - v)));
+            out.write_row(&self.row_u8)?;
+        }
+        if let Some(out) = &mut self.probability_f32 {
+            out.write_row(p)?;
+        }
+        Ok(())
+    }
+}
+
 /// Predicts every input; returns the binary maps written.
 fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
-    let device = Device::flex();
-    let (net, descriptor) = load_model(&args.model, &device)?;
+    let model = BurnSegmenter::load(&args.model)?;
+    let descriptor = model.descriptor().clone();
     let threshold = args.threshold.unwrap_or(descriptor.threshold);
     let tile = args.tile.unwrap_or(descriptor.tile_size);
     let multiple = descriptor.model.size_multiple();
     anyhow::ensure!(
-        tile.is_multiple_of(multiple),
+        tile.is_multiple_of(multiple) && tile > 0,
         "--tile {tile} is not a multiple of {multiple}"
     );
-    let files = inputs_of(&args.inputs)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    if args.probability_type == ProbabilityType::F32 && args.probabilities.is_some() {
+        anyhow::ensure!(
+            args.format != MapFormat::Png,
+            "--probability-type f32 needs --format tiff or ome-zarr (PNG holds 8-bit values)"
+        );
+    }
+    let options = InferenceOptions {
+        tile,
+        overlap: args.overlap,
+        batch: args.batch.max(1),
+        tta: args.tta,
+    };
     if let Some(dir) = &args.probabilities {
+        anyhow::ensure!(
+            dir != &args.out,
+            "{}: --probabilities must be another folder than --out (the maps share names)",
+            dir.display()
+        );
+    }
+    let files = inputs_of(&args.inputs)?;
+    for dir in std::iter::once(&args.out).chain(&args.probabilities) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
     }
+    let ext = args.format.stream().extension();
     let name = |dir: &Path, f: &Path| {
         dir.join(format!(
-            "{}.png",
+            "{}.{ext}",
             f.file_stem().unwrap_or_default().to_string_lossy()
         ))
     };
@@ -88,49 +193,94 @@ fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
             urisc_io::check_writable(&name(dir, f), args.force)?;
         }
     }
-    let bar = crate::progress::bar(files.len() as u64, "predicting");
     let mut written = Vec::new();
     for f in &files {
-        bar.set_message(f.display().to_string());
-        let decoded = urisc_io::read_image(f)?;
-        let pixel_size = decoded.pixel_size_nm.or(descriptor.pixel_size_nm);
-        let image = decoded.image.into_u8();
-        let p = predict_probabilities(
-            &net,
-            &descriptor,
-            &image,
-            Tiling {
-                tile,
-                overlap: args.overlap,
-                batch: 4,
-            },
-            &device,
-        );
-        let binary = Image::new(
-            p.height,
-            p.width,
-            p.data
-                .iter()
-                .map(|&v| if v >= threshold { 0 } else { 255 })
-                .collect(),
-        );
+        let started = Instant::now();
+        let mut source = open_rows(f)?;
+        let (h, w) = (source.height(), source.width());
+        let pixel_size = source.pixel_size_nm().or(descriptor.pixel_size_nm);
+        let format = args.format.stream();
+        let create_u8 =
+            |path: PathBuf| RowWriter::<u8>::create(&path, format, h, w, pixel_size, args.force);
         let out = name(&args.out, f);
-        write_png(&out, &binary, pixel_size, args.force)?;
+        let mut outputs = Outputs {
+            binary: match args.min_size {
+                None => Some(create_u8(out.clone())?),
+                Some(_) => None,
+            },
+            kept: args.min_size.map(|_| Image::filled(h, w, false)),
+            probability_u8: None,
+            probability_f32: None,
+            threshold,
+            row_u8: Vec::with_capacity(w),
+        };
         if let Some(dir) = &args.probabilities {
-            let grey = Image::new(
-                p.height,
-                p.width,
-                p.data
-                    .iter()
-                    .map(|&v| urisc_io::unit_to_u8(1.0 - v))
-                    .collect(),
-            );
-            write_png(&name(dir, f), &grey, pixel_size, args.force)?;
+            match args.probability_type {
+                ProbabilityType::U8 => outputs.probability_u8 = Some(create_u8(name(dir, f))?),
+                ProbabilityType::F32 => {
+                    outputs.probability_f32 = Some(RowWriter::<f32>::create(
+                        &name(dir, f),
+                        format,
+                        h,
+                        w,
+                        pixel_size,
+                        args.force,
+                    )?)
+                }
+            }
         }
+        let total = tile_count(&model, h, w, &options);
+        let bar = crate::progress::bar(total as u64, "tiles");
+        bar.set_message(f.display().to_string());
+        let stats = predict_stream(
+            &model,
+            source.as_mut(),
+            &options,
+            &mut |done, _| bar.set_position(done as u64),
+            &mut |r, p| outputs.row(r, p),
+        )?;
+        bar.finish_and_clear();
+        let Outputs {
+            binary,
+            kept,
+            probability_u8,
+            probability_f32,
+            ..
+        } = outputs;
+        if let (Some(mut kept), Some(min_size)) = (kept, args.min_size) {
+            let changed = clean_up(&mut kept, min_size);
+            let mut writer = create_u8(out.clone())?;
+            for row in kept.data.chunks_exact(w) {
+                let bytes: Vec<u8> = row.iter().map(|&m| if m { 0 } else { 255 }).collect();
+                writer.write_row(&bytes)?;
+            }
+            writer.finish()?;
+            eprintln!(
+                "urisc predict: clean-up changed {changed} pixels of {}",
+                f.display()
+            );
+        }
+        for writer in [binary, probability_u8].into_iter().flatten() {
+            writer.finish()?;
+        }
+        if let Some(writer) = probability_f32 {
+            writer.finish()?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "urisc predict: {} ({}×{}): {:.1} s, {:.2} tiles/s ×{} TTA, {:.2} MPixel/s, peak memory {}",
+            f.display(),
+            h,
+            w,
+            seconds,
+            stats.tiles as f64 / seconds,
+            args.tta,
+            (h * w) as f64 / 1e6 / seconds,
+            urisc_eval::bench::peak_rss_mib()
+                .map_or("unknown".into(), |m| format!("{m:.0} MiB")),
+        );
         written.push(out);
-        bar.inc(1);
     }
-    bar.finish_and_clear();
     Ok(written)
 }
 
@@ -184,10 +334,15 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         model: args.model.clone(),
         inputs,
         out: binary.clone(),
+        format: MapFormat::Png,
         probabilities: Some(probability.clone()),
+        probability_type: ProbabilityType::U8,
         threshold: None,
         tile: None,
         overlap: 64,
+        batch: 4,
+        tta: 1,
+        min_size: None,
         force: args.force,
     };
     predict_files(&predict)?;

@@ -558,6 +558,221 @@ fn demo_segments_and_scores_bundled_slices() {
     assert!(out.join("predictions/18.png").exists() && out.join("probabilities/19.png").exists());
 }
 
+#[test]
+fn synth_makes_sections_and_upsampled_datasets_with_pixel_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("data/isbi2012");
+    let out = dir.path().join("section");
+    let made = urisc(&[
+        "synth",
+        "section",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--size",
+        "1100x1030",
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let image = urisc_io::read_image(&out.join("images/section.png")).unwrap();
+    let label = urisc_io::read_u8(&out.join("labels/section.png")).unwrap();
+    assert_eq!((image.image.height(), image.image.width()), (1100, 1030));
+    assert_eq!((label.height, label.width), (1100, 1030));
+    assert!((image.pixel_size_nm.unwrap() - 2.0).abs() < 1e-3);
+    let membrane = label.data.iter().filter(|&&v| v == 0).count() as f64 / label.len() as f64;
+    assert!(
+        (0.1..0.4).contains(&membrane),
+        "membrane fraction {membrane}"
+    );
+    fails_with(
+        &urisc(&[
+            "synth",
+            "section",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--size",
+            "64x64",
+        ]),
+        "exists",
+    );
+    let bad = urisc(&["synth", "section", "--out", s(&out), "--size", "0x9"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("0x9: sizes must be positive"));
+
+    let up = dir.path().join("up");
+    let made = urisc(&[
+        "synth",
+        "upsampled",
+        "--data",
+        s(&data),
+        "--out",
+        s(&up),
+        "--scale",
+        "3",
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let slice = urisc_io::read_image(&up.join("images/07.png")).unwrap();
+    assert_eq!((slice.image.height(), slice.image.width()), (1536, 1536));
+    assert!((slice.pixel_size_nm.unwrap() - 4.0 / 3.0).abs() < 1e-3);
+    assert!(up.join("labels/19.png").exists());
+}
+
+#[test]
+fn predict_streams_to_tiff_and_ome_zarr_with_tta_and_clean_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    // An odd-sized input: 200 × 333 crop of a bundled slice.
+    let slice = urisc_io::read_u8(&repo().join("data/isbi2012/images/03.png")).unwrap();
+    let crop = Image::new(
+        200,
+        333,
+        (0..200)
+            .flat_map(|r| slice.row(r)[..333].to_vec())
+            .collect(),
+    );
+    let input = dir.path().join("odd.png");
+    write_png(&input, &crop, Some(2.0), false).unwrap();
+    let (out, prob) = (dir.path().join("tif"), dir.path().join("zarr"));
+    let run = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&out),
+        "--format",
+        "tiff",
+        "--tile",
+        "64",
+        "--overlap",
+        "16",
+        "--tta",
+        "8",
+        "--min-size",
+        "20",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("MPixel/s") && err.contains("clean-up changed"),
+        "{err}"
+    );
+    let binary = urisc_io::read_image(&out.join("odd.tif")).unwrap();
+    assert!((binary.pixel_size_nm.unwrap() - 2.0).abs() < 1e-3);
+    let binary = binary.image.into_u8();
+    assert_eq!((binary.height, binary.width), (200, 333));
+    assert!(binary.data.iter().all(|&v| v == 0 || v == 255));
+
+    let run = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&prob),
+        "--format",
+        "ome-zarr",
+        "--probabilities",
+        s(&prob),
+        "--probability-type",
+        "f32",
+        "--tile",
+        "64",
+        "--force",
+    ]);
+    // Binary and probability maps into one folder under one name: the second is refused.
+    assert!(!run.status.success());
+    let probs = dir.path().join("zarr-p");
+    let run = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&prob),
+        "--format",
+        "ome-zarr",
+        "--probabilities",
+        s(&probs),
+        "--probability-type",
+        "f32",
+        "--tile",
+        "64",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(probs.join("odd.ome.zarr/0/zarr.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["data_type"], "float32");
+    assert_eq!(meta["shape"], serde_json::json!([200, 333]));
+    assert!(prob.join("odd.ome.zarr/0/c/0/0").exists());
+
+    let bad = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&out),
+        "--tta",
+        "3",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("TTA must be one of"));
+    fails_with(
+        &urisc(&[
+            "predict",
+            "--model",
+            s(&model),
+            s(&input),
+            "--out",
+            s(&dir.path().join("p")),
+            "--probabilities",
+            s(&dir.path().join("q")),
+            "--probability-type",
+            "f32",
+        ]),
+        "PNG holds 8-bit",
+    );
+    // A truncated section: the error names it and no output appears.
+    let bytes = std::fs::read(&input).unwrap();
+    let cut = dir.path().join("cut.png");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let outdir = dir.path().join("cut-out");
+    fails_with(
+        &urisc(&[
+            "predict",
+            "--model",
+            s(&model),
+            s(&cut),
+            "--out",
+            s(&outdir),
+            "--tile",
+            "64",
+        ]),
+        "cut.png",
+    );
+    assert_eq!(std::fs::read_dir(&outdir).unwrap().count(), 0);
+}
+
 /// A small untrained model wide enough that its input gradients are not all zero (width 2
 /// can leave every path through a dead ReLU).
 fn attribution_model(dir: &Path) -> PathBuf {

@@ -1,7 +1,8 @@
 //! Training samples for urisc, independent of any deep-learning framework: seeded crops from
 //! labelled images of any size ([`CropSampler`]), area resizing ([`resize_area`]) and
 //! augmentation ([`AugmentConfig`]) on plain `f32` tiles. Every random choice comes from the
-//! caller's RNG, so a seeded generator reproduces a run exactly.
+//! caller's RNG, so a seeded generator reproduces a run exactly. [`synth`] makes large
+//! U-RISC-like test sections from small labelled slices.
 //!
 //! ```
 //! use rand::SeedableRng;
@@ -16,6 +17,7 @@
 
 mod augment;
 mod sampler;
+pub mod synth;
 mod tile;
 
 pub use augment::{dihedral, dihedral_inverse, dihedral_plane, gaussian_blur, AugmentConfig};

@@ -156,14 +156,14 @@ pub fn pixel_size_of(path: &Path) -> Result<Option<f64>, IoError> {
     }
 }
 
-fn png_pixel_size(info: &png::Info) -> Option<f64> {
+pub(crate) fn png_pixel_size(info: &png::Info) -> Option<f64> {
     info.pixel_dims.and_then(|d| match d.unit {
         png::Unit::Meter if d.xppu > 0 => Some(1e9 / d.xppu as f64),
         _ => None,
     })
 }
 
-fn png_error(path: &Path, e: png::DecodingError) -> IoError {
+pub(crate) fn png_error(path: &Path, e: png::DecodingError) -> IoError {
     match e {
         png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             IoError::new(
@@ -176,7 +176,7 @@ fn png_error(path: &Path, e: png::DecodingError) -> IoError {
     }
 }
 
-fn tiff_error(path: &Path, e: tiff::TiffError) -> IoError {
+pub(crate) fn tiff_error(path: &Path, e: tiff::TiffError) -> IoError {
     match e {
         tiff::TiffError::UnsupportedError(u) => IoError::new(
             path,
@@ -196,7 +196,7 @@ fn tiff_error(path: &Path, e: tiff::TiffError) -> IoError {
 
 /// Collapses interleaved samples of one row to grey. Equal colour channels are grey already;
 /// unequal ones go through luma and set `converted`.
-fn collapse_row<T: Copy + Into<u16>>(
+pub(crate) fn collapse_row<T: Copy + Into<u16>>(
     src: &[T],
     channels: usize,
     out: &mut impl FnMut(u16),
@@ -215,6 +215,17 @@ fn collapse_row<T: Copy + Into<u16>>(
             }
         }),
     }
+}
+
+/// [`collapse_row`] of 8-bit samples into a row of `out.len()` grey values.
+pub(crate) fn collapse_row_u8(src: &[u8], channels: usize, out: &mut [u8]) {
+    let mut i = 0;
+    let mut converted = false;
+    let mut put = |v: u16| {
+        out[i] = v as u8;
+        i += 1;
+    };
+    collapse_row(src, channels, &mut put, &mut converted);
 }
 
 /// 8- and 16-bit integer samples, which grey conversion keeps in their own type.
@@ -337,7 +348,7 @@ fn read_png(path: &Path) -> Result<Decoded, IoError> {
     })
 }
 
-fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
+pub(crate) fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
     let file = File::open(path).map_err(|e| IoError::open(path, e))?;
     TiffDecoder::new(BufReader::new(file))
         .map(|d| d.with_limits(Limits::unlimited()))
@@ -345,7 +356,7 @@ fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
 }
 
 /// Pixel size in nm from TIFF resolution tags (also ImageJ's `unit=` description).
-fn tiff_pixel_size<R: std::io::Read + Seek>(dec: &mut TiffDecoder<R>) -> Option<f64> {
+pub(crate) fn tiff_pixel_size<R: std::io::Read + Seek>(dec: &mut TiffDecoder<R>) -> Option<f64> {
     let xres = match dec.find_tag(Tag::XResolution).ok()?? {
         tiff::decoder::ifd::Value::Rational(n, d) if n > 0 && d > 0 => n as f64 / d as f64,
         _ => return None,
@@ -583,10 +594,11 @@ fn encode_tiff<W: Write + Seek, K: TiffKind>(
 ) -> tiff::TiffResult<()> {
     let mut enc = encoder?.with_compression(Compression::Deflate(DeflateLevel::Fast));
     let (w, h) = (image.width() as u32, image.height() as u32);
-    // Resolution as pixels per centimetre; 1e7 nm per cm, kept as a rational with 1/1000 precision.
+    // Resolution as pixels per centimetre (1e7 nm per cm) as a rational with 1/100 precision, which
+    // keeps the numerator within u32 down to 0.25 nm/pixel.
     let res = pixel_size_nm.filter(|v| *v > 0.0).map(|nm| Rational {
-        n: (1e10 / nm).round() as u32,
-        d: 1000,
+        n: (1e9 / nm).round() as u32,
+        d: 100,
     });
     macro_rules! page {
         ($ct:ty, $data:expr) => {{
@@ -625,8 +637,8 @@ pub fn write_tiff_stack(
                 img.resolution(
                     ResolutionUnit::Centimeter,
                     Rational {
-                        n: (1e10 / nm).round() as u32,
-                        d: 1000,
+                        n: (1e9 / nm).round() as u32,
+                        d: 100,
                     },
                 );
             }

@@ -4,6 +4,8 @@
 //!   multi-page, BigTIFF, deflate/LZW/PackBits/JPEG) to one grey buffer per page.
 //! - [`write_png`] / [`write_tiff`] write atomically: a temporary file in the same folder,
 //!   renamed over the final name only when complete.
+//! - [`open_rows`] / [`RowWriter`] stream images by rows (PNG, strip TIFF, OME-Zarr), so
+//!   sections are processed in memory that does not grow with their area.
 //! - [`dataset::discover`] recognises the U-RISC release layout, ISBI 2012 stacks and generic
 //!   `images/` + `labels/` folders.
 //!
@@ -24,6 +26,7 @@ mod codec;
 pub mod dataset;
 mod error;
 mod image;
+mod stream;
 
 use std::fs::File;
 use std::path::Path;
@@ -36,6 +39,9 @@ pub use error::{IoError, IoErrorKind};
 pub use image::{
     label_is_membrane, luma, prediction_is_membrane, reflect, unit_to_u8, GreyImage, Image,
     LABEL_MEMBRANE_MAX, PREDICTION_MEMBRANE_BELOW,
+};
+pub use stream::{
+    open_rows, MemoryRows, RowSource, RowWriter, StreamFormat, StreamSample, ZARR_CHUNK,
 };
 
 /// Refuses an existing output unless `overwrite` (the CLI's `--force`).

@@ -13,7 +13,6 @@ mod descriptor;
 mod file;
 mod info;
 mod model;
-mod predict;
 mod segmenter;
 
 pub use burn;
@@ -23,7 +22,6 @@ pub use info::{forward_flops, receptive_field, receptive_interval, trainable_par
 pub use model::{
     Architecture, Block, ConvBn, ModelConfig, PlainBlock, ResidualBlock, SegmentationNet, UpLevel,
 };
-pub use predict::{predict_probabilities, Tiling};
 pub use segmenter::BurnSegmenter;
 
 use burn::prelude::*;

@@ -1,6 +1,7 @@
 //! [`BurnSegmenter`]: a loaded network behind the [`urisc_model`] traits, so tiling,
 //! attribution and benchmarks use it without knowing burn.
 
+use std::sync::OnceLock;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -15,7 +16,9 @@ use crate::model::SegmentationNet;
 /// running statistics in both).
 pub struct BurnSegmenter {
     inference: SegmentationNet,
-    differentiable: SegmentationNet,
+    /// Made on first use: inference alone never pays for the autodiff copy. A `OnceLock`, not
+    /// a `OnceCell`, so that attribution can run groups of targets on several threads.
+    differentiable: OnceLock<SegmentationNet>,
     descriptor: ModelDescriptor,
     device: Device,
     autodiff: Device,
@@ -26,7 +29,7 @@ impl BurnSegmenter {
     pub fn new(net: SegmentationNet, descriptor: ModelDescriptor, device: &Device) -> Self {
         let autodiff = device.clone().autodiff();
         BurnSegmenter {
-            differentiable: net.clone().fork(&autodiff).freeze(),
+            differentiable: OnceLock::new(),
             inference: net,
             descriptor,
             device: device.clone(),
@@ -103,9 +106,10 @@ impl InputGradient for BurnSegmenter {
             TensorData::new(mask, [1, 1, shape.height, shape.width]),
             &self.autodiff,
         );
-        let grads = (self.differentiable.forward(x.clone()) * mask)
-            .sum()
-            .backward();
+        let net = self
+            .differentiable
+            .get_or_init(|| self.inference.clone().fork(&self.autodiff).freeze());
+        let grads = (net.forward(x.clone()) * mask).sum().backward();
         x.grad(&grads)
             .expect("input gradient")
             .into_data()

@@ -376,3 +376,65 @@ fn segmenter_matches_the_network_and_its_gradient() {
     }
     assert!(g_a.iter().any(|&v| v != 0.0) && g_b.iter().any(|&v| v != 0.0));
 }
+
+#[test]
+fn tiled_prediction_of_a_real_network_equals_the_whole_image_away_from_tile_borders() {
+    use urisc_infer::{origins, predict_image, InferenceOptions};
+    let c = ModelConfig {
+        architecture: Architecture::Unet,
+        base_width: 4,
+        depth: 2,
+    };
+    let device = Device::flex();
+    let segmenter = urisc_nn::BurnSegmenter::new(
+        SegmentationNet::new(&c, &device),
+        ModelDescriptor::new(c.clone(), 32),
+        &device,
+    );
+    let (h, w) = (96, 80);
+    let image = urisc_io::Image::new(
+        h,
+        w,
+        (0..h * w)
+            .map(|i| ((i * 31 + i / w * 7) % 256) as u8)
+            .collect(),
+    );
+    let run = |tile, overlap| {
+        predict_image(
+            &segmenter,
+            &image,
+            &InferenceOptions {
+                tile,
+                overlap,
+                batch: 3,
+                tta: 1,
+            },
+        )
+    };
+    let (whole, tiled) = (run(128, 0), run(32, 16));
+    let margin = urisc_model::SegmentationModel::context_radius(&segmenter).unwrap();
+    let inside = |x: usize, o: usize, len: usize| {
+        (x >= o + margin || o == 0) && (x + margin < o + 32 || o + 32 == len)
+    };
+    let (rows, cols) = (origins(h, 32, 16), origins(w, 32, 16));
+    let mut compared = 0;
+    for y in 0..h {
+        for x in 0..w {
+            if rows
+                .iter()
+                .filter(|&&o| o <= y && y < o + 32)
+                .all(|&o| inside(y, o, h))
+                && cols
+                    .iter()
+                    .filter(|&&o| o <= x && x < o + 32)
+                    .all(|&o| inside(x, o, w))
+            {
+                let (a, b) = (whole.get(y, x), tiled.get(y, x));
+                assert!((a - b).abs() < 1e-5, "({y},{x}): whole {a} vs tiled {b}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 0, "margin {margin} left no pixel to compare");
+    assert!(tiled.data.iter().all(|p| (0.0..=1.0).contains(p)));
+}

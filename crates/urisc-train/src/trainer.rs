@@ -13,8 +13,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use urisc_data::{CropSampler, LabelledImage};
+use urisc_infer::{predict_image, InferenceOptions};
 use urisc_io::{label_is_membrane, Image};
-use urisc_nn::{predict_probabilities, save_model, ModelDescriptor, SegmentationNet, Tiling};
+use urisc_nn::{save_model, BurnSegmenter, ModelDescriptor, SegmentationNet};
 
 use crate::config::TrainConfig;
 
@@ -440,16 +441,18 @@ fn validate(
     if validation.is_empty() {
         return (0.0, 0.5);
     }
+    let segmenter = BurnSegmenter::new(model.clone(), descriptor.clone(), device);
+    // The whole image in one tile (padded by reflection): no blending seams in validation.
+    let whole = InferenceOptions {
+        tile: usize::MAX,
+        overlap: 0,
+        batch: 1,
+        tta: 1,
+    };
     let mut probs = Vec::new();
     let mut membrane = Vec::new();
     for (_, li) in validation {
-        // The whole image in one tile (padded by reflection): no blending seams in validation.
-        let whole = Tiling {
-            tile: usize::MAX,
-            overlap: 0,
-            batch: 1,
-        };
-        probs.extend(predict_probabilities(model, descriptor, &li.image, whole, device).data);
+        probs.extend(predict_image(&segmenter, &li.image, &whole).data);
         membrane.extend(li.label.data.iter().map(|&v| label_is_membrane(v)));
     }
     let best = urisc_metrics::best_f1_threshold(&probs, &membrane, 100);
