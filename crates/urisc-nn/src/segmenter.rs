@@ -1,8 +1,8 @@
 //! [`BurnSegmenter`]: a loaded network behind the [`urisc_model`] traits, so tiling,
 //! attribution and benchmarks use it without knowing burn.
 
-use std::sync::OnceLock;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use burn::prelude::*;
 use urisc_model::{BatchShape, InputGradient, SegmentationModel};
