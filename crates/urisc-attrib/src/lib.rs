@@ -11,7 +11,6 @@
 //! - [`targets`]: the authors' grids, pixel lists, true-positive membrane pixels.
 //! - [`context`]: the context curve, R50/R90, summaries over targets.
 //! - [`heatmap`], [`plot`], [`report`]: PNG heatmaps, SVG curves, JSON/CSV reports.
-//! - [`upsample`]: finer-pixel copies of datasets for resolution comparisons.
 //!
 //! ```
 //! use urisc_attrib::context::{context_curve, radius_holding};
@@ -37,7 +36,6 @@ pub mod ig;
 pub mod plot;
 pub mod report;
 pub mod targets;
-pub mod upsample;
 
 /// Problems with the inputs of an attribution run (the CLI adds the file name).
 #[derive(Debug, thiserror::Error)]
