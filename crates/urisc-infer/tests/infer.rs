@@ -93,19 +93,23 @@ fn tta_of_an_equivariant_model_equals_no_tta_and_of_another_differs() {
                 + 0.01 * (dy * dy + dx * dx) as f32
         })
         .collect();
-    let image = texture(70, 45);
     let equivariant = LinearFilter::new(2, symmetric, 0.0).with_size_multiple(4);
-    let plain = predict_image(&equivariant, &image, &options(32, 8, 2, 1));
-    for tta in [2, 4, 8] {
-        let augmented = predict_image(&equivariant, &image, &options(32, 8, 2, tta));
-        let worst = plain
-            .data
-            .iter()
-            .zip(&augmented.data)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(worst < 1e-5, "TTA {tta}: off by {worst}");
+    // Square tiles, and 12 × 32 tiles (a section lower than a tile), which quarter turns transpose.
+    for (h, w) in [(70, 45), (10, 45)] {
+        let image = texture(h, w);
+        let plain = predict_image(&equivariant, &image, &options(32, 8, 2, 1));
+        for tta in [2, 4, 8] {
+            let augmented = predict_image(&equivariant, &image, &options(32, 8, 2, tta));
+            let worst = plain
+                .data
+                .iter()
+                .zip(&augmented.data)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-5, "{h}×{w}, TTA {tta}: off by {worst}");
+        }
     }
+    let image = texture(70, 45);
     let skewed: Vec<f32> = (0..25).map(|i| i as f32 * 0.01).collect();
     let directional = LinearFilter::new(2, skewed, 0.0).with_size_multiple(4);
     let a = predict_image(&directional, &image, &options(32, 8, 2, 1));
