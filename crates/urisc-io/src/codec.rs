@@ -531,6 +531,28 @@ fn read_tiff_page<R: std::io::Read + Seek>(
     })
 }
 
+/// An 8-bit grey PNG encoder with fast compression and the pixel size in pHYs.
+pub(crate) fn grey_png_encoder<W: Write>(
+    out: W,
+    height: usize,
+    width: usize,
+    pixel_size_nm: Option<f64>,
+) -> png::Encoder<'static, W> {
+    let mut enc = png::Encoder::new(out, width as u32, height as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    if let Some(nm) = pixel_size_nm.filter(|v| *v > 0.0) {
+        let ppm = (1e9 / nm).round() as u32;
+        enc.set_pixel_dims(Some(png::PixelDimensions {
+            xppu: ppm,
+            yppu: ppm,
+            unit: png::Unit::Meter,
+        }));
+    }
+    enc
+}
+
 /// Writes an 8-bit grey PNG atomically (temporary name, then rename), with the pixel size in pHYs.
 pub fn write_png(
     path: &Path,
@@ -539,22 +561,12 @@ pub fn write_png(
     overwrite: bool,
 ) -> Result<(), IoError> {
     write_atomically(path, overwrite, |file| {
-        let mut enc = png::Encoder::new(
+        let enc = grey_png_encoder(
             BufWriter::new(file),
-            image.width as u32,
-            image.height as u32,
+            image.height,
+            image.width,
+            pixel_size_nm,
         );
-        enc.set_color(png::ColorType::Grayscale);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.set_compression(png::Compression::Fast);
-        if let Some(nm) = pixel_size_nm.filter(|v| *v > 0.0) {
-            let ppm = (1e9 / nm).round() as u32;
-            enc.set_pixel_dims(Some(png::PixelDimensions {
-                xppu: ppm,
-                yppu: ppm,
-                unit: png::Unit::Meter,
-            }));
-        }
         let mut writer = enc.write_header().map_err(std::io::Error::other)?;
         // Stream rows so no second full-size buffer is built for compression input.
         let mut stream = writer.stream_writer().map_err(std::io::Error::other)?;

@@ -16,8 +16,8 @@ use tiff::decoder::{ChunkType, DecodingResult};
 use tiff::tags::Tag;
 
 use crate::codec::{
-    collapse_row, collapse_row_u8, open_tiff, png_error, png_pixel_size, tiff_error,
-    tiff_pixel_size,
+    collapse_row, collapse_row_u8, grey_png_encoder, open_tiff, png_error, png_pixel_size,
+    tiff_error, tiff_pixel_size,
 };
 use crate::error::{IoError, IoErrorKind};
 use crate::image::unit_to_u8;
@@ -546,19 +546,7 @@ fn encode_png<T: StreamSample>(
     pixel_size_nm: Option<f64>,
     bands: impl Iterator<Item = Vec<T>>,
 ) -> Result<(), String> {
-    let mut enc = png::Encoder::new(BufWriter::new(file), width as u32, height as u32);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Fast);
-    if let Some(nm) = pixel_size_nm.filter(|v| *v > 0.0) {
-        let ppm = (1e9 / nm).round() as u32;
-        enc.set_pixel_dims(Some(png::PixelDimensions {
-            xppu: ppm,
-            yppu: ppm,
-            unit: png::Unit::Meter,
-        }));
-    }
-    let mut stream = enc
+    let mut stream = grey_png_encoder(BufWriter::new(file), height, width, pixel_size_nm)
         .write_header()
         .and_then(|w| w.into_stream_writer())
         .map_err(|e| e.to_string())?;
