@@ -10,13 +10,16 @@
 //!   reports.
 
 mod descriptor;
+mod fast;
 mod file;
 mod info;
 mod model;
 mod segmenter;
 
 pub use burn;
+pub use urisc_cpu;
 pub use descriptor::{ModelDescriptor, Normalization, DESCRIPTOR_FORMAT};
+pub use fast::{from_cpu_net, to_cpu_net, FastSegmenter};
 pub use file::{load_model, read_descriptor, save_model, ModelFileError};
 pub use info::{forward_flops, receptive_field, receptive_interval, trainable_parameters};
 pub use model::{

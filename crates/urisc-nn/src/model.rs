@@ -72,8 +72,8 @@ fn conv3x3(cin: usize, cout: usize, device: &Device) -> Conv2d {
 /// Conv3×3 + BatchNorm (+ ReLU in `forward`).
 #[derive(Module, Debug)]
 pub struct ConvBn {
-    conv: Conv2d,
-    bn: BatchNorm,
+    pub(crate) conv: Conv2d,
+    pub(crate) bn: BatchNorm,
 }
 
 impl ConvBn {
@@ -96,17 +96,17 @@ impl ConvBn {
 /// Two Conv3×3+BN+ReLU.
 #[derive(Module, Debug)]
 pub struct PlainBlock {
-    a: ConvBn,
-    b: ConvBn,
+    pub(crate) a: ConvBn,
+    pub(crate) b: ConvBn,
 }
 
 /// Conv+BN+ReLU, Conv+BN, plus the input (through a 1×1 projection when channels change),
 /// then ReLU.
 #[derive(Module, Debug)]
 pub struct ResidualBlock {
-    a: ConvBn,
-    b: ConvBn,
-    projection: Option<Conv2d>,
+    pub(crate) a: ConvBn,
+    pub(crate) b: ConvBn,
+    pub(crate) projection: Option<Conv2d>,
 }
 
 /// A level's feature block. (Modules are built once per network, so the size difference of the
@@ -152,19 +152,19 @@ impl Block {
 /// the skip (concatenation for the U-Net, addition for LinkNet-style), then a block.
 #[derive(Module, Debug)]
 pub struct UpLevel {
-    reduce: ConvBn,
-    block: Block,
+    pub(crate) reduce: ConvBn,
+    pub(crate) block: Block,
 }
 
 /// A segmentation network; see [`Architecture`].
 #[derive(Module, Debug)]
 pub struct SegmentationNet {
-    down: Vec<Block>,
-    up: Vec<UpLevel>,
-    head: Conv2d,
+    pub(crate) down: Vec<Block>,
+    pub(crate) up: Vec<UpLevel>,
+    pub(crate) head: Conv2d,
     /// Concatenated (U-Net) or added (LinkNet-style) skips.
     #[module(skip)]
-    concat_skips: bool,
+    pub(crate) concat_skips: bool,
 }
 
 impl SegmentationNet {

@@ -9,7 +9,7 @@ use urisc_model::{BatchShape, InputGradient, SegmentationModel};
 use crate::descriptor::ModelDescriptor;
 use crate::file::{load_model, ModelFileError};
 use crate::info::receptive_interval;
-use crate::model::SegmentationNet;
+use crate::model::{ModelConfig, SegmentationNet};
 
 /// A network with its descriptor, ready for inference and input gradients (batch norm on its
 /// running statistics in both).
@@ -74,16 +74,19 @@ impl SegmentationModel for BurnSegmenter {
     }
 
     fn context_radius(&self) -> Option<usize> {
-        let config = &self.descriptor.model;
-        let radius = (0..config.size_multiple() as i64)
-            .map(|p| {
-                let (lo, hi) = receptive_interval(config, p);
-                (p - lo).max(hi - p)
-            })
-            .max()
-            .unwrap_or(0);
-        Some(radius as usize)
+        Some(context_radius(&self.descriptor.model))
     }
+}
+
+/// Half-width of the receptive field, over all positions modulo the size multiple.
+pub(crate) fn context_radius(config: &ModelConfig) -> usize {
+    (0..config.size_multiple() as i64)
+        .map(|p| {
+            let (lo, hi) = receptive_interval(config, p);
+            (p - lo).max(hi - p)
+        })
+        .max()
+        .unwrap_or(0) as usize
 }
 
 impl InputGradient for BurnSegmenter {

@@ -1,0 +1,40 @@
+//! Fast CPU execution of urisc's segmentation networks, without a deep-learning framework.
+//!
+//! Activations are NHWC ([`Act`]), so a convolution is an im2col of a cache-sized band of rows
+//! followed by one GEMM (the `gemm` crate's AVX-512/AVX2 kernels), bands in parallel with
+//! rayon; 1×1 convolutions skip im2col; skip concatenations are read in place by the next
+//! convolution's im2col. In inference batch norm and ReLU run as the GEMM band's epilogue while
+//! it is in cache. Training and input gradients record a [`Tape`] and run the backward pass
+//! layer by layer: data gradients are convolutions with the flipped kernel, weight gradients
+//! GEMMs of the im2col bands against the output gradients, batch norm + ReLU backward fused.
+//!
+//! The network structure mirrors `urisc_nn::SegmentationNet` (which converts to and from
+//! [`Net`]); tests there check every layer and whole networks against burn's reference
+//! implementation.
+//!
+//! ```
+//! use urisc_cpu::{Act, Conv};
+//! // A 3×3 box filter on a 1-channel 4×4 image of ones.
+//! let conv = Conv::new(1, 1, 3, vec![1.0; 9], vec![0.0]);
+//! let y = conv.forward(&[&Act::from_vec(1, 4, 4, 1, vec![1.0; 16])], None);
+//! assert_eq!(y.data[0], 4.0); // corner: four pixels inside
+//! assert_eq!(y.data[5], 9.0); // interior
+//! ```
+
+mod conv;
+mod loss;
+mod net;
+mod norm;
+mod param;
+mod peak;
+mod resample;
+mod tensor;
+
+pub use conv::Conv;
+pub use loss::bce_with_logits;
+pub use net::{Block, ConvBn, LayerMut, Mode, Net, Tape, UpLevel};
+pub use norm::{BatchNorm, BnSaved};
+pub use param::Adam;
+pub use peak::peak_gflops;
+pub use resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
+pub use tensor::Act;

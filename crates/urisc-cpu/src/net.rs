@@ -1,0 +1,476 @@
+//! The segmentation networks (the authors' U-Net and the residual, LinkNet-style U-Net of
+//! `urisc-nn`) as a fixed graph of this crate's kernels: inference with batch norm folded into
+//! each convolution's epilogue, and a recorded forward pass ([`Tape`]) whose backward pass
+//! gives parameter and input gradients.
+
+use std::sync::Arc;
+
+use crate::conv::Conv;
+use crate::norm::{affine_band, BatchNorm, BnSaved};
+use crate::resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
+use crate::tensor::Act;
+
+/// Conv3×3 + batch norm (+ ReLU where used so).
+#[derive(Clone, Debug)]
+pub struct ConvBn {
+    pub conv: Conv,
+    pub bn: BatchNorm,
+}
+
+/// A level's feature block.
+#[derive(Clone, Debug)]
+pub enum Block {
+    /// Two Conv+BN+ReLU.
+    Plain { a: ConvBn, b: ConvBn },
+    /// `relu(bn(conv(relu(bn(conv(x))))) + shortcut)`, shortcut a 1×1 projection when
+    /// channels change.
+    Residual {
+        a: ConvBn,
+        b: ConvBn,
+        projection: Option<Conv>,
+    },
+}
+
+/// One decoder level: upsample ×2, Conv+BN+ReLU to the skip's width, merge, block.
+#[derive(Clone, Debug)]
+pub struct UpLevel {
+    pub reduce: ConvBn,
+    pub block: Block,
+}
+
+/// A whole network; same structure and parameters as `urisc_nn::SegmentationNet`.
+#[derive(Clone, Debug)]
+pub struct Net {
+    pub down: Vec<Block>,
+    pub up: Vec<UpLevel>,
+    pub head: Conv,
+    /// Concatenated (U-Net) or added (LinkNet-style) skips.
+    pub concat_skips: bool,
+}
+
+/// Batch statistics (training) or running statistics (evaluation) in batch norm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// What a recorded forward pass keeps for its backward pass, in execution order.
+pub struct Tape {
+    mode: Mode,
+    entries: Vec<Saved>,
+}
+
+enum Saved {
+    ConvBn {
+        inputs: Vec<Arc<Act>>,
+        z: Act,
+        y: Arc<Act>,
+        bn: BnSaved,
+        relu: bool,
+    },
+    Conv {
+        input: Arc<Act>,
+    },
+    Pool {
+        arg: Vec<u8>,
+        h: usize,
+        w: usize,
+    },
+    ResidualOut {
+        y: Arc<Act>,
+    },
+}
+
+impl Tape {
+    fn pop(&mut self) -> Saved {
+        self.entries.pop().expect("tape matches the network")
+    }
+}
+
+/// Gradients collected by a backward pass, pushed in reverse execution order.
+struct Collected {
+    params: Option<Vec<Vec<f32>>>,
+}
+
+impl Collected {
+    fn push(&mut self, grad: Vec<f32>) {
+        if let Some(p) = &mut self.params {
+            p.push(grad);
+        }
+    }
+}
+
+/// A layer in execution order, for visiting parameters.
+pub enum LayerMut<'a> {
+    ConvBn(&'a mut ConvBn),
+    Conv(&'a mut Conv),
+}
+
+impl ConvBn {
+    fn forward(
+        &self,
+        inputs: &[Arc<Act>],
+        relu: bool,
+        mode: Mode,
+        tape: Option<&mut Tape>,
+    ) -> Arc<Act> {
+        let refs: Vec<&Act> = inputs.iter().map(|a| &**a).collect();
+        let Some(tape) = tape else {
+            assert_eq!(mode, Mode::Eval, "training needs a tape");
+            let (scale, shift) = self.bn.eval_affine();
+            let post = move |band: &mut [f32]| affine_band(band, &scale, &shift, relu);
+            return Arc::new(self.conv.forward(&refs, Some(&post)));
+        };
+        let z = self.conv.forward(&refs, None);
+        let (y, bn) = self.bn.forward(&z, relu, mode == Mode::Train);
+        let y = Arc::new(y);
+        tape.entries.push(Saved::ConvBn {
+            inputs: inputs.to_vec(),
+            z,
+            y: y.clone(),
+            bn,
+            relu,
+        });
+        y
+    }
+
+    /// Gradients with respect to each input (empty unless `need_dx`).
+    fn backward(
+        &self,
+        tape: &mut Tape,
+        dy: &Act,
+        grads: &mut Collected,
+        need_dx: bool,
+    ) -> Vec<Act> {
+        let Saved::ConvBn {
+            inputs,
+            z,
+            y,
+            bn,
+            relu,
+        } = tape.pop()
+        else {
+            panic!("tape out of step: expected conv + batch norm");
+        };
+        let (dz, bn_grads) = self.bn.backward(&z, &y, dy, &bn, relu);
+        if grads.params.is_some() {
+            let (dgamma, dbeta) = bn_grads.expect("parameter gradients need training mode");
+            grads.push(dbeta);
+            grads.push(dgamma);
+            let refs: Vec<&Act> = inputs.iter().map(|a| &**a).collect();
+            let (dw, db) = self.conv.backward_weight(&refs, &dz);
+            grads.push(db);
+            grads.push(dw);
+        }
+        if !need_dx {
+            return Vec::new();
+        }
+        let channels: Vec<usize> = inputs.iter().map(|a| a.c).collect();
+        self.conv.backward_data(&dz, &channels)
+    }
+}
+
+fn conv_forward(conv: &Conv, input: Arc<Act>, tape: Option<&mut Tape>) -> Act {
+    let out = conv.forward(&[&input], None);
+    if let Some(tape) = tape {
+        tape.entries.push(Saved::Conv { input });
+    }
+    out
+}
+
+fn conv_backward(conv: &Conv, tape: &mut Tape, dy: &Act, grads: &mut Collected) -> Act {
+    let Saved::Conv { input } = tape.pop() else {
+        panic!("tape out of step: expected a convolution");
+    };
+    if grads.params.is_some() {
+        let (dw, db) = conv.backward_weight(&[&input], dy);
+        grads.push(db);
+        grads.push(dw);
+    }
+    conv.backward_data(dy, &[input.c]).remove(0)
+}
+
+fn add(a: &Act, b: &Act) -> Act {
+    assert!(a.same_grid(b) && a.c == b.c, "added maps agree");
+    let mut out = a.clone();
+    for (o, &v) in out.data.iter_mut().zip(&b.data) {
+        *o += v;
+    }
+    out
+}
+
+fn add_assign(a: &mut Act, b: &Act) {
+    for (o, &v) in a.data.iter_mut().zip(&b.data) {
+        *o += v;
+    }
+}
+
+impl Block {
+    fn forward(&self, inputs: &[Arc<Act>], mode: Mode, mut tape: Option<&mut Tape>) -> Arc<Act> {
+        match self {
+            Block::Plain { a, b } => {
+                let mid = a.forward(inputs, true, mode, tape.as_deref_mut());
+                b.forward(&[mid], true, mode, tape)
+            }
+            Block::Residual { a, b, projection } => {
+                let x = inputs[0].clone();
+                let mid = a.forward(inputs, true, mode, tape.as_deref_mut());
+                let main = b.forward(&[mid], false, mode, tape.as_deref_mut());
+                let shortcut = match projection {
+                    Some(p) => conv_forward(p, x, tape.as_deref_mut()),
+                    None => (*x).clone(),
+                };
+                let mut y = add(&main, &shortcut);
+                y.data.iter_mut().for_each(|v| *v = v.max(0.0));
+                let y = Arc::new(y);
+                if let Some(tape) = tape {
+                    tape.entries.push(Saved::ResidualOut { y: y.clone() });
+                }
+                y
+            }
+        }
+    }
+
+    fn backward(
+        &self,
+        tape: &mut Tape,
+        dy: &Act,
+        grads: &mut Collected,
+        need_dx: bool,
+    ) -> Vec<Act> {
+        match self {
+            Block::Plain { a, b } => {
+                let dmid = b.backward(tape, dy, grads, true).remove(0);
+                a.backward(tape, &dmid, grads, need_dx)
+            }
+            Block::Residual { a, b, projection } => {
+                let Saved::ResidualOut { y } = tape.pop() else {
+                    panic!("tape out of step: expected a residual output");
+                };
+                let mut g = dy.clone();
+                for (g, &y) in g.data.iter_mut().zip(&y.data) {
+                    if y <= 0.0 {
+                        *g = 0.0;
+                    }
+                }
+                let dshortcut = match projection {
+                    Some(p) => conv_backward(p, tape, &g, grads),
+                    None => g.clone(),
+                };
+                let dmid = b.backward(tape, &g, grads, true).remove(0);
+                let mut dx = a.backward(tape, &dmid, grads, need_dx);
+                if let Some(dx) = dx.first_mut() {
+                    add_assign(dx, &dshortcut);
+                }
+                dx
+            }
+        }
+    }
+
+    fn visit_mut(&mut self, f: &mut dyn FnMut(LayerMut)) {
+        match self {
+            Block::Plain { a, b } => {
+                f(LayerMut::ConvBn(a));
+                f(LayerMut::ConvBn(b));
+            }
+            Block::Residual { a, b, projection } => {
+                f(LayerMut::ConvBn(a));
+                f(LayerMut::ConvBn(b));
+                if let Some(p) = projection {
+                    f(LayerMut::Conv(p));
+                }
+            }
+        }
+    }
+}
+
+impl Net {
+    /// Levels (each halves the size).
+    pub fn depth(&self) -> usize {
+        self.down.len()
+    }
+
+    /// Logits `[n, h, w, 1]` of images `[n, h, w, 1]`, batch norm on running statistics and
+    /// fused into the convolutions.
+    pub fn infer(&self, x: Act) -> Act {
+        self.run(x, Mode::Eval, None)
+    }
+
+    /// Logits plus the record a backward pass needs. In training mode, apply
+    /// [`Net::update_running_stats`] with the tape before [`Net::backward`].
+    pub fn forward_recorded(&self, x: Act, mode: Mode) -> (Act, Tape) {
+        let mut tape = Tape {
+            mode,
+            entries: Vec::new(),
+        };
+        let logits = self.run(x, mode, Some(&mut tape));
+        (logits, tape)
+    }
+
+    fn run(&self, x: Act, mode: Mode, mut tape: Option<&mut Tape>) -> Act {
+        assert_eq!(x.c, 1, "one input channel");
+        let multiple = 1 << (self.depth() - 1);
+        assert!(
+            x.h % multiple == 0 && x.w % multiple == 0,
+            "tile sides must be multiples of {multiple}"
+        );
+        let mut x = Arc::new(x);
+        let mut skips = Vec::with_capacity(self.depth());
+        for (k, block) in self.down.iter().enumerate() {
+            if k > 0 {
+                let (pooled, arg) = max_pool2(&x);
+                if let Some(tape) = tape.as_deref_mut() {
+                    tape.entries.push(Saved::Pool {
+                        arg,
+                        h: x.h,
+                        w: x.w,
+                    });
+                }
+                x = Arc::new(pooled);
+            }
+            x = block.forward(&[x], mode, tape.as_deref_mut());
+            skips.push(x.clone());
+        }
+        skips.pop(); // the bottom level is `x` itself
+        for level in &self.up {
+            let upsampled = Arc::new(upsample2(&x));
+            x = level
+                .reduce
+                .forward(&[upsampled], true, mode, tape.as_deref_mut());
+            let skip = skips.pop().expect("one skip per decoder level");
+            let inputs = if self.concat_skips {
+                vec![x, skip]
+            } else {
+                vec![Arc::new(add(&x, &skip))]
+            };
+            x = level.block.forward(&inputs, mode, tape.as_deref_mut());
+        }
+        conv_forward(&self.head, x, tape)
+    }
+
+    /// Backward pass of a recorded forward pass for logit gradients `dlogits`. Returns the
+    /// input gradient (if `input_grad`) and, if `param_grads` (training-mode tapes only), the
+    /// parameter gradients in [`Net::params_mut`] order.
+    pub fn backward(
+        &self,
+        mut tape: Tape,
+        dlogits: &Act,
+        input_grad: bool,
+        param_grads: bool,
+    ) -> (Option<Act>, Option<Vec<Vec<f32>>>) {
+        assert!(
+            !param_grads || tape.mode == Mode::Train,
+            "parameter gradients need a training-mode tape"
+        );
+        let tape = &mut tape;
+        let mut grads = Collected {
+            params: param_grads.then(Vec::new),
+        };
+        let mut dx = conv_backward(&self.head, tape, dlogits, &mut grads);
+        let mut dskips = Vec::with_capacity(self.depth());
+        for level in self.up.iter().rev() {
+            let mut dins = level.block.backward(tape, &dx, &mut grads, true);
+            let (dreduce, dskip) = if self.concat_skips {
+                let dskip = dins.pop().expect("skip gradient");
+                (dins.pop().expect("upsampled gradient"), dskip)
+            } else {
+                let d = dins.pop().expect("sum gradient");
+                (d.clone(), d)
+            };
+            dskips.push(dskip);
+            let dup = level.reduce.backward(tape, &dreduce, &mut grads, true).remove(0);
+            dx = upsample2_backward(&dup);
+        }
+        let depth = self.depth();
+        let mut input = None;
+        for (k, block) in self.down.iter().enumerate().rev() {
+            if k + 1 < depth {
+                add_assign(&mut dx, &dskips.pop().expect("one skip gradient per level"));
+            }
+            let need_dx = k > 0 || input_grad;
+            let mut dins = block.backward(tape, &dx, &mut grads, need_dx);
+            if k > 0 {
+                let Saved::Pool { arg, h, w } = tape.pop() else {
+                    panic!("tape out of step: expected a pooling");
+                };
+                dx = max_pool2_backward(&dins.remove(0), &arg, h, w);
+            } else if input_grad {
+                input = Some(dins.remove(0));
+            }
+        }
+        assert!(tape.entries.is_empty(), "tape fully consumed");
+        let params = grads.params.map(|mut p| {
+            p.reverse();
+            p
+        });
+        (input, params)
+    }
+
+    /// Layers in execution order.
+    pub fn visit_mut(&mut self, f: &mut dyn FnMut(LayerMut)) {
+        for block in &mut self.down {
+            block.visit_mut(f);
+        }
+        for level in &mut self.up {
+            f(LayerMut::ConvBn(&mut level.reduce));
+            level.block.visit_mut(f);
+        }
+        f(LayerMut::Conv(&mut self.head));
+    }
+
+    /// Trainable parameters in execution order: per conv weight then bias, per batch norm γ
+    /// then β.
+    pub fn params_mut(&mut self) -> Vec<&mut Vec<f32>> {
+        fn conv<'a>(c: &'a mut Conv, out: &mut Vec<&'a mut Vec<f32>>) {
+            out.push(&mut c.weight);
+            out.push(&mut c.bias);
+        }
+        fn conv_bn<'a>(l: &'a mut ConvBn, out: &mut Vec<&'a mut Vec<f32>>) {
+            conv(&mut l.conv, out);
+            out.push(&mut l.bn.gamma);
+            out.push(&mut l.bn.beta);
+        }
+        fn block<'a>(b: &'a mut Block, out: &mut Vec<&'a mut Vec<f32>>) {
+            match b {
+                Block::Plain { a, b } => {
+                    conv_bn(a, out);
+                    conv_bn(b, out);
+                }
+                Block::Residual { a, b, projection } => {
+                    conv_bn(a, out);
+                    conv_bn(b, out);
+                    if let Some(p) = projection {
+                        conv(p, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for b in &mut self.down {
+            block(b, &mut out);
+        }
+        for level in &mut self.up {
+            conv_bn(&mut level.reduce, &mut out);
+            block(&mut level.block, &mut out);
+        }
+        conv(&mut self.head, &mut out);
+        out
+    }
+
+    /// Applies a training-mode tape's batch statistics to the running statistics.
+    pub fn update_running_stats(&mut self, tape: &Tape) {
+        if tape.mode != Mode::Train {
+            return;
+        }
+        let mut stats = tape.entries.iter().filter_map(|e| match e {
+            Saved::ConvBn { bn, .. } => Some(bn),
+            _ => None,
+        });
+        self.visit_mut(&mut |layer| {
+            if let LayerMut::ConvBn(l) = layer {
+                l.bn.update_running(stats.next().expect("one record per batch norm"));
+            }
+        });
+    }
+}

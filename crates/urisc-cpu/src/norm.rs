@@ -1,0 +1,222 @@
+//! Batch normalisation over N·H·W per channel, fused with the ReLU that follows it.
+
+use rayon::prelude::*;
+
+use crate::tensor::Act;
+
+/// Pixels per parallel work item of the per-channel reductions.
+const REDUCE_PIXELS: usize = 4096;
+
+/// Batch norm with burn's conventions: biased batch variance for normalising and for the
+/// running statistics, `running = (1 − momentum)·running + momentum·batch`.
+#[derive(Clone, Debug)]
+pub struct BatchNorm {
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    pub running_mean: Vec<f32>,
+    pub running_var: Vec<f32>,
+    pub epsilon: f32,
+    pub momentum: f32,
+}
+
+/// What the backward pass needs from a forward pass: per-channel mean and 1/σ used.
+#[derive(Clone, Debug)]
+pub struct BnSaved {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    /// Biased batch variance (training only).
+    var: Vec<f32>,
+    /// Batch statistics (training) or running ones (evaluation).
+    train: bool,
+}
+
+impl BatchNorm {
+    pub fn channels(&self) -> usize {
+        self.gamma.len()
+    }
+
+    /// Per-channel `(scale, shift)` of the evaluation form `y = x·scale + shift`.
+    pub fn eval_affine(&self) -> (Vec<f32>, Vec<f32>) {
+        let scale: Vec<f32> = (0..self.channels())
+            .map(|c| self.gamma[c] / (self.running_var[c] + self.epsilon).sqrt())
+            .collect();
+        let shift = (0..self.channels())
+            .map(|c| self.beta[c] - self.running_mean[c] * scale[c])
+            .collect();
+        (scale, shift)
+    }
+
+    /// Normalises `z` (then ReLU if `relu`): training mode with the batch statistics (apply
+    /// [`BatchNorm::update_running`] with the returned record afterwards), evaluation mode with
+    /// the running ones.
+    pub fn forward(&self, z: &Act, relu: bool, train: bool) -> (Act, BnSaved) {
+        let c = self.channels();
+        assert_eq!(z.c, c, "batch norm channels");
+        let (mean, inv_std, var) = if train {
+            let (mean, var) = channel_mean_var(z);
+            let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + self.epsilon).sqrt()).collect();
+            (mean, inv_std, var)
+        } else {
+            let inv_std = self
+                .running_var
+                .iter()
+                .map(|v| 1.0 / (v + self.epsilon).sqrt())
+                .collect();
+            (self.running_mean.clone(), inv_std, Vec::new())
+        };
+        let scale: Vec<f32> = (0..c).map(|ch| self.gamma[ch] * inv_std[ch]).collect();
+        let shift: Vec<f32> = (0..c)
+            .map(|ch| self.beta[ch] - mean[ch] * scale[ch])
+            .collect();
+        let mut y = z.clone();
+        affine_in_place(&mut y.data, &scale, &shift, relu);
+        let saved = BnSaved {
+            mean,
+            inv_std,
+            var,
+            train,
+        };
+        (y, saved)
+    }
+
+    /// Moves the running statistics towards the batch statistics of a training-mode forward.
+    pub fn update_running(&mut self, saved: &BnSaved) {
+        if !saved.train {
+            return;
+        }
+        let momentum = self.momentum;
+        for ch in 0..self.channels() {
+            self.running_mean[ch] =
+                (1.0 - momentum) * self.running_mean[ch] + momentum * saved.mean[ch];
+            self.running_var[ch] = (1.0 - momentum) * self.running_var[ch] + momentum * saved.var[ch];
+        }
+    }
+
+    /// Gradient with respect to the input `z` of [`BatchNorm::forward`], given its output `y`
+    /// and the output gradient `dy`; in training mode also the γ and β gradients.
+    pub fn backward(
+        &self,
+        z: &Act,
+        y: &Act,
+        dy: &Act,
+        saved: &BnSaved,
+        relu: bool,
+    ) -> (Act, Option<(Vec<f32>, Vec<f32>)>) {
+        let c = self.channels();
+        let gamma = &self.gamma;
+        let masked = |yv: f32, g: f32| if relu && yv <= 0.0 { 0.0 } else { g };
+        let mut dz = Act::zeros(dy.n, dy.h, dy.w, c);
+        let step = REDUCE_PIXELS * c;
+        if !saved.train {
+            let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * saved.inv_std[ch]).collect();
+            dz.data
+                .par_chunks_mut(step)
+                .zip(dy.data.par_chunks(step))
+                .zip(y.data.par_chunks(step))
+                .for_each(|((dz, dy), y)| {
+                    let pixels = dz.chunks_exact_mut(c).zip(dy.chunks_exact(c));
+                    for ((dz, dy), y) in pixels.zip(y.chunks_exact(c)) {
+                        for ch in 0..c {
+                            dz[ch] = masked(y[ch], dy[ch]) * scale[ch];
+                        }
+                    }
+                });
+            return (dz, None);
+        }
+        let (mean, inv_std) = (&saved.mean, &saved.inv_std);
+        let (sum_g, sum_g_xhat) = dy
+            .data
+            .par_chunks(step)
+            .zip(y.data.par_chunks(step))
+            .zip(z.data.par_chunks(step))
+            .map(|((dy, y), z)| {
+                let mut sg = vec![0f64; c];
+                let mut sgx = vec![0f64; c];
+                let pixels = dy.chunks_exact(c).zip(y.chunks_exact(c));
+                for ((dy, y), z) in pixels.zip(z.chunks_exact(c)) {
+                    for ch in 0..c {
+                        let g = masked(y[ch], dy[ch]);
+                        sg[ch] += g as f64;
+                        sgx[ch] += (g * (z[ch] - mean[ch]) * inv_std[ch]) as f64;
+                    }
+                }
+                (sg, sgx)
+            })
+            .reduce(|| (vec![0f64; c], vec![0f64; c]), add_pairs);
+        let m = dy.pixels() as f64;
+        // dz = γ/σ · (g − mean(g) − x̂·mean(g·x̂))
+        let k: Vec<f32> = (0..c).map(|ch| gamma[ch] * inv_std[ch]).collect();
+        let mean_g: Vec<f32> = sum_g.iter().map(|&s| (s / m) as f32).collect();
+        let mean_gx: Vec<f32> = sum_g_xhat.iter().map(|&s| (s / m) as f32).collect();
+        dz.data
+            .par_chunks_mut(step)
+            .zip(dy.data.par_chunks(step))
+            .zip(y.data.par_chunks(step))
+            .zip(z.data.par_chunks(step))
+            .for_each(|(((dz, dy), y), z)| {
+                let pixels = dz.chunks_exact_mut(c).zip(dy.chunks_exact(c));
+                for (((dz, dy), y), z) in pixels.zip(y.chunks_exact(c)).zip(z.chunks_exact(c)) {
+                    for ch in 0..c {
+                        let g = masked(y[ch], dy[ch]);
+                        let xhat = (z[ch] - mean[ch]) * inv_std[ch];
+                        dz[ch] = k[ch] * (g - mean_g[ch] - xhat * mean_gx[ch]);
+                    }
+                }
+            });
+        let dgamma: Vec<f32> = sum_g_xhat.iter().map(|&s| s as f32).collect();
+        let dbeta: Vec<f32> = sum_g.iter().map(|&s| s as f32).collect();
+        (dz, Some((dgamma, dbeta)))
+    }
+}
+
+fn add_pairs((mut a, mut b): (Vec<f64>, Vec<f64>), (x, y): (Vec<f64>, Vec<f64>)) -> (Vec<f64>, Vec<f64>) {
+    a.iter_mut().zip(&x).for_each(|(a, x)| *a += x);
+    b.iter_mut().zip(&y).for_each(|(b, y)| *b += y);
+    (a, b)
+}
+
+/// Per-channel mean and biased variance over all pixels (f64 accumulation).
+fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
+    let c = z.c;
+    let (sum, sum_sq) = z
+        .data
+        .par_chunks(REDUCE_PIXELS * c)
+        .map(|chunk| {
+            let mut s = vec![0f64; c];
+            let mut q = vec![0f64; c];
+            for px in chunk.chunks_exact(c) {
+                for ch in 0..c {
+                    let v = px[ch] as f64;
+                    s[ch] += v;
+                    q[ch] += v * v;
+                }
+            }
+            (s, q)
+        })
+        .reduce(|| (vec![0f64; c], vec![0f64; c]), add_pairs);
+    let m = z.pixels().max(1) as f64;
+    let mean: Vec<f64> = sum.iter().map(|s| s / m).collect();
+    let var = sum_sq
+        .iter()
+        .zip(&mean)
+        .map(|(q, mu)| ((q / m) - mu * mu).max(0.0) as f32)
+        .collect();
+    (mean.into_iter().map(|v| v as f32).collect(), var)
+}
+
+/// `x = x·scale + shift` per channel (then ReLU), in parallel.
+pub fn affine_in_place(data: &mut [f32], scale: &[f32], shift: &[f32], relu: bool) {
+    let c = scale.len();
+    data.par_chunks_mut(REDUCE_PIXELS * c).for_each(|chunk| affine_band(chunk, scale, shift, relu));
+}
+
+/// [`affine_in_place`] on one band, sequentially (for fused epilogues).
+pub fn affine_band(band: &mut [f32], scale: &[f32], shift: &[f32], relu: bool) {
+    let c = scale.len();
+    for px in band.chunks_exact_mut(c) {
+        for ch in 0..c {
+            let v = px[ch] * scale[ch] + shift[ch];
+            px[ch] = if relu { v.max(0.0) } else { v };
+        }
+    }
+}

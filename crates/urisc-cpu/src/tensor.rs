@@ -1,0 +1,78 @@
+//! Activations in NHWC layout: channels contiguous per pixel, so a 3×3 patch is nine contiguous
+//! runs and a convolution is one GEMM over pixels.
+
+/// A batch of feature maps `[n, h, w, c]`, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Act {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub data: Vec<f32>,
+}
+
+impl Act {
+    pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Act {
+        Act {
+            n,
+            h,
+            w,
+            c,
+            data: vec![0.0; n * h * w * c],
+        }
+    }
+
+    pub fn from_vec(n: usize, h: usize, w: usize, c: usize, data: Vec<f32>) -> Act {
+        assert_eq!(data.len(), n * h * w * c, "activation size");
+        Act { n, h, w, c, data }
+    }
+
+    /// Pixels in the batch (`n · h · w`).
+    pub fn pixels(&self) -> usize {
+        self.n * self.h * self.w
+    }
+
+    /// Image rows in the batch (`n · h`): the unit of work splitting.
+    pub fn rows(&self) -> usize {
+        self.n * self.h
+    }
+
+    pub fn same_grid(&self, other: &Act) -> bool {
+        (self.n, self.h, self.w) == (other.n, other.h, other.w)
+    }
+
+    /// NCHW → NHWC.
+    pub fn from_nchw(n: usize, c: usize, h: usize, w: usize, nchw: &[f32]) -> Act {
+        assert_eq!(nchw.len(), n * c * h * w);
+        if c == 1 {
+            return Act::from_vec(n, h, w, 1, nchw.to_vec());
+        }
+        let mut data = vec![0.0; nchw.len()];
+        for b in 0..n {
+            for ch in 0..c {
+                let plane = &nchw[(b * c + ch) * h * w..][..h * w];
+                for (p, &v) in plane.iter().enumerate() {
+                    data[(b * h * w + p) * c + ch] = v;
+                }
+            }
+        }
+        Act::from_vec(n, h, w, c, data)
+    }
+
+    /// NHWC → NCHW.
+    pub fn to_nchw(&self) -> Vec<f32> {
+        if self.c == 1 {
+            return self.data.clone();
+        }
+        let (hw, c) = (self.h * self.w, self.c);
+        let mut out = vec![0.0; self.data.len()];
+        for b in 0..self.n {
+            for p in 0..hw {
+                for ch in 0..c {
+                    out[(b * c + ch) * hw + p] = self.data[(b * hw + p) * c + ch];
+                }
+            }
+        }
+        out
+    }
+}
