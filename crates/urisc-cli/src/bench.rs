@@ -26,10 +26,75 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Time a U-Net training step (batch 4 × 256², BCE, Adam) and a 512² forward pass on
+    /// urisc's CPU kernels, with GFLOP/s against this machine's fp32 peak measured in the same
+    /// run. `bench/speed/run.sh` runs the same network in PyTorch beside it.
+    Speed {
+        /// Base width of the U-Net (channels of the first level).
+        #[arg(long, default_value_t = 16)]
+        width: usize,
+        /// Levels of the U-Net.
+        #[arg(long, default_value_t = 5)]
+        depth: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Timed steps (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Print exactly one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Speed {
+            width,
+            depth,
+            threads,
+            warmup,
+            steps,
+            json,
+        } => {
+            let threads = threads.unwrap_or_else(rayon::current_num_threads);
+            anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build_global()?;
+            anyhow::ensure!(width >= 1, "--width must be at least 1");
+            anyhow::ensure!((1..=8).contains(&depth), "--depth must be 1 to 8, not {depth}");
+            let options = urisc_train::SpeedOptions {
+                width,
+                depth,
+                warmup,
+                steps,
+            };
+            let r = urisc_train::measure_speed(&options, threads);
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!("U-Net width {width}, depth {depth}, {threads} threads (median of {steps} after {warmup} warm-up)");
+                println!(
+                    "  train step 4×256²: {:.3} s  {:.1} GFLOP/s  ({:.0} % of peak)",
+                    r.train_step_s,
+                    r.gflops_train,
+                    100.0 * r.gflops_train / r.peak_gflops
+                );
+                println!(
+                    "  forward 512²:      {:.3} s  {:.1} GFLOP/s  ({:.0} % of peak)",
+                    r.fwd512_s,
+                    r.gflops_fwd,
+                    100.0 * r.gflops_fwd / r.peak_gflops
+                );
+                println!("  fp32 FMA peak (measured): {:.1} GFLOP/s", r.peak_gflops);
+            }
+            Ok(())
+        }
         BenchCommand::Eval {
             labels,
             size,

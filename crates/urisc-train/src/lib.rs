@@ -6,10 +6,12 @@ mod config;
 mod loss;
 mod plot;
 mod schedule;
+mod speed;
 mod trainer;
 
 pub use config::{DataConfig, OptimConfig, RunConfig, TrainConfig};
 pub use loss::LossConfig;
 pub use plot::training_curves_svg;
+pub use speed::{measure_speed, SpeedOptions, SpeedReport};
 pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use trainer::{load_split, read_log, train, EpochLog, Progress, RunFiles, Split, TrainError};

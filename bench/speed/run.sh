@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# urisc's CPU kernels against PyTorch on the same U-Net (SPEC §5), same threads, interleaved in
+# one run: `urisc bench speed --json` and bench/frameworks/torch_unet.py (the PyTorch peer, from
+# PyPI into bench/frameworks/.venv by bench/frameworks/setup_torch.sh) alternate per width and
+# round, so both see the same machine load. A benchmark, not a test.
+#
+#   bench/frameworks/setup_torch.sh   # once
+#   bench/speed/run.sh                # WIDTHS="16 32 64" THREADS=2 ROUNDS=2 WARMUP=2 STEPS=5
+#
+# Prints one line per width with medians over all rounds and the ratios (PyTorch time / urisc
+# time: above 1 means urisc is faster); the raw log goes to bench/speed/results/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WIDTHS=${WIDTHS:-"16 32 64"}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-2}
+WARMUP=${WARMUP:-2}
+STEPS=${STEPS:-5}
+export RAYON_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS TORCH_THREADS=$THREADS
+PY=bench/frameworks/.venv/bin/python
+[ -x "$PY" ] || { echo "no $PY: run bench/frameworks/setup_torch.sh first" >&2; exit 1; }
+cargo build --release --locked -p urisc-cli
+BIN=target/release/urisc
+
+LOG=bench/speed/results/run-$(date +%Y%m%d-%H%M%S).log
+{
+  echo "# $(date -Is) threads=$THREADS rounds=$ROUNDS warmup=$WARMUP steps=$STEPS"
+  echo "# cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), nproc=$(nproc), urisc $(git rev-parse --short HEAD)"
+  echo "# $($PY -c 'import torch; print("torch", torch.__version__)')"
+} | tee "$LOG"
+
+for r in $(seq "$ROUNDS"); do
+  for w in $WIDTHS; do
+    echo "URISC round=$r $("$BIN" bench speed --width "$w" --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" --json)" | tee -a "$LOG"
+    for mode in train forward; do
+      "$PY" bench/frameworks/torch_unet.py "$mode" "$w" "$WARMUP" "$STEPS" 2>/dev/null | sed "s/^/round=$r /" | tee -a "$LOG"
+    done
+  done
+done
+
+python3 - "$LOG" <<'PY'
+import json, re, statistics, sys
+from collections import defaultdict
+urisc, torch = defaultdict(list), defaultdict(list)
+for line in open(sys.argv[1]):
+    if line.startswith("URISC"):
+        j = json.loads(line.split(" ", 2)[2])
+        for k in ("train_step_s", "fwd512_s", "gflops_train", "gflops_fwd", "peak_gflops"):
+            urisc[(j["width"], k)].append(j[k])
+    elif "RESULT framework=pytorch" in line:
+        f = dict(re.findall(r"(\w+)=(\S+)", line))
+        torch[(int(f["width"]), f["mode"])].append(float(f["median_s"]))
+med = statistics.median
+print(f"\n{'width':>5} {'urisc train s':>13} {'torch train s':>13} {'speed ratio':>11} {'urisc fwd512 s':>14} {'torch fwd512 s':>14} {'speed ratio':>11} {'train %peak':>11} {'fwd %peak':>9} {'peak GFLOP/s':>12}")
+for w in sorted({w for w, _ in urisc}):
+    ut, uf = med(urisc[(w, "train_step_s")]), med(urisc[(w, "fwd512_s")])
+    tt, tf = med(torch[(w, "train")]), med(torch[(w, "forward")])
+    peak = med(urisc[(w, "peak_gflops")])
+    print(f"{w:>5} {ut:>13.3f} {tt:>13.3f} {tt/ut:>10.2f}x {uf:>14.3f} {tf:>14.3f} {tf/uf:>10.2f}x "
+          f"{100*med(urisc[(w,'gflops_train')])/peak:>10.0f}% {100*med(urisc[(w,'gflops_fwd')])/peak:>8.0f}% {peak:>12.0f}")
+PY
+echo "log: $LOG"
