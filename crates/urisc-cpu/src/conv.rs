@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use crate::sgemm;
 use crate::tensor::Act;
 
 /// Floats of im2col buffer a band aims at (1 MiB: the per-core L2 of current x86 CPUs).
@@ -96,38 +97,42 @@ impl Conv {
             return out;
         }
         let band_rows = band_rows(first.rows(), w, patch);
-        let direct = self.k == 1 && inputs.len() == 1;
+        let native = sgemm::native();
+        let zeros = vec![0f32; inputs.iter().map(|a| a.c).max().unwrap_or(0)];
         out.data
             .par_chunks_mut(band_rows * w * cout)
             .enumerate()
-            .for_each_init(Vec::new, |col, (band, out_band)| {
-                let r0 = band * band_rows;
+            .for_each_init(Vec::new, |scratch, (band, out_band)| {
+                let p0 = band * band_rows * w;
                 let m = out_band.len() / cout;
-                let lhs: &[f32] = if direct {
-                    &first.data[r0 * w * cin..][..m * cin]
-                } else {
-                    col.resize(m * patch, 0.0);
-                    im2col(inputs, self.k, r0, m / w, col);
-                    col
-                };
                 if let Some(bias) = bias {
                     for px in out_band.chunks_exact_mut(cout) {
                         px.copy_from_slice(bias);
                     }
                 }
-                // SAFETY: the slices have exactly the sizes the strides describe.
-                unsafe {
-                    gemm_row_major(
-                        m,
-                        cout,
-                        patch,
-                        out_band.as_mut_ptr(),
-                        bias.is_some(),
-                        lhs.as_ptr(),
-                        (patch as isize, 1),
-                        weight.as_ptr(),
-                        (cout as isize, 1),
-                    );
+                if native {
+                    implicit_gemm(inputs, self.k, weight, cout, p0, out_band, bias.is_some(), &zeros, scratch);
+                } else {
+                    let lhs = if self.k == 1 && inputs.len() == 1 {
+                        &first.data[p0 * cin..][..m * cin]
+                    } else {
+                        scratch.resize(m * patch, 0.0);
+                        im2col(inputs, self.k, p0, scratch);
+                        &scratch[..]
+                    };
+                    // SAFETY: the slices have exactly the sizes the strides describe.
+                    unsafe {
+                        sgemm::portable(
+                            (m, cout, patch),
+                            lhs.as_ptr(),
+                            (patch, 1),
+                            weight.as_ptr(),
+                            cout,
+                            out_band.as_mut_ptr(),
+                            cout,
+                            bias.is_some(),
+                        );
+                    }
                 }
                 if let Some(post) = post {
                     post(out_band);
@@ -173,8 +178,8 @@ impl Conv {
         }
         let band_rows = band_rows(first.rows(), w, patch);
         let bands = first.rows().div_ceil(band_rows);
-        let direct = self.k == 1 && inputs.len() == 1;
         let k = self.k;
+        let native = sgemm::native();
         (0..bands)
             .into_par_iter()
             .fold(
@@ -184,27 +189,32 @@ impl Conv {
                     let rows = band_rows.min(first.rows() - r0);
                     let m = rows * w;
                     let dy_band = &dy.data[r0 * w * cout..][..m * cout];
-                    let lhs: &[f32] = if direct {
-                        &first.data[r0 * w * patch..][..m * patch]
+                    let direct = k == 1 && inputs.len() == 1;
+                    if direct && !native {
+                        col.clear();
+                        col.extend_from_slice(&first.data[r0 * w * patch..][..m * patch]);
                     } else {
-                        col.resize(m * patch, 0.0);
-                        im2col(inputs, k, r0, rows, &mut col);
-                        &col
-                    };
+                        // Row pointers of the native kernel read up to MR − 1 values past a row.
+                        col.resize(m * patch + sgemm::MR, 0.0);
+                        im2col(inputs, k, r0 * w, &mut col[..m * patch]);
+                    }
                     // dW[patch × cout] += colᵀ · dy
                     // SAFETY: the slices have exactly the sizes the strides describe.
                     unsafe {
-                        gemm_row_major(
-                            patch,
-                            cout,
-                            m,
-                            dw.as_mut_ptr(),
-                            true,
-                            lhs.as_ptr(),
-                            (1, patch as isize),
-                            dy_band.as_ptr(),
-                            (cout as isize, 1),
-                        );
+                        if native {
+                            weight_gradient_tiles(&col, patch, m, dy_band, cout, &mut dw);
+                        } else {
+                            sgemm::portable(
+                                (patch, cout, m),
+                                col.as_ptr(),
+                                (1, patch),
+                                dy_band.as_ptr(),
+                                cout,
+                                dw.as_mut_ptr(),
+                                cout,
+                                true,
+                            );
+                        }
                     }
                     for px in dy_band.chunks_exact(cout) {
                         for (b, &g) in db.iter_mut().zip(px) {
@@ -261,87 +271,159 @@ fn split_channels(x: Act, channels: &[usize]) -> Vec<Act> {
     outs
 }
 
-/// Patches of rows `r0 .. r0 + rows` (counted over the whole batch) of the channel
-/// concatenation of `inputs`: one row of `k·k·Σc` per output pixel, zeros outside the image.
-fn im2col(inputs: &[&Act], k: usize, r0: usize, rows: usize, col: &mut [f32]) {
+/// Patches of batch pixels `p0 ..` (one row of `k·k·Σc` per pixel, as many as `col` holds)
+/// of the channel concatenation of `inputs`, zeros outside the image.
+fn im2col(inputs: &[&Act], k: usize, p0: usize, col: &mut [f32]) {
+    let patch: usize = k * k * inputs.iter().map(|a| a.c).sum::<usize>();
+    for (i, dst) in col.chunks_exact_mut(patch).enumerate() {
+        gather_patch(inputs, k, p0 + i, dst);
+    }
+}
+
+/// Panels grouped per pass over the output channel blocks: their B rows stay in L1/L2.
+const PANEL_GROUP: usize = 8;
+
+/// `out (+)= conv(inputs)` for batch pixels `p0 .. p0 + m` on the native kernel: one segment
+/// per tap and input, row pointers at each pixel's neighbour (or `zeros` outside the image).
+#[allow(clippy::too_many_arguments)]
+fn implicit_gemm(
+    inputs: &[&Act],
+    k: usize,
+    weight: &[f32],
+    cout: usize,
+    p0: usize,
+    out: &mut [f32],
+    accumulate: bool,
+    zeros: &[f32],
+    scratch: &mut Vec<f32>,
+) {
+    let _ = scratch;
     let first = inputs[0];
     let (h, w) = (first.h, first.w);
     let cin: usize = inputs.iter().map(|a| a.c).sum();
-    let patch = k * k * cin;
+    let m = out.len() / cout;
     let pad = (k / 2) as isize;
-    for r in r0..r0 + rows {
-        let (img, y) = (r / h, r % h);
-        for x in 0..w {
-            let dst = &mut col[((r - r0) * w + x) * patch..][..patch];
+    let per_panel = k * k * inputs.len();
+    let mut segments = Vec::with_capacity(PANEL_GROUP * per_panel);
+    let panels = m.div_ceil(sgemm::MR);
+    for group in (0..panels).step_by(PANEL_GROUP) {
+        let group_end = (group + PANEL_GROUP).min(panels);
+        segments.clear();
+        for panel in group..group_end {
+            let i0 = panel * sgemm::MR;
+            let mr = sgemm::MR.min(m - i0);
+            let coords: [(usize, isize, isize); sgemm::MR] = std::array::from_fn(|r| {
+                let pixel = p0 + i0 + r.min(mr - 1);
+                let (row, x) = (pixel / w, pixel % w);
+                (row / h, (row % h) as isize, x as isize)
+            });
             for ty in 0..k {
-                let iy = y as isize + ty as isize - pad;
-                let taps = &mut dst[ty * k * cin..][..k * cin];
-                if iy < 0 || iy >= h as isize {
-                    taps.fill(0.0);
-                    continue;
-                }
-                let row_start = (img * h + iy as usize) * w;
-                let x0 = x as isize - pad;
-                if inputs.len() == 1 && x0 >= 0 && x0 + k as isize <= w as isize {
-                    // One input, whole row of the patch inside: one contiguous run.
-                    taps.copy_from_slice(&first.data[(row_start + x0 as usize) * cin..][..k * cin]);
-                    continue;
-                }
                 for tx in 0..k {
-                    let ix = x0 + tx as isize;
-                    let tap = &mut taps[tx * cin..][..cin];
-                    if ix < 0 || ix >= w as isize {
-                        tap.fill(0.0);
-                        continue;
-                    }
                     let mut offset = 0;
                     for input in inputs {
-                        let c = input.c;
-                        let pixel = (row_start + ix as usize) * c;
-                        tap[offset..offset + c].copy_from_slice(&input.data[pixel..pixel + c]);
-                        offset += c;
+                        let rows = std::array::from_fn(|r| {
+                            let (img, y, x) = coords[r];
+                            let (iy, ix) = (y + ty as isize - pad, x + tx as isize - pad);
+                            if r >= mr || iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                zeros.as_ptr()
+                            } else {
+                                let px = (img * h + iy as usize) * w + ix as usize;
+                                input.data[px * input.c..].as_ptr()
+                            }
+                        });
+                        segments.push(sgemm::Segment {
+                            rows,
+                            row_step: 1,
+                            steps: input.c,
+                            b: weight[((ty * k + tx) * cin + offset) * cout..].as_ptr(),
+                        });
+                        offset += input.c;
                     }
+                }
+            }
+        }
+        for j0 in (0..cout).step_by(sgemm::NR) {
+            let nr = sgemm::NR.min(cout - j0);
+            for (g, panel) in (group..group_end).enumerate() {
+                let i0 = panel * sgemm::MR;
+                let mr = sgemm::MR.min(m - i0);
+                let segs = &segments[g * per_panel..][..per_panel];
+                // SAFETY: row pointers cover `steps` channels of a pixel or of `zeros`; B rows
+                // cover `cout` columns from `j0`; the C tile lies inside `out`.
+                unsafe {
+                    sgemm::tile(segs, j0, cout, out[i0 * cout + j0..].as_mut_ptr(), cout, mr, nr, accumulate);
                 }
             }
         }
     }
 }
 
-/// `dst[m × n] (+)= lhs[m × k] · rhs[k × n]`, dst row-major; strides are (row, column).
+/// `dw[patch × cout] += colᵀ · dy` on the native kernel; `col` holds `m` rows of `patch`
+/// (plus [`sgemm::MR`] readable padding).
 ///
 /// # Safety
-/// The pointers must cover the matrices their sizes and strides describe.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_row_major(
+/// `col`, `dy` and `dw` must have the sizes described.
+unsafe fn weight_gradient_tiles(
+    col: &[f32],
+    patch: usize,
     m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    accumulate: bool,
-    lhs: *const f32,
-    (lhs_rs, lhs_cs): (isize, isize),
-    rhs: *const f32,
-    (rhs_rs, rhs_cs): (isize, isize),
+    dy: &[f32],
+    cout: usize,
+    dw: &mut [f32],
 ) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        n as isize,
-        accumulate,
-        lhs,
-        lhs_cs,
-        lhs_rs,
-        rhs,
-        rhs_cs,
-        rhs_rs,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    );
+    for i0 in (0..patch).step_by(sgemm::MR) {
+        let mr = sgemm::MR.min(patch - i0);
+        let segment = sgemm::Segment {
+            rows: std::array::from_fn(|r| col.as_ptr().add(i0 + r)),
+            row_step: patch,
+            steps: m,
+            b: dy.as_ptr(),
+        };
+        for j0 in (0..cout).step_by(sgemm::NR) {
+            let nr = sgemm::NR.min(cout - j0);
+            sgemm::tile(&[segment], j0, cout, dw[i0 * cout + j0..].as_mut_ptr(), cout, mr, nr, true);
+        }
+    }
+}
+
+/// The `k×k` patch around batch pixel `pixel` (counted over the whole batch), channels of all
+/// inputs concatenated per tap, zeros outside the image.
+#[inline]
+fn gather_patch(inputs: &[&Act], k: usize, pixel: usize, dst: &mut [f32]) {
+    let first = inputs[0];
+    let (h, w) = (first.h, first.w);
+    let cin = dst.len() / (k * k);
+    let pad = (k / 2) as isize;
+    let (r, x) = (pixel / w, pixel % w);
+    let (img, y) = (r / h, r % h);
+    for ty in 0..k {
+        let iy = y as isize + ty as isize - pad;
+        let taps = &mut dst[ty * k * cin..][..k * cin];
+        if iy < 0 || iy >= h as isize {
+            taps.fill(0.0);
+            continue;
+        }
+        let row_start = (img * h + iy as usize) * w;
+        let x0 = x as isize - pad;
+        if inputs.len() == 1 && x0 >= 0 && x0 + k as isize <= w as isize {
+            // One input, whole row of the patch inside: one contiguous run.
+            taps.copy_from_slice(&first.data[(row_start + x0 as usize) * cin..][..k * cin]);
+            continue;
+        }
+        for tx in 0..k {
+            let ix = x0 + tx as isize;
+            let tap = &mut taps[tx * cin..][..cin];
+            if ix < 0 || ix >= w as isize {
+                tap.fill(0.0);
+                continue;
+            }
+            let mut offset = 0;
+            for input in inputs {
+                let c = input.c;
+                let px = (row_start + ix as usize) * c;
+                tap[offset..offset + c].copy_from_slice(&input.data[px..px + c]);
+                offset += c;
+            }
+        }
+    }
 }

@@ -28,6 +28,7 @@ mod norm;
 mod param;
 mod peak;
 mod resample;
+mod sgemm;
 mod tensor;
 
 pub use conv::Conv;

@@ -1,0 +1,166 @@
+//! The f32 matrix kernel under every convolution, as an implicit GEMM: a tile of 14 rows × up
+//! to 32 columns of `C` (rows: output pixels or weight rows; columns: output channels) kept in
+//! 28 AVX-512 registers while the reduction runs over *segments*, each a run of reduction steps
+//! whose 14 row operands are read through per-row pointers. A 3×3 convolution's segments are
+//! its taps (and inputs): each row pointer points at the neighbouring pixel's channels, or at
+//! zeros outside the image, so no im2col copy is made.
+//!
+//! The `gemm` crate only uses AVX-512 on nightly Rust (its AVX2 kernels reach half this
+//! machine's peak); it remains the path on CPUs without AVX-512.
+
+/// Rows of `C` per tile.
+pub const MR: usize = 14;
+/// Columns of `C` per tile.
+pub const NR: usize = 32;
+
+/// A run of reduction steps: step `s` multiplies row operand `rows[r] + s·row_step` with the
+/// B row at `b + s·ldb` (B rows contiguous in the column direction).
+#[derive(Clone, Copy)]
+pub struct Segment {
+    pub rows: [*const f32; MR],
+    pub row_step: usize,
+    pub steps: usize,
+    pub b: *const f32,
+}
+
+/// Whether this CPU runs the native kernel ([`tile`]).
+pub fn native() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `C[0..mr, 0..nr] (+)= Σ_segments` for one tile, B columns taken from `segment.b + j0`, C
+/// (r, j) at `c[r·ldc + j]`. Requires [`native`].
+///
+/// # Safety
+/// Every pointer must cover what the segments and sizes describe (rows beyond `mr` are read
+/// but not stored, so they must point at readable memory too).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn tile(
+    segments: &[Segment],
+    j0: usize,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if nr > 16 {
+            avx512::tile::<2>(segments, j0, ldb, c, ldc, mr, nr, accumulate)
+        } else {
+            avx512::tile::<1>(segments, j0, ldb, c, ldc, mr, nr, accumulate)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (segments, j0, ldb, c, ldc, mr, nr, accumulate);
+        unreachable!("the native kernel needs x86_64 with AVX-512")
+    }
+}
+
+/// `C[m×n] (+)= A[m×k]·B[k×n]` with A (i, p) at `a[i·a_rs + p·a_cs]`, B row-major (`ldb`), C
+/// row-major (`ldc`), on the portable `gemm` crate.
+///
+/// # Safety
+/// The pointers must cover the matrices their sizes and strides describe.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn portable(
+    (m, n, k): (usize, usize, usize),
+    a: *const f32,
+    (a_rs, a_cs): (usize, usize),
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        c,
+        1,
+        ldc as isize,
+        accumulate,
+        a,
+        a_cs as isize,
+        a_rs as isize,
+        b,
+        1,
+        ldb as isize,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Segment, MR};
+
+    fn mask(lanes: usize) -> __mmask16 {
+        if lanes >= 16 {
+            0xFFFF
+        } else {
+            ((1u32 << lanes) - 1) as __mmask16
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile<const NV: usize>(
+        segments: &[Segment],
+        j0: usize,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        accumulate: bool,
+    ) {
+        let masks: [__mmask16; NV] = std::array::from_fn(|v| mask(nr.saturating_sub(16 * v)));
+        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+        for seg in segments {
+            let rows = seg.rows;
+            let mut b = seg.b.add(j0);
+            let mut offset = 0;
+            for _ in 0..seg.steps {
+                let bv: [__m512; NV] =
+                    std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], b.add(16 * v)));
+                for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
+                    let av = _mm512_set1_ps(*row.add(offset));
+                    for v in 0..NV {
+                        acc_r[v] = _mm512_fmadd_ps(av, bv[v], acc_r[v]);
+                    }
+                }
+                b = b.add(ldb);
+                offset += seg.row_step;
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate().take(mr) {
+            for v in 0..NV {
+                let p = c.add(r * ldc + 16 * v);
+                let value = if accumulate {
+                    _mm512_add_ps(acc_r[v], _mm512_maskz_loadu_ps(masks[v], p))
+                } else {
+                    acc_r[v]
+                };
+                _mm512_mask_storeu_ps(p, masks[v], value);
+            }
+        }
+    }
+}
