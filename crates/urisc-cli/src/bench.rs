@@ -67,7 +67,10 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 .num_threads(threads)
                 .build_global()?;
             anyhow::ensure!(width >= 1, "--width must be at least 1");
-            anyhow::ensure!((1..=8).contains(&depth), "--depth must be 1 to 8, not {depth}");
+            anyhow::ensure!(
+                (1..=8).contains(&depth),
+                "--depth must be 1 to 8, not {depth}"
+            );
             let options = urisc_train::SpeedOptions {
                 width,
                 depth,

@@ -88,8 +88,15 @@ impl Conv {
     ) -> Act {
         let first = inputs[0];
         let cin: usize = inputs.iter().map(|a| a.c).sum();
-        assert!(inputs.iter().all(|a| a.same_grid(first)), "inputs on one grid");
-        assert_eq!(weight.len(), self.k * self.k * cin * cout, "weight for inputs");
+        assert!(
+            inputs.iter().all(|a| a.same_grid(first)),
+            "inputs on one grid"
+        );
+        assert_eq!(
+            weight.len(),
+            self.k * self.k * cin * cout,
+            "weight for inputs"
+        );
         let patch = self.k * self.k * cin;
         let (h, w) = (first.h, first.w);
         let mut out = Act::zeros(first.n, h, w, cout);
@@ -111,7 +118,17 @@ impl Conv {
                     }
                 }
                 if native {
-                    implicit_gemm(inputs, self.k, weight, cout, p0, out_band, bias.is_some(), &zeros, scratch);
+                    implicit_gemm(
+                        inputs,
+                        self.k,
+                        weight,
+                        cout,
+                        p0,
+                        out_band,
+                        bias.is_some(),
+                        &zeros,
+                        scratch,
+                    );
                 } else {
                     let lhs = if self.k == 1 && inputs.len() == 1 {
                         &first.data[p0 * cin..][..m * cin]
@@ -351,7 +368,16 @@ fn implicit_gemm(
                 // SAFETY: row pointers cover `steps` channels of a pixel or of `zeros`; B rows
                 // cover `cout` columns from `j0`; the C tile lies inside `out`.
                 unsafe {
-                    sgemm::tile(segs, j0, cout, out[i0 * cout + j0..].as_mut_ptr(), cout, mr, nr, accumulate);
+                    sgemm::tile(
+                        segs,
+                        j0,
+                        cout,
+                        out[i0 * cout + j0..].as_mut_ptr(),
+                        cout,
+                        mr,
+                        nr,
+                        accumulate,
+                    );
                 }
             }
         }
@@ -381,7 +407,16 @@ unsafe fn weight_gradient_tiles(
         };
         for j0 in (0..cout).step_by(sgemm::NR) {
             let nr = sgemm::NR.min(cout - j0);
-            sgemm::tile(&[segment], j0, cout, dw[i0 * cout + j0..].as_mut_ptr(), cout, mr, nr, true);
+            sgemm::tile(
+                &[segment],
+                j0,
+                cout,
+                dw[i0 * cout + j0..].as_mut_ptr(),
+                cout,
+                mr,
+                nr,
+                true,
+            );
         }
     }
 }

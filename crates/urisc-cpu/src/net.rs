@@ -379,7 +379,10 @@ impl Net {
                 (d.clone(), d)
             };
             dskips.push(dskip);
-            let dup = level.reduce.backward(tape, &dreduce, &mut grads, true).remove(0);
+            let dup = level
+                .reduce
+                .backward(tape, &dreduce, &mut grads, true)
+                .remove(0);
             dx = upsample2_backward(&dup);
         }
         let depth = self.depth();

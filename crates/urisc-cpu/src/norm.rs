@@ -54,7 +54,10 @@ impl BatchNorm {
         assert_eq!(z.c, c, "batch norm channels");
         let (mean, inv_std, var) = if train {
             let (mean, var) = channel_mean_var(z);
-            let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + self.epsilon).sqrt()).collect();
+            let inv_std: Vec<f32> = var
+                .iter()
+                .map(|v| 1.0 / (v + self.epsilon).sqrt())
+                .collect();
             (mean, inv_std, var)
         } else {
             let inv_std = self
@@ -68,8 +71,14 @@ impl BatchNorm {
         let shift: Vec<f32> = (0..c)
             .map(|ch| self.beta[ch] - mean[ch] * scale[ch])
             .collect();
-        let mut y = z.clone();
-        affine_in_place(&mut y.data, &scale, &shift, relu);
+        let mut y = Act::zeros(z.n, z.h, z.w, c);
+        y.data
+            .par_chunks_mut(REDUCE_PIXELS * c)
+            .zip(z.data.par_chunks(REDUCE_PIXELS * c))
+            .for_each(|(y, z)| {
+                y.copy_from_slice(z);
+                affine_band(y, &scale, &shift, relu);
+            });
         let saved = BnSaved {
             mean,
             inv_std,
@@ -88,7 +97,8 @@ impl BatchNorm {
         for ch in 0..self.channels() {
             self.running_mean[ch] =
                 (1.0 - momentum) * self.running_mean[ch] + momentum * saved.mean[ch];
-            self.running_var[ch] = (1.0 - momentum) * self.running_var[ch] + momentum * saved.var[ch];
+            self.running_var[ch] =
+                (1.0 - momentum) * self.running_var[ch] + momentum * saved.var[ch];
         }
     }
 
@@ -130,17 +140,20 @@ impl BatchNorm {
             .zip(y.data.par_chunks(step))
             .zip(z.data.par_chunks(step))
             .map(|((dy, y), z)| {
-                let mut sg = vec![0f64; c];
-                let mut sgx = vec![0f64; c];
+                // f32 within a chunk (vectorises), f64 across chunks.
+                let mut sg = vec![0f32; c];
+                let mut sgx = vec![0f32; c];
                 let pixels = dy.chunks_exact(c).zip(y.chunks_exact(c));
                 for ((dy, y), z) in pixels.zip(z.chunks_exact(c)) {
                     for ch in 0..c {
-                        let g = masked(y[ch], dy[ch]);
-                        sg[ch] += g as f64;
-                        sgx[ch] += (g * (z[ch] - mean[ch]) * inv_std[ch]) as f64;
+                        let g = if relu && y[ch] <= 0.0 { 0.0 } else { dy[ch] };
+                        sg[ch] += g;
+                        sgx[ch] += g * (z[ch] - mean[ch]);
                     }
                 }
-                (sg, sgx)
+                let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+                let sgx = sgx.iter().zip(inv_std).map(|(s, i)| s * i).collect();
+                (widen(sg), widen(sgx))
             })
             .reduce(|| (vec![0f64; c], vec![0f64; c]), add_pairs);
         let m = dy.pixels() as f64;
@@ -169,7 +182,10 @@ impl BatchNorm {
     }
 }
 
-fn add_pairs((mut a, mut b): (Vec<f64>, Vec<f64>), (x, y): (Vec<f64>, Vec<f64>)) -> (Vec<f64>, Vec<f64>) {
+fn add_pairs(
+    (mut a, mut b): (Vec<f64>, Vec<f64>),
+    (x, y): (Vec<f64>, Vec<f64>),
+) -> (Vec<f64>, Vec<f64>) {
     a.iter_mut().zip(&x).for_each(|(a, x)| *a += x);
     b.iter_mut().zip(&y).for_each(|(b, y)| *b += y);
     (a, b)
@@ -182,16 +198,17 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
         .data
         .par_chunks(REDUCE_PIXELS * c)
         .map(|chunk| {
-            let mut s = vec![0f64; c];
-            let mut q = vec![0f64; c];
+            // f32 within a chunk (vectorises), f64 across chunks.
+            let mut s = vec![0f32; c];
+            let mut q = vec![0f32; c];
             for px in chunk.chunks_exact(c) {
                 for ch in 0..c {
-                    let v = px[ch] as f64;
-                    s[ch] += v;
-                    q[ch] += v * v;
+                    s[ch] += px[ch];
+                    q[ch] += px[ch] * px[ch];
                 }
             }
-            (s, q)
+            let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+            (widen(s), widen(q))
         })
         .reduce(|| (vec![0f64; c], vec![0f64; c]), add_pairs);
     let m = z.pixels().max(1) as f64;
@@ -204,13 +221,8 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
     (mean.into_iter().map(|v| v as f32).collect(), var)
 }
 
-/// `x = x·scale + shift` per channel (then ReLU), in parallel.
-pub fn affine_in_place(data: &mut [f32], scale: &[f32], shift: &[f32], relu: bool) {
-    let c = scale.len();
-    data.par_chunks_mut(REDUCE_PIXELS * c).for_each(|chunk| affine_band(chunk, scale, shift, relu));
-}
-
-/// [`affine_in_place`] on one band, sequentially (for fused epilogues).
+/// `x = x·scale + shift` per channel (then ReLU) on one band of pixels, sequentially (also
+/// the fused epilogue of inference convolutions).
 pub fn affine_band(band: &mut [f32], scale: &[f32], shift: &[f32], relu: bool) {
     let c = scale.len();
     for px in band.chunks_exact_mut(c) {

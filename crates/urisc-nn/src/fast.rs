@@ -120,14 +120,7 @@ fn block_out(b: Block, from: &urisc_cpu::Block) -> Block {
             p.b = conv_bn_out(p.b, b);
             Block::Plain(p)
         }
-        (
-            Block::Residual(mut r),
-            urisc_cpu::Block::Residual {
-                a,
-                b,
-                projection,
-            },
-        ) => {
+        (Block::Residual(mut r), urisc_cpu::Block::Residual { a, b, projection }) => {
             r.a = conv_bn_out(r.a, a);
             r.b = conv_bn_out(r.b, b);
             r.projection = match (r.projection, projection) {

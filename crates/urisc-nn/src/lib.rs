@@ -17,7 +17,6 @@ mod model;
 mod segmenter;
 
 pub use burn;
-pub use urisc_cpu;
 pub use descriptor::{ModelDescriptor, Normalization, DESCRIPTOR_FORMAT};
 pub use fast::{from_cpu_net, to_cpu_net, FastSegmenter};
 pub use file::{load_model, read_descriptor, save_model, ModelFileError};
@@ -26,6 +25,7 @@ pub use model::{
     Architecture, Block, ConvBn, ModelConfig, PlainBlock, ResidualBlock, SegmentationNet, UpLevel,
 };
 pub use segmenter::BurnSegmenter;
+pub use urisc_cpu;
 
 use burn::prelude::*;
 

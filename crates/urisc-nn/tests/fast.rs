@@ -17,7 +17,9 @@ use urisc_nn::{
 
 /// Deterministic values in [-1, 1).
 fn random(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             s = s
@@ -84,8 +86,8 @@ fn convolutions_match_burn_forward_and_both_gradients() {
 
         let xt = tensor4(x.clone(), [n, cin, h, w], &autodiff).require_grad();
         let wt = tensor4(weight.clone(), [cout, cin, k, k], &autodiff).require_grad();
-        let bt = Tensor::<1>::from_data(TensorData::new(bias.clone(), [cout]), &autodiff)
-            .require_grad();
+        let bt =
+            Tensor::<1>::from_data(TensorData::new(bias.clone(), [cout]), &autodiff).require_grad();
         let yt = conv2d(xt.clone(), wt.clone(), Some(bt.clone()), options);
         let grads = (yt.clone() * tensor4(r.clone(), [n, cout, h, w], &autodiff))
             .sum()
@@ -151,8 +153,7 @@ fn pooling_and_upsampling_match_burn_forward_and_backward() {
     {
         let x = random(n * c * h * w, 100 + case as u64);
         let xt = tensor4(x.clone(), [n, c, h, w], &autodiff).require_grad();
-        let pooled =
-            max_pool2d(xt.clone(), MaxPoolOptions::new([2, 2]));
+        let pooled = max_pool2d(xt.clone(), MaxPoolOptions::new([2, 2]));
         let [_, _, oh, ow] = pooled.dims();
         let r = random(n * c * oh * ow, 200 + case as u64);
         let grads = (pooled.clone() * tensor4(r.clone(), [n, c, oh, ow], &autodiff))
@@ -266,7 +267,10 @@ impl ModuleVisitor for Collect<'_> {
     }
 }
 
-fn collect(net: &SegmentationNet, grads: Option<&burn::tensor::Gradients>) -> Vec<Option<Vec<f32>>> {
+fn collect(
+    net: &SegmentationNet,
+    grads: Option<&burn::tensor::Gradients>,
+) -> Vec<Option<Vec<f32>>> {
     let mut c = Collect {
         grads,
         out: Vec::new(),
@@ -292,9 +296,15 @@ fn a_training_step_matches_burn_gradients_and_running_statistics() {
             .backward();
 
         let (ours, tape) = cpu.forward_recorded(Act::from_vec(n, h, w, 1, x.clone()), Mode::Train);
-        assert_close(&format!("{arch:?} train logits"), &ours.data, &values(logits), 1e-4);
+        assert_close(
+            &format!("{arch:?} train logits"),
+            &ours.data,
+            &values(logits),
+            1e-4,
+        );
         cpu.update_running_stats(&tape);
-        let (_, param_grads) = cpu.backward(tape, &Act::from_vec(n, h, w, 1, r.clone()), false, true);
+        let (_, param_grads) =
+            cpu.backward(tape, &Act::from_vec(n, h, w, 1, r.clone()), false, true);
 
         // Our gradients, put into a burn network's parameter slots, visited beside burn's.
         let mut grad_net = cpu.clone();
@@ -306,7 +316,12 @@ fn a_training_step_matches_burn_gradients_and_running_statistics() {
         let mut compared = 0;
         for (i, (o, r)) in ours_in_burn_layout.iter().zip(&reference).enumerate() {
             if let Some(r) = r {
-                assert_close(&format!("{arch:?} parameter {i} gradient"), o.as_ref().unwrap(), r, 1e-3);
+                assert_close(
+                    &format!("{arch:?} parameter {i} gradient"),
+                    o.as_ref().unwrap(),
+                    r,
+                    1e-3,
+                );
                 compared += 1;
             }
         }
