@@ -15,7 +15,7 @@ use urisc_attrib::report::{curve_csv, AttributionReport, CurveCollector};
 use urisc_attrib::targets;
 use urisc_io::{label_is_membrane, write_atomically};
 use urisc_model::{BatchShape, SegmentationModel};
-use urisc_nn::BurnSegmenter;
+use urisc_nn::FastSegmenter;
 use urisc_nn::ModelDescriptor;
 
 #[derive(Args)]
@@ -195,7 +195,7 @@ fn logit_threshold(descriptor: &ModelDescriptor) -> f32 {
 
 fn choose_targets(
     args: &RunArgs,
-    model: &BurnSegmenter,
+    model: &FastSegmenter,
     normalized: &[f32],
     (height, width): (usize, usize),
 ) -> Result<Vec<(usize, usize)>> {
@@ -265,7 +265,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     else {
         anyhow::bail!("urisc attribute needs --model FILE, --image FILE and --out DIR");
     };
-    let model = BurnSegmenter::load(model_path)?;
+    let model = FastSegmenter::load(model_path)?;
     let decoded = urisc_io::read_image(image_path)?;
     let pixel_size_nm = decoded.pixel_size_nm.or(model.descriptor().pixel_size_nm);
     let image = decoded.image.into_u8();

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
 use urisc_infer::{clean_up, predict_stream, tile_count, InferenceOptions, TTA_CHOICES};
 use urisc_io::{open_rows, Image, IoError, RowWriter, StreamFormat};
-use urisc_nn::BurnSegmenter;
+use urisc_nn::FastSegmenter;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MapFormat {
@@ -146,7 +146,7 @@ impl Outputs {
 
 /// Predicts every input; returns the binary maps written.
 fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
-    let model = BurnSegmenter::load(&args.model)?;
+    let model = FastSegmenter::load(&args.model)?;
     let descriptor = model.descriptor().clone();
     let threshold = args.threshold.unwrap_or(descriptor.threshold);
     let tile = args.tile.unwrap_or(descriptor.tile_size);

@@ -8,6 +8,10 @@ use rayon::prelude::*;
 use crate::sgemm;
 use crate::tensor::Act;
 
+/// Work done on each band of a convolution's output while it is in cache (pixel-major slices
+/// of `cout` channels): the fused batch norm + ReLU of inference.
+pub type Epilogue = dyn Fn(&mut [f32]) + Sync;
+
 /// Floats of im2col buffer a band aims at (1 MiB: the per-core L2 of current x86 CPUs).
 const COL_BUDGET: usize = 1 << 18;
 /// Fewer output pixels per GEMM than this and packing the weights dominates.
@@ -73,7 +77,7 @@ impl Conv {
 
     /// `conv(concat(inputs))` plus bias; `post` then runs on each band of the output while it
     /// is in cache (pixel-major slices of `cout` channels).
-    pub fn forward(&self, inputs: &[&Act], post: Option<&(dyn Fn(&mut [f32]) + Sync)>) -> Act {
+    pub fn forward(&self, inputs: &[&Act], post: Option<&Epilogue>) -> Act {
         self.apply(&self.weight, Some(&self.bias), self.cout, inputs, post)
     }
 
@@ -84,7 +88,20 @@ impl Conv {
         bias: Option<&[f32]>,
         cout: usize,
         inputs: &[&Act],
-        post: Option<&(dyn Fn(&mut [f32]) + Sync)>,
+        post: Option<&Epilogue>,
+    ) -> Act {
+        self.apply_on(sgemm::native(), weight, bias, cout, inputs, post)
+    }
+
+    /// [`Conv::apply`] on the native kernel or the portable GEMM.
+    fn apply_on(
+        &self,
+        native: bool,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        cout: usize,
+        inputs: &[&Act],
+        post: Option<&Epilogue>,
     ) -> Act {
         let first = inputs[0];
         let cin: usize = inputs.iter().map(|a| a.c).sum();
@@ -104,7 +121,6 @@ impl Conv {
             return out;
         }
         let band_rows = band_rows(first.rows(), w, patch);
-        let native = sgemm::native();
         let zeros = vec![0f32; inputs.iter().map(|a| a.c).max().unwrap_or(0)];
         out.data
             .par_chunks_mut(band_rows * w * cout)
@@ -161,6 +177,10 @@ impl Conv {
     /// Gradient with respect to the inputs (one per input, with its channels): the convolution
     /// of `dy` with the flipped, transposed kernel.
     pub fn backward_data(&self, dy: &Act, input_channels: &[usize]) -> Vec<Act> {
+        self.backward_data_on(sgemm::native(), dy, input_channels)
+    }
+
+    fn backward_data_on(&self, native: bool, dy: &Act, input_channels: &[usize]) -> Vec<Act> {
         let cin: usize = input_channels.iter().sum();
         assert_eq!(cin, self.cin, "input channels");
         let kk = self.k * self.k;
@@ -180,52 +200,52 @@ impl Conv {
             weight: Vec::new(),
             bias: Vec::new(),
         };
-        let dx = transposed.apply(&flipped, None, cin, &[dy], None);
+        let dx = transposed.apply_on(native, &flipped, None, cin, &[dy], None);
         split_channels(dx, input_channels)
     }
 
     /// The weight and bias gradients (layouts as the parameters) for output gradient `dy` of
     /// `conv(inputs)`.
     pub fn backward_weight(&self, inputs: &[&Act], dy: &Act) -> (Vec<f32>, Vec<f32>) {
+        self.backward_weight_on(sgemm::native(), inputs, dy)
+    }
+
+    fn backward_weight_on(&self, native: bool, inputs: &[&Act], dy: &Act) -> (Vec<f32>, Vec<f32>) {
         let first = inputs[0];
         assert!(first.same_grid(dy), "dy on the output grid");
-        let (patch, cout, w) = (self.patch_len(), self.cout, first.w);
+        let (patch, cout, w, k) = (self.patch_len(), self.cout, first.w, self.k);
+        let rows = first.rows();
         if dy.data.is_empty() {
             return (vec![0.0; patch * cout], vec![0.0; cout]);
         }
-        let band_rows = band_rows(first.rows(), w, patch);
-        let bands = first.rows().div_ceil(band_rows);
-        let k = self.k;
-        let native = sgemm::native();
-        (0..bands)
+        let padded = native.then(|| pad_concat(inputs, k / 2));
+        // One partial sum per contiguous run of rows, added in order: the result does not
+        // depend on thread scheduling.
+        let groups = rayon::current_num_threads().clamp(1, rows);
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..groups)
             .into_par_iter()
-            .fold(
-                || (vec![0f32; patch * cout], vec![0f32; cout], Vec::new()),
-                |(mut dw, mut db, mut col), band| {
-                    let r0 = band * band_rows;
-                    let rows = band_rows.min(first.rows() - r0);
-                    let m = rows * w;
-                    let dy_band = &dy.data[r0 * w * cout..][..m * cout];
-                    let direct = k == 1 && inputs.len() == 1;
-                    if direct && !native {
-                        col.clear();
-                        col.extend_from_slice(&first.data[r0 * w * patch..][..m * patch]);
-                    } else {
-                        // Row pointers of the native kernel read up to MR − 1 values past a row.
-                        col.resize(m * patch + sgemm::MR, 0.0);
-                        im2col(inputs, k, r0 * w, &mut col[..m * patch]);
-                    }
-                    // dW[patch × cout] += colᵀ · dy
-                    // SAFETY: the slices have exactly the sizes the strides describe.
+            .map(|g| {
+                let (r0, r1) = (g * rows / groups, (g + 1) * rows / groups);
+                let mut dw = vec![0f32; patch * cout];
+                if let Some(padded) = &padded {
+                    // SAFETY: `padded` is the padded concatenation of the inputs, `dy` matches.
                     unsafe {
-                        if native {
-                            weight_gradient_tiles(&col, patch, m, dy_band, cout, &mut dw);
-                        } else {
+                        weight_gradient_padded(padded, k, self.cin, first, r0..r1, dy, &mut dw)
+                    };
+                } else {
+                    let band_rows = band_rows(rows, w, patch);
+                    let mut col = Vec::new();
+                    for b0 in (r0..r1).step_by(band_rows) {
+                        let m = band_rows.min(r1 - b0) * w;
+                        col.resize(m * patch, 0.0);
+                        im2col(inputs, k, b0 * w, &mut col);
+                        // SAFETY: the slices have exactly the sizes the strides describe.
+                        unsafe {
                             sgemm::portable(
                                 (patch, cout, m),
                                 col.as_ptr(),
                                 (1, patch),
-                                dy_band.as_ptr(),
+                                dy.data[b0 * w * cout..].as_ptr(),
                                 cout,
                                 dw.as_mut_ptr(),
                                 cout,
@@ -233,23 +253,20 @@ impl Conv {
                             );
                         }
                     }
-                    for px in dy_band.chunks_exact(cout) {
-                        for (b, &g) in db.iter_mut().zip(px) {
-                            *b += g;
-                        }
-                    }
-                    (dw, db, col)
-                },
-            )
-            .map(|(dw, db, _)| (dw, db))
-            .reduce(
-                || (vec![0f32; patch * cout], vec![0f32; cout]),
-                |(mut a, mut b), (c, d)| {
-                    add_into(&mut a, &c);
-                    add_into(&mut b, &d);
-                    (a, b)
-                },
-            )
+                }
+                let mut db = vec![0f32; cout];
+                for px in dy.data[r0 * w * cout..r1 * w * cout].chunks_exact(cout) {
+                    add_into(&mut db, px);
+                }
+                (dw, db)
+            })
+            .collect();
+        let mut total = (vec![0f32; patch * cout], vec![0f32; cout]);
+        for (dw, db) in &partials {
+            add_into(&mut total.0, dw);
+            add_into(&mut total.1, db);
+        }
+        total
     }
 }
 
@@ -384,39 +401,89 @@ fn implicit_gemm(
     }
 }
 
-/// `dw[patch × cout] += colᵀ · dy` on the native kernel; `col` holds `m` rows of `patch`
-/// (plus [`sgemm::MR`] readable padding).
+/// The channel concatenation of `inputs` with `pad` zero pixels around every image.
+fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
+    let first = inputs[0];
+    let (h, w) = (first.h, first.w);
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    let cin: usize = inputs.iter().map(|a| a.c).sum();
+    let mut padded = vec![0f32; first.n * hp * wp * cin];
+    padded
+        .par_chunks_mut(wp * cin)
+        .enumerate()
+        .for_each(|(prow, out)| {
+            let (img, py) = (prow / hp, prow % hp);
+            if py < pad || py >= pad + h {
+                return;
+            }
+            let row = img * h + py - pad;
+            for x in 0..w {
+                let dst = &mut out[(x + pad) * cin..][..cin];
+                let mut offset = 0;
+                for input in inputs {
+                    let c = input.c;
+                    dst[offset..offset + c].copy_from_slice(&input.data[(row * w + x) * c..][..c]);
+                    offset += c;
+                }
+            }
+        });
+    padded
+}
+
+/// Pixels of `dy` per block of the weight-gradient loop (its rows and the input rows they
+/// read stay in L2 while every tile sweeps them).
+const WEIGHT_GRADIENT_BLOCK: usize = 1 << 13;
+
+/// `dw[patch × cout] += Σ_pixels patch(pixel) ⊗ dy(pixel)` over batch rows `rows`, on the native
+/// kernel: tile rows are weight rows (tap, channel), reduction steps are pixels read straight
+/// from the zero-padded input, one segment per image row.
 ///
 /// # Safety
-/// `col`, `dy` and `dw` must have the sizes described.
-unsafe fn weight_gradient_tiles(
-    col: &[f32],
-    patch: usize,
-    m: usize,
-    dy: &[f32],
-    cout: usize,
+/// `padded` must be [`pad_concat`] of inputs on `grid` with `k / 2` padding and `cin` channels;
+/// `dy` must be on `grid` with `dw.len() / (k·k·cin)` channels.
+unsafe fn weight_gradient_padded(
+    padded: &[f32],
+    k: usize,
+    cin: usize,
+    grid: &Act,
+    rows: std::ops::Range<usize>,
+    dy: &Act,
     dw: &mut [f32],
 ) {
-    for i0 in (0..patch).step_by(sgemm::MR) {
-        let mr = sgemm::MR.min(patch - i0);
-        let segment = sgemm::Segment {
-            rows: std::array::from_fn(|r| col.as_ptr().add(i0 + r)),
-            row_step: patch,
-            steps: m,
-            b: dy.as_ptr(),
-        };
-        for j0 in (0..cout).step_by(sgemm::NR) {
-            let nr = sgemm::NR.min(cout - j0);
-            sgemm::tile(
-                &[segment],
-                j0,
-                cout,
-                dw[i0 * cout + j0..].as_mut_ptr(),
-                cout,
-                mr,
-                nr,
-                true,
-            );
+    let (h, w, cout) = (grid.h, grid.w, dy.c);
+    let pad = k / 2;
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    let patch = k * k * cin;
+    let offsets: Vec<usize> = (0..patch)
+        .map(|kidx| {
+            let (tap, ci) = (kidx / cin, kidx % cin);
+            ((tap / k) * wp + tap % k) * cin + ci
+        })
+        .collect();
+    let block_rows = (WEIGHT_GRADIENT_BLOCK / w).max(1);
+    let mut segments = Vec::with_capacity(block_rows);
+    for b0 in rows.clone().step_by(block_rows) {
+        let b1 = (b0 + block_rows).min(rows.end);
+        for i0 in (0..patch).step_by(sgemm::MR) {
+            let mr = sgemm::MR.min(patch - i0);
+            let row_offsets: [usize; sgemm::MR] =
+                std::array::from_fn(|r| offsets[(i0 + r).min(patch - 1)]);
+            segments.clear();
+            for row in b0..b1 {
+                let (img, y) = (row / h, row % h);
+                let base = padded.as_ptr().add((img * hp + y) * wp * cin);
+                segments.push(sgemm::Segment {
+                    rows: std::array::from_fn(|r| base.add(row_offsets[r])),
+                    row_step: cin,
+                    steps: w,
+                    b: dy.data.as_ptr().add(row * w * cout),
+                });
+            }
+            for j0 in (0..cout).step_by(sgemm::NR) {
+                let nr = sgemm::NR.min(cout - j0);
+                let c = dw.as_mut_ptr().add(i0 * cout + j0);
+                sgemm::tile(&segments, j0, cout, c, cout, mr, nr, true);
+            }
         }
     }
 }
@@ -459,6 +526,92 @@ fn gather_patch(inputs: &[&Act], k: usize, pixel: usize, dst: &mut [f32]) {
                 tap[offset..offset + c].copy_from_slice(&input.data[px..px + c]);
                 offset += c;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32]) {
+        let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-5 * scale, "max difference {worst}");
+    }
+
+    /// The native kernel and the portable GEMM path give the same convolution and gradients
+    /// (the burn comparison in urisc-nn exercises whichever path this CPU takes).
+    #[test]
+    fn native_and_portable_paths_agree() {
+        if !sgemm::native() {
+            return; // only the portable path exists here
+        }
+        for (case, &(n, groups, cout, h, w, k)) in [
+            (1usize, &[1usize][..], 16usize, 7usize, 9usize, 3usize),
+            (2, &[20, 12], 40, 5, 3, 3),
+            (1, &[33], 17, 1, 15, 3),
+            (3, &[8], 5, 4, 4, 1),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let cin: usize = groups.iter().sum();
+            let inputs: Vec<Act> = groups
+                .iter()
+                .enumerate()
+                .map(|(g, &c)| {
+                    Act::from_vec(
+                        n,
+                        h,
+                        w,
+                        c,
+                        random(n * h * w * c, 10 * case as u64 + g as u64),
+                    )
+                })
+                .collect();
+            let refs: Vec<&Act> = inputs.iter().collect();
+            let conv = Conv::new(
+                cin,
+                cout,
+                k,
+                random(k * k * cin * cout, 99),
+                random(cout, 98),
+            );
+            let dy = Act::from_vec(n, h, w, cout, random(n * h * w * cout, 97));
+            let w_ = &conv.weight;
+            let fwd = |native| {
+                conv.apply_on(native, w_, Some(&conv.bias), cout, &refs, None)
+                    .data
+            };
+            close(&fwd(true), &fwd(false));
+            let dx = |native| -> Vec<f32> {
+                conv.backward_data_on(native, &dy, groups)
+                    .into_iter()
+                    .flat_map(|a| a.data)
+                    .collect()
+            };
+            close(&dx(true), &dx(false));
+            let (dw_n, db_n) = conv.backward_weight_on(true, &refs, &dy);
+            let (dw_p, db_p) = conv.backward_weight_on(false, &refs, &dy);
+            close(&dw_n, &dw_p);
+            close(&db_n, &db_p);
         }
     }
 }

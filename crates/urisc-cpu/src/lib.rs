@@ -31,11 +31,11 @@ mod resample;
 mod sgemm;
 mod tensor;
 
-pub use conv::Conv;
+pub use conv::{Conv, Epilogue};
 pub use loss::bce_with_logits;
 pub use net::{Block, ConvBn, LayerMut, Mode, Net, Tape, UpLevel};
-pub use norm::{BatchNorm, BnSaved};
-pub use param::Adam;
+pub use norm::{AffineGrads, BatchNorm, BnSaved};
+pub use param::{Adam, Moments};
 pub use peak::peak_gflops;
 pub use resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
 pub use tensor::Act;

@@ -16,3 +16,19 @@ pub fn bce_with_logits(logits: &[f32], targets: &[f32]) -> (f32, Vec<f32>) {
         .collect();
     ((loss / n as f64) as f32, grad)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bce_matches_hand_values() {
+        // logit 0: loss ln 2 for either target, gradient (0.5 − t)/n.
+        let (loss, grad) = bce_with_logits(&[0.0, 0.0], &[1.0, 0.0]);
+        assert!((loss - std::f32::consts::LN_2).abs() < 1e-6);
+        assert_eq!(grad, vec![-0.25, 0.25]);
+        // Large logits stay finite: loss ≈ 100 for a confidently wrong pixel.
+        let (loss, _) = bce_with_logits(&[100.0], &[0.0]);
+        assert!((loss - 100.0).abs() < 1e-3, "{loss}");
+    }
+}

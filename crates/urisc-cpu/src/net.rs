@@ -312,7 +312,7 @@ impl Net {
         assert_eq!(x.c, 1, "one input channel");
         let multiple = 1 << (self.depth() - 1);
         assert!(
-            x.h % multiple == 0 && x.w % multiple == 0,
+            x.h.is_multiple_of(multiple) && x.w.is_multiple_of(multiple),
             "tile sides must be multiples of {multiple}"
         );
         let mut x = Arc::new(x);

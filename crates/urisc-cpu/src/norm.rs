@@ -19,6 +19,9 @@ pub struct BatchNorm {
     pub momentum: f32,
 }
 
+/// Gradients of batch norm's γ and β.
+pub type AffineGrads = (Vec<f32>, Vec<f32>);
+
 /// What the backward pass needs from a forward pass: per-channel mean and 1/σ used.
 #[derive(Clone, Debug)]
 pub struct BnSaved {
@@ -111,7 +114,7 @@ impl BatchNorm {
         dy: &Act,
         saved: &BnSaved,
         relu: bool,
-    ) -> (Act, Option<(Vec<f32>, Vec<f32>)>) {
+    ) -> (Act, Option<AffineGrads>) {
         let c = self.channels();
         let gamma = &self.gamma;
         let masked = |yv: f32, g: f32| if relu && yv <= 0.0 { 0.0 } else { g };
@@ -155,7 +158,9 @@ impl BatchNorm {
                 let sgx = sgx.iter().zip(inv_std).map(|(s, i)| s * i).collect();
                 (widen(sg), widen(sgx))
             })
-            .reduce(|| (vec![0f64; c], vec![0f64; c]), add_pairs);
+            .collect::<Vec<_>>()
+            .into_iter()
+            .fold((vec![0f64; c], vec![0f64; c]), add_pairs);
         let m = dy.pixels() as f64;
         // dz = γ/σ · (g − mean(g) − x̂·mean(g·x̂))
         let k: Vec<f32> = (0..c).map(|ch| gamma[ch] * inv_std[ch]).collect();
@@ -182,6 +187,8 @@ impl BatchNorm {
     }
 }
 
+/// Sums per-chunk partials in chunk order: reductions do not depend on thread scheduling, so
+/// runs are reproducible bit for bit.
 fn add_pairs(
     (mut a, mut b): (Vec<f64>, Vec<f64>),
     (x, y): (Vec<f64>, Vec<f64>),
@@ -210,7 +217,9 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
             let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
             (widen(s), widen(q))
         })
-        .reduce(|| (vec![0f64; c], vec![0f64; c]), add_pairs);
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold((vec![0f64; c], vec![0f64; c]), add_pairs);
     let m = z.pixels().max(1) as f64;
     let mean: Vec<f64> = sum.iter().map(|s| s / m).collect();
     let var = sum_sq

@@ -178,6 +178,11 @@ impl FastSegmenter {
         }
     }
 
+    /// Wraps a `urisc-cpu` network (same architecture as `descriptor.model`).
+    pub fn from_cpu_net(net: urisc_cpu::Net, descriptor: ModelDescriptor) -> FastSegmenter {
+        FastSegmenter { net, descriptor }
+    }
+
     /// Loads a model file.
     pub fn load(path: &Path) -> Result<FastSegmenter, ModelFileError> {
         let (net, descriptor) = load_model(path, &Device::flex())?;

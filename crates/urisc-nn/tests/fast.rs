@@ -58,13 +58,16 @@ fn act(nchw: &[f32], [n, c, h, w]: [usize; 4]) -> Act {
     Act::from_nchw(n, c, h, w, nchw)
 }
 
+/// Batch, input channel groups, output channels, height, width, kernel side.
+type ConvCase = (usize, &'static [usize], usize, usize, usize, usize);
+
 #[test]
 fn convolutions_match_burn_forward_and_both_gradients() {
     let device = Device::flex();
     let autodiff = device.clone().autodiff();
     // (batch, input channel groups, cout, h, w, k): odd sizes, one-pixel images, channels 1 to
     // 512, concatenated inputs, 1×1 kernels.
-    let cases: &[(usize, &[usize], usize, usize, usize, usize)] = &[
+    let cases: &[ConvCase] = &[
         (1, &[1], 1, 1, 1, 3),
         (1, &[1], 16, 13, 7, 3),
         (3, &[3], 5, 5, 9, 3),

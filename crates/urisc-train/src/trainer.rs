@@ -1,21 +1,27 @@
 //! The training loop: seeded, validated every epoch with the best-F1 threshold, checkpointed
 //! atomically (last and best), resumable with the same optimizer state, schedule position and
 //! RNG stream, and stopped cleanly on a non-finite loss.
+//!
+//! The network runs on urisc's own CPU kernels (`urisc-cpu`: forward with batch statistics,
+//! backward, Adam); the configured loss and its gradient with respect to the logits come from
+//! burn, on a leaf tensor; burn's module holds the weights for saving.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
 use burn::prelude::*;
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use urisc_data::{CropSampler, LabelledImage};
 use urisc_infer::{predict_image, InferenceOptions};
 use urisc_io::{label_is_membrane, Image};
-use urisc_nn::{save_model, BurnSegmenter, ModelDescriptor, SegmentationNet};
+use urisc_nn::urisc_cpu::{self, Act, Adam, Mode};
+use urisc_nn::{
+    from_cpu_net, load_model, save_model, to_cpu_net, FastSegmenter, ModelDescriptor,
+    SegmentationNet,
+};
 
 use crate::config::TrainConfig;
 
@@ -89,12 +95,9 @@ impl RunFiles {
     pub fn best(&self) -> PathBuf {
         self.dir.join("best.safetensors")
     }
+    /// Adam's step count and moments at the last checkpoint.
     fn optimizer(&self) -> PathBuf {
-        self.dir.join("last.optimizer.bpk")
-    }
-    /// The training model with its parameter ids (which the optimizer state refers to).
-    fn training_model(&self) -> PathBuf {
-        self.dir.join("last.train.bpk")
+        self.dir.join("last.adam.safetensors")
     }
     fn state(&self) -> PathBuf {
         self.dir.join("state.json")
@@ -200,52 +203,43 @@ pub fn train(
 
     let device = Device::flex();
     let autodiff = device.clone().autodiff();
-    let optimizer_config = AdamConfig::new()
-        .with_beta_1(config.optim.beta1 as f32)
-        .with_beta_2(config.optim.beta2 as f32)
-        .with_epsilon(config.optim.epsilon as f32);
-    let mut optimizer = optimizer_config.init();
+    let adam = Adam::new(
+        config.optim.beta1 as f32,
+        config.optim.beta2 as f32,
+        config.optim.epsilon as f32,
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let (mut model, mut state) = if resume {
+    let (template, mut net, mut adam, mut state) = if resume {
         let state: RunState = serde_json::from_str(
             &std::fs::read_to_string(files.state())
                 .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?,
         )
         .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?;
-        let descriptor = urisc_nn::read_descriptor(&files.last())?;
+        // The last checkpoint holds the weights and running statistics exactly (f32).
+        let (template, descriptor) = load_model(&files.last(), &device)?;
         if descriptor.model != config.model {
             return Err(TrainError::Setup(format!(
                 "{}: the checkpoint's model differs from the config's",
                 files.last().display()
             )));
         }
-        // Burnpack keeps parameter ids, so the optimizer's moments find their parameters.
-        let mut model = SegmentationNet::new(&config.model, &autodiff);
-        let bytes = std::fs::read(files.training_model())
-            .map_err(|e| TrainError::Setup(format!("{}: {e}", files.training_model().display())))?;
-        let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)));
-        model
-            .load_from(&mut store)
-            .map_err(|e| TrainError::Setup(format!("{}: {e}", files.training_model().display())))?;
-        let bytes = std::fs::read(files.optimizer())
-            .map_err(|e| TrainError::Setup(format!("{}: {e}", files.optimizer().display())))?;
-        let record = OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| TrainError::Setup(format!("{}: {e:?}", files.optimizer().display())))?;
-        optimizer = optimizer.load_record(record);
+        let net = to_cpu_net(&template);
+        let adam = read_adam(&files.optimizer(), adam)?;
         let pos: u128 = state
             .rng_word_pos
             .parse()
             .map_err(|_| TrainError::Setup("state.json: bad RNG position".into()))?;
         rng.set_word_pos(pos);
-        (model, state)
+        (template, net, adam, state)
     } else {
         // burn's initialisers draw from one process-wide generator: hold it while seeding and
         // initialising, so concurrent runs in one process (tests) cannot interleave draws.
         static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-        autodiff.seed(config.seed);
-        let model = SegmentationNet::new(&config.model, &autodiff);
+        device.seed(config.seed);
+        let template = SegmentationNet::new(&config.model, &device);
         drop(guard);
+        let net = to_cpu_net(&template);
         let state = RunState {
             epochs_done: 0,
             global_step: 0,
@@ -264,7 +258,7 @@ pub fn train(
         urisc_io::write_atomically(&files.split(), true, |f| {
             f.write_all(split_json.to_string().as_bytes())
         })?;
-        (model, state)
+        (template, net, adam, state)
     };
 
     let train_images: Vec<LabelledImage> = split
@@ -300,9 +294,14 @@ pub fn train(
                 );
                 targets.extend_from_slice(&tile.target);
             }
-            let x = Tensor::<4>::from_data(TensorData::new(images, [b, 1, s, s]), &autodiff);
+            let (logits, tape) =
+                net.forward_recorded(Act::from_vec(b, s, s, 1, images), Mode::Train);
+            // The loss and its gradient with respect to the logits, in burn on a leaf tensor.
+            let logits =
+                Tensor::<4>::from_data(TensorData::new(logits.data, [b, 1, s, s]), &autodiff)
+                    .require_grad();
             let y = Tensor::<4>::from_data(TensorData::new(targets, [b, 1, s, s]), &autodiff);
-            let loss = config.loss.loss(model.forward(x), y);
+            let loss = config.loss.loss(logits.clone(), y);
             let value: f32 = loss.clone().into_scalar();
             if !value.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -319,8 +318,19 @@ pub fn train(
             lr = config
                 .schedule
                 .lr_at(config.optim.lr, state.global_step, total_steps);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
+            let dlogits = logits
+                .grad(&loss.backward())
+                .expect("logit gradient")
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 gradient");
+            net.update_running_stats(&tape);
+            let (_, grads) = net.backward(tape, &Act::from_vec(b, s, s, 1, dlogits), false, true);
+            adam.step(
+                net.params_mut(),
+                &grads.expect("parameter gradients"),
+                lr as f32,
+            );
             state.global_step += 1;
             loss_sum += value as f64;
             progress(Progress::Step {
@@ -332,10 +342,9 @@ pub fn train(
             });
         }
         let (val_f1, threshold) = validate(
-            &model.valid(),
+            &net,
             &ModelDescriptor::new(config.model.clone(), s),
             &split.validation,
-            &device,
         );
         let log = EpochLog {
             epoch,
@@ -366,25 +375,13 @@ pub fn train(
         descriptor
             .training
             .insert("val_f1".into(), format!("{val_f1:.4}"));
-        let inference = model.valid();
+        let inference = from_cpu_net(template.clone(), &net);
         save_model(&files.last(), &inference, &descriptor, true)?;
         if val_f1 > state.best_f1 {
             state.best_f1 = val_f1;
             save_model(&files.best(), &inference, &descriptor, true)?;
         }
-        let mut store = BurnpackStore::from_bytes(None);
-        model
-            .save_into(&mut store)
-            .map_err(|e| TrainError::Setup(format!("training checkpoint: {e}")))?;
-        let bytes = store
-            .get_bytes()
-            .map_err(|e| TrainError::Setup(format!("training checkpoint: {e}")))?;
-        urisc_io::write_atomically(&files.training_model(), true, |f| f.write_all(&bytes))?;
-        let record = optimizer
-            .to_record()
-            .into_bytes()
-            .map_err(|e| TrainError::Setup(format!("optimizer state: {e:?}")))?;
-        urisc_io::write_atomically(&files.optimizer(), true, |f| f.write_all(&record))?;
+        write_adam(&files.optimizer(), &adam)?;
         append_line(
             &files.log(),
             &serde_json::to_string(&log).expect("log serialises"),
@@ -433,15 +430,14 @@ fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
 
 /// Best validation F1 and its threshold (100 steps of 0.01); (0, 0.5) without validation data.
 fn validate(
-    model: &SegmentationNet,
+    net: &urisc_cpu::Net,
     descriptor: &ModelDescriptor,
     validation: &[(String, LabelledImage)],
-    device: &Device,
 ) -> (f64, f64) {
     if validation.is_empty() {
         return (0.0, 0.5);
     }
-    let segmenter = BurnSegmenter::new(model.clone(), descriptor.clone(), device);
+    let segmenter = FastSegmenter::from_cpu_net(net.clone(), descriptor.clone());
     // The whole image in one tile (padded by reflection): no blending seams in validation.
     let whole = InferenceOptions {
         tile: usize::MAX,
@@ -457,4 +453,63 @@ fn validate(
     }
     let best = urisc_metrics::best_f1_threshold(&probs, &membrane, 100);
     (best.scores.f1, best.threshold)
+}
+
+/// Writes Adam's step count and moments (`m.K`, `v.K` per parameter K) atomically.
+fn write_adam(path: &Path, adam: &Adam) -> Result<(), TrainError> {
+    let (step, moments) = adam.state();
+    let bytes_of = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let buffers: Vec<(String, Vec<u8>, usize)> = moments
+        .iter()
+        .enumerate()
+        .flat_map(|(k, (m, v))| {
+            [
+                (format!("m.{k}"), bytes_of(m), m.len()),
+                (format!("v.{k}"), bytes_of(v), v.len()),
+            ]
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = buffers
+        .iter()
+        .map(|(name, bytes, len)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], bytes)
+                    .expect("consistent tensor view");
+            (name.clone(), view)
+        })
+        .collect();
+    let metadata = std::collections::HashMap::from([("step".to_string(), step.to_string())]);
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
+    urisc_io::write_atomically(path, true, |f| f.write_all(&bytes))?;
+    Ok(())
+}
+
+/// Reads what [`write_adam`] wrote into `adam` (hyper-parameters from the config).
+fn read_adam(path: &Path, adam: Adam) -> Result<Adam, TrainError> {
+    let bad = |what: String| TrainError::Setup(format!("{}: {what}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let (_, metadata) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    let step: i32 = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("step"))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no step count".into()))?;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let floats = |name: &str| -> Result<Vec<f32>, TrainError> {
+        let t = tensors
+            .tensor(name)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        Ok(t.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    };
+    let count = tensors.len() / 2;
+    let moments = (0..count)
+        .map(|k| Ok((floats(&format!("m.{k}"))?, floats(&format!("v.{k}"))?)))
+        .collect::<Result<Vec<_>, TrainError>>()?;
+    Ok(adam.with_state(step, moments))
 }

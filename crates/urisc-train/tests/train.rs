@@ -184,10 +184,11 @@ fn resumed_run_equals_uninterrupted_run() {
     );
 }
 
+/// A learning rate near f32::MAX overflows the weights to infinity within steps.
 #[test]
 fn diverging_run_stops_with_a_clear_message() {
     let dir = setup();
-    let c = config(&dir.path().join("data"), 3, &["optim.lr=1e30"]);
+    let c = config(&dir.path().join("data"), 3, &["optim.lr=3e38"]);
     let split = load_split(&c, dir.path()).unwrap();
     match train(
         &c,
