@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::sgemm;
 use crate::tensor::Act;
+use crate::wide::wide;
 
 /// Work done on each band of a convolution's output while it is in cache (pixel-major slices
 /// of `cout` channels): the fused batch norm + ReLU of inference.
@@ -126,50 +127,52 @@ impl Conv {
             .par_chunks_mut(band_rows * w * cout)
             .enumerate()
             .for_each_init(Vec::new, |scratch, (band, out_band)| {
-                let p0 = band * band_rows * w;
-                let m = out_band.len() / cout;
-                if let Some(bias) = bias {
-                    for px in out_band.chunks_exact_mut(cout) {
-                        px.copy_from_slice(bias);
+                wide(|| {
+                    let p0 = band * band_rows * w;
+                    let m = out_band.len() / cout;
+                    if let Some(bias) = bias {
+                        for px in out_band.chunks_exact_mut(cout) {
+                            px.copy_from_slice(bias);
+                        }
                     }
-                }
-                if native {
-                    implicit_gemm(
-                        inputs,
-                        self.k,
-                        weight,
-                        cout,
-                        p0,
-                        out_band,
-                        bias.is_some(),
-                        &zeros,
-                        scratch,
-                    );
-                } else {
-                    let lhs = if self.k == 1 && inputs.len() == 1 {
-                        &first.data[p0 * cin..][..m * cin]
-                    } else {
-                        scratch.resize(m * patch, 0.0);
-                        im2col(inputs, self.k, p0, scratch);
-                        &scratch[..]
-                    };
-                    // SAFETY: the slices have exactly the sizes the strides describe.
-                    unsafe {
-                        sgemm::portable(
-                            (m, cout, patch),
-                            lhs.as_ptr(),
-                            (patch, 1),
-                            weight.as_ptr(),
+                    if native {
+                        implicit_gemm(
+                            inputs,
+                            self.k,
+                            weight,
                             cout,
-                            out_band.as_mut_ptr(),
-                            cout,
+                            p0,
+                            out_band,
                             bias.is_some(),
+                            &zeros,
+                            scratch,
                         );
+                    } else {
+                        let lhs = if self.k == 1 && inputs.len() == 1 {
+                            &first.data[p0 * cin..][..m * cin]
+                        } else {
+                            scratch.resize(m * patch, 0.0);
+                            im2col(inputs, self.k, p0, scratch);
+                            &scratch[..]
+                        };
+                        // SAFETY: the slices have exactly the sizes the strides describe.
+                        unsafe {
+                            sgemm::portable(
+                                (m, cout, patch),
+                                lhs.as_ptr(),
+                                (patch, 1),
+                                weight.as_ptr(),
+                                cout,
+                                out_band.as_mut_ptr(),
+                                cout,
+                                bias.is_some(),
+                            );
+                        }
                     }
-                }
-                if let Some(post) = post {
-                    post(out_band);
-                }
+                    if let Some(post) = post {
+                        post(out_band);
+                    }
+                })
             });
         out
     }
@@ -225,40 +228,42 @@ impl Conv {
         let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..groups)
             .into_par_iter()
             .map(|g| {
-                let (r0, r1) = (g * rows / groups, (g + 1) * rows / groups);
-                let mut dw = vec![0f32; patch * cout];
-                if let Some(padded) = &padded {
-                    // SAFETY: `padded` is the padded concatenation of the inputs, `dy` matches.
-                    unsafe {
-                        weight_gradient_padded(padded, k, self.cin, first, r0..r1, dy, &mut dw)
-                    };
-                } else {
-                    let band_rows = band_rows(rows, w, patch);
-                    let mut col = Vec::new();
-                    for b0 in (r0..r1).step_by(band_rows) {
-                        let m = band_rows.min(r1 - b0) * w;
-                        col.resize(m * patch, 0.0);
-                        im2col(inputs, k, b0 * w, &mut col);
-                        // SAFETY: the slices have exactly the sizes the strides describe.
+                wide(|| {
+                    let (r0, r1) = (g * rows / groups, (g + 1) * rows / groups);
+                    let mut dw = vec![0f32; patch * cout];
+                    if let Some(padded) = &padded {
+                        // SAFETY: `padded` is the padded concatenation of the inputs, `dy` matches.
                         unsafe {
-                            sgemm::portable(
-                                (patch, cout, m),
-                                col.as_ptr(),
-                                (1, patch),
-                                dy.data[b0 * w * cout..].as_ptr(),
-                                cout,
-                                dw.as_mut_ptr(),
-                                cout,
-                                true,
-                            );
+                            weight_gradient_padded(padded, k, self.cin, first, r0..r1, dy, &mut dw)
+                        };
+                    } else {
+                        let band_rows = band_rows(rows, w, patch);
+                        let mut col = Vec::new();
+                        for b0 in (r0..r1).step_by(band_rows) {
+                            let m = band_rows.min(r1 - b0) * w;
+                            col.resize(m * patch, 0.0);
+                            im2col(inputs, k, b0 * w, &mut col);
+                            // SAFETY: the slices have exactly the sizes the strides describe.
+                            unsafe {
+                                sgemm::portable(
+                                    (patch, cout, m),
+                                    col.as_ptr(),
+                                    (1, patch),
+                                    dy.data[b0 * w * cout..].as_ptr(),
+                                    cout,
+                                    dw.as_mut_ptr(),
+                                    cout,
+                                    true,
+                                );
+                            }
                         }
                     }
-                }
-                let mut db = vec![0f32; cout];
-                for px in dy.data[r0 * w * cout..r1 * w * cout].chunks_exact(cout) {
-                    add_into(&mut db, px);
-                }
-                (dw, db)
+                    let mut db = vec![0f32; cout];
+                    for px in dy.data[r0 * w * cout..r1 * w * cout].chunks_exact(cout) {
+                        add_into(&mut db, px);
+                    }
+                    (dw, db)
+                })
             })
             .collect();
         let mut total = (vec![0f32; patch * cout], vec![0f32; cout]);
@@ -412,20 +417,23 @@ fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
         .par_chunks_mut(wp * cin)
         .enumerate()
         .for_each(|(prow, out)| {
-            let (img, py) = (prow / hp, prow % hp);
-            if py < pad || py >= pad + h {
-                return;
-            }
-            let row = img * h + py - pad;
-            for x in 0..w {
-                let dst = &mut out[(x + pad) * cin..][..cin];
-                let mut offset = 0;
-                for input in inputs {
-                    let c = input.c;
-                    dst[offset..offset + c].copy_from_slice(&input.data[(row * w + x) * c..][..c]);
-                    offset += c;
+            wide(|| {
+                let (img, py) = (prow / hp, prow % hp);
+                if py < pad || py >= pad + h {
+                    return;
                 }
-            }
+                let row = img * h + py - pad;
+                for x in 0..w {
+                    let dst = &mut out[(x + pad) * cin..][..cin];
+                    let mut offset = 0;
+                    for input in inputs {
+                        let c = input.c;
+                        dst[offset..offset + c]
+                            .copy_from_slice(&input.data[(row * w + x) * c..][..c]);
+                        offset += c;
+                    }
+                }
+            })
         });
     padded
 }

@@ -30,6 +30,7 @@ mod peak;
 mod resample;
 mod sgemm;
 mod tensor;
+mod wide;
 
 pub use conv::{Conv, Epilogue};
 pub use loss::bce_with_logits;

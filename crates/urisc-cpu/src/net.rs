@@ -9,6 +9,8 @@ use crate::conv::Conv;
 use crate::norm::{affine_band, BatchNorm, BnSaved};
 use crate::resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
 use crate::tensor::Act;
+use crate::wide::wide;
+use rayon::prelude::*;
 
 /// Conv3×3 + batch norm (+ ReLU where used so).
 #[derive(Clone, Debug)]
@@ -194,16 +196,15 @@ fn conv_backward(conv: &Conv, tape: &mut Tape, dy: &Act, grads: &mut Collected) 
 fn add(a: &Act, b: &Act) -> Act {
     assert!(a.same_grid(b) && a.c == b.c, "added maps agree");
     let mut out = a.clone();
-    for (o, &v) in out.data.iter_mut().zip(&b.data) {
-        *o += v;
-    }
+    add_assign(&mut out, b);
     out
 }
 
 fn add_assign(a: &mut Act, b: &Act) {
-    for (o, &v) in a.data.iter_mut().zip(&b.data) {
-        *o += v;
-    }
+    a.data
+        .par_chunks_mut(1 << 16)
+        .zip(b.data.par_chunks(1 << 16))
+        .for_each(|(a, b)| wide(|| crate::conv::add_into(a, b)));
 }
 
 impl Block {
@@ -222,7 +223,9 @@ impl Block {
                     None => (*x).clone(),
                 };
                 let mut y = add(&main, &shortcut);
-                y.data.iter_mut().for_each(|v| *v = v.max(0.0));
+                y.data
+                    .par_chunks_mut(1 << 16)
+                    .for_each(|c| wide(|| c.iter_mut().for_each(|v| *v = v.max(0.0))));
                 let y = Arc::new(y);
                 if let Some(tape) = tape {
                     tape.entries.push(Saved::ResidualOut { y: y.clone() });
@@ -249,11 +252,18 @@ impl Block {
                     panic!("tape out of step: expected a residual output");
                 };
                 let mut g = dy.clone();
-                for (g, &y) in g.data.iter_mut().zip(&y.data) {
-                    if y <= 0.0 {
-                        *g = 0.0;
-                    }
-                }
+                g.data
+                    .par_chunks_mut(1 << 16)
+                    .zip(y.data.par_chunks(1 << 16))
+                    .for_each(|(g, y)| {
+                        wide(|| {
+                            for (g, &y) in g.iter_mut().zip(y) {
+                                if y <= 0.0 {
+                                    *g = 0.0;
+                                }
+                            }
+                        })
+                    });
                 let dshortcut = match projection {
                     Some(p) => conv_backward(p, tape, &g, grads),
                     None => g.clone(),

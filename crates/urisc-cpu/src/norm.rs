@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use crate::tensor::Act;
+use crate::wide::wide;
 
 /// Pixels per parallel work item of the per-channel reductions.
 const REDUCE_PIXELS: usize = 4096;
@@ -79,8 +80,10 @@ impl BatchNorm {
             .par_chunks_mut(REDUCE_PIXELS * c)
             .zip(z.data.par_chunks(REDUCE_PIXELS * c))
             .for_each(|(y, z)| {
-                y.copy_from_slice(z);
-                affine_band(y, &scale, &shift, relu);
+                wide(|| {
+                    y.copy_from_slice(z);
+                    affine_band(y, &scale, &shift, relu);
+                })
             });
         let saved = BnSaved {
             mean,
@@ -127,12 +130,15 @@ impl BatchNorm {
                 .zip(dy.data.par_chunks(step))
                 .zip(y.data.par_chunks(step))
                 .for_each(|((dz, dy), y)| {
-                    let pixels = dz.chunks_exact_mut(c).zip(dy.chunks_exact(c));
-                    for ((dz, dy), y) in pixels.zip(y.chunks_exact(c)) {
-                        for ch in 0..c {
-                            dz[ch] = masked(y[ch], dy[ch]) * scale[ch];
+                    wide(|| {
+                        let pixels = dz.chunks_exact_mut(c).zip(dy.chunks_exact(c));
+                        for ((dz, dy), y) in pixels.zip(y.chunks_exact(c)) {
+                            let lanes = dz.iter_mut().zip(dy).zip(y).zip(&scale);
+                            for (((dz, &dy), &y), &s) in lanes {
+                                *dz = masked(y, dy) * s;
+                            }
                         }
-                    }
+                    })
                 });
             return (dz, None);
         }
@@ -143,20 +149,23 @@ impl BatchNorm {
             .zip(y.data.par_chunks(step))
             .zip(z.data.par_chunks(step))
             .map(|((dy, y), z)| {
-                // f32 within a chunk (vectorises), f64 across chunks.
-                let mut sg = vec![0f32; c];
-                let mut sgx = vec![0f32; c];
-                let pixels = dy.chunks_exact(c).zip(y.chunks_exact(c));
-                for ((dy, y), z) in pixels.zip(z.chunks_exact(c)) {
-                    for ch in 0..c {
-                        let g = if relu && y[ch] <= 0.0 { 0.0 } else { dy[ch] };
-                        sg[ch] += g;
-                        sgx[ch] += g * (z[ch] - mean[ch]);
+                wide(|| {
+                    // f32 within a chunk (vectorises), f64 across chunks.
+                    let mut sg = vec![0f32; c];
+                    let mut sgx = vec![0f32; c];
+                    let pixels = dy.chunks_exact(c).zip(y.chunks_exact(c));
+                    for ((dy, y), z) in pixels.zip(z.chunks_exact(c)) {
+                        let lanes = sg.iter_mut().zip(sgx.iter_mut()).zip(dy).zip(y).zip(z);
+                        for (((((sg, sgx), &dy), &y), &z), &mu) in lanes.zip(mean) {
+                            let g = masked(y, dy);
+                            *sg += g;
+                            *sgx += g * (z - mu);
+                        }
                     }
-                }
-                let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
-                let sgx = sgx.iter().zip(inv_std).map(|(s, i)| s * i).collect();
-                (widen(sg), widen(sgx))
+                    let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+                    let sgx = sgx.iter().zip(inv_std).map(|(s, i)| s * i).collect();
+                    (widen(sg), widen(sgx))
+                })
             })
             .collect::<Vec<_>>()
             .into_iter()
@@ -166,20 +175,28 @@ impl BatchNorm {
         let k: Vec<f32> = (0..c).map(|ch| gamma[ch] * inv_std[ch]).collect();
         let mean_g: Vec<f32> = sum_g.iter().map(|&s| (s / m) as f32).collect();
         let mean_gx: Vec<f32> = sum_g_xhat.iter().map(|&s| (s / m) as f32).collect();
+        // Expanded: dz = k·g − slope·z + bias per channel.
+        let slope: Vec<f32> = (0..c).map(|ch| k[ch] * inv_std[ch] * mean_gx[ch]).collect();
+        let bias: Vec<f32> = (0..c)
+            .map(|ch| slope[ch] * mean[ch] - k[ch] * mean_g[ch])
+            .collect();
         dz.data
             .par_chunks_mut(step)
             .zip(dy.data.par_chunks(step))
             .zip(y.data.par_chunks(step))
             .zip(z.data.par_chunks(step))
             .for_each(|(((dz, dy), y), z)| {
-                let pixels = dz.chunks_exact_mut(c).zip(dy.chunks_exact(c));
-                for (((dz, dy), y), z) in pixels.zip(y.chunks_exact(c)).zip(z.chunks_exact(c)) {
-                    for ch in 0..c {
-                        let g = masked(y[ch], dy[ch]);
-                        let xhat = (z[ch] - mean[ch]) * inv_std[ch];
-                        dz[ch] = k[ch] * (g - mean_g[ch] - xhat * mean_gx[ch]);
+                wide(|| {
+                    let pixels = dz.chunks_exact_mut(c).zip(dy.chunks_exact(c));
+                    for (((dz, dy), y), z) in pixels.zip(y.chunks_exact(c)).zip(z.chunks_exact(c)) {
+                        let lanes = dz.iter_mut().zip(dy).zip(y).zip(z);
+                        let per_channel = k.iter().zip(&slope).zip(&bias);
+                        for ((((dz, &dy), &y), &z), ((&k, &slope), &bias)) in lanes.zip(per_channel)
+                        {
+                            *dz = k * masked(y, dy) - slope * z + bias;
+                        }
                     }
-                }
+                })
             });
         let dgamma: Vec<f32> = sum_g_xhat.iter().map(|&s| s as f32).collect();
         let dbeta: Vec<f32> = sum_g.iter().map(|&s| s as f32).collect();
@@ -205,17 +222,19 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
         .data
         .par_chunks(REDUCE_PIXELS * c)
         .map(|chunk| {
-            // f32 within a chunk (vectorises), f64 across chunks.
-            let mut s = vec![0f32; c];
-            let mut q = vec![0f32; c];
-            for px in chunk.chunks_exact(c) {
-                for ch in 0..c {
-                    s[ch] += px[ch];
-                    q[ch] += px[ch] * px[ch];
+            wide(|| {
+                // f32 within a chunk (vectorises), f64 across chunks.
+                let mut s = vec![0f32; c];
+                let mut q = vec![0f32; c];
+                for px in chunk.chunks_exact(c) {
+                    for ch in 0..c {
+                        s[ch] += px[ch];
+                        q[ch] += px[ch] * px[ch];
+                    }
                 }
-            }
-            let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
-            (widen(s), widen(q))
+                let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+                (widen(s), widen(q))
+            })
         })
         .collect::<Vec<_>>()
         .into_iter()
@@ -235,9 +254,9 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
 pub fn affine_band(band: &mut [f32], scale: &[f32], shift: &[f32], relu: bool) {
     let c = scale.len();
     for px in band.chunks_exact_mut(c) {
-        for ch in 0..c {
-            let v = px[ch] * scale[ch] + shift[ch];
-            px[ch] = if relu { v.max(0.0) } else { v };
+        for ((v, &s), &t) in px.iter_mut().zip(scale).zip(shift) {
+            let a = *v * s + t;
+            *v = if relu { a.max(0.0) } else { a };
         }
     }
 }

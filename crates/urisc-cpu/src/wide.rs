@@ -1,0 +1,23 @@
+//! Runs loops compiled for the widest vectors this CPU has. The crate builds for baseline
+//! x86-64 (SSE2) so binaries run anywhere; batch norm, pooling and the other per-element loops
+//! are vectorised 16 wide only inside a function compiled with AVX-512 enabled, chosen at run
+//! time (measured: these loops were a third of a width-16 training step in SSE2 form).
+
+/// Calls `f` inlined into an AVX-512 function where the CPU has AVX-512, else plainly.
+#[inline(always)]
+pub(crate) fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+    {
+        // SAFETY: the features were detected at run time.
+        return unsafe { avx512(f) };
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
