@@ -145,7 +145,6 @@ impl Conv {
                             out_band,
                             bias.is_some(),
                             &zeros,
-                            scratch,
                         );
                     } else {
                         let lhs = if self.k == 1 && inputs.len() == 1 {
@@ -334,9 +333,7 @@ fn implicit_gemm(
     out: &mut [f32],
     accumulate: bool,
     zeros: &[f32],
-    scratch: &mut Vec<f32>,
 ) {
-    let _ = scratch;
     let first = inputs[0];
     let (h, w) = (first.h, first.w);
     let cin: usize = inputs.iter().map(|a| a.c).sum();
@@ -351,32 +348,61 @@ fn implicit_gemm(
         for panel in group..group_end {
             let i0 = panel * sgemm::MR;
             let mr = sgemm::MR.min(m - i0);
-            let coords: [(usize, isize, isize); sgemm::MR] = std::array::from_fn(|r| {
-                let pixel = p0 + i0 + r.min(mr - 1);
-                let (row, x) = (pixel / w, pixel % w);
-                (row / h, (row % h) as isize, x as isize)
-            });
+            let (row, x0) = ((p0 + i0) / w, (p0 + i0) % w);
+            let y0 = (row % h) as isize;
+            // A full panel inside one image row, away from every border: each tap is the
+            // panel's centre pointers shifted by a constant.
+            let interior = mr == sgemm::MR
+                && x0 as isize >= pad
+                && x0 + sgemm::MR + (pad as usize) <= w
+                && y0 >= pad
+                && y0 + pad < h as isize;
             for ty in 0..k {
                 for tx in 0..k {
                     let mut offset = 0;
                     for input in inputs {
-                        let rows = std::array::from_fn(|r| {
-                            let (img, y, x) = coords[r];
-                            let (iy, ix) = (y + ty as isize - pad, x + tx as isize - pad);
-                            if r >= mr || iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                zeros.as_ptr()
-                            } else {
-                                let px = (img * h + iy as usize) * w + ix as usize;
-                                input.data[px * input.c..].as_ptr()
+                        let c = input.c;
+                        let b = weight[((ty * k + tx) * cin + offset) * cout..].as_ptr();
+                        offset += c;
+                        let shift = (ty as isize - pad) * w as isize + tx as isize - pad;
+                        let segment = if interior {
+                            let start = input
+                                .data
+                                .as_ptr()
+                                .wrapping_offset(((p0 + i0) as isize + shift) * c as isize);
+                            sgemm::Segment {
+                                rows: std::array::from_fn(|r| start.wrapping_add(r * c)),
+                                row_step: 1,
+                                steps: c,
+                                b,
                             }
-                        });
-                        segments.push(sgemm::Segment {
-                            rows,
-                            row_step: 1,
-                            steps: input.c,
-                            b: weight[((ty * k + tx) * cin + offset) * cout..].as_ptr(),
-                        });
-                        offset += input.c;
+                        } else {
+                            let rows = std::array::from_fn(|r| {
+                                let pixel = p0 + i0 + r.min(mr - 1);
+                                let (row, x) = (pixel / w, pixel % w);
+                                let (img, y) = (row / h, row % h);
+                                let iy = y as isize + ty as isize - pad;
+                                let ix = x as isize + tx as isize - pad;
+                                let inside = r < mr
+                                    && iy >= 0
+                                    && ix >= 0
+                                    && iy < h as isize
+                                    && ix < w as isize;
+                                if inside {
+                                    let px = (img * h + iy as usize) * w + ix as usize;
+                                    input.data[px * c..].as_ptr()
+                                } else {
+                                    zeros.as_ptr()
+                                }
+                            });
+                            sgemm::Segment {
+                                rows,
+                                row_step: 1,
+                                steps: c,
+                                b,
+                            }
+                        };
+                        segments.push(segment);
                     }
                 }
             }
@@ -387,20 +413,11 @@ fn implicit_gemm(
                 let i0 = panel * sgemm::MR;
                 let mr = sgemm::MR.min(m - i0);
                 let segs = &segments[g * per_panel..][..per_panel];
-                // SAFETY: row pointers cover `steps` channels of a pixel or of `zeros`; B rows
-                // cover `cout` columns from `j0`; the C tile lies inside `out`.
-                unsafe {
-                    sgemm::tile(
-                        segs,
-                        j0,
-                        cout,
-                        out[i0 * cout + j0..].as_mut_ptr(),
-                        cout,
-                        mr,
-                        nr,
-                        accumulate,
-                    );
-                }
+                let c = out[i0 * cout + j0..].as_mut_ptr();
+                // SAFETY: row pointers (after their offsets) cover `steps` channels of a pixel
+                // or of `zeros`; B rows cover `cout` columns from `j0`; the C tile lies inside
+                // `out`.
+                unsafe { sgemm::tile(segs, j0, cout, c, cout, mr, nr, accumulate) };
             }
         }
     }
