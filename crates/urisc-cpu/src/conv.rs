@@ -455,9 +455,8 @@ fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
     padded
 }
 
-/// Pixels of `dy` per block of the weight-gradient loop (its rows and the input rows they
-/// read stay in L2 while every tile sweeps them).
-const WEIGHT_GRADIENT_BLOCK: usize = 1 << 13;
+/// Floats of output gradient plus input per pixel block of the weight-gradient loop (1 MiB).
+const WEIGHT_GRADIENT_BLOCK: usize = 1 << 18;
 
 /// `dw[patch × cout] += Σ_pixels patch(pixel) ⊗ dy(pixel)` over batch rows `rows`, on the native
 /// kernel: tile rows are weight rows (tap, channel), reduction steps are pixels read straight
@@ -485,27 +484,32 @@ unsafe fn weight_gradient_padded(
             ((tap / k) * wp + tap % k) * cin + ci
         })
         .collect();
-    let block_rows = (WEIGHT_GRADIENT_BLOCK / w).max(1);
+    // Pixels per block: the block's output gradients and input rows stay near L2 (a whole
+    // block at a time, every tile of dW sweeps it).
+    let block = (WEIGHT_GRADIENT_BLOCK / (cin + cout)).clamp(512, 8192);
+    let block_rows = (block / w).max(1);
     let mut segments = Vec::with_capacity(block_rows);
     for b0 in rows.clone().step_by(block_rows) {
         let b1 = (b0 + block_rows).min(rows.end);
-        for i0 in (0..patch).step_by(sgemm::MR) {
-            let mr = sgemm::MR.min(patch - i0);
-            let row_offsets: [usize; sgemm::MR] =
-                std::array::from_fn(|r| offsets[(i0 + r).min(patch - 1)]);
-            segments.clear();
-            for row in b0..b1 {
-                let (img, y) = (row / h, row % h);
-                let base = padded.as_ptr().add((img * hp + y) * wp * cin);
-                segments.push(sgemm::Segment {
-                    rows: std::array::from_fn(|r| base.add(row_offsets[r])),
-                    row_step: cin,
-                    steps: w,
-                    b: dy.data.as_ptr().add(row * w * cout),
-                });
-            }
-            for j0 in (0..cout).step_by(sgemm::NR) {
-                let nr = sgemm::NR.min(cout - j0);
+        // Output channel blocks outside: a block's 32 columns of dy stay in L1/L2 while every
+        // row panel of dW streams past them.
+        for j0 in (0..cout).step_by(sgemm::NR) {
+            let nr = sgemm::NR.min(cout - j0);
+            for i0 in (0..patch).step_by(sgemm::MR) {
+                let mr = sgemm::MR.min(patch - i0);
+                let row_offsets: [usize; sgemm::MR] =
+                    std::array::from_fn(|r| offsets[(i0 + r).min(patch - 1)]);
+                segments.clear();
+                for row in b0..b1 {
+                    let (img, y) = (row / h, row % h);
+                    let base = padded.as_ptr().add((img * hp + y) * wp * cin);
+                    segments.push(sgemm::Segment {
+                        rows: std::array::from_fn(|r| base.add(row_offsets[r])),
+                        row_step: cin,
+                        steps: w,
+                        b: dy.data.as_ptr().add(row * w * cout),
+                    });
+                }
                 let c = dw.as_mut_ptr().add(i0 * cout + j0);
                 sgemm::tile(&segments, j0, cout, c, cout, mr, nr, true);
             }
