@@ -2,7 +2,7 @@
 //! fraction of |IG| against distance on a log axis, the interquartile band shaded, R50 and R90
 //! of each mean curve marked with dashed verticals.
 
-use plotters::prelude::*;
+use urisc_plot::plotters::prelude::*;
 
 use crate::report::AttributionReport;
 
@@ -17,6 +17,7 @@ const PALETTE: [RGBColor; 6] = [
 
 /// Draws the runs' curves (reports without a summary are skipped) as SVG text.
 pub fn context_curves_svg(reports: &[AttributionReport]) -> String {
+    urisc_plot::register_font();
     let drawn: Vec<_> = reports
         .iter()
         .filter_map(|r| r.summary.as_ref().map(|s| (r, s)))

@@ -11,7 +11,7 @@ mod trainer;
 
 pub use config::{DataConfig, OptimConfig, RunConfig, TrainConfig};
 pub use loss::LossConfig;
-pub use plot::training_curves_svg;
+pub use plot::{training_curves_png, training_curves_svg};
 pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use speed::{measure_speed, SpeedOptions, SpeedReport};
 pub use trainer::{load_split, read_log, train, EpochLog, Progress, RunFiles, Split, TrainError};

@@ -114,6 +114,9 @@ impl RunFiles {
     pub fn curves(&self) -> PathBuf {
         self.dir.join("training-curves.svg")
     }
+    pub fn curves_png(&self) -> PathBuf {
+        self.dir.join("training-curves.png")
+    }
 }
 
 /// Training and validation images, split by sample name.
@@ -403,6 +406,8 @@ fn draw_curves(files: &RunFiles) -> Result<(), TrainError> {
     let history = read_log(&files.log())?;
     let svg = crate::plot::training_curves_svg(&history);
     urisc_io::write_atomically(&files.curves(), true, |f| f.write_all(svg.as_bytes()))?;
+    let png = crate::plot::training_curves_png(&history);
+    urisc_io::write_atomically(&files.curves_png(), true, |f| f.write_all(&png))?;
     Ok(())
 }
 
