@@ -15,8 +15,8 @@ use urisc_attrib::report::{curve_csv, AttributionReport, CurveCollector};
 use urisc_attrib::targets;
 use urisc_io::{label_is_membrane, write_atomically};
 use urisc_model::{BatchShape, SegmentationModel};
-use urisc_nn::FastSegmenter;
 use urisc_nn::ModelDescriptor;
+use urisc_nn::{Engine, Segmenter};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -78,6 +78,10 @@ struct RunArgs {
     /// Model file (.safetensors written by `urisc train`). Required.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
+    /// Kernels: `cpu` (urisc's own) or `burn` (burn's default device: `BURN_DEVICE`, or a GPU
+    /// when urisc is built with `--features gpu`).
+    #[arg(long, default_value = "cpu", value_name = "ENGINE")]
+    engine: Engine,
     /// The image to attribute (sides must be multiples of the model's size multiple). Required.
     #[arg(long, value_name = "FILE")]
     image: Option<PathBuf>,
@@ -195,7 +199,7 @@ fn logit_threshold(descriptor: &ModelDescriptor) -> f32 {
 
 fn choose_targets(
     args: &RunArgs,
-    model: &FastSegmenter,
+    model: &Segmenter,
     normalized: &[f32],
     (height, width): (usize, usize),
 ) -> Result<Vec<(usize, usize)>> {
@@ -265,7 +269,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     else {
         anyhow::bail!("urisc attribute needs --model FILE, --image FILE and --out DIR");
     };
-    let model = FastSegmenter::load(model_path)?;
+    let model = Segmenter::load(model_path, args.engine)?;
     let decoded = urisc_io::read_image(image_path)?;
     let pixel_size_nm = decoded.pixel_size_nm.or(model.descriptor().pixel_size_nm);
     let image = decoded.image.into_u8();

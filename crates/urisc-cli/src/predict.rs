@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
 use urisc_infer::{clean_up, predict_stream, tile_count, InferenceOptions, TTA_CHOICES};
 use urisc_io::{open_rows, Image, IoError, RowWriter, StreamFormat};
-use urisc_nn::FastSegmenter;
+use urisc_nn::{Engine, Segmenter};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MapFormat {
@@ -42,6 +42,10 @@ pub struct PredictArgs {
     /// Model file (.safetensors written by `urisc train`).
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
+    /// Kernels: `cpu` (urisc's own) or `burn` (burn's default device: `BURN_DEVICE`, or a GPU
+    /// when urisc is built with `--features gpu`).
+    #[arg(long, default_value = "cpu", value_name = "ENGINE")]
+    engine: Engine,
     /// Images (PNG/TIFF) or folders of images.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
@@ -146,7 +150,7 @@ impl Outputs {
 
 /// Predicts every input; returns the binary maps written.
 fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
-    let model = FastSegmenter::load(&args.model)?;
+    let model = Segmenter::load(&args.model, args.engine)?;
     let descriptor = model.descriptor().clone();
     let threshold = args.threshold.unwrap_or(descriptor.threshold);
     let tile = args.tile.unwrap_or(descriptor.tile_size);
@@ -332,6 +336,7 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
     let (binary, probability) = (args.out.join("predictions"), args.out.join("probabilities"));
     let predict = PredictArgs {
         model: args.model.clone(),
+        engine: Engine::Cpu,
         inputs,
         out: binary.clone(),
         format: MapFormat::Png,

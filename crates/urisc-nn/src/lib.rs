@@ -24,7 +24,7 @@ pub use info::{forward_flops, receptive_field, receptive_interval, trainable_par
 pub use model::{
     Architecture, Block, ConvBn, ModelConfig, PlainBlock, ResidualBlock, SegmentationNet, UpLevel,
 };
-pub use segmenter::BurnSegmenter;
+pub use segmenter::{BurnSegmenter, Engine, Segmenter};
 pub use urisc_cpu;
 
 use burn::prelude::*;

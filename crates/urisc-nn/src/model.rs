@@ -167,8 +167,25 @@ pub struct SegmentationNet {
     pub(crate) concat_skips: bool,
 }
 
+/// burn's initialisers draw from one process-wide generator: every build holds this lock, so a
+/// seeded build ([`SegmentationNet::seeded`]) is never interleaved with another build's draws.
+static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl SegmentationNet {
+    /// A randomly initialised network on `device`.
     pub fn new(config: &ModelConfig, device: &Device) -> SegmentationNet {
+        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        SegmentationNet::build(config, device)
+    }
+
+    /// A network initialised from `seed` (reproducible even with other builds in the process).
+    pub fn seeded(config: &ModelConfig, device: &Device, seed: u64) -> SegmentationNet {
+        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        SegmentationNet::build(config, device)
+    }
+
+    fn build(config: &ModelConfig, device: &Device) -> SegmentationNet {
         config.validate().expect("valid model config");
         let w = config.widths();
         let residual = config.architecture == Architecture::ResUnet;

@@ -118,3 +118,85 @@ impl InputGradient for BurnSegmenter {
             .expect("f32 gradient")
     }
 }
+
+/// Which kernels run a network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// urisc's own CPU kernels (`urisc-cpu`).
+    #[default]
+    Cpu,
+    /// burn on its default device: the one `BURN_DEVICE` names, else the first compiled in (a
+    /// GPU through wgpu when built with the `gpu` feature, else burn's CPU backend).
+    Burn,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Engine, String> {
+        match s {
+            "cpu" => Ok(Engine::Cpu),
+            "burn" => Ok(Engine::Burn),
+            _ => Err(format!("unknown engine '{s}' (cpu or burn)")),
+        }
+    }
+}
+
+/// A loaded model on the chosen [`Engine`], behind the model traits.
+pub enum Segmenter {
+    Cpu(crate::FastSegmenter),
+    Burn(BurnSegmenter),
+}
+
+impl Segmenter {
+    pub fn load(path: &Path, engine: Engine) -> Result<Segmenter, ModelFileError> {
+        Ok(match engine {
+            Engine::Cpu => Segmenter::Cpu(crate::FastSegmenter::load(path)?),
+            Engine::Burn => {
+                let device = Device::default();
+                let (net, descriptor) = load_model(path, &device)?;
+                Segmenter::Burn(BurnSegmenter::new(net, descriptor, &device))
+            }
+        })
+    }
+
+    pub fn descriptor(&self) -> &ModelDescriptor {
+        match self {
+            Segmenter::Cpu(m) => m.descriptor(),
+            Segmenter::Burn(m) => m.descriptor(),
+        }
+    }
+
+    fn model(&self) -> &dyn InputGradient {
+        match self {
+            Segmenter::Cpu(m) => m,
+            Segmenter::Burn(m) => m,
+        }
+    }
+}
+
+impl SegmentationModel for Segmenter {
+    fn size_multiple(&self) -> usize {
+        self.model().size_multiple()
+    }
+    fn normalize(&self, grey: u8) -> f32 {
+        self.model().normalize(grey)
+    }
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
+        self.model().logits(input, shape)
+    }
+    fn context_radius(&self) -> Option<usize> {
+        self.model().context_radius()
+    }
+}
+
+impl InputGradient for Segmenter {
+    fn logit_input_gradient(
+        &self,
+        input: &[f32],
+        shape: BatchShape,
+        targets: &[(usize, usize)],
+    ) -> Vec<f32> {
+        self.model().logit_input_gradient(input, shape, targets)
+    }
+}

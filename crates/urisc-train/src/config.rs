@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::engine::EngineKind;
 use urisc_data::{AugmentConfig, CropConfig};
 use urisc_nn::ModelConfig;
 
@@ -70,6 +72,10 @@ pub struct RunConfig {
     pub epochs: usize,
     pub steps_per_epoch: usize,
     pub batch: usize,
+    /// `"cpu"`: urisc's own kernels; `"burn"`: burn on its default device (a GPU with the
+    /// `gpu` feature, chosen by `BURN_DEVICE`).
+    #[serde(default)]
+    pub engine: EngineKind,
 }
 
 impl TrainConfig {

@@ -3,6 +3,7 @@
 //! the seeded, validated, checkpointed and resumable loop ([`train`]).
 
 mod config;
+mod engine;
 mod loss;
 mod plot;
 mod schedule;
@@ -10,6 +11,7 @@ mod speed;
 mod trainer;
 
 pub use config::{DataConfig, OptimConfig, RunConfig, TrainConfig};
+pub use engine::EngineKind;
 pub use loss::LossConfig;
 pub use plot::{training_curves_png, training_curves_svg};
 pub use schedule::{ScheduleConfig, ScheduleKind};

@@ -78,9 +78,7 @@ pub fn measure_speed(options: &SpeedOptions, threads: usize) -> SpeedReport {
         depth: options.depth,
     };
     config.validate().expect("valid model config");
-    let device = Device::flex();
-    device.seed(0);
-    let mut net = to_cpu_net(&SegmentationNet::new(&config, &device));
+    let mut net = to_cpu_net(&SegmentationNet::seeded(&config, &Device::flex(), 0));
 
     let (batch, side) = (4, 256);
     let x = pattern(batch * side * side, 1);

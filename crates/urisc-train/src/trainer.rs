@@ -17,13 +17,13 @@ use serde::{Deserialize, Serialize};
 use urisc_data::{CropSampler, LabelledImage};
 use urisc_infer::{predict_image, InferenceOptions};
 use urisc_io::{label_is_membrane, Image};
-use urisc_nn::urisc_cpu::{self, Act, Adam, Mode};
+use urisc_model::SegmentationModel;
 use urisc_nn::{
-    from_cpu_net, load_model, save_model, to_cpu_net, FastSegmenter, ModelDescriptor,
-    SegmentationNet,
+    load_model, save_model, BurnSegmenter, FastSegmenter, ModelDescriptor, SegmentationNet,
 };
 
 use crate::config::TrainConfig;
+use crate::engine::{EngineKind, Runner};
 
 /// Why training stopped early; every message names the file or the step.
 #[derive(Debug, thiserror::Error)]
@@ -94,10 +94,6 @@ impl RunFiles {
     }
     pub fn best(&self) -> PathBuf {
         self.dir.join("best.safetensors")
-    }
-    /// Adam's step count and moments at the last checkpoint.
-    fn optimizer(&self) -> PathBuf {
-        self.dir.join("last.adam.safetensors")
     }
     fn state(&self) -> PathBuf {
         self.dir.join("state.json")
@@ -205,14 +201,8 @@ pub fn train(
         .map_err(|e| TrainError::Setup(format!("{}: cannot create: {e}", out.display())))?;
 
     let device = Device::flex();
-    let autodiff = device.clone().autodiff();
-    let adam = Adam::new(
-        config.optim.beta1 as f32,
-        config.optim.beta2 as f32,
-        config.optim.epsilon as f32,
-    );
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let (template, mut net, mut adam, mut state) = if resume {
+    let (template, mut runner, mut state) = if resume {
         let state: RunState = serde_json::from_str(
             &std::fs::read_to_string(files.state())
                 .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?,
@@ -226,23 +216,15 @@ pub fn train(
                 files.last().display()
             )));
         }
-        let net = to_cpu_net(&template);
-        let adam = read_adam(&files.optimizer(), adam)?;
+        let runner = Runner::resume(config, out, &template)?;
         let pos: u128 = state
             .rng_word_pos
             .parse()
             .map_err(|_| TrainError::Setup("state.json: bad RNG position".into()))?;
         rng.set_word_pos(pos);
-        (template, net, adam, state)
+        (template, runner, state)
     } else {
-        // burn's initialisers draw from one process-wide generator: hold it while seeding and
-        // initialising, so concurrent runs in one process (tests) cannot interleave draws.
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-        device.seed(config.seed);
-        let template = SegmentationNet::new(&config.model, &device);
-        drop(guard);
-        let net = to_cpu_net(&template);
+        let (template, runner) = Runner::start(config);
         let state = RunState {
             epochs_done: 0,
             global_step: 0,
@@ -261,7 +243,7 @@ pub fn train(
         urisc_io::write_atomically(&files.split(), true, |f| {
             f.write_all(split_json.to_string().as_bytes())
         })?;
-        (template, net, adam, state)
+        (template, runner, state)
     };
 
     let train_images: Vec<LabelledImage> = split
@@ -297,18 +279,13 @@ pub fn train(
                 );
                 targets.extend_from_slice(&tile.target);
             }
-            let (logits, tape) =
-                net.forward_recorded(Act::from_vec(b, s, s, 1, images), Mode::Train);
-            // The loss and its gradient with respect to the logits, in burn on a leaf tensor.
-            let logits =
-                Tensor::<4>::from_data(TensorData::new(logits.data, [b, 1, s, s]), &autodiff)
-                    .require_grad();
-            let y = Tensor::<4>::from_data(TensorData::new(targets, [b, 1, s, s]), &autodiff);
-            let loss = config.loss.loss(logits.clone(), y);
-            let value: f32 = loss.clone().into_scalar();
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    loss: value,
+            lr = config
+                .schedule
+                .lr_at(config.optim.lr, state.global_step, total_steps);
+            let value = runner
+                .step(config, images, targets, (b, s), lr)
+                .map_err(|loss| TrainError::NonFinite {
+                    loss,
                     epoch,
                     step,
                     checkpoint: if files.last().exists() {
@@ -316,24 +293,7 @@ pub fn train(
                     } else {
                         "(none yet)".into()
                     },
-                });
-            }
-            lr = config
-                .schedule
-                .lr_at(config.optim.lr, state.global_step, total_steps);
-            let dlogits = logits
-                .grad(&loss.backward())
-                .expect("logit gradient")
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32 gradient");
-            net.update_running_stats(&tape);
-            let (_, grads) = net.backward(tape, &Act::from_vec(b, s, s, 1, dlogits), false, true);
-            adam.step(
-                net.params_mut(),
-                &grads.expect("parameter gradients"),
-                lr as f32,
-            );
+                })?;
             state.global_step += 1;
             loss_sum += value as f64;
             progress(Progress::Step {
@@ -344,8 +304,11 @@ pub fn train(
                 tiles_per_second: b as f64 / t0.elapsed().as_secs_f64(),
             });
         }
+        let inference = runner.inference_net(&template);
         let (val_f1, threshold) = validate(
-            &net,
+            &inference,
+            &runner.device(),
+            config.train.engine,
             &ModelDescriptor::new(config.model.clone(), s),
             &split.validation,
         );
@@ -378,13 +341,12 @@ pub fn train(
         descriptor
             .training
             .insert("val_f1".into(), format!("{val_f1:.4}"));
-        let inference = from_cpu_net(template.clone(), &net);
         save_model(&files.last(), &inference, &descriptor, true)?;
         if val_f1 > state.best_f1 {
             state.best_f1 = val_f1;
             save_model(&files.best(), &inference, &descriptor, true)?;
         }
-        write_adam(&files.optimizer(), &adam)?;
+        runner.save_state(out)?;
         append_line(
             &files.log(),
             &serde_json::to_string(&log).expect("log serialises"),
@@ -434,15 +396,30 @@ fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
 }
 
 /// Best validation F1 and its threshold (100 steps of 0.01); (0, 0.5) without validation data.
+/// Validates on the engine's kernels: urisc's own for the CPU engine, burn's on its device.
 fn validate(
-    net: &urisc_cpu::Net,
+    net: &SegmentationNet,
+    device: &Device,
+    engine: EngineKind,
     descriptor: &ModelDescriptor,
+    validation: &[(String, LabelledImage)],
+) -> (f64, f64) {
+    match engine {
+        EngineKind::Cpu => best_threshold(&FastSegmenter::new(net, descriptor.clone()), validation),
+        EngineKind::Burn => best_threshold(
+            &BurnSegmenter::new(net.clone(), descriptor.clone(), device),
+            validation,
+        ),
+    }
+}
+
+fn best_threshold<M: SegmentationModel + Sync>(
+    segmenter: &M,
     validation: &[(String, LabelledImage)],
 ) -> (f64, f64) {
     if validation.is_empty() {
         return (0.0, 0.5);
     }
-    let segmenter = FastSegmenter::from_cpu_net(net.clone(), descriptor.clone());
     // The whole image in one tile (padded by reflection): no blending seams in validation.
     let whole = InferenceOptions {
         tile: usize::MAX,
@@ -453,68 +430,9 @@ fn validate(
     let mut probs = Vec::new();
     let mut membrane = Vec::new();
     for (_, li) in validation {
-        probs.extend(predict_image(&segmenter, &li.image, &whole).data);
+        probs.extend(predict_image(segmenter, &li.image, &whole).data);
         membrane.extend(li.label.data.iter().map(|&v| label_is_membrane(v)));
     }
     let best = urisc_metrics::best_f1_threshold(&probs, &membrane, 100);
     (best.scores.f1, best.threshold)
-}
-
-/// Writes Adam's step count and moments (`m.K`, `v.K` per parameter K) atomically.
-fn write_adam(path: &Path, adam: &Adam) -> Result<(), TrainError> {
-    let (step, moments) = adam.state();
-    let bytes_of = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let buffers: Vec<(String, Vec<u8>, usize)> = moments
-        .iter()
-        .enumerate()
-        .flat_map(|(k, (m, v))| {
-            [
-                (format!("m.{k}"), bytes_of(m), m.len()),
-                (format!("v.{k}"), bytes_of(v), v.len()),
-            ]
-        })
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = buffers
-        .iter()
-        .map(|(name, bytes, len)| {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], bytes)
-                    .expect("consistent tensor view");
-            (name.clone(), view)
-        })
-        .collect();
-    let metadata = std::collections::HashMap::from([("step".to_string(), step.to_string())]);
-    let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
-    urisc_io::write_atomically(path, true, |f| f.write_all(&bytes))?;
-    Ok(())
-}
-
-/// Reads what [`write_adam`] wrote into `adam` (hyper-parameters from the config).
-fn read_adam(path: &Path, adam: Adam) -> Result<Adam, TrainError> {
-    let bad = |what: String| TrainError::Setup(format!("{}: {what}", path.display()));
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let (_, metadata) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-    let step: i32 = metadata
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("step"))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no step count".into()))?;
-    let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let floats = |name: &str| -> Result<Vec<f32>, TrainError> {
-        let t = tensors
-            .tensor(name)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-        Ok(t.data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
-    };
-    let count = tensors.len() / 2;
-    let moments = (0..count)
-        .map(|k| Ok((floats(&format!("m.{k}"))?, floats(&format!("v.{k}"))?)))
-        .collect::<Result<Vec<_>, TrainError>>()?;
-    Ok(adam.with_state(step, moments))
 }

@@ -208,3 +208,41 @@ fn diverging_run_stops_with_a_clear_message() {
         other => panic!("expected a non-finite loss, got {other:?}"),
     }
 }
+
+/// `engine = "burn"` (here burn's CPU backend; a GPU with the `gpu` feature) trains, checkpoints
+/// its own optimizer state and resumes. burn's backend is not bit-reproducible while other
+/// tests load the thread pool, so the resumed run is checked for continuing (loss below a
+/// fresh start's, epochs counted on), not for equality with an uninterrupted run.
+#[test]
+fn burn_engine_trains_and_resumes() {
+    let dir = setup();
+    let data = dir.path().join("data");
+    let split = load_split(&config(&data, 3, &[]), dir.path()).unwrap();
+    let full = config(&data, 3, &["train.engine=burn"]);
+    let a = dir.path().join("a");
+    let logs = train(&full, &split, &a, false, false, &mut |_| {}).unwrap();
+    assert!(
+        logs[2].train_loss < logs[0].train_loss,
+        "loss did not go down: {logs:?}"
+    );
+    assert!(a.join("last.optimizer.bpk").exists() && a.join("last.train.bpk").exists());
+    let b = dir.path().join("b");
+    let first = train(
+        &config(&data, 1, &["train.engine=burn"]),
+        &split,
+        &b,
+        false,
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
+    let resumed = train(&full, &split, &b, true, false, &mut |_| {}).unwrap();
+    assert_eq!(
+        resumed.iter().map(|l| l.epoch).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert!(
+        resumed[1].train_loss < first[0].train_loss,
+        "the resumed run did not continue: {first:?} then {resumed:?}"
+    );
+}
