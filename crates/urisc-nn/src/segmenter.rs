@@ -142,7 +142,9 @@ impl std::str::FromStr for Engine {
     }
 }
 
-/// A loaded model on the chosen [`Engine`], behind the model traits.
+/// A loaded model on the chosen [`Engine`], behind the model traits. (One per process: the
+/// size difference of the variants does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub enum Segmenter {
     Cpu(crate::FastSegmenter),
     Burn(BurnSegmenter),

@@ -19,7 +19,9 @@ use crate::trainer::TrainError;
 /// Which engine trains (config key `train.engine`: `"cpu"` or `"burn"`).
 pub use urisc_nn::Engine as EngineKind;
 
-/// A network being trained, with its optimizer state.
+/// A network being trained, with its optimizer state (one per run, so the size difference of
+/// the variants does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Runner {
     Cpu {
         net: urisc_cpu::Net,
