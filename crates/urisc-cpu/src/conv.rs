@@ -562,18 +562,7 @@ fn gather_patch(inputs: &[&Act], k: usize, pixel: usize, dst: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn random(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::tensor::pseudo_random as random;
 
     fn close(a: &[f32], b: &[f32]) {
         let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));

@@ -39,4 +39,4 @@ pub use norm::{AffineGrads, BatchNorm, BnSaved};
 pub use param::{Adam, Moments};
 pub use peak::peak_gflops;
 pub use resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
-pub use tensor::Act;
+pub use tensor::{pseudo_random, Act};

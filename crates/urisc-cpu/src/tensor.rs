@@ -76,3 +76,17 @@ impl Act {
         out
     }
 }
+
+/// `len` deterministic values in [−1, 1) from `seed` (a linear congruential sequence): inputs
+/// for tests and benchmarks that must not depend on a random-number crate.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}

@@ -7,28 +7,13 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::module::{conv2d, interpolate, max_pool2d};
 use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions, MaxPoolOptions};
-use urisc_cpu::{Act, Conv, Mode};
+use urisc_cpu::{pseudo_random as random, Act, Conv, Mode};
 use urisc_model::{BatchShape, InputGradient, SegmentationModel};
 use urisc_nn::burn;
 use urisc_nn::{
     from_cpu_net, to_cpu_net, Architecture, BurnSegmenter, FastSegmenter, ModelConfig,
     ModelDescriptor, Normalization, SegmentationNet,
 };
-
-/// Deterministic values in [-1, 1).
-fn random(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn tensor4(data: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, shape), device)

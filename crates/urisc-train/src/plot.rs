@@ -95,9 +95,8 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, logs: &[EpochLog]) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn curves_contain_one_point_per_epoch() {
-        let logs: Vec<EpochLog> = (0..3)
+    fn logs(epochs: usize) -> Vec<EpochLog> {
+        (0..epochs)
             .map(|e| EpochLog {
                 epoch: e,
                 global_step: 10 * (e + 1),
@@ -107,8 +106,12 @@ mod tests {
                 val_threshold: 0.5,
                 seconds: 1.0,
             })
-            .collect();
-        let svg = training_curves_svg(&logs);
+            .collect()
+    }
+
+    #[test]
+    fn curves_contain_one_point_per_epoch() {
+        let svg = training_curves_svg(&logs(3));
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("validation F1"));
         assert_eq!(svg.matches("<circle").count(), 6);
@@ -116,18 +119,7 @@ mod tests {
 
     #[test]
     fn png_curves_decode_with_the_plot_size_and_drawn_pixels() {
-        let logs: Vec<EpochLog> = (0..4)
-            .map(|e| EpochLog {
-                epoch: e,
-                global_step: 10 * (e + 1),
-                lr: 1e-3,
-                train_loss: 1.0 / (e + 1) as f64,
-                val_f1: 0.5 + 0.1 * e as f64,
-                val_threshold: 0.5,
-                seconds: 1.0,
-            })
-            .collect();
-        let png = training_curves_png(&logs);
+        let png = training_curves_png(&logs(4));
         let decoder = png::Decoder::new(std::io::Cursor::new(png));
         let mut reader = decoder.read_info().unwrap();
         let mut rgb = vec![0; reader.output_buffer_size().unwrap()];

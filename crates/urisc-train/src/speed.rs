@@ -57,19 +57,6 @@ fn time_steps(warmup: usize, steps: usize, mut f: impl FnMut()) -> f64 {
     median(times)
 }
 
-/// Deterministic inputs: standard-ish normal-free values in [-1, 1) and 0/1 targets.
-fn pattern(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
 /// Runs the benchmark on the current rayon pool (`threads` is reported and used for the peak).
 pub fn measure_speed(options: &SpeedOptions, threads: usize) -> SpeedReport {
     let config = ModelConfig {
@@ -81,8 +68,8 @@ pub fn measure_speed(options: &SpeedOptions, threads: usize) -> SpeedReport {
     let mut net = to_cpu_net(&SegmentationNet::seeded(&config, &Device::flex(), 0));
 
     let (batch, side) = (4, 256);
-    let x = pattern(batch * side * side, 1);
-    let target: Vec<f32> = pattern(batch * side * side, 2)
+    let x = urisc_cpu::pseudo_random(batch * side * side, 1);
+    let target: Vec<f32> = urisc_cpu::pseudo_random(batch * side * side, 2)
         .iter()
         .map(|&v| (v >= 0.0) as u8 as f32)
         .collect();
@@ -97,7 +84,7 @@ pub fn measure_speed(options: &SpeedOptions, threads: usize) -> SpeedReport {
         adam.step(net.params_mut(), &grads.expect("parameter gradients"), 1e-4);
     });
 
-    let x512 = pattern(512 * 512, 3);
+    let x512 = urisc_cpu::pseudo_random(512 * 512, 3);
     let fwd512_s = time_steps(options.warmup, options.steps, || {
         std::hint::black_box(net.infer(Act::from_vec(1, 512, 512, 1, x512.clone())));
     });
