@@ -357,6 +357,16 @@ fn implicit_gemm(
                 && x0 + sgemm::MR + (pad as usize) <= w
                 && y0 >= pad
                 && y0 + pad < h as isize;
+            // Border panels: each lane's batch pixel, row and column, for the per-tap checks.
+            let lanes: [(usize, isize, isize); sgemm::MR] = if interior {
+                [(0, 0, 0); sgemm::MR]
+            } else {
+                std::array::from_fn(|r| {
+                    let pixel = p0 + i0 + r.min(mr - 1);
+                    let x = pixel % w;
+                    (pixel, ((pixel / w) % h) as isize, x as isize)
+                })
+            };
             for ty in 0..k {
                 for tx in 0..k {
                     let mut offset = 0;
@@ -378,19 +388,16 @@ fn implicit_gemm(
                             }
                         } else {
                             let rows = std::array::from_fn(|r| {
-                                let pixel = p0 + i0 + r.min(mr - 1);
-                                let (row, x) = (pixel / w, pixel % w);
-                                let (img, y) = (row / h, row % h);
-                                let iy = y as isize + ty as isize - pad;
-                                let ix = x as isize + tx as isize - pad;
+                                let (pixel, y, x) = lanes[r];
+                                let (iy, ix) = (y + ty as isize - pad, x + tx as isize - pad);
                                 let inside = r < mr
                                     && iy >= 0
                                     && ix >= 0
                                     && iy < h as isize
                                     && ix < w as isize;
                                 if inside {
-                                    let px = (img * h + iy as usize) * w + ix as usize;
-                                    input.data[px * c..].as_ptr()
+                                    let px = pixel as isize + shift;
+                                    input.data.as_ptr().wrapping_offset(px * c as isize)
                                 } else {
                                     zeros.as_ptr()
                                 }

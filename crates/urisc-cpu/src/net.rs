@@ -66,7 +66,8 @@ pub struct Tape {
 enum Saved {
     ConvBn {
         inputs: Vec<Arc<Act>>,
-        z: Act,
+        /// The convolution's output before batch norm (training only: evaluation needs `y`).
+        z: Option<Act>,
         y: Arc<Act>,
         bn: BnSaved,
         relu: bool,
@@ -118,18 +119,30 @@ impl ConvBn {
         tape: Option<&mut Tape>,
     ) -> Arc<Act> {
         let refs: Vec<&Act> = inputs.iter().map(|a| &**a).collect();
-        let Some(tape) = tape else {
-            assert_eq!(mode, Mode::Eval, "training needs a tape");
+        if mode == Mode::Eval {
+            // Batch norm on running statistics is the convolution's epilogue; a backward pass
+            // needs only the output (for the ReLU mask) and the scale.
             let (scale, shift) = self.bn.eval_affine();
             let post = move |band: &mut [f32]| affine_band(band, &scale, &shift, relu);
-            return Arc::new(self.conv.forward(&refs, Some(&post)));
-        };
+            let y = Arc::new(self.conv.forward(&refs, Some(&post)));
+            if let Some(tape) = tape {
+                tape.entries.push(Saved::ConvBn {
+                    inputs: inputs.to_vec(),
+                    z: None,
+                    y: y.clone(),
+                    bn: self.bn.eval_record(),
+                    relu,
+                });
+            }
+            return y;
+        }
+        let tape = tape.expect("training needs a tape");
         let z = self.conv.forward(&refs, None);
-        let (y, bn) = self.bn.forward(&z, relu, mode == Mode::Train);
+        let (y, bn) = self.bn.forward(&z, relu, true);
         let y = Arc::new(y);
         tape.entries.push(Saved::ConvBn {
             inputs: inputs.to_vec(),
-            z,
+            z: Some(z),
             y: y.clone(),
             bn,
             relu,
@@ -155,7 +168,7 @@ impl ConvBn {
         else {
             panic!("tape out of step: expected conv + batch norm");
         };
-        let (dz, bn_grads) = self.bn.backward(&z, &y, dy, &bn, relu);
+        let (dz, bn_grads) = self.bn.backward(z.as_ref(), &y, dy, &bn, relu);
         if grads.params.is_some() {
             let (dgamma, dbeta) = bn_grads.expect("parameter gradients need training mode");
             grads.push(dbeta);

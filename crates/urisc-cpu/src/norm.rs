@@ -94,6 +94,21 @@ impl BatchNorm {
         (y, saved)
     }
 
+    /// The record of an evaluation-mode forward pass (running statistics), for a backward pass
+    /// through batch norm fused into a convolution's epilogue.
+    pub fn eval_record(&self) -> BnSaved {
+        BnSaved {
+            mean: self.running_mean.clone(),
+            inv_std: self
+                .running_var
+                .iter()
+                .map(|v| 1.0 / (v + self.epsilon).sqrt())
+                .collect(),
+            var: Vec::new(),
+            train: false,
+        }
+    }
+
     /// Moves the running statistics towards the batch statistics of a training-mode forward.
     pub fn update_running(&mut self, saved: &BnSaved) {
         if !saved.train {
@@ -109,10 +124,11 @@ impl BatchNorm {
     }
 
     /// Gradient with respect to the input `z` of [`BatchNorm::forward`], given its output `y`
-    /// and the output gradient `dy`; in training mode also the γ and β gradients.
+    /// and the output gradient `dy`; in training mode also the γ and β gradients (`z` is read
+    /// in training mode only).
     pub fn backward(
         &self,
-        z: &Act,
+        z: Option<&Act>,
         y: &Act,
         dy: &Act,
         saved: &BnSaved,
@@ -142,6 +158,7 @@ impl BatchNorm {
                 });
             return (dz, None);
         }
+        let z = z.expect("training-mode backward needs the normalised input");
         let (mean, inv_std) = (&saved.mean, &saved.inv_std);
         let (sum_g, sum_g_xhat) = dy
             .data
