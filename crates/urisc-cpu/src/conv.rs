@@ -1,7 +1,8 @@
-//! 3×3 (padding 1) and 1×1 convolutions, stride 1, on NHWC activations: im2col of a band of
-//! image rows into a buffer that stays in cache, then one GEMM per band; bands run in parallel.
-//! Several inputs are read as one channel-concatenated input (the U-Net's skip concatenation
-//! costs nothing: im2col copies anyway).
+//! 3×3 (padding 1) and 1×1 convolutions, stride 1, on NHWC activations, bands of image rows in
+//! parallel. On AVX-512 CPUs the forward pass (and the data gradient, a convolution with the
+//! flipped kernel) is an implicit GEMM reading taps in place, and the weight gradient reads a
+//! zero-padded copy of the input; elsewhere im2col + the `gemm` crate. Several inputs are read
+//! as one channel-concatenated input (the U-Net's skip concatenation costs no copy).
 
 use rayon::prelude::*;
 

@@ -1,12 +1,14 @@
 //! Fast CPU execution of urisc's segmentation networks, without a deep-learning framework.
 //!
-//! Activations are NHWC ([`Act`]), so a convolution is an im2col of a cache-sized band of rows
-//! followed by one GEMM (the `gemm` crate's AVX-512/AVX2 kernels), bands in parallel with
-//! rayon; 1×1 convolutions skip im2col; skip concatenations are read in place by the next
-//! convolution's im2col. In inference batch norm and ReLU run as the GEMM band's epilogue while
-//! it is in cache. Training and input gradients record a [`Tape`] and run the backward pass
-//! layer by layer: data gradients are convolutions with the flipped kernel, weight gradients
-//! GEMMs of the im2col bands against the output gradients, batch norm + ReLU backward fused.
+//! Activations are NHWC ([`Act`]). Convolutions run as an implicit GEMM on a hand-written
+//! AVX-512 tile (14 output pixels × 32 output channels in registers) whose operands are read
+//! through per-row pointers: a 3×3 convolution's taps point straight at neighbouring pixels'
+//! channel vectors (zeros outside the image), so no im2col copy is made, and the U-Net's skip
+//! concatenation is read in place. Work is split into bands of rows across rayon's threads. In
+//! inference, batch norm and ReLU run as each band's epilogue while it is in cache. Training and
+//! input gradients record a [`Tape`]; data gradients are convolutions with the flipped kernel,
+//! weight gradients the same tile over (tap, channel) rows and pixel steps, batch norm + ReLU
+//! backward fused. CPUs without AVX-512 take im2col + the `gemm` crate instead.
 //!
 //! The network structure mirrors `urisc_nn::SegmentationNet` (which converts to and from
 //! [`Net`]); tests there check every layer and whole networks against burn's reference

@@ -1,5 +1,6 @@
-//! Membrane segmentation networks for urisc, on burn (pure-Rust `flex` CPU backend; see
-//! `docs/decisions/0001-deep-learning-framework.md`).
+//! Membrane segmentation networks for urisc as burn modules (see
+//! `docs/decisions/0001-deep-learning-framework.md`), run on urisc's own CPU kernels
+//! (`urisc-cpu`, `docs/decisions/0002-own-cpu-kernels.md`) or on burn's devices.
 //!
 //! - [`SegmentationNet`]: the authors' U-Net and a residual-encoder (LinkNet-style) U-Net,
 //!   configured by [`ModelConfig`]; 1-channel image in, 1-channel membrane logits out.
@@ -8,6 +9,9 @@
 //!   a model file describes itself.
 //! - [`trainable_parameters`], [`forward_flops`], [`receptive_field`]: what `urisc model info`
 //!   reports.
+//! - [`to_cpu_net`] / [`from_cpu_net`]: parameters and running statistics to and from
+//!   `urisc-cpu`; [`FastSegmenter`] (urisc's kernels) and [`BurnSegmenter`] (burn's) put a
+//!   model behind the `urisc-model` traits; [`Segmenter`] picks one by [`Engine`].
 
 mod descriptor;
 mod fast;
