@@ -7,8 +7,9 @@
 #   bench/frameworks/setup_torch.sh   # once
 #   bench/speed/run.sh                # WIDTHS="16 32 64" THREADS=2 ROUNDS=2 WARMUP=2 STEPS=5
 #
-# Prints one line per width with medians over all rounds and the ratios (PyTorch time / urisc
-# time: above 1 means urisc is faster); the raw log goes to bench/speed/results/.
+# Prints one line per width with medians over all rounds, the ratios (PyTorch time / urisc
+# time: above 1 means urisc is faster) and peak memory (largest over rounds; urisc's process also
+# runs the forward pass); the raw log goes to bench/speed/results/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WIDTHS=${WIDTHS:-"16 32 64"}
@@ -31,9 +32,16 @@ LOG=bench/speed/results/run-$(date +%Y%m%d-%H%M%S).log
 
 for r in $(seq "$ROUNDS"); do
   for w in $WIDTHS; do
-    echo "URISC round=$r $("$BIN" bench speed --width "$w" --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" --json)" | tee -a "$LOG"
+    # Peak RSS of each process (urisc's also runs the 512² forward) from GNU time.
+    out=$(/usr/bin/time -f "RSS %M" "$BIN" bench speed --width "$w" --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" --json 2>&1)
+    echo "URISC round=$r $(echo "$out" | grep '^{')" | tee -a "$LOG"
+    echo "RSS urisc width=$w kib=$(echo "$out" | sed -n 's/^RSS //p')" | tee -a "$LOG"
     for mode in train forward; do
-      "$PY" bench/frameworks/torch_unet.py "$mode" "$w" "$WARMUP" "$STEPS" 2>/dev/null | sed "s/^/round=$r /" | tee -a "$LOG"
+      out=$(/usr/bin/time -f "RSS %M" "$PY" bench/frameworks/torch_unet.py "$mode" "$w" "$WARMUP" "$STEPS" 2>&1)
+      echo "$out" | grep '^RESULT' | sed "s/^/round=$r /" | tee -a "$LOG"
+      if [ "$mode" = train ]; then
+        echo "RSS torch width=$w kib=$(echo "$out" | sed -n 's/^RSS //p')" | tee -a "$LOG"
+      fi
     done
   done
 done
@@ -41,9 +49,12 @@ done
 python3 - "$LOG" <<'PY'
 import json, re, statistics, sys
 from collections import defaultdict
-urisc, torch = defaultdict(list), defaultdict(list)
+urisc, torch, rss = defaultdict(list), defaultdict(list), defaultdict(list)
 for line in open(sys.argv[1]):
-    if line.startswith("URISC"):
+    if line.startswith("RSS "):
+        f = dict(re.findall(r"(\w+)=(\S+)", line))
+        rss[(line.split()[1], int(f["width"]))].append(int(f["kib"]) / 1024)
+    elif line.startswith("URISC"):
         j = json.loads(line.split(" ", 2)[2])
         for k in ("train_step_s", "fwd512_s", "gflops_train", "gflops_fwd", "peak_gflops"):
             urisc[(j["width"], k)].append(j[k])
@@ -51,12 +62,13 @@ for line in open(sys.argv[1]):
         f = dict(re.findall(r"(\w+)=(\S+)", line))
         torch[(int(f["width"]), f["mode"])].append(float(f["median_s"]))
 med = statistics.median
-print(f"\n{'width':>5} {'urisc train s':>13} {'torch train s':>13} {'speed ratio':>11} {'urisc fwd512 s':>14} {'torch fwd512 s':>14} {'speed ratio':>11} {'train %peak':>11} {'fwd %peak':>9} {'peak GFLOP/s':>12}")
+print(f"\n{'width':>5} {'urisc train s':>13} {'torch train s':>13} {'speed ratio':>11} {'urisc fwd512 s':>14} {'torch fwd512 s':>14} {'speed ratio':>11} {'train %peak':>11} {'fwd %peak':>9} {'peak GFLOP/s':>12} {'urisc MiB':>9} {'torch train MiB':>15}")
 for w in sorted({w for w, _ in urisc}):
     ut, uf = med(urisc[(w, "train_step_s")]), med(urisc[(w, "fwd512_s")])
     tt, tf = med(torch[(w, "train")]), med(torch[(w, "forward")])
     peak = med(urisc[(w, "peak_gflops")])
     print(f"{w:>5} {ut:>13.3f} {tt:>13.3f} {tt/ut:>10.2f}x {uf:>14.3f} {tf:>14.3f} {tf/uf:>10.2f}x "
-          f"{100*med(urisc[(w,'gflops_train')])/peak:>10.0f}% {100*med(urisc[(w,'gflops_fwd')])/peak:>8.0f}% {peak:>12.0f}")
+          f"{100*med(urisc[(w,'gflops_train')])/peak:>10.0f}% {100*med(urisc[(w,'gflops_fwd')])/peak:>8.0f}% {peak:>12.0f} "
+          f"{max(rss[('urisc', w)], default=0):>9.0f} {max(rss[('torch', w)], default=0):>15.0f}")
 PY
 echo "log: $LOG"
