@@ -86,6 +86,29 @@ impl Runner {
         last: &SegmentationNet,
     ) -> Result<Runner, TrainError> {
         let setup = |path: &Path, e: String| TrainError::Setup(format!("{}: {e}", path.display()));
+        // Each engine keeps its own optimizer state: a missing file usually means the run was
+        // started with the other engine.
+        let engine_files = [CPU_OPTIMIZER, BURN_OPTIMIZER];
+        let needed = match config.train.engine {
+            EngineKind::Cpu => CPU_OPTIMIZER,
+            EngineKind::Burn => BURN_OPTIMIZER,
+        };
+        if !dir.join(needed).exists() {
+            let other = engine_files.iter().find(|f| dir.join(f).exists());
+            return Err(setup(
+                &dir.join(needed),
+                match other {
+                    Some(_) => format!(
+                        "missing: the run was trained with the other engine (this config has train.engine = \"{}\")",
+                        match config.train.engine {
+                            EngineKind::Cpu => "cpu",
+                            EngineKind::Burn => "burn",
+                        }
+                    ),
+                    None => "missing: no optimizer state to resume from".into(),
+                },
+            ));
+        }
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|e| setup(&path, e.to_string()))

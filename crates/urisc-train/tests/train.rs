@@ -246,3 +246,40 @@ fn burn_engine_trains_and_resumes() {
         "the resumed run did not continue: {first:?} then {resumed:?}"
     );
 }
+
+/// Resuming with the other engine is refused by name, before anything is written.
+#[test]
+fn resuming_with_the_other_engine_is_refused() {
+    let dir = setup();
+    let data = dir.path().join("data");
+    let split = load_split(&config(&data, 1, &[]), dir.path()).unwrap();
+    let out = dir.path().join("run");
+    train(
+        &config(&data, 1, &[]),
+        &split,
+        &out,
+        false,
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
+    let log_before = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    let err = train(
+        &config(&data, 2, &["train.engine=burn"]),
+        &split,
+        &out,
+        true,
+        false,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("last.optimizer.bpk") && err.contains("other engine"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("log.jsonl")).unwrap(),
+        log_before
+    );
+}
