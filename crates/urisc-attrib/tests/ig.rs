@@ -7,8 +7,7 @@ use urisc_attrib::ig::{
 };
 use urisc_model::testing::LinearFilter;
 use urisc_model::{BatchShape, InputGradient, SegmentationModel};
-use urisc_nn::burn::prelude::Device;
-use urisc_nn::{Architecture, BurnSegmenter, ModelConfig, ModelDescriptor, SegmentationNet};
+use urisc_nn::{Architecture, FastSegmenter, ModelConfig, ModelDescriptor};
 
 fn pattern(h: usize, w: usize) -> Vec<f32> {
     (0..h * w)
@@ -176,25 +175,19 @@ fn completeness_error_shrinks_at_the_rate_of_the_rule() {
     assert!(right_100.abs() < right_10.abs() / 9.0);
 }
 
-fn tiny_unet(depth: usize) -> BurnSegmenter {
+fn tiny_unet(depth: usize) -> FastSegmenter {
     let config = ModelConfig {
         architecture: Architecture::Unet,
         base_width: 4,
         depth,
     };
-    let device = Device::flex();
-    // Seeding is per backend, not per device: build under a lock so that concurrent tests do
-    // not interleave their draws and every run gets the same weights.
-    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INIT.lock().unwrap();
-    device.seed(2012);
-    let net = SegmentationNet::new(&config, &device);
-    BurnSegmenter::new(net, ModelDescriptor::new(config, 32), &device)
+    let net = urisc_nn::seeded_net(&config, 2012).unwrap();
+    FastSegmenter::from_cpu_net(net, ModelDescriptor::new(config, 32))
 }
 
 /// IG on the whole image, one target, no crop: the reference the fast path must reproduce.
 fn reference_ig(
-    model: &BurnSegmenter,
+    model: &FastSegmenter,
     image: &[f32],
     (h, w): (usize, usize),
     target: (usize, usize),

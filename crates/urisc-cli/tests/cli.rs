@@ -372,8 +372,7 @@ fn model_info_counts_like_pytorch_and_reads_model_files() {
         base_width: 4,
         depth: 3,
     };
-    let device = urisc_nn::burn::prelude::Device::flex();
-    let net = urisc_nn::SegmentationNet::new(&config, &device);
+    let net = urisc_nn::seeded_net(&config, 7).unwrap();
     let mut descriptor = urisc_nn::ModelDescriptor::new(config, 128);
     descriptor.threshold = 0.37;
     urisc_nn::save_model(&path, &net, &descriptor, false).unwrap();
@@ -464,8 +463,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
         base_width: 2,
         depth: 3,
     };
-    let device = urisc_nn::burn::prelude::Device::flex();
-    let net = urisc_nn::SegmentationNet::new(&config, &device);
+    let net = urisc_nn::seeded_net(&config, 7).unwrap();
     urisc_nn::save_model(
         &path,
         &net,
@@ -782,8 +780,7 @@ fn attribution_model(dir: &Path) -> PathBuf {
         base_width: 8,
         depth: 3,
     };
-    let device = urisc_nn::burn::prelude::Device::flex();
-    let net = urisc_nn::SegmentationNet::new(&config, &device);
+    let net = urisc_nn::seeded_net(&config, 7).unwrap();
     urisc_nn::save_model(
         &path,
         &net,

@@ -256,6 +256,11 @@ pub fn foreground_restricted_scores(
     let (ha, hb) = (-sum_a, -sum_b);
     let (hab, hba) = (sum_b - sum_ab, sum_a - sum_ab);
     let (mut p, mut r) = ((ha - hab) / ha, (hb - hba) / hb);
+    // Fiji's guards (VariationOfInformation.foregroundRestrictedFscore), in Fiji's order: the
+    // `hb == 0` override wins when both entropies vanish, so a single GT cell scores V_info = 0
+    // even against a perfect single segment (`ha` is −0.0 there, and −0.0 == 0.0). Where both
+    // guards miss and p + r = 0 the score is NaN, as in Fiji; the threshold maximum never
+    // picks it.
     if ha == 0.0 {
         p = 0.0;
         r = 1.0;
@@ -315,6 +320,29 @@ mod tests {
         let gt = vec![255u8; h * w];
         let s = vrand_vinfo(h, w, |i| gt[i] > 122, Proposal::U8(&gt));
         assert_eq!(s.vrand, 1.0);
+        assert_eq!(s.vinfo, 0.0);
+    }
+
+    /// Fiji's watershed turns an all-membrane proposal into one basin (no line pixels, hence no
+    /// singletons) at every threshold: against one GT cell that is the single-segment case,
+    /// (V_rand, V_info) = (1, 0), as Fiji's code gives (traced in
+    /// RandError.getForegroundRestrictedRandAfterThinningStatsN2 and WatershedTransform2D).
+    #[test]
+    fn all_membrane_proposal_is_one_segment_as_in_fiji() {
+        let (h, w) = (3, 3);
+        let gt = vec![255u8; h * w];
+        let pred = vec![0u8; h * w];
+        let s = vrand_vinfo(h, w, |i| gt[i] > 122, Proposal::U8(&pred));
+        assert!(
+            s.sweep.iter().all(|t| t.vrand == 1.0 && t.vinfo == 0.0),
+            "{s:?}"
+        );
+        assert_eq!((s.vrand, s.vinfo), (1.0, 0.0));
+        // Against two equal GT cells the one segment merges them: V_rand = 2/3, V_info = 0.
+        let (h, w, gt) = two_cells();
+        let pred = vec![0u8; h * w];
+        let s = vrand_vinfo(h, w, |i| gt[i] > 122, Proposal::U8(&pred));
+        assert!((s.vrand - 2.0 / 3.0).abs() < 1e-12, "{s:?}");
         assert_eq!(s.vinfo, 0.0);
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ModelConfig;
+use crate::config::ModelConfig;
 
 /// Format tag of the descriptor, bumped on incompatible changes.
 pub const DESCRIPTOR_FORMAT: &str = "urisc-model/1";
@@ -49,6 +49,10 @@ pub struct ModelDescriptor {
     /// Provenance: training data, split, seed, steps, … (free-form, shown by `urisc model info`).
     #[serde(default)]
     pub training: BTreeMap<String, String>,
+    /// Checksum of the weight tensors (`fnv1a64:…`), written by `save_model` and checked on
+    /// load, so damaged weights are named as such. Files from before it was added have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_checksum: Option<String>,
 }
 
 impl ModelDescriptor {
@@ -62,6 +66,38 @@ impl ModelDescriptor {
             threshold: 0.5,
             pixel_size_nm: None,
             training: BTreeMap::new(),
+            weights_checksum: None,
         }
+    }
+
+    /// Checks every field's range (a descriptor from a file may say anything).
+    pub fn validate(&self) -> Result<(), String> {
+        self.model.validate()?;
+        let n = &self.normalization;
+        if !n.mean.is_finite() || !n.std.is_finite() || n.std <= 0.0 {
+            return Err(format!(
+                "normalization mean {} / std {} (std must be finite and > 0)",
+                n.mean, n.std
+            ));
+        }
+        if !(self.threshold.is_finite() && (0.0..=1.0).contains(&self.threshold)) {
+            return Err(format!(
+                "threshold {} (a probability in [0, 1])",
+                self.threshold
+            ));
+        }
+        let multiple = self.model.size_multiple();
+        if self.tile_size == 0 || !self.tile_size.is_multiple_of(multiple) || self.tile_size > 16384 {
+            return Err(format!(
+                "tile_size {} (a multiple of {multiple}, at most 16384)",
+                self.tile_size
+            ));
+        }
+        if let Some(p) = self.pixel_size_nm {
+            if !(p.is_finite() && p > 0.0) {
+                return Err(format!("pixel_size_nm {p} (must be > 0)"));
+            }
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Parameter and FLOP counts, from the architecture alone (what `urisc model info` prints).
 
-use crate::model::{Architecture, ModelConfig};
+use crate::config::{Architecture, ModelConfig};
 
 /// Trainable parameters: convolution weights and biases, BatchNorm scale and shift (running
 /// statistics are buffers, not parameters — PyTorch counts the same way).

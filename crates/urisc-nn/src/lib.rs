@@ -1,48 +1,66 @@
-//! Membrane segmentation networks for urisc as burn modules (see
-//! `docs/decisions/0001-deep-learning-framework.md`), run on urisc's own CPU kernels
-//! (`urisc-cpu`, `docs/decisions/0002-own-cpu-kernels.md`) or on burn's devices.
+//! Membrane segmentation networks for urisc, run on urisc's own CPU kernels (`urisc-cpu`,
+//! `docs/decisions/0002-own-cpu-kernels.md`); burn's modules behind the `burn` feature (the GPU
+//! path, and the reference implementation in tests).
 //!
-//! - [`SegmentationNet`]: the authors' U-Net and a residual-encoder (LinkNet-style) U-Net,
-//!   configured by [`ModelConfig`]; 1-channel image in, 1-channel membrane logits out.
+//! - [`ModelConfig`]: the authors' U-Net and a residual-encoder (LinkNet-style) U-Net; 1-channel
+//!   image in, 1-channel membrane logits out. [`seeded_net`] initialises one reproducibly.
 //! - [`save_model`] / [`load_model`]: safetensors weights with a [`ModelDescriptor`]
-//!   (architecture, normalisation, tile size, threshold, pixel size, provenance) inside, so
-//!   a model file describes itself.
+//!   (architecture, normalisation, tile size, threshold, pixel size, provenance, a checksum of
+//!   the weights) inside, so a model file describes itself; loading validates all of it.
 //! - [`trainable_parameters`], [`forward_flops`], [`receptive_field`]: what `urisc model info`
 //!   reports.
-//! - [`to_cpu_net`] / [`from_cpu_net`]: parameters and running statistics to and from
-//!   `urisc-cpu`; [`FastSegmenter`] (urisc's kernels) and [`BurnSegmenter`] (burn's) put a
-//!   model behind the `urisc-model` traits; [`Segmenter`] picks one by [`Engine`].
+//! - [`FastSegmenter`] (urisc's kernels) puts a model behind the `urisc-model` traits;
+//!   [`Segmenter`] loads one onto an [`Engine`].
+//! - With the `burn` feature: `SegmentationNet` (burn modules), `BurnSegmenter`, and
+//!   `to_cpu_net` / `from_cpu_net` between the two.
 
+mod config;
 mod descriptor;
 mod fast;
 mod file;
 mod info;
-mod model;
+mod layout;
 mod segmenter;
 
-pub use burn;
+#[cfg(feature = "burn")]
+mod bridge;
+#[cfg(feature = "burn")]
+mod burn_segmenter;
+#[cfg(feature = "burn")]
+mod model;
+
+pub use config::{Architecture, ModelConfig};
 pub use descriptor::{ModelDescriptor, Normalization, DESCRIPTOR_FORMAT};
-pub use fast::{from_cpu_net, to_cpu_net, FastSegmenter};
-pub use file::{load_model, read_descriptor, save_model, ModelFileError};
-pub use info::{forward_flops, receptive_field, receptive_interval, trainable_parameters};
-pub use model::{
-    Architecture, Block, ConvBn, ModelConfig, PlainBlock, ResidualBlock, SegmentationNet, UpLevel,
+pub use fast::FastSegmenter;
+pub use file::{
+    load_model, model_bytes, model_from_bytes, read_descriptor, save_model, ModelFileError,
 };
-pub use segmenter::{BurnSegmenter, Engine, Segmenter};
+pub use info::{forward_flops, receptive_field, receptive_interval, trainable_parameters};
+pub use layout::seeded_net;
+pub use segmenter::{Engine, Segmenter};
 pub use urisc_cpu;
 
-use burn::prelude::*;
+#[cfg(feature = "burn")]
+pub use bridge::{from_cpu_net, load_burn_model, to_cpu_net};
+#[cfg(feature = "burn")]
+pub use burn;
+#[cfg(feature = "burn")]
+pub use burn_segmenter::BurnSegmenter;
+#[cfg(feature = "burn")]
+pub use model::{Block, ConvBn, PlainBlock, ResidualBlock, SegmentationNet, UpLevel};
 
-/// Runs the network on a batch of normalised images `[n, 1, height, width]` (row-major) and
+/// Runs a burn network on a batch of normalised images `[n, 1, height, width]` (row-major) and
 /// returns the logits in the same layout.
+#[cfg(feature = "burn")]
 pub fn logits(
     net: &SegmentationNet,
     batch: &[f32],
     n: usize,
     height: usize,
     width: usize,
-    device: &Device,
+    device: &burn::prelude::Device,
 ) -> Vec<f32> {
+    use burn::prelude::*;
     let x = Tensor::<4>::from_data(
         TensorData::new(batch.to_vec(), [n, 1, height, width]),
         device,

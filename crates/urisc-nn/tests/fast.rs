@@ -2,6 +2,7 @@
 //! forward and both gradients on awkward shapes, then whole networks in inference, input
 //! gradients and a training step (batch statistics, every parameter gradient, running
 //! statistics).
+#![cfg(feature = "burn")]
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -222,7 +223,7 @@ fn whole_networks_match_burn_in_inference_and_input_gradients() {
     for arch in [Architecture::Unet, Architecture::ResUnet] {
         let net = scrambled_net(arch, &device);
         let reference = BurnSegmenter::new(net.clone(), descriptor(arch), &device);
-        let fast = FastSegmenter::new(&net, descriptor(arch));
+        let fast = FastSegmenter::from_cpu_net(to_cpu_net(&net), descriptor(arch));
         assert_close(
             &format!("{arch:?} logits"),
             &fast.logits(&x, shape),

@@ -1,11 +1,13 @@
 //! The networks: shapes, counts against PyTorch, receptive fields against real gradients,
-//! finite-difference gradient checks, and model files.
+//! finite-difference gradient checks, and model files. burn is the reference here.
+#![cfg(feature = "burn")]
 
 use burn::prelude::*;
 use urisc_nn::burn;
 use urisc_nn::{
-    forward_flops, load_model, logits, read_descriptor, receptive_field, receptive_interval,
-    save_model, trainable_parameters, Architecture, ModelConfig, ModelDescriptor, SegmentationNet,
+    forward_flops, from_cpu_net, load_burn_model, load_model, logits, model_bytes,
+    model_from_bytes, read_descriptor, receptive_field, receptive_interval, save_model, to_cpu_net,
+    trainable_parameters, Architecture, ModelConfig, ModelDescriptor, SegmentationNet,
 };
 
 fn config(architecture: Architecture, base_width: usize, depth: usize) -> ModelConfig {
@@ -195,9 +197,17 @@ fn saved_models_load_with_identical_outputs_and_describe_themselves() {
             .training
             .insert("data".into(), "data/isbi2012 slices 00-15".into());
         let path = dir.path().join(format!("{arch:?}.safetensors"));
-        save_model(&path, &net, &descriptor, false).unwrap();
-        assert_eq!(read_descriptor(&path).unwrap(), descriptor);
-        let (loaded, d) = load_model(&path, &device).unwrap();
+        save_model(&path, &to_cpu_net(&net), &descriptor, false).unwrap();
+        // The file carries a checksum of its tensors besides what was given.
+        let read = read_descriptor(&path).unwrap();
+        assert!(read
+            .weights_checksum
+            .as_deref()
+            .unwrap()
+            .starts_with("fnv1a64:"));
+        descriptor.weights_checksum = read.weights_checksum.clone();
+        assert_eq!(read, descriptor);
+        let (loaded, d) = load_burn_model(&path, &device).unwrap();
         assert_eq!(d, descriptor);
         let input = pattern(1, 16, 16);
         assert_eq!(
@@ -205,7 +215,7 @@ fn saved_models_load_with_identical_outputs_and_describe_themselves() {
             logits(&loaded, &input, 1, 16, 16, &device)
         );
         // Existing files are kept unless overwriting is asked for.
-        let err = save_model(&path, &net, &descriptor, false)
+        let err = save_model(&path, &to_cpu_net(&net), &descriptor, false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("--force"), "{err}");
@@ -221,8 +231,9 @@ fn mismatched_or_foreign_files_are_refused_with_the_file_named() {
     // Weights of a width-4 net under a descriptor that claims width 8.
     let mut lying = ModelDescriptor::new(c.clone(), 64);
     lying.model.base_width = 8;
-    save_model(&path, &SegmentationNet::new(&c, &device), &lying, false).unwrap();
-    let err = load_model(&path, &device).unwrap_err().to_string();
+    let bytes = model_bytes(&to_cpu_net(&SegmentationNet::new(&c, &device)), &lying).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let err = load_model(&path).unwrap_err().to_string();
     assert!(
         err.starts_with(&path.display().to_string()) && err.contains("do not match"),
         "{err}"
@@ -230,11 +241,35 @@ fn mismatched_or_foreign_files_are_refused_with_the_file_named() {
 
     let junk = dir.path().join("junk.safetensors");
     std::fs::write(&junk, b"not a model").unwrap();
-    let err = load_model(&junk, &device).unwrap_err().to_string();
+    let err = load_model(&junk).unwrap_err().to_string();
     assert!(
         err.contains("junk.safetensors") && err.contains("not a safetensors"),
         "{err}"
     );
+}
+
+/// Files written by burn's own safetensors store (how urisc wrote models before it had its own
+/// reader) load through urisc's reader with identical outputs, for both architectures.
+#[test]
+fn files_written_by_burn_load_with_identical_outputs() {
+    use burn::store::{ModuleSnapshot, SafetensorsStore};
+    let device = Device::flex();
+    for arch in [Architecture::Unet, Architecture::ResUnet] {
+        let c = config(arch, 4, 3);
+        let net = SegmentationNet::new(&c, &device);
+        let json = serde_json::to_string(&ModelDescriptor::new(c.clone(), 64)).unwrap();
+        let mut store = SafetensorsStore::from_bytes(None).metadata("urisc", json);
+        net.save_into(&mut store).unwrap();
+        let bytes = store.get_bytes().unwrap();
+        let (cpu, _) = model_from_bytes(std::path::Path::new("burn.safetensors"), &bytes).unwrap();
+        let input = pattern(1, 16, 16);
+        let ours = from_cpu_net(SegmentationNet::new(&c, &device), &cpu);
+        assert_eq!(
+            logits(&net, &input, 1, 16, 16, &device),
+            logits(&ours, &input, 1, 16, 16, &device),
+            "{arch:?}"
+        );
+    }
 }
 
 /// Checks d(Σ r·op(x))/dx from autodiff against central differences at a few inputs.
@@ -336,7 +371,11 @@ fn segmenter_matches_the_network_and_its_gradient() {
         depth: 3,
     };
     let device = Device::flex();
-    let net = SegmentationNet::new(&c, &device);
+    // Seeded: with some random weights a corner target's ReLUs are all off (zero gradient).
+    let net = from_cpu_net(
+        SegmentationNet::new(&c, &device),
+        &urisc_nn::seeded_net(&c, 11).unwrap(),
+    );
     let segmenter =
         urisc_nn::BurnSegmenter::new(net.clone(), ModelDescriptor::new(c.clone(), 32), &device);
     let input = pattern(2, 32, 32);

@@ -1,17 +1,24 @@
 //! Where a training run's network runs: urisc's own CPU kernels (`engine = "cpu"`, the default)
 //! or burn on one of its devices (`engine = "burn"`: the device `BURN_DEVICE` names, else the
 //! first compiled in — a GPU through wgpu when urisc is built with the `gpu` feature, else
-//! burn's CPU backend). Both compute the configured loss with burn and Adam with the same
-//! hyper-parameters; their checkpoints differ (see [`Runner::save_state`]).
+//! burn's CPU backend; feature `burn`). Both compute the configured loss and Adam with the same
+//! hyper-parameters and start from the same seeded weights; their checkpoints differ (see
+//! [`Runner::save_state`]).
 
 use std::io::Write;
 use std::path::Path;
 
+#[cfg(feature = "burn")]
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
+#[cfg(feature = "burn")]
 use burn::prelude::*;
+#[cfg(feature = "burn")]
 use burn::store::{BurnpackStore, ModuleSnapshot};
+use urisc_model::SegmentationModel;
 use urisc_nn::urisc_cpu::{self, Act, Adam, Mode};
-use urisc_nn::{from_cpu_net, to_cpu_net, SegmentationNet};
+#[cfg(feature = "burn")]
+use urisc_nn::{from_cpu_net, to_cpu_net, BurnSegmenter, SegmentationNet};
+use urisc_nn::{FastSegmenter, ModelDescriptor};
 
 use crate::config::{OptimConfig, TrainConfig};
 use crate::trainer::TrainError;
@@ -27,6 +34,7 @@ pub(crate) enum Runner {
         net: urisc_cpu::Net,
         adam: Adam,
     },
+    #[cfg(feature = "burn")]
     Burn {
         model: SegmentationNet,
         optimizer: ModuleOptimizer,
@@ -38,6 +46,7 @@ fn cpu_adam(optim: &OptimConfig) -> Adam {
     Adam::new(optim.beta1 as f32, optim.beta2 as f32, optim.epsilon as f32)
 }
 
+#[cfg(feature = "burn")]
 fn burn_optimizer(optim: &OptimConfig) -> ModuleOptimizer {
     AdamConfig::new()
         .with_beta_1(optim.beta1 as f32)
@@ -49,32 +58,39 @@ fn burn_optimizer(optim: &OptimConfig) -> ModuleOptimizer {
 /// Checkpoint files of the engines, beside the run's `last.safetensors`.
 const CPU_OPTIMIZER: &str = "last.adam.safetensors";
 const BURN_OPTIMIZER: &str = "last.optimizer.bpk";
+#[cfg(feature = "burn")]
 const BURN_MODEL: &str = "last.train.bpk";
 
+/// The error for `engine = "burn"` in a build without it.
+#[cfg(not(feature = "burn"))]
+fn no_burn() -> TrainError {
+    TrainError::Setup(
+        "train.engine = \"burn\" needs a urisc built with `--features burn`, `gpu` or `cuda`"
+            .into(),
+    )
+}
+
 impl Runner {
-    /// A fresh network, initialised from the config's seed, and the module it was made from
-    /// (the template that [`Runner::inference_net`] fills in).
-    pub fn start(config: &TrainConfig) -> (SegmentationNet, Runner) {
+    /// A fresh network, initialised from the config's seed (the same weights on every engine).
+    pub fn start(config: &TrainConfig) -> Result<Runner, TrainError> {
+        let net = urisc_nn::seeded_net(&config.model, config.seed).map_err(TrainError::Setup)?;
         match config.train.engine {
-            EngineKind::Cpu => {
-                let template = SegmentationNet::seeded(&config.model, &Device::flex(), config.seed);
-                let runner = Runner::Cpu {
-                    net: to_cpu_net(&template),
-                    adam: cpu_adam(&config.optim),
-                };
-                (template, runner)
-            }
+            EngineKind::Cpu => Ok(Runner::Cpu {
+                net,
+                adam: cpu_adam(&config.optim),
+            }),
+            #[cfg(feature = "burn")]
             EngineKind::Burn => {
                 let device = Device::default();
-                let model =
-                    SegmentationNet::seeded(&config.model, &device.clone().autodiff(), config.seed);
-                let runner = Runner::Burn {
-                    model: model.clone(),
+                let template = SegmentationNet::new(&config.model, &device.clone().autodiff());
+                Ok(Runner::Burn {
+                    model: from_cpu_net(template, &net),
                     optimizer: burn_optimizer(&config.optim),
                     device,
-                };
-                (model, runner)
+                })
             }
+            #[cfg(not(feature = "burn"))]
+            EngineKind::Burn => Err(no_burn()),
         }
     }
 
@@ -83,7 +99,7 @@ impl Runner {
     pub fn resume(
         config: &TrainConfig,
         dir: &Path,
-        last: &SegmentationNet,
+        last: urisc_cpu::Net,
     ) -> Result<Runner, TrainError> {
         let setup = |path: &Path, e: String| TrainError::Setup(format!("{}: {e}", path.display()));
         // Each engine keeps its own optimizer state: a missing file usually means the run was
@@ -109,15 +125,19 @@ impl Runner {
                 },
             ));
         }
+        #[cfg(feature = "burn")]
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|e| setup(&path, e.to_string()))
         };
         Ok(match config.train.engine {
             EngineKind::Cpu => Runner::Cpu {
-                net: to_cpu_net(last),
+                net: last,
                 adam: read_adam(&dir.join(CPU_OPTIMIZER), cpu_adam(&config.optim))?,
             },
+            #[cfg(not(feature = "burn"))]
+            EngineKind::Burn => return Err(no_burn()),
+            #[cfg(feature = "burn")]
             EngineKind::Burn => {
                 let device = Device::default();
                 // Burnpack keeps parameter ids, so the optimizer's moments find their parameters.
@@ -153,25 +173,13 @@ impl Runner {
     ) -> Result<f32, f32> {
         match self {
             Runner::Cpu { net, adam } => {
-                let autodiff = Device::flex().autodiff();
                 let (logits, tape) =
                     net.forward_recorded(Act::from_vec(b, s, s, 1, images), Mode::Train);
-                // The loss and its gradient with respect to the logits, in burn on a leaf.
-                let logits =
-                    Tensor::<4>::from_data(TensorData::new(logits.data, [b, 1, s, s]), &autodiff)
-                        .require_grad();
-                let y = Tensor::<4>::from_data(TensorData::new(targets, [b, 1, s, s]), &autodiff);
-                let loss = config.loss.loss(logits.clone(), y);
-                let value: f32 = loss.clone().into_scalar();
+                let (value, dlogits) = config.loss.value_and_gradient(&logits.data, &targets);
+                let value = value as f32;
                 if !value.is_finite() {
                     return Err(value);
                 }
-                let dlogits = logits
-                    .grad(&loss.backward())
-                    .expect("logit gradient")
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32 gradient");
                 net.update_running_stats(&tape);
                 let dlogits = Act::from_vec(b, s, s, 1, dlogits);
                 let (_, grads) = net.backward(tape, &dlogits, false, true);
@@ -182,6 +190,7 @@ impl Runner {
                 );
                 Ok(value)
             }
+            #[cfg(feature = "burn")]
             Runner::Burn {
                 model,
                 optimizer,
@@ -190,7 +199,7 @@ impl Runner {
                 let autodiff = device.clone().autodiff();
                 let x = Tensor::<4>::from_data(TensorData::new(images, [b, 1, s, s]), &autodiff);
                 let y = Tensor::<4>::from_data(TensorData::new(targets, [b, 1, s, s]), &autodiff);
-                let loss = config.loss.loss(model.forward(x), y);
+                let loss = config.loss.loss_burn(model.forward(x), y);
                 let value: f32 = loss.clone().into_scalar();
                 if !value.is_finite() {
                     return Err(value);
@@ -202,20 +211,26 @@ impl Runner {
         }
     }
 
-    /// The network for inference and saving (batch norm on running statistics): `template`'s
-    /// modules with the trained values for the CPU engine, burn's own otherwise.
-    pub fn inference_net(&self, template: &SegmentationNet) -> SegmentationNet {
+    /// The network for inference and saving (batch norm on running statistics).
+    pub fn inference_net(&self) -> urisc_cpu::Net {
         match self {
-            Runner::Cpu { net, .. } => from_cpu_net(template.clone(), net),
-            Runner::Burn { model, .. } => model.valid(),
+            Runner::Cpu { net, .. } => net.clone(),
+            #[cfg(feature = "burn")]
+            Runner::Burn { model, .. } => to_cpu_net(&model.valid()),
         }
     }
 
-    /// The device [`Runner::inference_net`] lives on.
-    pub fn device(&self) -> Device {
+    /// The trained network behind the model traits, on the engine's own kernels (what
+    /// validation runs).
+    pub fn segmenter(&self, descriptor: ModelDescriptor) -> Box<dyn SegmentationModel + Sync> {
         match self {
-            Runner::Cpu { .. } => Device::flex(),
-            Runner::Burn { device, .. } => device.clone(),
+            Runner::Cpu { net, .. } => {
+                Box::new(FastSegmenter::from_cpu_net(net.clone(), descriptor))
+            }
+            #[cfg(feature = "burn")]
+            Runner::Burn { model, device, .. } => {
+                Box::new(BurnSegmenter::new(model.valid(), descriptor, device))
+            }
         }
     }
 
@@ -224,6 +239,7 @@ impl Runner {
     pub fn save_state(&self, dir: &Path) -> Result<(), TrainError> {
         match self {
             Runner::Cpu { adam, .. } => write_adam(&dir.join(CPU_OPTIMIZER), adam),
+            #[cfg(feature = "burn")]
             Runner::Burn {
                 model, optimizer, ..
             } => {

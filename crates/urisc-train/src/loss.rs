@@ -1,7 +1,7 @@
-//! Losses on membrane logits (numerically stable: everything goes through log-sigmoid).
+//! Losses on membrane logits and their gradients, on urisc's own code (numerically stable:
+//! everything goes through log-sigmoid, sums in f64). The same losses as burn tensors (feature
+//! `burn`) for the burn engine and as the reference in tests.
 
-use burn::prelude::*;
-use burn::tensor::activation::{log_sigmoid, sigmoid};
 use serde::{Deserialize, Serialize};
 
 /// A weighted sum of losses; weights 0 switch terms off.
@@ -47,8 +47,78 @@ impl LossConfig {
         Ok(())
     }
 
-    /// The scalar loss of `logits` against soft targets in [0, 1] (1 = membrane).
-    pub fn loss(&self, logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+    /// The scalar loss of `logits` against soft targets in [0, 1] (1 = membrane), and its
+    /// gradient with respect to every logit.
+    pub fn value_and_gradient(&self, logits: &[f32], targets: &[f32]) -> (f64, Vec<f32>) {
+        assert_eq!(logits.len(), targets.len(), "one target per logit");
+        let n = logits.len().max(1) as f64;
+        let mut total = 0f64;
+        let mut grad = vec![0f64; logits.len()];
+        // Per pixel: p = σ(x), bce = −t·log p − (1 − t)·log(1 − p), d bce/dx = p − t.
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let bce = |x: f64, t: f64| x.max(0.0) - x * t + (-x.abs()).exp().ln_1p();
+        let (mut intersection, mut sizes) = (0f64, 0f64);
+        for (k, (&x, &t)) in logits.iter().zip(targets).enumerate() {
+            let (x, t) = (x as f64, t as f64);
+            let p = sigmoid(x);
+            let l = bce(x, t);
+            let mut value = 0.0;
+            let mut d = 0.0;
+            if self.bce != 0.0 {
+                value += self.bce * l;
+                d += self.bce * (p - t);
+            }
+            if self.weighted_bce != 0.0 {
+                let w = 1.0 + t * (self.membrane_weight - 1.0);
+                value += self.weighted_bce * w * l;
+                d += self.weighted_bce * w * (p - t);
+            }
+            if self.focal != 0.0 {
+                // α_t · (1 − p_t)^γ · bce, p_t = p·t + (1 − p)(1 − t).
+                let p_true = p * t + (1.0 - p) * (1.0 - t);
+                let alpha = t * self.focal_alpha + (1.0 - t) * (1.0 - self.focal_alpha);
+                let q = (1.0 - p_true).max(0.0);
+                let gamma = self.focal_gamma;
+                let modulation = q.powf(gamma);
+                // d q/dx = −(2t − 1)·p(1 − p).
+                let dq = -(2.0 * t - 1.0) * p * (1.0 - p);
+                let dmod = if q > 0.0 {
+                    gamma * q.powf(gamma - 1.0) * dq
+                } else {
+                    0.0
+                };
+                value += self.focal * alpha * modulation * l;
+                d += self.focal * alpha * (dmod * l + modulation * (p - t));
+            }
+            total += value;
+            grad[k] = d / n;
+            intersection += p * t;
+            sizes += p + t;
+        }
+        let mut loss = total / n;
+        if self.dice != 0.0 {
+            // 1 − (2I + ε)/(S + ε), I = Σ p·t, S = Σ p + Σ t.
+            let eps = 1.0;
+            let (num, den) = (2.0 * intersection + eps, sizes + eps);
+            loss += self.dice * (1.0 - num / den);
+            for (g, (&x, &t)) in grad.iter_mut().zip(logits.iter().zip(targets)) {
+                let p = sigmoid(x as f64);
+                let dp = -(2.0 * t as f64 * den - num) / (den * den);
+                *g += self.dice * dp * p * (1.0 - p);
+            }
+        }
+        (loss, grad.into_iter().map(|g| g as f32).collect())
+    }
+
+    /// The same loss on burn tensors (the burn engine differentiates it itself).
+    #[cfg(feature = "burn")]
+    pub fn loss_burn(
+        &self,
+        logits: burn::prelude::Tensor<4>,
+        target: burn::prelude::Tensor<4>,
+    ) -> burn::prelude::Tensor<1> {
+        use burn::prelude::Tensor;
+        use burn::tensor::activation::{log_sigmoid, sigmoid};
         // Per-pixel BCE: −t·log σ(x) − (1 − t)·log σ(−x).
         let bce_pixels = || {
             -(target.clone() * log_sigmoid(logits.clone())
@@ -92,5 +162,111 @@ impl LossConfig {
             );
         }
         total.expect("validated: some weight is non-zero")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_loss() -> Vec<LossConfig> {
+        let only = |f: fn(&mut LossConfig)| {
+            let mut c = LossConfig {
+                bce: 0.0,
+                ..LossConfig::default()
+            };
+            f(&mut c);
+            c
+        };
+        vec![
+            LossConfig::default(),
+            only(|c| c.weighted_bce = 1.0),
+            only(|c| c.focal = 1.0),
+            only(|c| c.dice = 1.0),
+            LossConfig {
+                bce: 0.5,
+                weighted_bce: 0.25,
+                focal: 2.0,
+                dice: 1.5,
+                ..LossConfig::default()
+            },
+        ]
+    }
+
+    fn sample() -> (Vec<f32>, Vec<f32>) {
+        let logits: Vec<f32> = (0..40)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.7)
+            .collect();
+        let targets = (0..40)
+            .map(|i| match i % 5 {
+                0 => 1.0,
+                1 => 0.3,
+                _ => 0.0,
+            })
+            .collect();
+        (logits, targets)
+    }
+
+    #[test]
+    fn gradients_match_central_differences() {
+        let (logits, targets) = sample();
+        for config in every_loss() {
+            let (_, grad) = config.value_and_gradient(&logits, &targets);
+            for k in 0..logits.len() {
+                let h = 1e-2f32;
+                let at = |d: f32| {
+                    let mut x = logits.clone();
+                    x[k] += d;
+                    config.value_and_gradient(&x, &targets).0
+                };
+                let numeric = (at(h) - at(-h)) / (2.0 * h as f64);
+                assert!(
+                    (numeric - grad[k] as f64).abs() < 2e-4 + 1e-2 * numeric.abs(),
+                    "{config:?} logit {k}: {} vs {numeric}",
+                    grad[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bce_matches_hand_values() {
+        // logit 0: ln 2 for either target; gradient (0.5 − t)/n.
+        let (loss, grad) = LossConfig::default().value_and_gradient(&[0.0, 0.0], &[1.0, 0.0]);
+        assert!((loss - std::f64::consts::LN_2).abs() < 1e-12);
+        assert_eq!(grad, vec![-0.25, 0.25]);
+    }
+
+    /// The same values and logit gradients as the burn formulation (autodiff).
+    #[cfg(feature = "burn")]
+    #[test]
+    fn values_and_gradients_match_burn() {
+        use burn::prelude::*;
+        let (logits, targets) = sample();
+        let device = Device::flex().autodiff();
+        for config in every_loss() {
+            let x = Tensor::<4>::from_data(TensorData::new(logits.clone(), [1, 1, 5, 8]), &device)
+                .require_grad();
+            let y = Tensor::<4>::from_data(TensorData::new(targets.clone(), [1, 1, 5, 8]), &device);
+            let loss = config.loss_burn(x.clone(), y);
+            let value: f32 = loss.clone().into_scalar();
+            let grad = x
+                .grad(&loss.backward())
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let (ours, our_grad) = config.value_and_gradient(&logits, &targets);
+            assert!(
+                (ours - value as f64).abs() < 1e-5,
+                "{config:?}: {ours} vs {value}"
+            );
+            for (a, b) in our_grad.iter().zip(&grad) {
+                assert!(
+                    (a - b).abs() < 1e-6 + 1e-4 * b.abs(),
+                    "{config:?}: {a} vs {b}"
+                );
+            }
+        }
     }
 }

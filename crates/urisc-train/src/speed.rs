@@ -4,10 +4,9 @@
 
 use std::time::Instant;
 
-use burn::prelude::*;
 use serde::Serialize;
 use urisc_nn::urisc_cpu::{self, Act, Adam, Mode};
-use urisc_nn::{forward_flops, to_cpu_net, Architecture, ModelConfig, SegmentationNet};
+use urisc_nn::{forward_flops, seeded_net, Architecture, ModelConfig};
 
 /// What one benchmark run measured (the `--json` line, field for field).
 #[derive(Clone, Debug, Serialize)]
@@ -65,7 +64,7 @@ pub fn measure_speed(options: &SpeedOptions, threads: usize) -> SpeedReport {
         depth: options.depth,
     };
     config.validate().expect("valid model config");
-    let mut net = to_cpu_net(&SegmentationNet::seeded(&config, &Device::flex(), 0));
+    let mut net = seeded_net(&config, 0).expect("valid benchmark network");
 
     let (batch, side) = (4, 256);
     let x = urisc_cpu::pseudo_random(batch * side * side, 1);

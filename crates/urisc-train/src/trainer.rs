@@ -3,14 +3,12 @@
 //! RNG stream, and stopped cleanly on a non-finite loss.
 //!
 //! The network runs on urisc's own CPU kernels (`urisc-cpu`: forward with batch statistics,
-//! backward, Adam); the configured loss and its gradient with respect to the logits come from
-//! burn, on a leaf tensor; burn's module holds the weights for saving.
+//! backward, Adam, the configured loss and its gradient), or on burn with the `burn` feature.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -18,12 +16,10 @@ use urisc_data::{CropSampler, LabelledImage};
 use urisc_infer::{predict_image, InferenceOptions};
 use urisc_io::{label_is_membrane, Image};
 use urisc_model::SegmentationModel;
-use urisc_nn::{
-    load_model, save_model, BurnSegmenter, FastSegmenter, ModelDescriptor, SegmentationNet,
-};
+use urisc_nn::{load_model, save_model, ModelDescriptor};
 
 use crate::config::TrainConfig;
-use crate::engine::{EngineKind, Runner};
+use crate::engine::Runner;
 
 /// Why training stopped early; every message names the file or the step.
 #[derive(Debug, thiserror::Error)]
@@ -200,31 +196,30 @@ pub fn train(
     std::fs::create_dir_all(out)
         .map_err(|e| TrainError::Setup(format!("{}: cannot create: {e}", out.display())))?;
 
-    let device = Device::flex();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let (template, mut runner, mut state) = if resume {
+    let (mut runner, mut state) = if resume {
         let state: RunState = serde_json::from_str(
             &std::fs::read_to_string(files.state())
                 .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?,
         )
         .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?;
         // The last checkpoint holds the weights and running statistics exactly (f32).
-        let (template, descriptor) = load_model(&files.last(), &device)?;
+        let (last, descriptor) = load_model(&files.last())?;
         if descriptor.model != config.model {
             return Err(TrainError::Setup(format!(
                 "{}: the checkpoint's model differs from the config's",
                 files.last().display()
             )));
         }
-        let runner = Runner::resume(config, out, &template)?;
+        let runner = Runner::resume(config, out, last)?;
         let pos: u128 = state
             .rng_word_pos
             .parse()
             .map_err(|_| TrainError::Setup("state.json: bad RNG position".into()))?;
         rng.set_word_pos(pos);
-        (template, runner, state)
+        (runner, state)
     } else {
-        let (template, runner) = Runner::start(config);
+        let runner = Runner::start(config)?;
         let state = RunState {
             epochs_done: 0,
             global_step: 0,
@@ -243,7 +238,7 @@ pub fn train(
         urisc_io::write_atomically(&files.split(), true, |f| {
             f.write_all(split_json.to_string().as_bytes())
         })?;
-        (template, runner, state)
+        (runner, state)
     };
 
     let train_images: Vec<LabelledImage> = split
@@ -304,12 +299,9 @@ pub fn train(
                 tiles_per_second: b as f64 / t0.elapsed().as_secs_f64(),
             });
         }
-        let inference = runner.inference_net(&template);
-        let (val_f1, threshold) = validate(
-            &inference,
-            &runner.device(),
-            config.train.engine,
-            &ModelDescriptor::new(config.model.clone(), s),
+        let inference = runner.inference_net();
+        let (val_f1, threshold) = best_threshold(
+            &*runner.segmenter(ModelDescriptor::new(config.model.clone(), s)),
             &split.validation,
         );
         let log = EpochLog {
@@ -397,24 +389,8 @@ fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
 
 /// Best validation F1 and its threshold (100 steps of 0.01); (0, 0.5) without validation data.
 /// Validates on the engine's kernels: urisc's own for the CPU engine, burn's on its device.
-fn validate(
-    net: &SegmentationNet,
-    device: &Device,
-    engine: EngineKind,
-    descriptor: &ModelDescriptor,
-    validation: &[(String, LabelledImage)],
-) -> (f64, f64) {
-    match engine {
-        EngineKind::Cpu => best_threshold(&FastSegmenter::new(net, descriptor.clone()), validation),
-        EngineKind::Burn => best_threshold(
-            &BurnSegmenter::new(net.clone(), descriptor.clone(), device),
-            validation,
-        ),
-    }
-}
-
-fn best_threshold<M: SegmentationModel + Sync>(
-    segmenter: &M,
+fn best_threshold(
+    segmenter: &(dyn SegmentationModel + Sync),
     validation: &[(String, LabelledImage)],
 ) -> (f64, f64) {
     if validation.is_empty() {

@@ -158,14 +158,16 @@ fn resumed_run_equals_uninterrupted_run() {
         );
         assert!((x.val_f1 - y.val_f1).abs() < 1e-3, "{x:?} vs {y:?}");
     }
-    let device = urisc_nn::burn::prelude::Device::flex();
-    let (ma, _) = urisc_nn::load_model(&a.join("last.safetensors"), &device).unwrap();
-    let (mb, _) = urisc_nn::load_model(&b.join("last.safetensors"), &device).unwrap();
+    let ma = urisc_nn::FastSegmenter::load(&a.join("last.safetensors")).unwrap();
+    let mb = urisc_nn::FastSegmenter::load(&b.join("last.safetensors")).unwrap();
     let input: Vec<f32> = (0..32 * 32).map(|i| (i % 7) as f32 / 7.0).collect();
-    let (oa, ob) = (
-        urisc_nn::logits(&ma, &input, 1, 32, 32, &device),
-        urisc_nn::logits(&mb, &input, 1, 32, 32, &device),
-    );
+    let shape = urisc_model::BatchShape {
+        n: 1,
+        height: 32,
+        width: 32,
+    };
+    use urisc_model::SegmentationModel;
+    let (oa, ob) = (ma.logits(&input, shape), mb.logits(&input, shape));
     let worst = oa
         .iter()
         .zip(&ob)
@@ -213,6 +215,7 @@ fn diverging_run_stops_with_a_clear_message() {
 /// its own optimizer state and resumes. burn's backend is not bit-reproducible while other
 /// tests load the thread pool, so the resumed run is checked for continuing (loss below a
 /// fresh start's, epochs counted on), not for equality with an uninterrupted run.
+#[cfg(feature = "burn")]
 #[test]
 fn burn_engine_trains_and_resumes() {
     let dir = setup();

@@ -1,0 +1,118 @@
+//! [`BurnSegmenter`]: a network in burn's modules behind the [`urisc_model`] traits (feature
+//! `burn`): the reference implementation in tests, and the GPU path.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use urisc_model::{BatchShape, InputGradient, SegmentationModel};
+
+use crate::bridge::load_burn_model;
+use crate::descriptor::ModelDescriptor;
+use crate::file::ModelFileError;
+use crate::model::SegmentationNet;
+use crate::segmenter::context_radius;
+
+/// A network with its descriptor, ready for inference and input gradients (batch norm on its
+/// running statistics in both).
+pub struct BurnSegmenter {
+    inference: SegmentationNet,
+    /// Forked at construction: a fork made after the inference copy has run gives zero input
+    /// gradients in burn 0.22 (tested), and the copy costs only the weights' memory.
+    differentiable: SegmentationNet,
+    descriptor: ModelDescriptor,
+    device: Device,
+    autodiff: Device,
+}
+
+impl BurnSegmenter {
+    /// Wraps a network whose parameters live on the (non-autodiff) `device`.
+    pub fn new(net: SegmentationNet, descriptor: ModelDescriptor, device: &Device) -> Self {
+        let autodiff = device.clone().autodiff();
+        BurnSegmenter {
+            differentiable: net.clone().fork(&autodiff).freeze(),
+            inference: net,
+            descriptor,
+            device: device.clone(),
+            autodiff,
+        }
+    }
+
+    /// Loads a model file onto the pure-Rust CPU backend.
+    pub fn load(path: &Path) -> Result<BurnSegmenter, ModelFileError> {
+        let device = Device::flex();
+        let (net, descriptor) = load_burn_model(path, &device)?;
+        Ok(BurnSegmenter::new(net, descriptor, &device))
+    }
+
+    /// Loads a model file onto burn's default device (`BURN_DEVICE`, else the first compiled
+    /// in: a GPU with the `gpu`/`cuda` features, else burn's CPU backend).
+    pub fn load_on_default_device(path: &Path) -> Result<BurnSegmenter, ModelFileError> {
+        let device = Device::default();
+        let (net, descriptor) = load_burn_model(path, &device)?;
+        Ok(BurnSegmenter::new(net, descriptor, &device))
+    }
+
+    pub fn descriptor(&self) -> &ModelDescriptor {
+        &self.descriptor
+    }
+
+    pub fn net(&self) -> &SegmentationNet {
+        &self.inference
+    }
+}
+
+impl SegmentationModel for BurnSegmenter {
+    fn size_multiple(&self) -> usize {
+        self.descriptor.model.size_multiple()
+    }
+
+    fn normalize(&self, grey: u8) -> f32 {
+        self.descriptor.normalization.apply(grey as f32 / 255.0)
+    }
+
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(input.to_vec(), [shape.n, 1, shape.height, shape.width]),
+            &self.device,
+        );
+        self.inference
+            .forward(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 logits")
+    }
+
+    fn context_radius(&self) -> Option<usize> {
+        Some(context_radius(&self.descriptor.model))
+    }
+}
+
+impl InputGradient for BurnSegmenter {
+    fn logit_input_gradient(
+        &self,
+        input: &[f32],
+        shape: BatchShape,
+        targets: &[(usize, usize)],
+    ) -> Vec<f32> {
+        let dims = [shape.n, 1, shape.height, shape.width];
+        let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), dims), &self.autodiff)
+            .require_grad();
+        // A mask selecting the targets turns Σ_t logit[t] into one reduction.
+        let mut mask = vec![0f32; shape.height * shape.width];
+        for &(r, c) in targets {
+            mask[r * shape.width + c] += 1.0;
+        }
+        let mask = Tensor::<4>::from_data(
+            TensorData::new(mask, [1, 1, shape.height, shape.width]),
+            &self.autodiff,
+        );
+        let grads = (self.differentiable.forward(x.clone()) * mask)
+            .sum()
+            .backward();
+        x.grad(&grads)
+            .expect("input gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 gradient")
+    }
+}
