@@ -419,7 +419,9 @@ fn group_attributions<M: InputGradient + ?Sized>(
         .collect()
 }
 
-/// `f(x) − f(baseline)` of each target's (signed) logit, the value Σ IG must approach.
+/// `f(x) − f(baseline)` of each target's (signed) logit, the value Σ IG must approach. Computed
+/// on the same exact crops as the gradients (see the module notes), never on the whole image,
+/// so memory stays that of a crop however large the image.
 pub fn logit_differences<M: InputGradient + ?Sized>(
     model: &M,
     image: &[f32],
@@ -428,18 +430,37 @@ pub fn logit_differences<M: InputGradient + ?Sized>(
     targets: &[(usize, usize)],
     settings: &IgSettings,
 ) -> Vec<f64> {
-    let shape = BatchShape {
-        n: 1,
+    let sign = settings.class.sign() as f64;
+    let groups = group_targets(
+        targets,
+        model.context_radius(),
+        model.size_multiple(),
         height,
         width,
-    };
-    let at_image = model.logits(image, shape);
-    let at_baseline = model.logits(&vec![settings.baseline; height * width], shape);
-    let sign = settings.class.sign() as f64;
-    targets
-        .iter()
-        .map(|&(r, c)| sign * (at_image[r * width + c] as f64 - at_baseline[r * width + c] as f64))
-        .collect()
+    );
+    let mut out = vec![0f64; targets.len()];
+    for group in groups {
+        let crop = group.crop;
+        let pixels = crop.area();
+        // The image crop and the baseline as a batch of two.
+        let mut input: Vec<f32> = (0..crop.height)
+            .flat_map(|r| &image[(crop.top + r) * width + crop.left..][..crop.width])
+            .copied()
+            .collect();
+        input.resize(2 * pixels, settings.baseline);
+        let shape = BatchShape {
+            n: 2,
+            height: crop.height,
+            width: crop.width,
+        };
+        let logits = model.logits(&input, shape);
+        for i in group.members {
+            let (r, c) = targets[i];
+            let k = (r - crop.top) * crop.width + c - crop.left;
+            out[i] = sign * (logits[k] as f64 - logits[pixels + k] as f64);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

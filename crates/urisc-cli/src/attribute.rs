@@ -13,8 +13,9 @@ use urisc_attrib::ig::{integrated_gradients, logit_differences, IgSettings, Rule
 use urisc_attrib::plot::context_curves_svg;
 use urisc_attrib::report::{curve_csv, AttributionReport, CurveCollector};
 use urisc_attrib::targets;
+use urisc_infer::{predict_image, InferenceOptions};
 use urisc_io::{label_is_membrane, write_atomically};
-use urisc_model::{BatchShape, SegmentationModel};
+use urisc_model::SegmentationModel;
 use urisc_nn::ModelDescriptor;
 use urisc_nn::{Engine, Segmenter};
 
@@ -191,6 +192,29 @@ fn run_compare(args: CompareArgs) -> Result<()> {
     Ok(())
 }
 
+/// Bytes per image pixel that attribution holds at once: the image (1) and its normalised copy
+/// (4), a label (1) and tiled probabilities (4) with `--label`, one RGB heatmap (3).
+const BYTES_PER_PIXEL: u64 = 13;
+
+/// Refuses, from the image's header and before decoding it, an image whose attribution would
+/// not fit in the memory available (instead of an allocation failure part-way).
+fn check_memory(image_path: &std::path::Path, args: &RunArgs) -> Result<()> {
+    let (height, width) = urisc_io::page_size(image_path, 0)?;
+    let needed =
+        (height as u64) * (width as u64) * BYTES_PER_PIXEL + args.batch_pixels as u64 * 4 * 64;
+    if let Some(available) = urisc_eval::bench::available_memory_bytes() {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        anyhow::ensure!(
+            needed <= available,
+            "{}: {height}×{width} pixels need ≈ {:.1} GiB to attribute, {:.1} GiB is available (crop the region of interest first)",
+            image_path.display(),
+            gib(needed),
+            gib(available)
+        );
+    }
+    Ok(())
+}
+
 /// The logit above which a pixel is membrane at the model's probability threshold.
 fn logit_threshold(descriptor: &ModelDescriptor) -> f32 {
     let p = descriptor.threshold.clamp(1e-6, 1.0 - 1e-6);
@@ -200,7 +224,7 @@ fn logit_threshold(descriptor: &ModelDescriptor) -> f32 {
 fn choose_targets(
     args: &RunArgs,
     model: &Segmenter,
-    normalized: &[f32],
+    image: &urisc_io::Image<u8>,
     (height, width): (usize, usize),
 ) -> Result<Vec<(usize, usize)>> {
     let all = if let Some(step) = args.grid {
@@ -218,14 +242,20 @@ fn choose_targets(
             label.width
         );
         let membrane: Vec<bool> = label.data.iter().map(|&v| label_is_membrane(v)).collect();
-        let logits = model.logits(
-            normalized,
-            BatchShape {
-                n: 1,
-                height,
-                width,
-            },
-        );
+        // Tiled, as `urisc predict` runs it: memory does not grow with a whole-image forward
+        // pass. Probabilities map back to logits for the threshold test.
+        let descriptor = model.descriptor();
+        let options = InferenceOptions {
+            tile: descriptor.tile_size,
+            overlap: (descriptor.tile_size / 4).min(64),
+            batch: 4,
+            tta: 1,
+        };
+        let logits: Vec<f32> = predict_image(model, image, &options)
+            .data
+            .iter()
+            .map(|&p| (p / (1.0 - p)).ln())
+            .collect();
         targets::true_positive_membrane(
             &membrane,
             &logits,
@@ -270,13 +300,14 @@ fn run_attribution(args: RunArgs) -> Result<()> {
         anyhow::bail!("urisc attribute needs --model FILE, --image FILE and --out DIR");
     };
     let model = Segmenter::load(model_path, args.engine)?;
+    check_memory(image_path, &args)?;
     let decoded = urisc_io::read_image(image_path)?;
     let pixel_size_nm = decoded.pixel_size_nm.or(model.descriptor().pixel_size_nm);
     let image = decoded.image.into_u8();
     let (height, width) = (image.height, image.width);
     let normalized: Vec<f32> = image.data.iter().map(|&v| model.normalize(v)).collect();
     let in_image = |e: urisc_attrib::AttribError| anyhow::anyhow!("{}: {e}", image_path.display());
-    let targets = choose_targets(&args, &model, &normalized, (height, width))?;
+    let targets = choose_targets(&args, &model, &image, (height, width))?;
     urisc_attrib::ig::check_inputs(model.size_multiple(), height, width, &targets)
         .map_err(in_image)?;
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
-use urisc_io::dataset::{discover, inspect, DatasetInfo};
+use urisc_io::dataset::{discover, inspect, inspect_file, DatasetInfo, FileInfo};
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -22,6 +22,16 @@ pub enum DataCommand {
 pub fn run(cmd: DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Info { path, json } => {
+            // One image file is described as a file; a multi-page TIFF is a stack (a dataset).
+            if path.is_file() && urisc_io::probe(&path)?.0 == 1 {
+                let info = inspect_file(&path)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&info)?);
+                } else {
+                    print!("{}", describe_file(&info));
+                }
+                return Ok(());
+            }
             let dataset = discover(&path)?;
             let bar = crate::progress::bar(dataset.samples.len() as u64, "reading");
             let info = inspect(&dataset, &|| bar.inc(1));
@@ -85,6 +95,44 @@ fn describe(info: &DatasetInfo) -> String {
     } else {
         s += &format!("problems:    {}\n", info.problems.len());
         for p in &info.problems {
+            s += &format!("  - {p}\n");
+        }
+    }
+    s
+}
+
+fn describe_file(info: &FileInfo) -> String {
+    let mut s = format!(
+        "file:        {}\nformat:      {}, {}-bit\nsize:        {}×{} (rows×columns)\n",
+        info.path.display(),
+        info.format,
+        info.bits_per_sample,
+        info.height,
+        info.width
+    );
+    s += &match info.pixel_size_nm {
+        Some(p) => format!("pixel size:  {p:.3} nm/pixel (file metadata)\n"),
+        None => "pixel size:  unknown (no metadata)\n".to_string(),
+    };
+    s += &format!(
+        "as a label:  {:.2}% membrane (value ≤ 122)\n",
+        100.0 * info.membrane_fraction_as_label
+    );
+    let mut problems = Vec::new();
+    if info.colour_converted {
+        problems.push("colour with unequal channels (converted with luma weights)".to_string());
+    }
+    if info.out_of_range > 0 {
+        problems.push(format!(
+            "{} floating-point pixel(s) outside [0, 1] (clamped when read)",
+            info.out_of_range
+        ));
+    }
+    if problems.is_empty() {
+        s += "problems:    none (decoded completely)\n";
+    } else {
+        s += &format!("problems:    {}\n", problems.len());
+        for p in problems {
             s += &format!("  - {p}\n");
         }
     }

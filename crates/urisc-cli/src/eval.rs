@@ -79,6 +79,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "urisc: warning: {converted} image(s) were colour with unequal channels; converted to grey with luma weights"
         );
     }
+    let clamped: usize = report.images.iter().map(|i| i.out_of_range).sum();
+    if clamped > 0 {
+        let files = report.images.iter().filter(|i| i.out_of_range > 0);
+        let names: Vec<&str> = files.map(|i| i.name.as_str()).take(3).collect();
+        eprintln!(
+            "urisc: warning: {clamped} floating-point pixel(s) outside [0, 1] were clamped (in {})",
+            names.join(", ")
+        );
+    }
     let text = render(&report, format);
     match &args.out {
         Some(out) => {

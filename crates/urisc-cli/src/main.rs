@@ -66,8 +66,26 @@ fn keep_large_allocations() {
     }
 }
 
+/// A bug must not print a Rust backtrace at a user: one line saying where, and that it is ours.
+fn report_panics_in_one_line() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("urisc: internal error{place}: {message} (a bug in urisc: please report it)");
+    }));
+}
+
 fn main() -> ExitCode {
     keep_large_allocations();
+    report_panics_in_one_line();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 use urisc_nn::{
-    forward_flops, read_descriptor, receptive_field, trainable_parameters, Architecture,
-    ModelConfig,
+    forward_flops, load_model, receptive_field, trainable_parameters, Architecture, ModelConfig,
 };
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -48,7 +47,9 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
     } = cmd;
     let (config, descriptor) = match &model {
         Some(path) => {
-            let d = read_descriptor(path)?;
+            // The whole file is checked (tensors against the architecture, finite weights,
+            // the checksum), not only its descriptor: info on a damaged model says so.
+            let (_, d) = load_model(path)?;
             (d.model.clone(), Some(d))
         }
         None => {
@@ -116,6 +117,13 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         for (k, v) in &d.training {
             println!("training {k}: {v}");
         }
+        println!(
+            "weights:          {}",
+            match &d.weights_checksum {
+                Some(c) => format!("checked ({c})"),
+                None => "checked (shapes and finite values; file has no checksum)".into(),
+            }
+        );
     }
     Ok(())
 }

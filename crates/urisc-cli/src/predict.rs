@@ -1,14 +1,15 @@
 //! `urisc predict` and `urisc demo`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
-use urisc_infer::{clean_up, predict_stream, tile_count, InferenceOptions, TTA_CHOICES};
-use urisc_io::{open_rows, Image, IoError, RowWriter, StreamFormat};
+use urisc_infer::outputs::{MapSettings, MapWriters, OutputPlan, ProbabilitySamples};
+use urisc_infer::{predict_stream, tile_count, InferenceOptions, TTA_CHOICES};
+use urisc_io::{open_rows, StreamFormat};
 use urisc_nn::{Engine, Segmenter};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,9 +68,10 @@ pub struct PredictArgs {
     /// Tile side [default: the model's training tile].
     #[arg(long)]
     tile: Option<usize>,
-    /// Overlap of neighbouring tiles in pixels (blended with a Gaussian window).
-    #[arg(long, default_value_t = 64)]
-    overlap: usize,
+    /// Overlap of neighbouring tiles in pixels (blended with a Gaussian window; at most half the
+    /// tile is used) [default: 64, or half the tile if smaller]. Must be smaller than the tile.
+    #[arg(long)]
+    overlap: Option<usize>,
     /// Tiles per forward pass.
     #[arg(long, default_value_t = 4)]
     batch: usize,
@@ -111,48 +113,16 @@ fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Sinks of one section's probabilities: the binary map and, optionally, a probability map.
-struct Outputs {
-    binary: Option<RowWriter<u8>>,
-    kept: Option<Image<bool>>,
-    probability_u8: Option<RowWriter<u8>>,
-    probability_f32: Option<RowWriter<f32>>,
-    threshold: f32,
-    row_u8: Vec<u8>,
-}
-
-impl Outputs {
-    fn row(&mut self, r: usize, p: &[f32]) -> Result<(), IoError> {
-        if let Some(kept) = &mut self.kept {
-            let w = kept.width;
-            for (k, &v) in kept.data[r * w..(r + 1) * w].iter_mut().zip(p) {
-                *k = v >= self.threshold;
-            }
-        }
-        if let Some(out) = &mut self.binary {
-            self.row_u8.clear();
-            self.row_u8
-                .extend(p.iter().map(|&v| if v >= self.threshold { 0 } else { 255 }));
-            out.write_row(&self.row_u8)?;
-        }
-        if let Some(out) = &mut self.probability_u8 {
-            self.row_u8.clear();
-            self.row_u8
-                .extend(p.iter().map(|&v| urisc_io::unit_to_u8(1.0 - v)));
-            out.write_row(&self.row_u8)?;
-        }
-        if let Some(out) = &mut self.probability_f32 {
-            out.write_row(p)?;
-        }
-        Ok(())
-    }
-}
-
-/// Predicts every input; returns the binary maps written.
+/// Predicts every input; returns the binary maps written. Every output is checked before
+/// anything is computed; a failed run removes the output folders it created while still empty.
 fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
     let model = Segmenter::load(&args.model, args.engine)?;
     let descriptor = model.descriptor().clone();
     let threshold = args.threshold.unwrap_or(descriptor.threshold);
+    anyhow::ensure!(
+        threshold.is_finite() && (0.0..=1.0).contains(&threshold),
+        "--threshold {threshold}: a membrane probability in [0, 1]"
+    );
     let tile = args.tile.unwrap_or(descriptor.tile_size);
     let multiple = descriptor.model.size_multiple();
     anyhow::ensure!(
@@ -167,108 +137,70 @@ fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
     }
     let options = InferenceOptions {
         tile,
-        overlap: args.overlap,
-        batch: args.batch.max(1),
+        overlap: args.overlap.unwrap_or(64.min(tile / 2)),
+        batch: args.batch,
         tta: args.tta,
     };
-    if let Some(dir) = &args.probabilities {
-        anyhow::ensure!(
-            dir != &args.out,
-            "{}: --probabilities must be another folder than --out (the maps share names)",
-            dir.display()
-        );
-    }
+    options
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--tile/--overlap/--batch: {e}"))?;
     let files = inputs_of(&args.inputs)?;
-    for dir in std::iter::once(&args.out).chain(&args.probabilities) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create", dir.display()))?;
+    let mut plan = OutputPlan::new(
+        &files,
+        &args.out,
+        args.probabilities.as_deref(),
+        args.format.stream().extension(),
+        args.force,
+    )?;
+    plan.create_folders()?;
+    let result = write_maps(args, &model, &plan, &options, threshold);
+    if result.is_err() {
+        plan.abandon();
     }
-    let ext = args.format.stream().extension();
-    let name = |dir: &Path, f: &Path| {
-        dir.join(format!(
-            "{}.{ext}",
-            f.file_stem().unwrap_or_default().to_string_lossy()
-        ))
-    };
-    // Refuse before computing anything.
-    for f in &files {
-        urisc_io::check_writable(&name(&args.out, f), args.force)?;
-        if let Some(dir) = &args.probabilities {
-            urisc_io::check_writable(&name(dir, f), args.force)?;
-        }
-    }
+    result
+}
+
+fn write_maps(
+    args: &PredictArgs,
+    model: &Segmenter,
+    plan: &OutputPlan,
+    options: &InferenceOptions,
+    threshold: f32,
+) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for f in &files {
+    for maps in &plan.maps {
+        let f = &maps.input;
         let started = Instant::now();
         let mut source = open_rows(f)?;
         let (h, w) = (source.height(), source.width());
-        let pixel_size = source.pixel_size_nm().or(descriptor.pixel_size_nm);
-        let format = args.format.stream();
-        let create_u8 =
-            |path: PathBuf| RowWriter::<u8>::create(&path, format, h, w, pixel_size, args.force);
-        let out = name(&args.out, f);
-        let mut outputs = Outputs {
-            binary: match args.min_size {
-                None => Some(create_u8(out.clone())?),
-                Some(_) => None,
-            },
-            kept: args.min_size.map(|_| Image::filled(h, w, false)),
-            probability_u8: None,
-            probability_f32: None,
+        let settings = MapSettings {
+            format: args.format.stream(),
             threshold,
-            row_u8: Vec::with_capacity(w),
+            probability: match args.probability_type {
+                ProbabilityType::U8 => ProbabilitySamples::U8,
+                ProbabilityType::F32 => ProbabilitySamples::F32,
+            },
+            min_size: args.min_size,
+            pixel_size_nm: source.pixel_size_nm().or(model.descriptor().pixel_size_nm),
+            overwrite: args.force,
         };
-        if let Some(dir) = &args.probabilities {
-            match args.probability_type {
-                ProbabilityType::U8 => outputs.probability_u8 = Some(create_u8(name(dir, f))?),
-                ProbabilityType::F32 => {
-                    outputs.probability_f32 = Some(RowWriter::<f32>::create(
-                        &name(dir, f),
-                        format,
-                        h,
-                        w,
-                        pixel_size,
-                        args.force,
-                    )?)
-                }
-            }
-        }
-        let total = tile_count(&model, h, w, &options);
+        let mut writers = MapWriters::create(maps, (h, w), &settings)?;
+        let total = tile_count(model, h, w, options);
         let bar = crate::progress::bar(total as u64, "tiles");
         bar.set_message(f.display().to_string());
         let stats = predict_stream(
-            &model,
+            model,
             source.as_mut(),
-            &options,
+            options,
             &mut |done, _| bar.set_position(done as u64),
-            &mut |r, p| outputs.row(r, p),
+            &mut |r, p| writers.row(r, p),
         )?;
         bar.finish_and_clear();
-        let Outputs {
-            binary,
-            kept,
-            probability_u8,
-            probability_f32,
-            ..
-        } = outputs;
-        if let (Some(mut kept), Some(min_size)) = (kept, args.min_size) {
-            let changed = clean_up(&mut kept, min_size);
-            let mut writer = create_u8(out.clone())?;
-            for row in kept.data.chunks_exact(w) {
-                let bytes: Vec<u8> = row.iter().map(|&m| if m { 0 } else { 255 }).collect();
-                writer.write_row(&bytes)?;
-            }
-            writer.finish()?;
+        if let Some(changed) = writers.finish(maps, &settings)? {
             eprintln!(
                 "urisc predict: clean-up changed {changed} pixels of {}",
                 f.display()
             );
-        }
-        for writer in [binary, probability_u8].into_iter().flatten() {
-            writer.finish()?;
-        }
-        if let Some(writer) = probability_f32 {
-            writer.finish()?;
         }
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
@@ -283,7 +215,7 @@ fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
             urisc_eval::bench::peak_rss_mib()
                 .map_or("unknown".into(), |m| format!("{m:.0} MiB")),
         );
-        written.push(out);
+        written.push(maps.binary.clone());
     }
     Ok(written)
 }
@@ -344,7 +276,7 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         probability_type: ProbabilityType::U8,
         threshold: None,
         tile: None,
-        overlap: 64,
+        overlap: None,
         batch: 4,
         tta: 1,
         min_size: None,

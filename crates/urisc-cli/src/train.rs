@@ -76,6 +76,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 ));
                 bar.inc(1);
             }
+            Progress::Warning(message) => {
+                crate::progress::say(&bar, format!("urisc train: warning: {message}"));
+            }
             Progress::Epoch(log) => {
                 bar.set_position(log.global_step as u64);
                 crate::progress::say(&bar, format!(

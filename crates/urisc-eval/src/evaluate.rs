@@ -223,6 +223,9 @@ pub struct ImageReport {
     /// The prediction or ground truth was colour with unequal channels (converted with luma).
     #[serde(skip)]
     pub colour_converted: bool,
+    /// Floating-point pixels outside [0, 1] in either map (clamped to 0 or 255).
+    #[serde(skip)]
+    pub out_of_range: usize,
 }
 
 /// The result of `urisc eval`: the stable JSON interface `{"protocol", "images", "mean"}`.
@@ -336,7 +339,15 @@ pub fn evaluate_pair(
     protocol: Protocol,
     metrics: &MetricSet,
 ) -> Result<ImageReport, EvalError> {
-    let gt = pair.gt.load()?;
+    // Sizes from the headers first: a mismatched (or absurdly large) prediction is refused
+    // before anything is decoded.
+    let (gh, gw) = urisc_io::page_size(&pair.gt.path, pair.gt.page)?;
+    let (ph, pw) = urisc_io::page_size(&pair.pred.path, pair.pred.page)?;
+    let gt = if (gh, gw) == (ph, pw) {
+        pair.gt.load()?
+    } else {
+        return Err(size_mismatch(pair, (ph, pw), (gh, gw)));
+    };
     let pred = pair.pred.load()?;
     let (gh, gw) = (gt.image.height(), gt.image.width());
     let (ph, pw) = (pred.image.height(), pred.image.width());
@@ -350,6 +361,7 @@ pub fn evaluate_pair(
         ));
     }
     let colour_converted = gt.colour_converted || pred.colour_converted;
+    let out_of_range = gt.out_of_range + pred.out_of_range;
     let gt8 = gt.image.into_u8();
     let (scores, isbi_sweep) = score_images(&gt8, &pred.image, protocol, metrics)
         .map_err(|e| EvalError::input(&pair.pred.path, e.to_string()))?;
@@ -358,7 +370,18 @@ pub fn evaluate_pair(
         scores,
         isbi_sweep,
         colour_converted,
+        out_of_range,
     })
+}
+
+fn size_mismatch(pair: &Pair, (ph, pw): (usize, usize), (gh, gw): (usize, usize)) -> EvalError {
+    EvalError::input(
+        &pair.pred.path,
+        format!(
+            "size {ph}×{pw} (rows×columns) does not match ground truth {} ({gh}×{gw})",
+            pair.gt.describe(pair.paged)
+        ),
+    )
 }
 
 /// Images above this many pixels are scored one at a time (each metric is parallel inside), so

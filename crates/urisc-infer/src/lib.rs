@@ -19,6 +19,7 @@
 
 mod blend;
 mod cleanup;
+pub mod outputs;
 mod tta;
 
 use std::collections::VecDeque;
@@ -43,6 +44,28 @@ pub struct InferenceOptions {
     /// Test-time augmentation: 1, 2, 4 or 8 elements of the dihedral group, averaged in
     /// probability space.
     pub tta: usize,
+}
+
+impl InferenceOptions {
+    /// Checks the ranges a user can get wrong (`usize::MAX` as the tile means the whole image).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.tile == 0 {
+            return Err("the tile side must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return Err("the batch must be at least 1 tile".into());
+        }
+        if !TTA_CHOICES.contains(&self.tta) {
+            return Err(format!("TTA {} (must be 1, 2, 4 or 8)", self.tta));
+        }
+        if self.tile != usize::MAX && self.overlap >= self.tile {
+            return Err(format!(
+                "overlap {} must be smaller than the tile side {}",
+                self.overlap, self.tile
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for InferenceOptions {

@@ -23,6 +23,9 @@ pub struct Decoded {
     pub colour_converted: bool,
     /// Pixel size in nm/pixel, when the file carries it (PNG pHYs, TIFF resolution tags).
     pub pixel_size_nm: Option<f64>,
+    /// Floating-point pixels outside [0, 1], which become 0 or 255 when mapped to 8 bits
+    /// (callers say so). Non-finite pixels are refused instead.
+    pub out_of_range: usize,
 }
 
 /// Image file formats urisc reads and writes.
@@ -49,7 +52,7 @@ pub fn is_image_path(path: &Path) -> bool {
     Format::from_path(path).is_some()
 }
 
-fn detect_format(path: &Path) -> Result<Format, IoError> {
+pub(crate) fn detect_format(path: &Path) -> Result<Format, IoError> {
     // Trust the magic bytes over the extension: mislabelled files are common in shared datasets.
     let mut magic = [0u8; 8];
     let mut file = File::open(path).map_err(|e| IoError::open(path, e))?;
@@ -142,17 +145,31 @@ pub fn probe(path: &Path) -> Result<(usize, usize, usize), IoError> {
     }
 }
 
-/// The pixel size (nm/pixel) a file's metadata states, without decoding pixels.
-pub fn pixel_size_of(path: &Path) -> Result<Option<f64>, IoError> {
+/// The size (rows, columns) of one page from the file's headers, without decoding pixels: what
+/// callers check before they allocate for an image.
+pub fn page_size(path: &Path, page: usize) -> Result<(usize, usize), IoError> {
     match detect_format(path)? {
         Format::Png => {
             let file = File::open(path).map_err(|e| IoError::open(path, e))?;
-            let reader = png::Decoder::new(BufReader::new(file))
-                .read_info()
-                .map_err(|e| png_error(path, e))?;
-            Ok(png_pixel_size(reader.info()))
+            let mut dec = png::Decoder::new(BufReader::new(file));
+            let info = dec.read_header_info().map_err(|e| png_error(path, e))?;
+            Ok((info.height as usize, info.width as usize))
         }
-        Format::Tiff => Ok(tiff_pixel_size(&mut open_tiff(path)?)),
+        Format::Tiff => {
+            let mut dec = open_tiff(path)?;
+            for k in 0..page {
+                if !dec.more_images() {
+                    return Err(IoError::new(
+                        path,
+                        IoErrorKind::Invalid,
+                        format!("no page {page} (the stack has {})", k + 1),
+                    ));
+                }
+                dec.next_image().map_err(|e| tiff_error(path, e))?;
+            }
+            let (w, h) = dec.dimensions().map_err(|e| tiff_error(path, e))?;
+            Ok((h as usize, w as usize))
+        }
     }
 }
 
@@ -296,6 +313,7 @@ fn read_png(path: &Path) -> Result<Decoded, IoError> {
             image: GreyImage::U8(Image::new(height, width, data)),
             colour_converted: false,
             pixel_size_nm,
+            out_of_range: 0,
         });
     }
 
@@ -345,6 +363,7 @@ fn read_png(path: &Path) -> Result<Decoded, IoError> {
         image,
         colour_converted: converted,
         pixel_size_nm,
+        out_of_range: 0,
     })
 }
 
@@ -524,10 +543,26 @@ fn read_tiff_page<R: std::io::Read + Seek>(
             GreyImage::F32(i) => i.data.iter_mut().for_each(|v| *v = 1.0 - *v),
         }
     }
+    let mut out_of_range = 0;
+    if let GreyImage::F32(i) = &image {
+        let non_finite = i.data.iter().filter(|v| !v.is_finite()).count();
+        if non_finite > 0 {
+            return Err(IoError::new(
+                path,
+                IoErrorKind::Invalid,
+                format!(
+                    "page {page}: {non_finite} non-finite (NaN or infinite) pixel value(s) of {}",
+                    i.data.len()
+                ),
+            ));
+        }
+        out_of_range = i.data.iter().filter(|v| !(0.0..=1.0).contains(*v)).count();
+    }
     Ok(Decoded {
         image,
         colour_converted: converted,
         pixel_size_nm,
+        out_of_range,
     })
 }
 

@@ -369,9 +369,84 @@ pub struct DatasetInfo {
     pub problems: Vec<String>,
 }
 
-/// Reads every label (and every image header) and reports statistics and problems.
-/// `on_item` is called once per sample, for progress.
+/// What one sample's files showed.
+#[derive(Default)]
+struct Findings {
+    size: Option<(usize, usize)>,
+    pixel_size_nm: Option<f64>,
+    /// Membrane pixels, label pixels.
+    label_counts: Option<(u64, u64)>,
+    problems: Vec<String>,
+}
+
+/// Decodes one sample's image and label completely (a truncated or damaged file is a problem
+/// here, not later in training) and checks them against each other.
+fn examine(s: &Sample) -> Findings {
+    let mut f = Findings::default();
+    if let Some(img) = &s.image {
+        match read_page(&img.path, img.page) {
+            Ok(d) => {
+                f.size = Some((d.image.height(), d.image.width()));
+                f.pixel_size_nm = d.pixel_size_nm;
+                if d.out_of_range > 0 {
+                    f.problems.push(format!(
+                        "{}: {} floating-point pixel(s) outside [0, 1] (clamped when read)",
+                        page_name(img),
+                        d.out_of_range
+                    ));
+                }
+            }
+            Err(e) => f.problems.push(e.to_string()),
+        }
+    }
+    let Some(label) = &s.label else {
+        return f;
+    };
+    match read_page(&label.path, label.page) {
+        Err(e) => f.problems.push(e.to_string()),
+        Ok(decoded) => {
+            let where_ = page_name(label);
+            if decoded.colour_converted {
+                f.problems.push(format!(
+                    "{where_}: colour label with unequal channels (converted with luma weights)"
+                ));
+            }
+            let lab = decoded.image.into_u8();
+            if let Some((h, w)) = f.size {
+                if (lab.height, lab.width) != (h, w) {
+                    f.problems.push(format!(
+                        "{where_}: label is {}×{} but its image is {h}×{w}",
+                        lab.height, lab.width
+                    ));
+                }
+            }
+            let m = lab.data.iter().filter(|&&v| label_is_membrane(v)).count() as u64;
+            let grey = lab.data.iter().filter(|&&v| v != 0 && v != 255).count();
+            if grey > 0 {
+                f.problems.push(format!(
+                    "{where_}: label is not binary ({:.3}% of pixels are neither 0 nor 255; binarised at ≤ 122)",
+                    100.0 * grey as f64 / lab.len().max(1) as f64
+                ));
+            }
+            f.label_counts = Some((m, lab.len() as u64));
+        }
+    }
+    f
+}
+
+/// Decodes every image and label (in parallel; `on_item` is called once per sample, for
+/// progress) and reports statistics and problems, in the dataset's order.
 pub fn inspect(dataset: &Dataset, on_item: &(dyn Fn() + Sync)) -> DatasetInfo {
+    use rayon::prelude::*;
+    let findings: Vec<Findings> = dataset
+        .samples
+        .par_iter()
+        .map(|s| {
+            let f = examine(s);
+            on_item();
+            f
+        })
+        .collect();
     let mut problems = Vec::new();
     let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
     let mut splits: BTreeMap<String, usize> = BTreeMap::new();
@@ -380,66 +455,31 @@ pub fn inspect(dataset: &Dataset, on_item: &(dyn Fn() + Sync)) -> DatasetInfo {
     let mut file_pixel_size: Option<f64> = None;
     let mut no_label = Vec::new();
     let mut no_image = Vec::new();
-    for s in &dataset.samples {
-        on_item();
+    for (s, f) in dataset.samples.iter().zip(findings) {
         if let Some(split) = &s.split {
             if s.image.is_some() {
                 *splits.entry(split.clone()).or_default() += 1;
             }
         }
-        let image_size = match &s.image {
-            Some(img) => match header(img) {
-                Ok((h, w, px)) => {
-                    *sizes.entry(format!("{h}×{w}")).or_default() += 1;
-                    file_pixel_size = file_pixel_size.or(px);
-                    Some((h, w))
-                }
-                Err(e) => {
-                    problems.push(e.to_string());
-                    None
-                }
-            },
-            None => {
-                no_image.push(s.name.clone());
-                None
-            }
-        };
-        let Some(label) = &s.label else {
+        if s.image.is_none() {
+            no_image.push(s.name.clone());
+        }
+        if s.label.is_none() {
             no_label.push(s.name.clone());
-            continue;
-        };
-        match read_page(&label.path, label.page) {
-            Err(e) => problems.push(e.to_string()),
-            Ok(decoded) => {
-                let where_ = page_name(label);
-                if decoded.colour_converted {
-                    problems.push(format!("{where_}: colour label with unequal channels (converted with luma weights)"));
-                }
-                let lab = decoded.image.into_u8();
-                if let Some((h, w)) = image_size {
-                    if (lab.height, lab.width) != (h, w) {
-                        problems.push(format!(
-                            "{where_}: label is {}×{} but its image is {h}×{w}",
-                            lab.height, lab.width
-                        ));
-                    }
-                }
-                let m = lab.data.iter().filter(|&&v| label_is_membrane(v)).count() as u64;
-                let grey = lab.data.iter().filter(|&&v| v != 0 && v != 255).count();
-                if grey > 0 {
-                    problems.push(format!(
-                        "{where_}: label is not binary ({:.3}% of pixels are neither 0 nor 255; binarised at ≤ 122)",
-                        100.0 * grey as f64 / lab.len().max(1) as f64
-                    ));
-                }
-                let f = m as f64 / lab.len().max(1) as f64;
-                range = Some(match range {
-                    None => (f, f),
-                    Some((lo, hi)) => (lo.min(f), hi.max(f)),
-                });
-                membrane += m;
-                total += lab.len() as u64;
-            }
+        }
+        if let Some((h, w)) = f.size {
+            *sizes.entry(format!("{h}×{w}")).or_default() += 1;
+        }
+        file_pixel_size = file_pixel_size.or(f.pixel_size_nm);
+        problems.extend(f.problems);
+        if let Some((m, n)) = f.label_counts {
+            let fraction = m as f64 / n.max(1) as f64;
+            range = Some(match range {
+                None => (fraction, fraction),
+                Some((lo, hi)) => (lo.min(fraction), hi.max(fraction)),
+            });
+            membrane += m;
+            total += n;
         }
     }
     if !no_label.is_empty() && dataset.layout != Layout::ImagesOnly {
@@ -493,17 +533,6 @@ fn page_name(r: &ImageRef) -> String {
     }
 }
 
-fn header(r: &ImageRef) -> Result<(usize, usize, Option<f64>), IoError> {
-    // PNG headers are cheap; a page of a stack must be located, so read it.
-    let (pages, h, w) = probe(&r.path)?;
-    if pages == 1 {
-        let px = crate::codec::pixel_size_of(&r.path)?;
-        return Ok((h, w, px));
-    }
-    let d = read_page(&r.path, r.page)?;
-    Ok((d.image.height(), d.image.width(), d.pixel_size_nm))
-}
-
 fn sample_list(names: &[String]) -> String {
     let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
     if names.len() > 5 {
@@ -511,4 +540,43 @@ fn sample_list(names: &[String]) -> String {
     } else {
         shown.join(", ")
     }
+}
+
+/// What `urisc data info FILE` reports about one image file (a multi-page TIFF is a stack and
+/// goes through [`discover`] instead).
+#[derive(Clone, Debug, Serialize)]
+pub struct FileInfo {
+    pub path: PathBuf,
+    pub format: String,
+    pub height: usize,
+    pub width: usize,
+    pub bits_per_sample: u8,
+    pub pixel_size_nm: Option<f64>,
+    /// Fraction of pixels that would be membrane if this were a label (≤ 122).
+    pub membrane_fraction_as_label: f64,
+    /// Colour with unequal channels, converted with luma weights.
+    pub colour_converted: bool,
+    /// Floating-point pixels outside [0, 1] (clamped when read).
+    pub out_of_range: usize,
+}
+
+/// Decodes one image file completely (so a damaged one is an error naming it) and describes it.
+pub fn inspect_file(path: &Path) -> Result<FileInfo, IoError> {
+    let format = crate::codec::detect_format(path)?;
+    let d = crate::codec::read_image(path)?;
+    let bits_per_sample = d.image.bit_depth();
+    let (height, width) = (d.image.height(), d.image.width());
+    let grey = d.image.into_u8();
+    let membrane = grey.data.iter().filter(|&&v| label_is_membrane(v)).count();
+    Ok(FileInfo {
+        path: path.to_path_buf(),
+        format: format!("{format:?}").to_uppercase(),
+        height,
+        width,
+        bits_per_sample,
+        pixel_size_nm: d.pixel_size_nm,
+        membrane_fraction_as_label: membrane as f64 / grey.len().max(1) as f64,
+        colour_converted: d.colour_converted,
+        out_of_range: d.out_of_range,
+    })
 }

@@ -32,8 +32,8 @@ use std::fs::File;
 use std::path::Path;
 
 pub use codec::{
-    is_image_path, probe, read_image, read_page, read_stack, read_u8, write_png, write_tiff,
-    write_tiff_stack, Decoded, Format,
+    is_image_path, page_size, probe, read_image, read_page, read_stack, read_u8, write_png,
+    write_tiff, write_tiff_stack, Decoded, Format,
 };
 pub use error::{IoError, IoErrorKind};
 pub use image::{
@@ -56,6 +56,42 @@ pub fn check_writable(path: &Path, overwrite: bool) -> Result<(), IoError> {
     Ok(())
 }
 
+/// Removes what an interrupted write of `path` left beside it: the temporaries urisc names
+/// `.NAME.XXXXXX.tmp` (files, or folders for OME-Zarr). Called before each new write of `path`,
+/// so stale ones never pile up; one target has one writer at a time.
+pub fn remove_stale_temporaries(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(random) = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        // tempfile's random part: 6 alphanumeric characters.
+        if random.len() != 6 || !random.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let stale = entry.path();
+        let _ = if stale.is_dir() {
+            std::fs::remove_dir_all(&stale)
+        } else {
+            std::fs::remove_file(&stale)
+        };
+    }
+}
+
 /// Writes a file through a temporary name in the same folder and renames it into place only
 /// after `write` succeeded, so a failure (or a full disk) never leaves a partial file under
 /// the final name.
@@ -65,6 +101,7 @@ pub fn write_atomically(
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<(), IoError> {
     check_writable(path, overwrite)?;
+    remove_stale_temporaries(path);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

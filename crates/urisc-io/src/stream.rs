@@ -97,10 +97,8 @@ struct PngRows {
 impl PngRows {
     /// `None` when the file is not a PNG this reader streams.
     fn open(path: &Path) -> Result<Option<PngRows>, IoError> {
-        let is_png = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-        if !is_png {
+        // By content, as every reader: a PNG named .tif streams too.
+        if crate::codec::detect_format(path)? != crate::Format::Png {
             return Ok(None);
         }
         let file = File::open(path).map_err(|e| IoError::open(path, e))?;
@@ -166,10 +164,7 @@ struct TiffStrips {
 
 impl TiffStrips {
     fn open(path: &Path) -> Result<Option<TiffStrips>, IoError> {
-        let is_tiff = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
-        if !is_tiff {
+        if crate::codec::detect_format(path)? != crate::Format::Tiff {
             return Ok(None);
         }
         let mut decoder = open_tiff(path)?;
@@ -357,6 +352,7 @@ impl<T: StreamSample> RowWriter<T> {
             ));
         }
         let werr = |e: String| IoError::new(path, IoErrorKind::Write, format!("cannot write: {e}"));
+        crate::remove_stale_temporaries(path);
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

@@ -87,7 +87,8 @@ impl ModelDescriptor {
             ));
         }
         let multiple = self.model.size_multiple();
-        if self.tile_size == 0 || !self.tile_size.is_multiple_of(multiple) || self.tile_size > 16384 {
+        if self.tile_size == 0 || !self.tile_size.is_multiple_of(multiple) || self.tile_size > 16384
+        {
             return Err(format!(
                 "tile_size {} (a multiple of {multiple}, at most 16384)",
                 self.tile_size

@@ -80,27 +80,63 @@ pub struct RunConfig {
 
 impl TrainConfig {
     /// Parses a config with `key=value` overrides (dotted keys, TOML values; a value that is not
-    /// valid TOML is taken as a string).
+    /// valid TOML is taken as a string). Errors in the text name the line and key; errors that
+    /// only the overrides cause are blamed on the `--set` that causes them.
     pub fn parse(text: &str, overrides: &[String]) -> Result<TrainConfig, String> {
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| e.message().to_string())?;
+        let located = |e: toml::de::Error| -> String {
+            let message = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    let source = text.lines().nth(line - 1).unwrap_or("").trim();
+                    format!("line {line} (`{source}`): {message}")
+                }
+                None => message,
+            }
+        };
+        let table: toml::Table = text.parse().map_err(located)?;
+        // The text alone first, with positions, so its own mistakes point at their lines.
+        let from_text: Result<TrainConfig, String> = toml::from_str(text).map_err(located);
+        if overrides.is_empty() {
+            let config = from_text?;
+            config.validate()?;
+            return Ok(config);
+        }
+        let mut with_overrides = table;
         for o in overrides {
             let (key, value) = o
                 .split_once('=')
                 .ok_or_else(|| format!("--set '{o}': expected key=value"))?;
-            let value: toml::Value = format!("v = {value}")
-                .parse::<toml::Table>()
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or_else(|| toml::Value::String(value.to_string()));
-            set_path(&mut table, key.trim(), value)?;
+            set_path(&mut with_overrides, key.trim(), parse_value(value))?;
         }
-        let config: TrainConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| e.message().to_string())?;
-        config.validate()?;
-        Ok(config)
+        match toml::Value::Table(with_overrides).try_into::<TrainConfig>() {
+            Ok(config) => {
+                config.validate().map_err(|e| match from_text {
+                    // The text was valid on its own: the overrides made it invalid.
+                    Ok(ref c) if c.validate().is_ok() => {
+                        format!("--set {}: {e}", overrides.join(" --set "))
+                    }
+                    _ => e,
+                })?;
+                Ok(config)
+            }
+            Err(e) => {
+                from_text?;
+                // Find the override that breaks it, to name it.
+                let culprit = overrides
+                    .iter()
+                    .find(|o| {
+                        let mut t: toml::Table = text.parse().expect("parsed above");
+                        o.split_once('=').is_some_and(|(k, v)| {
+                            set_path(&mut t, k.trim(), parse_value(v)).is_err()
+                                || toml::Value::Table(t).try_into::<TrainConfig>().is_err()
+                        })
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| overrides.join(" --set "));
+                Err(format!("--set {culprit}: {}", e.message().trim()))
+            }
+        }
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -118,8 +154,25 @@ impl TrainConfig {
                 "train.epochs, train.steps_per_epoch and train.batch must be at least 1".into(),
             );
         }
-        if self.optim.lr.is_nan() || self.optim.lr <= 0.0 {
-            return Err("optim.lr must be positive".into());
+        let o = &self.optim;
+        if !o.lr.is_finite() || o.lr <= 0.0 {
+            return Err(format!("optim.lr = {}: must be finite and > 0", o.lr));
+        }
+        for (key, v) in [("optim.beta1", o.beta1), ("optim.beta2", o.beta2)] {
+            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+                return Err(format!("{key} = {v}: must be in [0, 1)"));
+            }
+        }
+        if !o.epsilon.is_finite() || o.epsilon <= 0.0 {
+            return Err(format!(
+                "optim.epsilon = {}: must be finite and > 0",
+                o.epsilon
+            ));
+        }
+        if let Some(p) = self.data.pixel_size_nm {
+            if !(p.is_finite() && p > 0.0) {
+                return Err(format!("data.pixel_size_nm = {p}: must be > 0"));
+            }
         }
         Ok(())
     }
@@ -128,6 +181,59 @@ impl TrainConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serialises")
     }
+}
+
+/// The settings in which two configs differ: (dotted key, old value, new value), in key order.
+pub fn differences(a: &TrainConfig, b: &TrainConfig) -> Vec<(String, String, String)> {
+    fn flatten(
+        prefix: &str,
+        value: &toml::Value,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let table = |c: &TrainConfig| {
+        let mut out = std::collections::BTreeMap::new();
+        flatten(
+            "",
+            &toml::Value::try_from(c).expect("config serialises"),
+            &mut out,
+        );
+        out
+    };
+    let (ta, tb) = (table(a), table(b));
+    let keys: std::collections::BTreeSet<&String> = ta.keys().chain(tb.keys()).collect();
+    keys.into_iter()
+        .filter(|k| ta.get(*k) != tb.get(*k))
+        .map(|k| {
+            let show = |t: &std::collections::BTreeMap<String, String>| {
+                t.get(k).cloned().unwrap_or_else(|| "unset".into())
+            };
+            (k.clone(), show(&ta), show(&tb))
+        })
+        .collect()
+}
+
+fn parse_value(value: &str) -> toml::Value {
+    format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()))
 }
 
 fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
@@ -189,6 +295,19 @@ batch = 2
         assert!(err.contains("sed"), "{err}");
         let err = TrainConfig::parse(BASE, &["crop.size=102".into()]).unwrap_err();
         assert!(err.contains("multiple of 4"), "{err}");
+        // A type error in the text names its line and key; one from --set names the --set.
+        let err =
+            TrainConfig::parse(&BASE.replace("epochs = 2", "epochs = \"two\""), &[]).unwrap_err();
+        assert!(err.starts_with("line 11 (`epochs = \"two\"`)"), "{err}");
+        let err = TrainConfig::parse(BASE, &["train.batch=lots".into()]).unwrap_err();
+        assert!(err.starts_with("--set train.batch=lots:"), "{err}");
+        let err = TrainConfig::parse(BASE, &["optim.lr=inf".into()]).unwrap_err();
+        assert!(
+            err.contains("--set optim.lr=inf") && err.contains("finite"),
+            "{err}"
+        );
+        let err = TrainConfig::parse(BASE, &["train.batch=0".into()]).unwrap_err();
+        assert!(err.contains("at least 1"), "{err}");
         // The written config parses back to the same thing.
         assert_eq!(TrainConfig::parse(&c.to_toml(), &[]).unwrap(), c);
     }

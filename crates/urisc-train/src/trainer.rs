@@ -55,6 +55,9 @@ pub enum Progress {
         tiles_per_second: f64,
     },
     Epoch(EpochLog),
+    /// Something the user should know that does not stop training (a resumed run's new epoch
+    /// count; a loss that grows by orders of magnitude).
+    Warning(String),
 }
 
 /// One line of `log.jsonl`.
@@ -211,6 +214,7 @@ pub fn train(
                 files.last().display()
             )));
         }
+        check_resumed_config(config, &files, state.epochs_done, progress)?;
         let runner = Runner::resume(config, out, last)?;
         let pos: u128 = state
             .rng_word_pos
@@ -257,6 +261,12 @@ pub fn train(
         first_epoch: state.epochs_done,
         total_steps,
     });
+    // The loss a diverging run is compared with: the first step's (a fresh run), else the
+    // first logged epoch's.
+    let mut first_loss: Option<f64> = read_log(&files.log())
+        .ok()
+        .and_then(|l| l.first().map(|e| e.train_loss));
+    let mut warned = false;
     for epoch in state.epochs_done..config.train.epochs {
         let started = Instant::now();
         let mut loss_sum = 0f64;
@@ -291,6 +301,7 @@ pub fn train(
                 })?;
             state.global_step += 1;
             loss_sum += value as f64;
+            first_loss.get_or_insert(value as f64);
             progress(Progress::Step {
                 epoch,
                 step,
@@ -313,6 +324,15 @@ pub fn train(
             val_threshold: threshold,
             seconds: started.elapsed().as_secs_f64(),
         };
+        let first = first_loss.unwrap_or(log.train_loss);
+        if !warned && first > 0.0 && log.train_loss > 100.0 * first {
+            warned = true;
+            progress(Progress::Warning(format!(
+                "training is diverging: epoch {epoch} train loss {:.4} is {:.0}× the first epoch's {first:.4} (lower optim.lr?)",
+                log.train_loss,
+                log.train_loss / first
+            )));
+        }
         state.epochs_done = epoch + 1;
         state.rng_word_pos = rng.get_word_pos().to_string();
         let mut descriptor = ModelDescriptor::new(config.model.clone(), s);
@@ -353,6 +373,52 @@ pub fn train(
     // Also when there was nothing left to train (a finished run resumed): the plot is current.
     draw_curves(&files)?;
     Ok(logs)
+}
+
+/// Compares the config of a resumed run with the one it was started with: any change but
+/// `train.epochs` is refused, naming the keys; a new epoch count is recorded in the run's
+/// `config.toml` (and said), and one below the epochs already done is refused.
+fn check_resumed_config(
+    config: &TrainConfig,
+    files: &RunFiles,
+    epochs_done: usize,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), TrainError> {
+    let path = files.config();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
+    let started = TrainConfig::parse(&text, &[])
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
+    let changed: Vec<String> = crate::config::differences(&started, config)
+        .into_iter()
+        // The epoch count may grow; the engine is checked by its own checkpoint files.
+        .filter(|(key, ..)| key != "train.epochs" && key != "train.engine")
+        .map(|(key, was, now)| format!("{key} ({was} → {now})"))
+        .collect();
+    if !changed.is_empty() {
+        return Err(TrainError::Setup(format!(
+            "{}: --resume would change {}; resume with the run's own config, or start over with --force",
+            files.dir.display(),
+            changed.join(", ")
+        )));
+    }
+    if config.train.epochs < epochs_done {
+        return Err(TrainError::Setup(format!(
+            "{}: the run has done {epochs_done} epochs already; train.epochs = {} would train nothing (raise it to continue)",
+            files.dir.display(),
+            config.train.epochs
+        )));
+    }
+    if config.train.epochs != started.train.epochs {
+        urisc_io::write_atomically(&path, true, |f| f.write_all(config.to_toml().as_bytes()))?;
+        progress(Progress::Warning(format!(
+            "resuming with train.epochs = {} instead of {} (recorded in {}; the learning-rate schedule stretches to the new length)",
+            config.train.epochs,
+            started.train.epochs,
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Redraws the training curves from the whole log, so a resumed run's plot shows every epoch.

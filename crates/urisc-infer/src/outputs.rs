@@ -1,0 +1,350 @@
+//! Where predictions go: one output name per input, checked before anything is computed so that
+//! nothing is lost silently (two inputs with one name, a probability folder that is the map
+//! folder spelled differently, an output that is an input), and the sinks that turn each row of
+//! probabilities into binary and probability maps.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use urisc_io::{check_writable, Image, IoError, IoErrorKind, RowWriter, StreamFormat};
+
+/// The maps one input produces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedMaps {
+    pub input: PathBuf,
+    /// The binary U-RISC-format map.
+    pub binary: PathBuf,
+    /// The probability map, when asked for.
+    pub probability: Option<PathBuf>,
+}
+
+/// Every output of a prediction run, checked; the folders it created are removed again by
+/// [`OutputPlan::abandon`] if the run fails before writing into them.
+#[derive(Debug)]
+pub struct OutputPlan {
+    pub maps: Vec<PlannedMaps>,
+    created: Vec<PathBuf>,
+}
+
+/// `path` made absolute with `.`/`..` resolved and symbolic links followed as far as it exists,
+/// so that two spellings of one file compare equal.
+pub fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // `.` and `..` lexically first, then the longest existing prefix canonicalised (symbolic
+    // links followed) with the rest appended.
+    let mut lexical = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::CurDir => {}
+            other => lexical.push(other.as_os_str()),
+        }
+    }
+    let mut existing = lexical.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut out = existing.canonicalize().unwrap_or(existing);
+    for part in rest.into_iter().rev() {
+        out.push(part);
+    }
+    out
+}
+
+fn invalid(path: &Path, message: String) -> IoError {
+    IoError::new(path, IoErrorKind::Invalid, message)
+}
+
+impl OutputPlan {
+    /// Names each input's maps `STEM.ext` in `out` (and in `probabilities`) and refuses, naming
+    /// the files: a probability folder that is `out`; two inputs whose maps would share a name;
+    /// an output that is one of the inputs (never written over, even with `force`); an existing
+    /// output without `force`.
+    pub fn new(
+        inputs: &[PathBuf],
+        out: &Path,
+        probabilities: Option<&Path>,
+        ext: &str,
+        force: bool,
+    ) -> Result<OutputPlan, IoError> {
+        if let Some(dir) = probabilities {
+            if resolved(dir) == resolved(out) {
+                return Err(invalid(
+                    dir,
+                    format!(
+                        "--probabilities is the same folder as --out {} (the maps would replace each other)",
+                        out.display()
+                    ),
+                ));
+            }
+        }
+        let name = |dir: &Path, input: &Path| {
+            let stem = input.file_stem().unwrap_or_default().to_string_lossy();
+            dir.join(format!("{stem}.{ext}"))
+        };
+        let input_paths: HashMap<PathBuf, &PathBuf> =
+            inputs.iter().map(|p| (resolved(p), p)).collect();
+        let mut claimed: HashMap<PathBuf, &PathBuf> = HashMap::new();
+        let mut maps = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let planned = PlannedMaps {
+                input: input.clone(),
+                binary: name(out, input),
+                probability: probabilities.map(|dir| name(dir, input)),
+            };
+            for output in std::iter::once(&planned.binary).chain(&planned.probability) {
+                let key = resolved(output);
+                if let Some(source) = input_paths.get(&key) {
+                    return Err(invalid(
+                        output,
+                        format!(
+                            "is the input {}: urisc never writes over its inputs (choose another output folder)",
+                            source.display()
+                        ),
+                    ));
+                }
+                if let Some(first) = claimed.insert(key, input) {
+                    return Err(invalid(
+                        input,
+                        format!(
+                            "its map {} would replace the map of {} (same file name): rename one, or predict them into separate folders",
+                            output.display(),
+                            first.display()
+                        ),
+                    ));
+                }
+                check_writable(output, force)?;
+            }
+            maps.push(planned);
+        }
+        Ok(OutputPlan {
+            maps,
+            created: Vec::new(),
+        })
+    }
+
+    /// Creates the output folders, remembering those that did not exist.
+    pub fn create_folders(&mut self) -> Result<(), IoError> {
+        let mut folders: Vec<PathBuf> = Vec::new();
+        for m in &self.maps {
+            for path in std::iter::once(&m.binary).chain(&m.probability) {
+                let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                if !folders.contains(&dir) {
+                    folders.push(dir);
+                }
+            }
+        }
+        for dir in folders {
+            // Every missing ancestor is new too, outermost first.
+            let mut missing: Vec<PathBuf> = dir
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                .map(Path::to_path_buf)
+                .collect();
+            missing.reverse();
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                IoError::new(&dir, IoErrorKind::Write, format!("cannot create: {e}"))
+            })?;
+            self.created.extend(missing);
+        }
+        Ok(())
+    }
+
+    /// After a failed run: removes the folders [`OutputPlan::create_folders`] made that are
+    /// still empty, innermost first (folders holding anything are kept).
+    pub fn abandon(&self) {
+        for dir in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The sinks of one section's probabilities: the binary map (or the in-memory mask that
+/// clean-up needs first) and, optionally, a probability map.
+pub struct MapWriters {
+    binary: Option<RowWriter<u8>>,
+    kept: Option<Image<bool>>,
+    probability_u8: Option<RowWriter<u8>>,
+    probability_f32: Option<RowWriter<f32>>,
+    threshold: f32,
+    row_u8: Vec<u8>,
+}
+
+/// The sample type of probability maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbabilitySamples {
+    /// 8-bit, membrane dark: 255·(1 − p), the polarity `urisc eval` reads.
+    U8,
+    /// 32-bit float p.
+    F32,
+}
+
+/// How one section's maps are written.
+#[derive(Clone, Copy, Debug)]
+pub struct MapSettings {
+    pub format: StreamFormat,
+    pub threshold: f32,
+    pub probability: ProbabilitySamples,
+    /// Clean-up size (pixels): the binary map is held in memory and cleaned before writing.
+    pub min_size: Option<usize>,
+    pub pixel_size_nm: Option<f64>,
+    pub overwrite: bool,
+}
+
+impl MapWriters {
+    /// Opens the writers of `maps` for a `height × width` section.
+    pub fn create(
+        maps: &PlannedMaps,
+        (height, width): (usize, usize),
+        settings: &MapSettings,
+    ) -> Result<MapWriters, IoError> {
+        let create_u8 = |path: &Path| {
+            RowWriter::<u8>::create(
+                path,
+                settings.format,
+                height,
+                width,
+                settings.pixel_size_nm,
+                settings.overwrite,
+            )
+        };
+        let mut writers = MapWriters {
+            binary: match settings.min_size {
+                None => Some(create_u8(&maps.binary)?),
+                Some(_) => None,
+            },
+            kept: settings
+                .min_size
+                .map(|_| Image::filled(height, width, false)),
+            probability_u8: None,
+            probability_f32: None,
+            threshold: settings.threshold,
+            row_u8: Vec::with_capacity(width),
+        };
+        if let Some(path) = &maps.probability {
+            match settings.probability {
+                ProbabilitySamples::U8 => writers.probability_u8 = Some(create_u8(path)?),
+                ProbabilitySamples::F32 => {
+                    writers.probability_f32 = Some(RowWriter::<f32>::create(
+                        path,
+                        settings.format,
+                        height,
+                        width,
+                        settings.pixel_size_nm,
+                        settings.overwrite,
+                    )?)
+                }
+            }
+        }
+        Ok(writers)
+    }
+
+    /// Row `r` of membrane probabilities.
+    pub fn row(&mut self, r: usize, p: &[f32]) -> Result<(), IoError> {
+        if let Some(kept) = &mut self.kept {
+            let w = kept.width;
+            for (k, &v) in kept.data[r * w..(r + 1) * w].iter_mut().zip(p) {
+                *k = v >= self.threshold;
+            }
+        }
+        if let Some(out) = &mut self.binary {
+            self.row_u8.clear();
+            self.row_u8
+                .extend(p.iter().map(|&v| if v >= self.threshold { 0 } else { 255 }));
+            out.write_row(&self.row_u8)?;
+        }
+        if let Some(out) = &mut self.probability_u8 {
+            self.row_u8.clear();
+            self.row_u8
+                .extend(p.iter().map(|&v| urisc_io::unit_to_u8(1.0 - v)));
+            out.write_row(&self.row_u8)?;
+        }
+        if let Some(out) = &mut self.probability_f32 {
+            out.write_row(p)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes every map (renaming them into place); with clean-up, cleans the held mask and
+    /// writes the binary map now. Returns the pixels clean-up changed.
+    pub fn finish(
+        self,
+        maps: &PlannedMaps,
+        settings: &MapSettings,
+    ) -> Result<Option<usize>, IoError> {
+        let mut changed = None;
+        if let (Some(mut kept), Some(min_size)) = (self.kept, settings.min_size) {
+            changed = Some(crate::clean_up(&mut kept, min_size));
+            let mut writer = RowWriter::<u8>::create(
+                &maps.binary,
+                settings.format,
+                kept.height,
+                kept.width,
+                settings.pixel_size_nm,
+                settings.overwrite,
+            )?;
+            for row in kept.data.chunks_exact(kept.width.max(1)) {
+                let bytes: Vec<u8> = row.iter().map(|&m| if m { 0 } else { 255 }).collect();
+                writer.write_row(&bytes)?;
+            }
+            writer.finish()?;
+        }
+        for writer in [self.binary, self.probability_u8].into_iter().flatten() {
+            writer.finish()?;
+        }
+        if let Some(writer) = self.probability_f32 {
+            writer.finish()?;
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_one_folder_resolve_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("maps");
+        let b = dir.path().join("./x/../maps/");
+        assert_eq!(resolved(&a), resolved(&b));
+        std::fs::create_dir(&a).unwrap();
+        assert_eq!(resolved(&a), resolved(&b));
+    }
+
+    #[test]
+    fn clashes_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let inputs = vec![a.join("s.png"), b.join("s.png")];
+        for p in &inputs {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let out = dir.path().join("out");
+        let err = OutputPlan::new(&inputs, &out, None, "png", true).unwrap_err();
+        assert!(err.to_string().contains("same file name"), "{err}");
+        // --out is the inputs' folder: the map would be the input itself.
+        let err = OutputPlan::new(&inputs[..1], &a, None, "png", true).unwrap_err();
+        assert!(
+            err.to_string().contains("never writes over its inputs"),
+            "{err}"
+        );
+        // The probability folder spelled differently from --out.
+        let other = dir.path().join("./out/");
+        let err = OutputPlan::new(&inputs[..1], &out, Some(&other), "png", true).unwrap_err();
+        assert!(err.to_string().contains("same folder as --out"), "{err}");
+        assert!(!out.exists());
+    }
+}
