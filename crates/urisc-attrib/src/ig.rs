@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use urisc_model::{BatchShape, InputGradient};
+use urisc_model::{BatchShape, InputGradient, ModelError};
 
 use crate::AttribError;
 
@@ -330,7 +330,7 @@ pub fn integrated_gradients<M: InputGradient + Sync + ?Sized>(
         let results: Vec<Vec<Attribution>> = wave
             .par_iter()
             .map(|group| group_attributions(model, image, targets, radius, &nodes, settings, group))
-            .collect();
+            .collect::<Result<_, _>>()?;
         for (group, maps) in wave.iter().zip(results) {
             on_group(maps, group.members.len() * nodes.len());
         }
@@ -354,7 +354,7 @@ fn group_attributions<M: InputGradient + ?Sized>(
     nodes: &[(f32, f32)],
     settings: &IgSettings,
     group: &TargetGroup,
-) -> Vec<Attribution> {
+) -> Result<Vec<Attribution>, ModelError> {
     let (height, width) = (image.height, image.width);
     let crop = group.crop;
     let pixels = crop.area();
@@ -383,7 +383,7 @@ fn group_attributions<M: InputGradient + ?Sized>(
             height: crop.height,
             width: crop.width,
         };
-        let gradient = model.logit_input_gradient(&path, shape, &local);
+        let gradient = model.logit_input_gradient(&path, shape, &local)?;
         for (k, &(_, weight)) in chunk.iter().enumerate() {
             for (acc, g) in weighted_gradient
                 .iter_mut()
@@ -394,7 +394,7 @@ fn group_attributions<M: InputGradient + ?Sized>(
         }
     }
     let sign = settings.class.sign() as f64;
-    group
+    Ok(group
         .members
         .iter()
         .map(|&i| {
@@ -416,7 +416,7 @@ fn group_attributions<M: InputGradient + ?Sized>(
                 values,
             }
         })
-        .collect()
+        .collect())
 }
 
 /// `f(x) − f(baseline)` of each target's (signed) logit, the value Σ IG must approach. Computed
@@ -429,7 +429,7 @@ pub fn logit_differences<M: InputGradient + ?Sized>(
     width: usize,
     targets: &[(usize, usize)],
     settings: &IgSettings,
-) -> Vec<f64> {
+) -> Result<Vec<f64>, ModelError> {
     let sign = settings.class.sign() as f64;
     let groups = group_targets(
         targets,
@@ -453,14 +453,14 @@ pub fn logit_differences<M: InputGradient + ?Sized>(
             height: crop.height,
             width: crop.width,
         };
-        let logits = model.logits(&input, shape);
+        let logits = model.logits(&input, shape)?;
         for i in group.members {
             let (r, c) = targets[i];
             let k = (r - crop.top) * crop.width + c - crop.left;
             out[i] = sign * (logits[k] as f64 - logits[pixels + k] as f64);
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ pub enum AttribError {
         height: usize,
         width: usize,
     },
-    #[error("cannot read target pixel {0:?}: expected \"row,col\"")]
+    #[error("cannot read target pixel \"{0}\": expected \"row,col\"")]
     BadPixel(String),
+    #[error("the model failed: {0}")]
+    Model(#[from] urisc_model::ModelError),
 }

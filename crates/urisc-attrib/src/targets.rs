@@ -73,9 +73,53 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The logit above which a pixel is membrane at the model's probability threshold.
+pub fn logit_threshold(probability: f32) -> f32 {
+    let p = probability.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+/// `count` of the indices `0..len`, scattered: the golden-ratio sequence, so that targets in a
+/// row-major grid come from different rows and columns (evenly spaced indices would all fall
+/// in the first column of a grid whose row length divides the spacing).
+pub fn spread(len: usize, count: usize) -> Vec<usize> {
+    if count >= len {
+        return (0..len).collect();
+    }
+    let golden = (5f64.sqrt() - 1.0) / 2.0;
+    let mut picked: Vec<usize> = Vec::with_capacity(count);
+    let mut k = 0usize;
+    while picked.len() < count {
+        let i = (((k as f64 + 0.5) * golden).fract() * len as f64) as usize;
+        if !picked.contains(&i) {
+            picked.push(i);
+        }
+        k += 1;
+    }
+    picked.sort_unstable();
+    picked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_picks_evenly_and_never_repeats() {
+        let picked = spread(64, 8);
+        assert_eq!(picked.len(), 8);
+        assert!(picked.windows(2).all(|w| w[0] < w[1]) && picked[7] < 64);
+        // In an 8×8 grid: every row once, and several columns.
+        assert_eq!(picked, vec![1, 10, 19, 25, 34, 40, 49, 59]);
+        assert_eq!(spread(3, 8), vec![0, 1, 2]);
+        assert!(spread(5, 0).is_empty());
+    }
+
+    #[test]
+    fn logit_threshold_inverts_the_sigmoid() {
+        assert!(logit_threshold(0.5).abs() < 1e-6);
+        assert!((logit_threshold(0.25) - (1.0f32 / 3.0).ln()).abs() < 1e-6);
+    }
 
     #[test]
     fn authors_grids_have_their_sizes() {

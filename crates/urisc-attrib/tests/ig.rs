@@ -6,7 +6,7 @@ use urisc_attrib::ig::{
     TargetClass,
 };
 use urisc_model::testing::LinearFilter;
-use urisc_model::{BatchShape, InputGradient, SegmentationModel};
+use urisc_model::{BatchShape, InputGradient, ModelError, SegmentationModel};
 use urisc_nn::{Architecture, FastSegmenter, ModelConfig, ModelDescriptor};
 
 fn pattern(h: usize, w: usize) -> Vec<f32> {
@@ -97,15 +97,15 @@ impl SegmentationModel for CubicBox {
     fn normalize(&self, grey: u8) -> f32 {
         grey as f32 / 255.0
     }
-    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Result<Vec<f32>, ModelError> {
         let plane = shape.height * shape.width;
-        (0..shape.n)
+        Ok((0..shape.n)
             .flat_map(|k| {
                 Self::box_sums(&input[k * plane..][..plane], shape.height, shape.width)
                     .into_iter()
                     .map(|s| s.powi(3) / 3.0)
             })
-            .collect()
+            .collect())
     }
     fn context_radius(&self) -> Option<usize> {
         Some(1)
@@ -118,7 +118,7 @@ impl InputGradient for CubicBox {
         input: &[f32],
         shape: BatchShape,
         targets: &[(usize, usize)],
-    ) -> Vec<f32> {
+    ) -> Result<Vec<f32>, ModelError> {
         let (h, w) = (shape.height, shape.width);
         let mut out = vec![0f32; input.len()];
         for k in 0..shape.n {
@@ -132,7 +132,7 @@ impl InputGradient for CubicBox {
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -148,7 +148,7 @@ fn completeness_error_shrinks_at_the_rate_of_the_rule() {
             ..IgSettings::default()
         };
         let maps = run(&CubicBox, &image, (h, w), &targets, &settings);
-        let exact = logit_differences(&CubicBox, &image, h, w, &targets, &settings)[0];
+        let exact = logit_differences(&CubicBox, &image, h, w, &targets, &settings).unwrap()[0];
         (maps[0].sum() - exact, exact)
     };
     // Along the path s(α) = α·S, so Σ IG = S³·Σ w_i α_i² against ∫ = S³/3:
@@ -202,7 +202,9 @@ fn reference_ig(
             height: h,
             width: w,
         };
-        let g = model.logit_input_gradient(&point, shape, &[target]);
+        let g = model
+            .logit_input_gradient(&point, shape, &[target])
+            .unwrap();
         for (a, g) in acc.iter_mut().zip(g) {
             *a += weight as f64 * g as f64;
         }
@@ -273,14 +275,16 @@ fn real_network_logit_on_an_aligned_crop_equals_the_full_image_logit() {
     let m = model.size_multiple();
     let (h, w) = (192, 176);
     let image = pattern(h, w);
-    let full = model.logits(
-        &image,
-        BatchShape {
-            n: 1,
-            height: h,
-            width: w,
-        },
-    );
+    let full = model
+        .logits(
+            &image,
+            BatchShape {
+                n: 1,
+                height: h,
+                width: w,
+            },
+        )
+        .unwrap();
     for target in [(96usize, 88usize), (5, 170), (191, 0), (70, 33), (131, 150)] {
         let window = urisc_attrib::ig::receptive_window(target, Some(radius), h, w);
         let crop = urisc_attrib::ig::aligned_crop(window, m, h, w);
@@ -290,14 +294,16 @@ fn real_network_logit_on_an_aligned_crop_equals_the_full_image_logit() {
             .flat_map(|r| &image[r * w + crop.left..][..crop.width])
             .copied()
             .collect();
-        let logits = model.logits(
-            &input,
-            BatchShape {
-                n: 1,
-                height: crop.height,
-                width: crop.width,
-            },
-        );
+        let logits = model
+            .logits(
+                &input,
+                BatchShape {
+                    n: 1,
+                    height: crop.height,
+                    width: crop.width,
+                },
+            )
+            .unwrap();
         let local = (target.0 - crop.top) * crop.width + target.1 - crop.left;
         let expected = full[target.0 * w + target.1];
         assert!(
@@ -323,7 +329,7 @@ fn real_network_completeness_error_shrinks_with_steps() {
             rule,
             ..IgSettings::default()
         };
-        let exact = logit_differences(&model, &image, h, w, &targets, &settings);
+        let exact = logit_differences(&model, &image, h, w, &targets, &settings).unwrap();
         let maps = run(&model, &image, (h, w), &targets, &settings);
         let size = exact.iter().map(|e| e.abs()).sum::<f64>();
         let error = maps

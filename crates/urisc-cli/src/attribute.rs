@@ -16,7 +16,6 @@ use urisc_attrib::targets;
 use urisc_infer::{predict_image, InferenceOptions};
 use urisc_io::{label_is_membrane, write_atomically};
 use urisc_model::SegmentationModel;
-use urisc_nn::ModelDescriptor;
 use urisc_nn::{Engine, Segmenter};
 
 #[derive(Args)]
@@ -215,12 +214,6 @@ fn check_memory(image_path: &std::path::Path, args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// The logit above which a pixel is membrane at the model's probability threshold.
-fn logit_threshold(descriptor: &ModelDescriptor) -> f32 {
-    let p = descriptor.threshold.clamp(1e-6, 1.0 - 1e-6);
-    (p / (1.0 - p)).ln()
-}
-
 fn choose_targets(
     args: &RunArgs,
     model: &Segmenter,
@@ -251,7 +244,7 @@ fn choose_targets(
             batch: 4,
             tta: 1,
         };
-        let logits: Vec<f32> = predict_image(model, image, &options)
+        let logits: Vec<f32> = predict_image(model, image, &options)?
             .data
             .iter()
             .map(|&p| (p / (1.0 - p)).ln())
@@ -259,7 +252,7 @@ fn choose_targets(
         targets::true_positive_membrane(
             &membrane,
             &logits,
-            logit_threshold(model.descriptor()),
+            targets::logit_threshold(model.descriptor().threshold),
             width,
         )
     } else {
@@ -271,27 +264,6 @@ fn choose_targets(
     };
     anyhow::ensure!(!chosen.is_empty(), "no target pixels to attribute");
     Ok(chosen)
-}
-
-/// `count` of the indices `0..len`, scattered: the golden-ratio sequence, so that targets in a
-/// row-major grid come from different rows and columns (evenly spaced indices would all fall
-/// in the first column of a grid whose row length divides the spacing).
-fn spread(len: usize, count: usize) -> Vec<usize> {
-    if count >= len {
-        return (0..len).collect();
-    }
-    let golden = (5f64.sqrt() - 1.0) / 2.0;
-    let mut picked: Vec<usize> = Vec::with_capacity(count);
-    let mut k = 0usize;
-    while picked.len() < count {
-        let i = (((k as f64 + 0.5) * golden).fract() * len as f64) as usize;
-        if !picked.contains(&i) {
-            picked.push(i);
-        }
-        k += 1;
-    }
-    picked.sort_unstable();
-    picked
 }
 
 fn run_attribution(args: RunArgs) -> Result<()> {
@@ -316,8 +288,8 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     let svg_path = out.join("context-curve.svg");
     let heatmap_dir = out.join("heatmaps");
     let montage_path = out.join("montage.png");
-    let heatmap_for = spread(targets.len(), args.heatmaps);
-    let montage_for = spread(targets.len(), args.montage);
+    let heatmap_for = targets::spread(targets.len(), args.heatmaps);
+    let montage_for = targets::spread(targets.len(), args.montage);
     let heatmap_path =
         |(r, c): (usize, usize)| heatmap_dir.join(format!("target-r{r:04}-c{c:04}.png"));
     // Refuse before computing anything.
@@ -346,7 +318,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
         baseline: 0.0,
         max_batch_pixels: args.batch_pixels,
     };
-    let differences = logit_differences(&model, &normalized, height, width, &targets, &settings);
+    let differences = logit_differences(&model, &normalized, height, width, &targets, &settings)?;
     let index_of: std::collections::HashMap<(usize, usize), usize> =
         targets.iter().enumerate().map(|(i, &t)| (t, i)).collect();
     let evaluations = settings.rule.nodes(settings.steps).len();
@@ -474,34 +446,4 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     }
     eprintln!("urisc attribute: wrote {}", out.display());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spread_picks_evenly_and_never_repeats() {
-        let picked = spread(64, 8);
-        assert_eq!(picked.len(), 8);
-        assert!(picked.windows(2).all(|w| w[0] < w[1]) && picked[7] < 64);
-        // In an 8×8 grid: every row once, and several columns.
-        assert_eq!(picked, vec![1, 10, 19, 25, 34, 40, 49, 59]);
-        assert_eq!(spread(3, 8), vec![0, 1, 2]);
-        assert!(spread(5, 0).is_empty());
-    }
-
-    #[test]
-    fn logit_threshold_inverts_the_sigmoid() {
-        let config = urisc_nn::ModelConfig {
-            architecture: urisc_nn::Architecture::Unet,
-            base_width: 2,
-            depth: 2,
-        };
-        let mut d = ModelDescriptor::new(config, 32);
-        d.threshold = 0.5;
-        assert!(logit_threshold(&d).abs() < 1e-6);
-        d.threshold = 0.25;
-        assert!((logit_threshold(&d) - (1.0f32 / 3.0).ln()).abs() < 1e-6);
-    }
 }

@@ -41,4 +41,5 @@ pub use norm::{AffineGrads, BatchNorm, BnSaved};
 pub use param::{Adam, Moments};
 pub use peak::peak_gflops;
 pub use resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
+pub use sgemm::{available_kernel_paths, kernel_path, set_kernel_path, KernelPath};
 pub use tensor::{pseudo_random, Act};

@@ -23,16 +23,73 @@ pub struct Segment {
     pub b: *const f32,
 }
 
-/// Whether this CPU runs the native kernel ([`tile`]).
-pub fn native() -> bool {
+/// Which kernels run: the native AVX-512 tile, or the portable path (im2col + the `gemm`
+/// crate, plain per-element loops) that every CPU has and every native path is tested against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPath {
+    Avx512,
+    Portable,
+}
+
+impl KernelPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Avx512 => "avx512",
+            KernelPath::Portable => "portable",
+        }
+    }
+}
+
+/// The paths this CPU can run, best first.
+pub fn available_kernel_paths() -> Vec<KernelPath> {
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        return vec![KernelPath::Avx512, KernelPath::Portable];
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+    vec![KernelPath::Portable]
+}
+
+/// 0: not chosen yet; otherwise 1 + the index in [`available_kernel_paths`].
+static CHOSEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// The path in use: the one [`set_kernel_path`] chose, else the environment variable
+/// `URISC_KERNELS` (`avx512` or `portable`; a path this CPU lacks falls back to the best it
+/// has), else the best this CPU has.
+pub fn kernel_path() -> KernelPath {
+    use std::sync::atomic::Ordering;
+    let chosen = CHOSEN.load(Ordering::Relaxed);
+    let available = available_kernel_paths();
+    if chosen > 0 {
+        return available[(chosen - 1) as usize];
     }
+    let wanted = std::env::var("URISC_KERNELS").ok();
+    let path = available
+        .iter()
+        .copied()
+        .find(|p| wanted.as_deref() == Some(p.name()))
+        .unwrap_or(available[0]);
+    let index = available.iter().position(|p| *p == path).unwrap_or(0);
+    CHOSEN.store(index as u8 + 1, Ordering::Relaxed);
+    path
+}
+
+/// Chooses the kernel path for the whole process (tests force each path in turn); refuses one
+/// this CPU cannot run.
+pub fn set_kernel_path(path: KernelPath) -> Result<(), String> {
+    let available = available_kernel_paths();
+    let index = available
+        .iter()
+        .position(|p| *p == path)
+        .ok_or_else(|| format!("this CPU cannot run the {} kernels", path.name()))?;
+    CHOSEN.store(index as u8 + 1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Whether the native kernel ([`tile`]) runs.
+pub fn native() -> bool {
+    kernel_path() == KernelPath::Avx512
 }
 
 /// `C[0..mr, 0..nr] (+)= Σ_segments` for one tile, B columns taken from `segment.b + j0`, C

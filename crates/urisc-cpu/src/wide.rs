@@ -3,14 +3,12 @@
 //! are vectorised 16 wide only inside a function compiled with AVX-512 enabled, chosen at run
 //! time (measured: these loops were a third of a width-16 training step in SSE2 form).
 
-/// Calls `f` inlined into an AVX-512 function where the CPU has AVX-512, else plainly.
+/// Calls `f` inlined into an AVX-512 function on the native kernel path, else plainly.
 #[inline(always)]
 pub(crate) fn wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-    {
-        // SAFETY: the features were detected at run time.
+    if crate::sgemm::native() {
+        // SAFETY: the native path is chosen only where AVX-512 F and BW were detected.
         return unsafe { avx512(f) };
     }
     f()

@@ -13,7 +13,8 @@
 //!
 //! let model = Constant { logit: 0.0, size_multiple: 16 };
 //! let image = Image::filled(100, 70, 128u8);
-//! let p = predict_image(&model, &image, &InferenceOptions { tile: 32, overlap: 8, ..Default::default() });
+//! let p = predict_image(&model, &image, &InferenceOptions { tile: 32, overlap: 8, ..Default::default() })
+//!     .expect("the model runs");
 //! assert!(p.data.iter().all(|&v| (v - 0.5).abs() < 1e-6));
 //! ```
 
@@ -25,7 +26,7 @@ mod tta;
 use std::collections::VecDeque;
 
 use urisc_io::{reflect, Image, IoError, MemoryRows, RowSource};
-use urisc_model::{BatchShape, SegmentationModel};
+use urisc_model::{BatchShape, ModelError, SegmentationModel};
 
 pub use blend::{gaussian_window, origins};
 pub use cleanup::clean_up;
@@ -151,6 +152,15 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// Why a prediction stopped: reading or writing rows, or running the model.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("the model failed: {0}")]
+    Model(#[from] ModelError),
+}
+
 /// Receives each finished row of probabilities: `(row index, values)`.
 pub type RowSink<'a> = dyn FnMut(usize, &[f32]) -> Result<(), IoError> + 'a;
 
@@ -163,7 +173,7 @@ pub fn predict_stream(
     options: &InferenceOptions,
     progress: &mut dyn FnMut(usize, usize),
     emit: &mut RowSink,
-) -> Result<InferenceStats, IoError> {
+) -> Result<InferenceStats, InferError> {
     let (height, width) = (source.height(), source.width());
     let plan = Plan::new(model.size_multiple(), height, width, options);
     let transforms = tta_transforms(options.tta);
@@ -204,7 +214,7 @@ pub fn predict_stream(
                 }
             }
             let probabilities =
-                tta::predict_augmented(model, &tiles, batch.len(), th, tw, &transforms);
+                tta::predict_augmented(model, &tiles, batch.len(), th, tw, &transforms)?;
             for (k, &c0) in batch.iter().enumerate() {
                 let tile = &probabilities[k * th * tw..][..th * tw];
                 for r in 0..th.min(height - r0) {
@@ -242,7 +252,7 @@ pub fn predict_image(
     model: &dyn SegmentationModel,
     image: &Image<u8>,
     options: &InferenceOptions,
-) -> Image<f32> {
+) -> Result<Image<f32>, ModelError> {
     let mut data = Vec::with_capacity(image.len());
     let mut source = MemoryRows::new(image.clone());
     predict_stream(
@@ -255,15 +265,22 @@ pub fn predict_image(
             Ok(())
         },
     )
-    .expect("in-memory rows cannot fail");
-    Image::new(image.height, image.width, data)
+    .map_err(|e| match e {
+        InferError::Model(e) => e,
+        InferError::Io(e) => unreachable!("in-memory rows cannot fail: {e}"),
+    })?;
+    Ok(Image::new(image.height, image.width, data))
 }
 
 /// Logits → probabilities of one batch (shared by the augmentation code).
-fn probabilities(model: &dyn SegmentationModel, tiles: &[f32], shape: BatchShape) -> Vec<f32> {
-    model
-        .logits(tiles, shape)
+fn probabilities(
+    model: &dyn SegmentationModel,
+    tiles: &[f32],
+    shape: BatchShape,
+) -> Result<Vec<f32>, ModelError> {
+    Ok(model
+        .logits(tiles, shape)?
         .into_iter()
         .map(sigmoid)
-        .collect()
+        .collect())
 }

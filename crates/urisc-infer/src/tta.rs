@@ -1,7 +1,7 @@
 //! Test-time augmentation over the dihedral group of the square.
 
 use urisc_data::{dihedral_inverse, dihedral_plane};
-use urisc_model::{BatchShape, SegmentationModel};
+use urisc_model::{BatchShape, ModelError, SegmentationModel};
 
 /// Accepted `--tta` values.
 pub const TTA_CHOICES: [usize; 4] = [1, 2, 4, 8];
@@ -27,7 +27,7 @@ pub(crate) fn predict_augmented(
     h: usize,
     w: usize,
     transforms: &[usize],
-) -> Vec<f32> {
+) -> Result<Vec<f32>, ModelError> {
     if transforms == [0] {
         return crate::probabilities(
             model,
@@ -56,7 +56,7 @@ pub(crate) fn predict_augmented(
                 height: th,
                 width: tw,
             },
-        );
+        )?;
         for (out, tile) in mean.chunks_exact_mut(h * w).zip(p.chunks_exact(th * tw)) {
             let (back, ..) = dihedral_plane(tile, th, tw, dihedral_inverse(k));
             for (m, v) in out.iter_mut().zip(back) {
@@ -66,5 +66,5 @@ pub(crate) fn predict_augmented(
     }
     let scale = 1.0 / transforms.len() as f32;
     mean.iter_mut().for_each(|m| *m *= scale);
-    mean
+    Ok(mean)
 }

@@ -1,8 +1,17 @@
 //! Streaming tiled inference on hand-made models with known answers.
 
-use urisc_infer::{origins, predict_image, predict_stream, InferenceOptions};
+use urisc_infer::{origins, predict_stream, InferenceOptions};
 use urisc_io::{Image, IoError, MemoryRows, RowSource};
 use urisc_model::testing::{Constant, LinearFilter};
+use urisc_model::SegmentationModel;
+
+fn predict(
+    model: &dyn SegmentationModel,
+    image: &Image<u8>,
+    options: &InferenceOptions,
+) -> Image<f32> {
+    urisc_infer::predict_image(model, image, options).unwrap()
+}
 
 fn texture(h: usize, w: usize) -> Image<u8> {
     Image::new(
@@ -32,9 +41,9 @@ fn tiled_equals_whole_image_away_from_tile_borders() {
     // Multiples of the size multiple: the whole-image reference then needs no padding.
     let (h, w) = (72, 88);
     let image = texture(h, w);
-    let whole = predict_image(&model, &image, &options(256, 0, 1, 1));
+    let whole = predict(&model, &image, &options(256, 0, 1, 1));
     let (tile, overlap) = (32, 16);
-    let tiled = predict_image(&model, &image, &options(tile, overlap, 3, 1));
+    let tiled = predict(&model, &image, &options(tile, overlap, 3, 1));
     let r = 3;
     // A tile gives the whole-image value at a pixel whose 7×7 neighbourhood it contains (or
     // where the neighbourhood leaves the image at the image's own border).
@@ -72,7 +81,7 @@ fn constant_model_blends_to_a_constant_at_every_size() {
     let expected = 1.0 / (1.0 + (-1.0f32).exp());
     for (h, w) in [(1, 1), (1, 300), (300, 1), (5, 7), (129, 257), (9959, 9958)] {
         let image = Image::filled(h, w, 90u8);
-        let p = predict_image(&model, &image, &options(512, 64, 4, 1));
+        let p = predict(&model, &image, &options(512, 64, 4, 1));
         assert_eq!((p.height, p.width), (h, w));
         let worst = p
             .data
@@ -97,9 +106,9 @@ fn tta_of_an_equivariant_model_equals_no_tta_and_of_another_differs() {
     // Square tiles, and 12 × 32 tiles (a section lower than a tile), which quarter turns transpose.
     for (h, w) in [(70, 45), (10, 45)] {
         let image = texture(h, w);
-        let plain = predict_image(&equivariant, &image, &options(32, 8, 2, 1));
+        let plain = predict(&equivariant, &image, &options(32, 8, 2, 1));
         for tta in [2, 4, 8] {
-            let augmented = predict_image(&equivariant, &image, &options(32, 8, 2, tta));
+            let augmented = predict(&equivariant, &image, &options(32, 8, 2, tta));
             let worst = plain
                 .data
                 .iter()
@@ -112,8 +121,8 @@ fn tta_of_an_equivariant_model_equals_no_tta_and_of_another_differs() {
     let image = texture(70, 45);
     let skewed: Vec<f32> = (0..25).map(|i| i as f32 * 0.01).collect();
     let directional = LinearFilter::new(2, skewed, 0.0).with_size_multiple(4);
-    let a = predict_image(&directional, &image, &options(32, 8, 2, 1));
-    let b = predict_image(&directional, &image, &options(32, 8, 2, 8));
+    let a = predict(&directional, &image, &options(32, 8, 2, 1));
+    let b = predict(&directional, &image, &options(32, 8, 2, 8));
     assert!(a
         .data
         .iter()

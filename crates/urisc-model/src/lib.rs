@@ -14,8 +14,11 @@
 //! // A 3×3 box filter: each logit is the sum of its neighbourhood (zero padding).
 //! let model = LinearFilter::new(1, vec![1.0; 9], 0.0);
 //! let shape = BatchShape { n: 1, height: 2, width: 2 };
-//! assert_eq!(model.logits(&[1.0, 2.0, 3.0, 4.0], shape), vec![10.0; 4]);
+//! assert_eq!(model.logits(&[1.0, 2.0, 3.0, 4.0], shape).unwrap(), vec![10.0; 4]);
 //! ```
+//!
+//! Running a model can fail (a GPU out of memory, a device lost, a batch of the wrong size):
+//! both methods return a [`ModelError`] then, never panic.
 
 pub mod testing;
 
@@ -38,6 +41,61 @@ impl BatchShape {
     }
 }
 
+/// Why a model could not run a batch.
+#[derive(Debug)]
+pub struct ModelError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ModelError {
+    pub fn new(message: impl Into<String>) -> ModelError {
+        ModelError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error with the underlying cause attached (shown by error reporters as its source).
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> ModelError {
+        ModelError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// Checks that `input` holds `shape` (every engine's first step).
+    pub fn check_shape(input: &[f32], shape: BatchShape) -> Result<(), ModelError> {
+        if input.len() != shape.len() {
+            return Err(ModelError::new(format!(
+                "a batch of {} values does not hold {}×{}×{} tiles",
+                input.len(),
+                shape.n,
+                shape.height,
+                shape.width
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ModelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// A network that segments membranes: normalised tiles in, membrane logits out.
 pub trait SegmentationModel {
     /// Tile heights and widths must be multiples of this (2^(levels − 1) for a U-Net).
@@ -47,7 +105,7 @@ pub trait SegmentationModel {
     fn normalize(&self, grey: u8) -> f32;
 
     /// Membrane logits of a batch of normalised tiles (`input.len() == shape.len()`).
-    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32>;
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Result<Vec<f32>, ModelError>;
 
     /// Pixels of context an output pixel can depend on, on any side (the half-width of its
     /// receptive field); `None` if unknown. Tiling uses it for margins, attribution to put
@@ -67,7 +125,7 @@ pub trait InputGradient: SegmentationModel {
         input: &[f32],
         shape: BatchShape,
         targets: &[(usize, usize)],
-    ) -> Vec<f32>;
+    ) -> Result<Vec<f32>, ModelError>;
 }
 
 impl<M: SegmentationModel + ?Sized> SegmentationModel for &M {
@@ -77,7 +135,7 @@ impl<M: SegmentationModel + ?Sized> SegmentationModel for &M {
     fn normalize(&self, grey: u8) -> f32 {
         (**self).normalize(grey)
     }
-    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Result<Vec<f32>, ModelError> {
         (**self).logits(input, shape)
     }
     fn context_radius(&self) -> Option<usize> {
@@ -91,7 +149,7 @@ impl<M: InputGradient + ?Sized> InputGradient for &M {
         input: &[f32],
         shape: BatchShape,
         targets: &[(usize, usize)],
-    ) -> Vec<f32> {
+    ) -> Result<Vec<f32>, ModelError> {
         (**self).logit_input_gradient(input, shape, targets)
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use urisc_model::{BatchShape, InputGradient, SegmentationModel};
+use urisc_model::{BatchShape, InputGradient, ModelError, SegmentationModel};
 
 use crate::bridge::load_burn_model;
 use crate::descriptor::ModelDescriptor;
@@ -70,16 +70,19 @@ impl SegmentationModel for BurnSegmenter {
         self.descriptor.normalization.apply(grey as f32 / 255.0)
     }
 
-    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
-        let x = Tensor::<4>::from_data(
-            TensorData::new(input.to_vec(), [shape.n, 1, shape.height, shape.width]),
-            &self.device,
-        );
-        self.inference
-            .forward(x)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 logits")
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Result<Vec<f32>, ModelError> {
+        crate::fast::check_batch(self, input, shape, &[])?;
+        on_device(|| {
+            let x = Tensor::<4>::from_data(
+                TensorData::new(input.to_vec(), [shape.n, 1, shape.height, shape.width]),
+                &self.device,
+            );
+            self.inference
+                .forward(x)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 logits")
+        })
     }
 
     fn context_radius(&self) -> Option<usize> {
@@ -89,6 +92,31 @@ impl SegmentationModel for BurnSegmenter {
 
 impl InputGradient for BurnSegmenter {
     fn logit_input_gradient(
+        &self,
+        input: &[f32],
+        shape: BatchShape,
+        targets: &[(usize, usize)],
+    ) -> Result<Vec<f32>, ModelError> {
+        crate::fast::check_batch(self, input, shape, targets)?;
+        on_device(|| self.input_gradient(input, shape, targets))
+    }
+}
+
+/// Runs burn work, turning a panic (burn reports device errors — out of GPU memory, a lost
+/// device — by panicking) into a [`ModelError`].
+fn on_device<R>(work: impl FnOnce() -> R) -> Result<R, ModelError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown error".into());
+        ModelError::new(format!("burn failed: {message}"))
+    })
+}
+
+impl BurnSegmenter {
+    fn input_gradient(
         &self,
         input: &[f32],
         shape: BatchShape,

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use urisc_cpu::{Act, Mode};
-use urisc_model::{BatchShape, InputGradient, SegmentationModel};
+use urisc_model::{BatchShape, InputGradient, ModelError, SegmentationModel};
 
 use crate::descriptor::ModelDescriptor;
 use crate::file::{load_model, ModelFileError};
@@ -47,9 +47,10 @@ impl SegmentationModel for FastSegmenter {
         self.descriptor.normalization.apply(grey as f32 / 255.0)
     }
 
-    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Result<Vec<f32>, ModelError> {
+        check_batch(self, input, shape, &[])?;
         let x = Act::from_vec(shape.n, shape.height, shape.width, 1, input.to_vec());
-        self.net.infer(x).data
+        Ok(self.net.infer(x).data)
     }
 
     fn context_radius(&self) -> Option<usize> {
@@ -63,7 +64,8 @@ impl InputGradient for FastSegmenter {
         input: &[f32],
         shape: BatchShape,
         targets: &[(usize, usize)],
-    ) -> Vec<f32> {
+    ) -> Result<Vec<f32>, ModelError> {
+        check_batch(self, input, shape, targets)?;
         let x = Act::from_vec(shape.n, shape.height, shape.width, 1, input.to_vec());
         let (logits, tape) = self.net.forward_recorded(x, Mode::Eval);
         let mut seed = Act::zeros(logits.n, logits.h, logits.w, 1);
@@ -74,6 +76,34 @@ impl InputGradient for FastSegmenter {
             }
         }
         let (dx, _) = self.net.backward(tape, &seed, true, false);
-        dx.expect("input gradient").data
+        Ok(dx.expect("input gradient").data)
     }
+}
+
+/// What every engine checks before running a batch: its size, tile sides that are multiples
+/// of the model's, targets inside the tile.
+pub(crate) fn check_batch(
+    model: &dyn SegmentationModel,
+    input: &[f32],
+    shape: BatchShape,
+    targets: &[(usize, usize)],
+) -> Result<(), ModelError> {
+    ModelError::check_shape(input, shape)?;
+    let m = model.size_multiple();
+    if !shape.height.is_multiple_of(m) || !shape.width.is_multiple_of(m) {
+        return Err(ModelError::new(format!(
+            "tiles of {}×{} pixels: the sides must be multiples of {m}",
+            shape.height, shape.width
+        )));
+    }
+    if let Some(&(r, c)) = targets
+        .iter()
+        .find(|&&(r, c)| r >= shape.height || c >= shape.width)
+    {
+        return Err(ModelError::new(format!(
+            "target ({r}, {c}) is outside the {}×{} tile",
+            shape.height, shape.width
+        )));
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use urisc_model::{BatchShape, InputGradient, SegmentationModel};
+use urisc_model::{BatchShape, InputGradient, ModelError, SegmentationModel};
 
 use crate::config::ModelConfig;
 use crate::descriptor::ModelDescriptor;
@@ -92,7 +92,7 @@ impl SegmentationModel for Segmenter {
     fn normalize(&self, grey: u8) -> f32 {
         self.model.normalize(grey)
     }
-    fn logits(&self, input: &[f32], shape: BatchShape) -> Vec<f32> {
+    fn logits(&self, input: &[f32], shape: BatchShape) -> Result<Vec<f32>, ModelError> {
         self.model.logits(input, shape)
     }
     fn context_radius(&self) -> Option<usize> {
@@ -106,7 +106,7 @@ impl InputGradient for Segmenter {
         input: &[f32],
         shape: BatchShape,
         targets: &[(usize, usize)],
-    ) -> Vec<f32> {
+    ) -> Result<Vec<f32>, ModelError> {
         self.model.logit_input_gradient(input, shape, targets)
     }
 }

@@ -226,15 +226,15 @@ fn whole_networks_match_burn_in_inference_and_input_gradients() {
         let fast = FastSegmenter::from_cpu_net(to_cpu_net(&net), descriptor(arch));
         assert_close(
             &format!("{arch:?} logits"),
-            &fast.logits(&x, shape),
-            &reference.logits(&x, shape),
+            &fast.logits(&x, shape).unwrap(),
+            &reference.logits(&x, shape).unwrap(),
             1e-4,
         );
         let targets = [(0, 0), (5, 11), (11, 19)];
         assert_close(
             &format!("{arch:?} input gradient"),
-            &fast.logit_input_gradient(&x, shape, &targets),
-            &reference.logit_input_gradient(&x, shape, &targets),
+            &fast.logit_input_gradient(&x, shape, &targets).unwrap(),
+            &reference.logit_input_gradient(&x, shape, &targets).unwrap(),
             1e-4,
         );
     }

@@ -385,7 +385,7 @@ fn segmenter_matches_the_network_and_its_gradient() {
         width: 32,
     };
     assert_eq!(
-        segmenter.logits(&input, shape),
+        segmenter.logits(&input, shape).unwrap(),
         logits(&net.valid(), &input, 2, 32, 32, &device)
     );
     assert_eq!(segmenter.normalize(255), 1.0);
@@ -403,9 +403,11 @@ fn segmenter_matches_the_network_and_its_gradient() {
     let r = segmenter.context_radius().unwrap();
     let (a, b) = ((2, 3), (n - 3, n - 2));
     assert!(b.0 - a.0 > 2 * r, "radius {r}");
-    let g_both = segmenter.logit_input_gradient(&single, one, &[a, b]);
-    let g_a = segmenter.logit_input_gradient(&single, one, &[a]);
-    let g_b = segmenter.logit_input_gradient(&single, one, &[b]);
+    let g_both = segmenter
+        .logit_input_gradient(&single, one, &[a, b])
+        .unwrap();
+    let g_a = segmenter.logit_input_gradient(&single, one, &[a]).unwrap();
+    let g_b = segmenter.logit_input_gradient(&single, one, &[b]).unwrap();
     for (i, ((&both, &ga), &gb)) in g_both.iter().zip(&g_a).zip(&g_b).enumerate() {
         assert!((both - ga - gb).abs() < 1e-5, "pixel {i}");
         assert!(
@@ -449,6 +451,7 @@ fn tiled_prediction_of_a_real_network_equals_the_whole_image_away_from_tile_bord
                 tta: 1,
             },
         )
+        .unwrap()
     };
     let (whole, tiled) = (run(128, 0), run(32, 16));
     let margin = urisc_model::SegmentationModel::context_radius(&segmenter).unwrap();

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineKind;
 use urisc_data::{AugmentConfig, CropConfig};
+use urisc_nn::Engine as EngineKind;
 use urisc_nn::ModelConfig;
 
 use crate::loss::LossConfig;

@@ -4,16 +4,21 @@
 
 mod config;
 mod engine;
+mod error;
 mod loss;
 mod plot;
+mod run;
 mod schedule;
 mod speed;
 mod trainer;
 
 pub use config::{DataConfig, OptimConfig, RunConfig, TrainConfig};
-pub use engine::EngineKind;
+pub use error::TrainError;
 pub use loss::LossConfig;
 pub use plot::{training_curves_png, training_curves_svg};
+pub use run::{read_log, EpochLog, RunFiles};
 pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use speed::{measure_speed, SpeedOptions, SpeedReport};
-pub use trainer::{load_split, read_log, train, EpochLog, Progress, RunFiles, Split, TrainError};
+pub use trainer::{load_split, train, Progress, Split};
+/// Which engine trains (config key `train.engine`: `"cpu"` or `"burn"`).
+pub use urisc_nn::Engine as EngineKind;

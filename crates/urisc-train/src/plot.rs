@@ -5,7 +5,7 @@ use urisc_plot::plotters::coord::Shift;
 use urisc_plot::plotters::prelude::*;
 use urisc_plot::{png_from_rgb, register_font};
 
-use crate::trainer::EpochLog;
+use crate::run::EpochLog;
 
 const PNG_SIZE: (u32, u32) = (960, 400);
 

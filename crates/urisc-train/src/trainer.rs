@@ -6,7 +6,7 @@
 //! backward, Adam, the configured loss and its gradient), or on burn with the `burn` feature.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -19,25 +19,8 @@ use urisc_model::SegmentationModel;
 use urisc_nn::{load_model, save_model, ModelDescriptor};
 
 use crate::config::TrainConfig;
-use crate::engine::Runner;
-
-/// Why training stopped early; every message names the file or the step.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("{0}")]
-    Setup(String),
-    #[error(transparent)]
-    Io(#[from] urisc_io::IoError),
-    #[error(transparent)]
-    Model(#[from] urisc_nn::ModelFileError),
-    #[error("loss became {loss} at epoch {epoch}, step {step}: training stopped; the last good checkpoint is {checkpoint}")]
-    NonFinite {
-        loss: f32,
-        epoch: usize,
-        step: usize,
-        checkpoint: String,
-    },
-}
+use crate::error::TrainError;
+use crate::run::{append_line, read_log, EpochLog, RunFiles};
 
 /// What the loop reports as it goes (for progress bars).
 #[derive(Clone, Debug)]
@@ -60,18 +43,6 @@ pub enum Progress {
     Warning(String),
 }
 
-/// One line of `log.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    pub global_step: usize,
-    pub lr: f64,
-    pub train_loss: f64,
-    pub val_f1: f64,
-    pub val_threshold: f64,
-    pub seconds: f64,
-}
-
 /// Where a run stands, written last at every checkpoint (so it always describes files that exist).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct RunState {
@@ -80,38 +51,6 @@ struct RunState {
     /// Position in the ChaCha stream (a u128, as a string for JSON).
     rng_word_pos: String,
     best_f1: f64,
-}
-
-/// Files of a run folder.
-pub struct RunFiles {
-    pub dir: PathBuf,
-}
-
-impl RunFiles {
-    pub fn last(&self) -> PathBuf {
-        self.dir.join("last.safetensors")
-    }
-    pub fn best(&self) -> PathBuf {
-        self.dir.join("best.safetensors")
-    }
-    fn state(&self) -> PathBuf {
-        self.dir.join("state.json")
-    }
-    pub fn log(&self) -> PathBuf {
-        self.dir.join("log.jsonl")
-    }
-    pub fn config(&self) -> PathBuf {
-        self.dir.join("config.toml")
-    }
-    pub fn split(&self) -> PathBuf {
-        self.dir.join("split.json")
-    }
-    pub fn curves(&self) -> PathBuf {
-        self.dir.join("training-curves.svg")
-    }
-    pub fn curves_png(&self) -> PathBuf {
-        self.dir.join("training-curves.png")
-    }
 }
 
 /// Training and validation images, split by sample name.
@@ -200,7 +139,7 @@ pub fn train(
         .map_err(|e| TrainError::Setup(format!("{}: cannot create: {e}", out.display())))?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let (mut runner, mut state) = if resume {
+    let (mut engine, mut state) = if resume {
         let state: RunState = serde_json::from_str(
             &std::fs::read_to_string(files.state())
                 .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?,
@@ -215,15 +154,15 @@ pub fn train(
             )));
         }
         check_resumed_config(config, &files, state.epochs_done, progress)?;
-        let runner = Runner::resume(config, out, last)?;
+        let engine = crate::engine::resume(config, out, last)?;
         let pos: u128 = state
             .rng_word_pos
             .parse()
             .map_err(|_| TrainError::Setup("state.json: bad RNG position".into()))?;
         rng.set_word_pos(pos);
-        (runner, state)
+        (engine, state)
     } else {
-        let runner = Runner::start(config)?;
+        let engine = crate::engine::start(config)?;
         let state = RunState {
             epochs_done: 0,
             global_step: 0,
@@ -242,7 +181,7 @@ pub fn train(
         urisc_io::write_atomically(&files.split(), true, |f| {
             f.write_all(split_json.to_string().as_bytes())
         })?;
-        (runner, state)
+        (engine, state)
     };
 
     let train_images: Vec<LabelledImage> = split
@@ -287,7 +226,7 @@ pub fn train(
             lr = config
                 .schedule
                 .lr_at(config.optim.lr, state.global_step, total_steps);
-            let value = runner
+            let value = engine
                 .step(config, images, targets, (b, s), lr)
                 .map_err(|loss| TrainError::NonFinite {
                     loss,
@@ -310,11 +249,11 @@ pub fn train(
                 tiles_per_second: b as f64 / t0.elapsed().as_secs_f64(),
             });
         }
-        let inference = runner.inference_net();
+        let inference = engine.inference_net();
         let (val_f1, threshold) = best_threshold(
-            &*runner.segmenter(ModelDescriptor::new(config.model.clone(), s)),
+            &*engine.segmenter(ModelDescriptor::new(config.model.clone(), s)),
             &split.validation,
-        );
+        )?;
         let log = EpochLog {
             epoch,
             global_step: state.global_step,
@@ -358,7 +297,7 @@ pub fn train(
             state.best_f1 = val_f1;
             save_model(&files.best(), &inference, &descriptor, true)?;
         }
-        runner.save_state(out)?;
+        engine.save_state(out)?;
         append_line(
             &files.log(),
             &serde_json::to_string(&log).expect("log serialises"),
@@ -431,36 +370,14 @@ fn draw_curves(files: &RunFiles) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The epochs logged so far in a run's `log.jsonl`.
-pub fn read_log(path: &Path) -> Result<Vec<EpochLog>, TrainError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l)
-                .map_err(|e| TrainError::Setup(format!("{}: bad line: {e}", path.display())))
-        })
-        .collect()
-}
-
-fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
-    writeln!(f, "{line}").map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))
-}
-
 /// Best validation F1 and its threshold (100 steps of 0.01); (0, 0.5) without validation data.
 /// Validates on the engine's kernels: urisc's own for the CPU engine, burn's on its device.
 fn best_threshold(
     segmenter: &(dyn SegmentationModel + Sync),
     validation: &[(String, LabelledImage)],
-) -> (f64, f64) {
+) -> Result<(f64, f64), urisc_model::ModelError> {
     if validation.is_empty() {
-        return (0.0, 0.5);
+        return Ok((0.0, 0.5));
     }
     // The whole image in one tile (padded by reflection): no blending seams in validation.
     let whole = InferenceOptions {
@@ -472,9 +389,9 @@ fn best_threshold(
     let mut probs = Vec::new();
     let mut membrane = Vec::new();
     for (_, li) in validation {
-        probs.extend(predict_image(segmenter, &li.image, &whole).data);
+        probs.extend(predict_image(segmenter, &li.image, &whole)?.data);
         membrane.extend(li.label.data.iter().map(|&v| label_is_membrane(v)));
     }
     let best = urisc_metrics::best_f1_threshold(&probs, &membrane, 100);
-    (best.scores.f1, best.threshold)
+    Ok((best.scores.f1, best.threshold))
 }

@@ -167,7 +167,10 @@ fn resumed_run_equals_uninterrupted_run() {
         width: 32,
     };
     use urisc_model::SegmentationModel;
-    let (oa, ob) = (ma.logits(&input, shape), mb.logits(&input, shape));
+    let (oa, ob) = (
+        ma.logits(&input, shape).unwrap(),
+        mb.logits(&input, shape).unwrap(),
+    );
     let worst = oa
         .iter()
         .zip(&ob)
