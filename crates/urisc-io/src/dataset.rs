@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::codec::{is_image_path, probe, read_page};
+use crate::codec::{probe, read_page};
+use crate::detect::is_image_path;
 use crate::error::{IoError, IoErrorKind};
 use crate::image::label_is_membrane;
 
@@ -142,7 +143,7 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
     if let Some(volume) = images_in(root).into_iter().find(|p| {
         let s = stem(p).to_ascii_lowercase();
         s.contains("volume")
-            && crate::codec::Format::from_path(p) == Some(crate::codec::Format::Tiff)
+            && crate::detect::Format::from_path(p) == Some(crate::detect::Format::Tiff)
     }) {
         return discover_stack_file(&volume);
     }
@@ -562,7 +563,7 @@ pub struct FileInfo {
 
 /// Decodes one image file completely (so a damaged one is an error naming it) and describes it.
 pub fn inspect_file(path: &Path) -> Result<FileInfo, IoError> {
-    let format = crate::codec::detect_format(path)?;
+    let format = crate::detect::detect_format(path)?;
     let d = crate::codec::read_image(path)?;
     let bits_per_sample = d.image.bit_depth();
     let (height, width) = (d.image.height(), d.image.width());

@@ -1,13 +1,36 @@
 //! Image I/O and dataset discovery for urisc.
 //!
-//! - [`read_image`] / [`read_stack`] decode PNG and TIFF (8/16-bit, float, grey or RGB,
-//!   multi-page, BigTIFF, deflate/LZW/PackBits/JPEG) to one grey buffer per page.
+//! - [`read_image`] / [`read_stack`] decode PNG, TIFF (8/16-bit, float, grey or RGB, multi-page,
+//!   BigTIFF, deflate/LZW/PackBits/JPEG) and JPEG (baseline or progressive, grey or colour) to
+//!   one grey buffer per page.
 //! - [`write_png`] / [`write_tiff`] write atomically: a temporary file in the same folder,
 //!   renamed over the final name only when complete.
 //! - [`open_rows`] / [`RowWriter`] stream images by rows (PNG, strip TIFF, OME-Zarr), so
 //!   sections are processed in memory that does not grow with their area.
 //! - [`dataset::discover`] recognises the U-RISC release layout, ISBI 2012 stacks and generic
 //!   `images/` + `labels/` folders.
+//!
+//! # Layout
+//!
+//! One module per format, behind one content detector:
+//!
+//! - `detect`: [`Format`] and the magic-byte detector every reader goes through, whole-image or
+//!   streamed, so a file is read as what it holds whatever its name (a JPEG named `.png` is a
+//!   JPEG); the extension only chooses which files of a folder are images ([`is_image_path`]).
+//! - `codec`: the whole-image front end ([`read_image`], [`read_stack`], [`read_page`],
+//!   [`probe`], [`page_size`], [`read_u8`], [`Decoded`]) and the colour → grey rule all
+//!   decoders share.
+//! - `stream`: the streaming front end: [`RowSource`], [`open_rows`], [`MemoryRows`], and
+//!   [`RowWriter`] (staging under a temporary name, the background encoder thread, the rename
+//!   into place), [`StreamFormat`], [`StreamSample`].
+//! - `png`: PNG reading, [`write_png`], the row reader and the streamed encoder.
+//! - `tiff`: TIFF reading (stacks, BigTIFF, strips, tiles), [`write_tiff`],
+//!   [`write_tiff_stack`], the strip reader and the streamed strip encoder.
+//! - `jpeg`: JPEG reading (whole-image; streamed reads decode whole and serve rows from memory).
+//! - `zarr`: the OME-Zarr writer behind [`RowWriter`] ([`ZARR_CHUNK`]).
+//! - [`dataset`], `image` ([`Image`], [`GreyImage`], polarity rules), `error` ([`IoError`]);
+//!   and here, the atomic-write helpers ([`write_atomically`], [`check_writable`],
+//!   [`remove_stale_temporaries`]).
 //!
 //! Polarity on disk is membrane = black (0); [`label_is_membrane`] and
 //! [`prediction_is_membrane`] are the SPEC §2 rules.
@@ -24,25 +47,29 @@
 
 mod codec;
 pub mod dataset;
+mod detect;
 mod error;
 mod image;
+mod jpeg;
+mod png;
 mod stream;
+mod tiff;
+mod zarr;
 
 use std::fs::File;
 use std::path::Path;
 
-pub use codec::{
-    is_image_path, page_size, probe, read_image, read_page, read_stack, read_u8, write_png,
-    write_tiff, write_tiff_stack, Decoded, Format,
-};
+pub use self::png::write_png;
+pub use self::tiff::{write_tiff, write_tiff_stack};
+pub use codec::{page_size, probe, read_image, read_page, read_stack, read_u8, Decoded};
+pub use detect::{is_image_path, Format};
 pub use error::{IoError, IoErrorKind};
 pub use image::{
     label_is_membrane, luma, prediction_is_membrane, reflect, unit_to_u8, GreyImage, Image,
     LABEL_MEMBRANE_MAX, PREDICTION_MEMBRANE_BELOW,
 };
-pub use stream::{
-    open_rows, MemoryRows, RowSource, RowWriter, StreamFormat, StreamSample, ZARR_CHUNK,
-};
+pub use stream::{open_rows, MemoryRows, RowSource, RowWriter, StreamFormat, StreamSample};
+pub use zarr::ZARR_CHUNK;
 
 /// Refuses an existing output unless `overwrite` (the CLI's `--force`).
 pub fn check_writable(path: &Path, overwrite: bool) -> Result<(), IoError> {
