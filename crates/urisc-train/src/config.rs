@@ -12,26 +12,36 @@ use urisc_nn::ModelConfig;
 use crate::loss::LossConfig;
 use crate::schedule::ScheduleConfig;
 
+/// A whole training run, as one TOML file (`urisc train --config`), sections as below.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Seeds model initialisation, crop sampling and augmentation.
     pub seed: u64,
+    /// `[data]`: the dataset and its validation split.
     pub data: DataConfig,
+    /// `[model]`: architecture, base width, depth.
     pub model: ModelConfig,
+    /// `[crop]`: training crops (size, membrane-rich sampling).
     #[serde(default)]
     pub crop: CropConfig,
+    /// `[augment]`: dihedral, rotation, intensity, noise, blur, elastic, cutout.
     #[serde(default)]
     pub augment: AugmentConfig,
+    /// `[loss]`: weights of the loss terms.
     #[serde(default)]
     pub loss: LossConfig,
+    /// `[optim]`: Adam's hyper-parameters.
     #[serde(default)]
     pub optim: OptimConfig,
+    /// `[schedule]`: the learning-rate schedule.
     #[serde(default)]
     pub schedule: ScheduleConfig,
+    /// `[train]`: epochs, steps, batch, engine.
     pub train: RunConfig,
 }
 
+/// `[data]`: where the training data is and how it is split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
@@ -49,9 +59,13 @@ pub struct DataConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimConfig {
+    /// Peak learning rate (the schedule scales it), finite and > 0.
     pub lr: f64,
+    /// Decay of the first moment, in [0, 1).
     pub beta1: f64,
+    /// Decay of the second moment, in [0, 1).
     pub beta2: f64,
+    /// Added to the second moment's square root, > 0.
     pub epsilon: f64,
 }
 
@@ -66,11 +80,15 @@ impl Default for OptimConfig {
     }
 }
 
+/// `[train]`: how long, in what batches, on which engine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
+    /// Epochs; validation and checkpoints after each.
     pub epochs: usize,
+    /// Optimisation steps per epoch.
     pub steps_per_epoch: usize,
+    /// Crops per step.
     pub batch: usize,
     /// `"cpu"`: urisc's own kernels; `"burn"`: burn on its default device (a GPU with the
     /// `gpu` feature, chosen by `BURN_DEVICE`).
@@ -82,41 +100,48 @@ impl TrainConfig {
     /// Parses a config with `key=value` overrides (dotted keys, TOML values; a value that is not
     /// valid TOML is taken as a string). Errors in the text name the line and key; errors that
     /// only the overrides cause are blamed on the `--set` that causes them.
-    pub fn parse(text: &str, overrides: &[String]) -> Result<TrainConfig, String> {
-        let located = |e: toml::de::Error| -> String {
+    pub fn parse(text: &str, overrides: &[String]) -> Result<TrainConfig, ConfigError> {
+        let located = |e: toml::de::Error| -> ConfigError {
             let message = e.message().trim().to_string();
             match e.span() {
                 Some(span) => {
                     let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
                     let source = text.lines().nth(line - 1).unwrap_or("").trim();
-                    format!("line {line} (`{source}`): {message}")
+                    ConfigError::Text {
+                        line,
+                        text: source.to_string(),
+                        message,
+                    }
                 }
-                None => message,
+                None => ConfigError::Syntax(message),
             }
         };
         let table: toml::Table = text.parse().map_err(located)?;
         // The text alone first, with positions, so its own mistakes point at their lines.
-        let from_text: Result<TrainConfig, String> = toml::from_str(text).map_err(located);
+        let from_text: Result<TrainConfig, ConfigError> = toml::from_str(text).map_err(located);
         if overrides.is_empty() {
             let config = from_text?;
-            config.validate()?;
+            config.validate().map_err(ConfigError::Invalid)?;
             return Ok(config);
         }
+        let blame = |set: &str, message: String| ConfigError::Override {
+            set: set.to_string(),
+            message,
+        };
         let mut with_overrides = table;
         for o in overrides {
             let (key, value) = o
                 .split_once('=')
-                .ok_or_else(|| format!("--set '{o}': expected key=value"))?;
-            set_path(&mut with_overrides, key.trim(), parse_value(value))?;
+                .ok_or_else(|| blame(o, "expected key=value".into()))?;
+            set_path(&mut with_overrides, key.trim(), parse_value(value))
+                .map_err(|e| blame(o, e))?;
         }
         match toml::Value::Table(with_overrides).try_into::<TrainConfig>() {
             Ok(config) => {
                 config.validate().map_err(|e| match from_text {
                     // The text was valid on its own: the overrides made it invalid.
-                    Ok(ref c) if c.validate().is_ok() => {
-                        format!("--set {}: {e}", overrides.join(" --set "))
-                    }
-                    _ => e,
+                    Ok(ref c) if c.validate().is_ok() => blame(&overrides.join(" --set "), e),
+                    _ => ConfigError::Invalid(e),
                 })?;
                 Ok(config)
             }
@@ -134,11 +159,12 @@ impl TrainConfig {
                     })
                     .cloned()
                     .unwrap_or_else(|| overrides.join(" --set "));
-                Err(format!("--set {culprit}: {}", e.message().trim()))
+                Err(blame(&culprit, e.message().trim().to_string()))
             }
         }
     }
 
+    /// Checks every value's range (what deserialisation cannot), naming the key.
     pub fn validate(&self) -> Result<(), String> {
         self.model.validate()?;
         self.loss.validate()?;
@@ -181,6 +207,35 @@ impl TrainConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serialises")
     }
+}
+
+/// Why a training config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The text is wrong at a known place.
+    #[error("line {line} (`{text}`): {message}")]
+    Text {
+        /// Line number, from 1.
+        line: usize,
+        /// That line, trimmed.
+        text: String,
+        /// What is wrong (unknown key, wrong type, bad syntax).
+        message: String,
+    },
+    /// The text is wrong, at no particular place.
+    #[error("{0}")]
+    Syntax(String),
+    /// A `--set` override is wrong, or makes the config invalid.
+    #[error("--set {set}: {message}")]
+    Override {
+        /// The override(s), as given.
+        set: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of its range.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The settings in which two configs differ: (dotted key, old value, new value), in key order.
@@ -248,7 +303,7 @@ fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()
             .entry(p.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             .as_table_mut()
-            .ok_or_else(|| format!("--set {key}: '{p}' is not a section"))?;
+            .ok_or_else(|| format!("'{p}' is not a section"))?;
     }
     t.insert(last.to_string(), value);
     Ok(())
@@ -288,25 +343,37 @@ batch = 2
         )
         .unwrap();
         assert_eq!((c.optim.lr, c.loss.dice, c.crop.size), (0.01, 0.5, 64));
-        let err = TrainConfig::parse(BASE, &["optim.learning_rate=0.01".into()]).unwrap_err();
+        let err = TrainConfig::parse(BASE, &["optim.learning_rate=0.01".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("learning_rate"), "{err}");
-        let err =
-            TrainConfig::parse(&BASE.replace("seed = 1", "seed = 1\nsed = 2"), &[]).unwrap_err();
+        let err = TrainConfig::parse(&BASE.replace("seed = 1", "seed = 1\nsed = 2"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sed"), "{err}");
-        let err = TrainConfig::parse(BASE, &["crop.size=102".into()]).unwrap_err();
+        let err = TrainConfig::parse(BASE, &["crop.size=102".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("multiple of 4"), "{err}");
         // A type error in the text names its line and key; one from --set names the --set.
-        let err =
-            TrainConfig::parse(&BASE.replace("epochs = 2", "epochs = \"two\""), &[]).unwrap_err();
+        let err = TrainConfig::parse(&BASE.replace("epochs = 2", "epochs = \"two\""), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("line 11 (`epochs = \"two\"`)"), "{err}");
-        let err = TrainConfig::parse(BASE, &["train.batch=lots".into()]).unwrap_err();
+        let err = TrainConfig::parse(BASE, &["train.batch=lots".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("--set train.batch=lots:"), "{err}");
-        let err = TrainConfig::parse(BASE, &["optim.lr=inf".into()]).unwrap_err();
+        let err = TrainConfig::parse(BASE, &["optim.lr=inf".into()])
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("--set optim.lr=inf") && err.contains("finite"),
             "{err}"
         );
-        let err = TrainConfig::parse(BASE, &["train.batch=0".into()]).unwrap_err();
+        let err = TrainConfig::parse(BASE, &["train.batch=0".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at least 1"), "{err}");
         // The written config parses back to the same thing.
         assert_eq!(TrainConfig::parse(&c.to_toml(), &[]).unwrap(), c);

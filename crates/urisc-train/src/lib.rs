@@ -12,7 +12,7 @@ mod schedule;
 mod speed;
 mod trainer;
 
-pub use config::{DataConfig, OptimConfig, RunConfig, TrainConfig};
+pub use config::{ConfigError, DataConfig, OptimConfig, RunConfig, TrainConfig};
 pub use error::TrainError;
 pub use loss::LossConfig;
 pub use plot::{training_curves_png, training_curves_svg};

@@ -12,10 +12,13 @@ pub struct LossConfig {
     pub bce: f64,
     /// Class-weighted BCE: membrane pixels weigh `membrane_weight`.
     pub weighted_bce: f64,
+    /// Weight of membrane pixels in the weighted BCE (background pixels weigh 1).
     pub membrane_weight: f64,
     /// Focal loss (the 1st-place LinkNet: α 0.25, γ 2).
     pub focal: f64,
+    /// Focal loss α: the weight of the membrane class (1 − α for background).
     pub focal_alpha: f64,
+    /// Focal loss γ: how strongly well-classified pixels are down-weighted.
     pub focal_gamma: f64,
     /// Soft Dice (= soft F1) loss of the membrane class.
     pub dice: f64,
@@ -36,6 +39,7 @@ impl Default for LossConfig {
 }
 
 impl LossConfig {
+    /// Checks that the weights are finite, non-negative and not all zero.
     pub fn validate(&self) -> Result<(), String> {
         let terms = [self.bce, self.weighted_bce, self.focal, self.dice];
         if terms.iter().any(|w| *w < 0.0 || !w.is_finite()) {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
+    /// The shape of the schedule.
     pub kind: ScheduleKind,
     /// Floor of the cosine schedule.
     pub min_lr: f64,
@@ -16,12 +17,17 @@ pub struct ScheduleConfig {
     pub decay_start: f64,
 }
 
+/// Learning-rate schedules (config key `schedule.kind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScheduleKind {
+    /// `lr` throughout.
     Constant,
+    /// Half a cosine from `lr` down to `min_lr` (the authors' choice).
     Cosine,
+    /// `lr · (1 − t)^power`.
     Poly,
+    /// `lr` until `decay_start`, then linearly down to 0.
     Linear,
 }
 

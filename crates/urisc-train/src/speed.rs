@@ -11,13 +11,17 @@ use urisc_nn::{forward_flops, seeded_net, Architecture, ModelConfig};
 /// What one benchmark run measured (the `--json` line, field for field).
 #[derive(Clone, Debug, Serialize)]
 pub struct SpeedReport {
+    /// Base width of the benchmarked U-Net.
     pub width: usize,
+    /// Threads of the rayon pool it ran on.
     pub threads: usize,
     /// Median seconds per training step.
     pub train_step_s: f64,
     /// Median seconds per 512² forward pass.
     pub fwd512_s: f64,
+    /// Achieved GFLOP/s of the training step (forward + backward ≈ 3 × forward FLOPs).
     pub gflops_train: f64,
+    /// Achieved GFLOP/s of the forward pass.
     pub gflops_fwd: f64,
     /// fp32 FMA peak of `threads` threads, measured in the same run.
     pub peak_gflops: f64,
@@ -26,9 +30,13 @@ pub struct SpeedReport {
 /// Timing settings.
 #[derive(Clone, Debug)]
 pub struct SpeedOptions {
+    /// Base width of the U-Net.
     pub width: usize,
+    /// Levels of the U-Net.
     pub depth: usize,
+    /// Untimed runs before timing.
     pub warmup: usize,
+    /// Timed runs (the median is reported).
     pub steps: usize,
 }
 

@@ -27,16 +27,25 @@ use crate::run::{append_line, read_log, EpochLog, RunFiles};
 pub enum Progress {
     /// The run folder was accepted and training begins (at `first_epoch` when resuming).
     Start {
+        /// The first epoch to train (0 unless resuming).
         first_epoch: usize,
+        /// Steps of the whole run.
         total_steps: usize,
     },
+    /// One optimisation step finished.
     Step {
+        /// Its epoch.
         epoch: usize,
+        /// Its index within the epoch.
         step: usize,
+        /// Steps per epoch.
         steps: usize,
+        /// Its loss.
         loss: f32,
+        /// Crops per second of this step.
         tiles_per_second: f64,
     },
+    /// An epoch finished: validated and checkpointed.
     Epoch(EpochLog),
     /// Something the user should know that does not stop training (a resumed run's new epoch
     /// count; a loss that grows by orders of magnitude).
@@ -55,7 +64,9 @@ struct RunState {
 
 /// Training and validation images, split by sample name.
 pub struct Split {
+    /// Training images by sample name.
     pub train: Vec<(String, LabelledImage)>,
+    /// Validation images by sample name (the config's `data.validation`).
     pub validation: Vec<(String, LabelledImage)>,
 }
 
@@ -80,10 +91,10 @@ pub fn load_split(config: &TrainConfig, base: &Path) -> Result<Split, TrainError
             label: load(label)?,
         };
         if (item.image.height, item.image.width) != (item.label.height, item.label.width) {
-            return Err(TrainError::Setup(format!(
-                "{}: label size differs from its image",
-                label.path.display()
-            )));
+            return Err(TrainError::invalid(
+                &label.path,
+                "label size differs from its image",
+            ));
         }
         let target = if config.data.validation.contains(&sample.name) {
             &mut split.validation
@@ -94,17 +105,14 @@ pub fn load_split(config: &TrainConfig, base: &Path) -> Result<Split, TrainError
     }
     for name in &config.data.validation {
         if !split.validation.iter().any(|(n, _)| n == name) {
-            return Err(TrainError::Setup(format!(
-                "{}: no sample named '{name}' for validation",
-                path.display()
-            )));
+            return Err(TrainError::invalid(
+                &path,
+                format!("no sample named '{name}' for validation"),
+            ));
         }
     }
     if split.train.is_empty() {
-        return Err(TrainError::Setup(format!(
-            "{}: no labelled training images",
-            path.display()
-        )));
+        return Err(TrainError::invalid(&path, "no labelled training images"));
     }
     Ok(split)
 }
@@ -124,41 +132,40 @@ pub fn train(
     };
     let existing = files.state().exists();
     if existing && !resume && !force {
-        return Err(TrainError::Setup(format!(
-            "{}: holds a run already (use --resume to continue it or --force to start over)",
-            out.display()
-        )));
+        return Err(TrainError::invalid(
+            out,
+            "holds a run already (use --resume to continue it or --force to start over)",
+        ));
     }
     if resume && !existing {
-        return Err(TrainError::Setup(format!(
-            "{}: no run to resume (state.json missing)",
-            out.display()
-        )));
+        return Err(TrainError::invalid(
+            out,
+            "no run to resume (state.json missing)",
+        ));
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| TrainError::Setup(format!("{}: cannot create: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| TrainError::file(out, e))?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let (mut engine, mut state) = if resume {
         let state: RunState = serde_json::from_str(
             &std::fs::read_to_string(files.state())
-                .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?,
+                .map_err(|e| TrainError::file(&files.state(), e))?,
         )
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", files.state().display())))?;
+        .map_err(|e| TrainError::invalid(&files.state(), e.to_string()))?;
         // The last checkpoint holds the weights and running statistics exactly (f32).
         let (last, descriptor) = load_model(&files.last())?;
         if descriptor.model != config.model {
-            return Err(TrainError::Setup(format!(
-                "{}: the checkpoint's model differs from the config's",
-                files.last().display()
-            )));
+            return Err(TrainError::invalid(
+                &files.last(),
+                "the checkpoint's model differs from the config's",
+            ));
         }
         check_resumed_config(config, &files, state.epochs_done, progress)?;
         let engine = crate::engine::resume(config, out, last)?;
         let pos: u128 = state
             .rng_word_pos
             .parse()
-            .map_err(|_| TrainError::Setup("state.json: bad RNG position".into()))?;
+            .map_err(|_| TrainError::invalid(&files.state(), "bad RNG position"))?;
         rng.set_word_pos(pos);
         (engine, state)
     } else {
@@ -324,10 +331,9 @@ fn check_resumed_config(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), TrainError> {
     let path = files.config();
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
-    let started = TrainConfig::parse(&text, &[])
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::file(&path, e))?;
+    let started =
+        TrainConfig::parse(&text, &[]).map_err(|e| TrainError::invalid(&path, e.to_string()))?;
     let changed: Vec<String> = crate::config::differences(&started, config)
         .into_iter()
         // The epoch count may grow; the engine is checked by its own checkpoint files.
@@ -335,18 +341,22 @@ fn check_resumed_config(
         .map(|(key, was, now)| format!("{key} ({was} → {now})"))
         .collect();
     if !changed.is_empty() {
-        return Err(TrainError::Setup(format!(
-            "{}: --resume would change {}; resume with the run's own config, or start over with --force",
-            files.dir.display(),
-            changed.join(", ")
-        )));
+        return Err(TrainError::invalid(
+            &files.dir,
+            format!(
+                "--resume would change {}; resume with the run's own config, or start over with --force",
+                changed.join(", ")
+            ),
+        ));
     }
     if config.train.epochs < epochs_done {
-        return Err(TrainError::Setup(format!(
-            "{}: the run has done {epochs_done} epochs already; train.epochs = {} would train nothing (raise it to continue)",
-            files.dir.display(),
-            config.train.epochs
-        )));
+        return Err(TrainError::invalid(
+            &files.dir,
+            format!(
+                "the run has done {epochs_done} epochs already; train.epochs = {} would train nothing (raise it to continue)",
+                config.train.epochs
+            ),
+        ));
     }
     if config.train.epochs != started.train.epochs {
         urisc_io::write_atomically(&path, true, |f| f.write_all(config.to_toml().as_bytes()))?;

@@ -48,10 +48,10 @@ impl BurnEngine {
     }
 
     pub(super) fn resume(config: &TrainConfig, dir: &Path) -> Result<BurnEngine, TrainError> {
-        let setup = |path: &Path, e: String| TrainError::Setup(format!("{}: {e}", path.display()));
+        let setup = |path: &Path, e: String| TrainError::invalid(path, e);
         let read = |name: &str| {
             let path = dir.join(name);
-            std::fs::read(&path).map_err(|e| setup(&path, e.to_string()))
+            std::fs::read(&path).map_err(|e| TrainError::file(&path, e))
         };
         let device = Device::default();
         let mut model = SegmentationNet::new(&config.model, &device.clone().autodiff());
@@ -114,16 +114,16 @@ impl TrainingEngine for BurnEngine {
         let mut store = BurnpackStore::from_bytes(None);
         self.model
             .save_into(&mut store)
-            .map_err(|e| TrainError::Setup(format!("training checkpoint: {e}")))?;
+            .map_err(|e| TrainError::invalid(&dir.join(MODEL_FILE), e.to_string()))?;
         let bytes = store
             .get_bytes()
-            .map_err(|e| TrainError::Setup(format!("training checkpoint: {e}")))?;
+            .map_err(|e| TrainError::invalid(&dir.join(MODEL_FILE), e.to_string()))?;
         urisc_io::write_atomically(&dir.join(MODEL_FILE), true, |f| f.write_all(&bytes))?;
         let record = self
             .optimizer
             .to_record()
             .into_bytes()
-            .map_err(|e| TrainError::Setup(format!("optimizer state: {e}")))?;
+            .map_err(|e| TrainError::invalid(&dir.join(OPTIMIZER_FILE), e.to_string()))?;
         urisc_io::write_atomically(&dir.join(OPTIMIZER_FILE), true, |f| f.write_all(&record))?;
         Ok(())
     }

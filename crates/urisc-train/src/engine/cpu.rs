@@ -110,14 +110,14 @@ fn write_adam(path: &Path, adam: &Adam) -> Result<(), TrainError> {
         .collect();
     let metadata = std::collections::HashMap::from([("step".to_string(), step.to_string())]);
     let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", path.display())))?;
+        .map_err(|e| TrainError::invalid(path, e.to_string()))?;
     urisc_io::write_atomically(path, true, |f| f.write_all(&bytes))?;
     Ok(())
 }
 
 /// Reads what [`write_adam`] wrote into `adam` (hyper-parameters from the config).
 fn read_adam(path: &Path, adam: Adam) -> Result<Adam, TrainError> {
-    let bad = |what: String| TrainError::Setup(format!("{}: {what}", path.display()));
+    let bad = |what: String| TrainError::invalid(path, what);
     let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
     let (_, metadata) =
         safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;

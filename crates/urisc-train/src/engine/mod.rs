@@ -61,15 +61,13 @@ fn name(kind: EngineKind) -> &'static str {
 /// The error for an engine this build does not have.
 #[cfg(not(feature = "burn"))]
 fn unavailable(kind: EngineKind) -> TrainError {
-    TrainError::Setup(format!(
-        "train.engine = \"{}\" needs a urisc built with `--features burn`, `gpu` or `cuda`",
-        name(kind)
-    ))
+    TrainError::EngineUnavailable(name(kind))
 }
 
 /// A fresh network, initialised from the config's seed (the same weights on every engine).
 pub(crate) fn start(config: &TrainConfig) -> Result<Box<dyn TrainingEngine>, TrainError> {
-    let net = urisc_nn::seeded_net(&config.model, config.seed).map_err(TrainError::Setup)?;
+    let net = urisc_nn::seeded_net(&config.model, config.seed)
+        .map_err(crate::config::ConfigError::Invalid)?;
     match config.train.engine {
         EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::start(config, net))),
         #[cfg(feature = "burn")]
@@ -92,9 +90,8 @@ pub(crate) fn resume(
         let other = [EngineKind::Cpu, EngineKind::Burn]
             .into_iter()
             .any(|k| k != kind && dir.join(optimizer_file(k)).exists());
-        return Err(TrainError::Setup(format!(
-            "{}: {}",
-            needed.display(),
+        return Err(TrainError::invalid(
+            &needed,
             if other {
                 format!(
                     "missing: the run was trained with the other engine (this config has train.engine = \"{}\")",
@@ -102,8 +99,8 @@ pub(crate) fn resume(
                 )
             } else {
                 "missing: no optimizer state to resume from".into()
-            }
-        )));
+            },
+        ));
     }
     match kind {
         EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::resume(config, dir, last)?)),
