@@ -28,12 +28,15 @@ pub struct AugmentConfig {
     pub gamma: f32,
     /// Probability of a Gaussian blur, and its largest sigma (pixels).
     pub blur_probability: f32,
+    /// Largest blur sigma in pixels; each blur draws its sigma uniformly in [0, value].
     pub blur_sigma: f32,
     /// Gaussian noise with standard deviation uniform in [0, value].
     pub noise_sigma: f32,
     /// Number of cutout rectangles (filled with noise, target cleared), and their side range.
     pub cutout: usize,
+    /// Smallest cutout side, pixels.
     pub cutout_min: usize,
+    /// Largest cutout side, pixels (each side is uniform in [min, max], clipped to the tile).
     pub cutout_max: usize,
 }
 

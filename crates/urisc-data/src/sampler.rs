@@ -18,6 +18,7 @@ pub struct CropConfig {
     /// Minimum membrane fraction of a crop (0 accepts any); crops are redrawn up to
     /// `max_tries` times to reach it.
     pub min_membrane: f32,
+    /// Draws allowed to reach `min_membrane`; when none does, the most membrane-rich is used.
     pub max_tries: usize,
 }
 
@@ -34,7 +35,9 @@ impl Default for CropConfig {
 
 /// A training image with its 8-bit label (SPEC §2 polarity: membrane ≤ 122).
 pub struct LabelledImage {
+    /// The EM image.
     pub image: Image<u8>,
+    /// Its label, same size: membrane dark (≤ 122), background white.
     pub label: Image<u8>,
 }
 
@@ -47,6 +50,8 @@ pub struct CropSampler<'a> {
 }
 
 impl<'a> CropSampler<'a> {
+    /// A sampler over `images`; panics if there are none, if `crop` or `size` is 0, or if an
+    /// image and its label differ in size.
     pub fn new(images: &'a [LabelledImage], config: CropConfig) -> CropSampler<'a> {
         assert!(!images.is_empty(), "no training images");
         assert!(

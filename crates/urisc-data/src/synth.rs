@@ -49,7 +49,9 @@ pub fn upsample_nearest(image: &Image<u8>, factor: usize) -> Image<u8> {
 
 /// A labelled image: EM image and its membrane label (membrane 0, background 255).
 pub struct LabelledSection {
+    /// The EM image.
     pub image: Image<u8>,
+    /// Its label, same size: membrane 0, background 255.
     pub label: Image<u8>,
 }
 

@@ -6,13 +6,18 @@ pub use urisc_io::reflect;
 /// a resize averaged membrane and background).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tile {
+    /// Number of rows.
     pub height: usize,
+    /// Number of columns.
     pub width: usize,
+    /// Intensities in [0, 1], `height × width`, row-major.
     pub image: Vec<f32>,
+    /// Membrane target in [0, 1] (1 = membrane), same layout as `image`.
     pub target: Vec<f32>,
 }
 
 impl Tile {
+    /// Wraps the two planes; panics unless both hold `height × width` values.
     pub fn new(height: usize, width: usize, image: Vec<f32>, target: Vec<f32>) -> Tile {
         assert_eq!(image.len(), height * width);
         assert_eq!(target.len(), height * width);

@@ -67,7 +67,9 @@ pub fn synthetic_pair(labels: &[Image<u8>], height: usize, width: usize) -> (Ima
 /// One benchmarked metric group.
 #[derive(Clone, Debug, Serialize)]
 pub struct MetricTiming {
+    /// The metric group, e.g. `phd (t = 0, 1, 3, 5, 10)`.
     pub metric: String,
+    /// Wall time of the group, seconds.
     pub seconds: f64,
     /// Peak resident memory of the process while this metric ran (Linux only).
     pub peak_rss_mib: Option<f64>,
@@ -76,13 +78,19 @@ pub struct MetricTiming {
 /// The benchmark's result.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalBenchReport {
+    /// Rows of the benchmarked pair.
     pub height: usize,
+    /// Columns of the benchmarked pair.
     pub width: usize,
+    /// Rayon worker threads the metrics ran on.
     pub threads: usize,
     /// Resident memory with both 8-bit maps loaded, before any metric runs.
     pub baseline_rss_mib: Option<f64>,
+    /// Size of two 8-bit maps of this size in MiB, the memory any scorer must hold.
     pub two_maps_mib: f64,
+    /// One timing per metric group, in the order they ran.
     pub metrics: Vec<MetricTiming>,
+    /// Wall time of all groups together, seconds.
     pub total_seconds: f64,
 }
 

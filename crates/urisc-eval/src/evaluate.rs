@@ -25,6 +25,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The protocol's name in reports and JSON: `binarized` or `faithful`.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Binarized => "binarized",
@@ -36,7 +37,9 @@ impl Protocol {
 /// Where one image of a pair comes from: a file, or a page of a multi-page TIFF.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
+    /// The image file.
     pub path: PathBuf,
+    /// Page within the file, 0-based (0 for a single-page file).
     pub page: usize,
 }
 
@@ -57,8 +60,11 @@ impl Source {
 /// A prediction and its ground truth.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pair {
+    /// Name in the report: the file stem, with `#PAGE` (3 digits) for a page of a stack.
     pub name: String,
+    /// The prediction map (membrane dark: binary black on white, or grey/float values).
     pub pred: Source,
+    /// The ground-truth label (membrane = value ≤ 122).
     pub gt: Source,
     /// Part of a multi-page stack (names and messages mention the page).
     pub paged: bool,
@@ -67,10 +73,18 @@ pub struct Pair {
 /// Errors of an evaluation; each names the file(s) concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// A file could not be read, or is damaged or unsupported.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// The inputs do not fit together: a missing or unmatched file, a size mismatch, an empty
+    /// folder, or a prediction the faithful protocol refuses.
     #[error("{path}: {message}")]
-    Input { path: PathBuf, message: String },
+    Input {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What is wrong, one line.
+        message: String,
+    },
 }
 
 impl EvalError {
@@ -215,9 +229,13 @@ fn list<T: std::fmt::Display>(names: &[T]) -> String {
 /// Scores of one pair, with the ISBI threshold sweep kept for stack-style aggregation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImageReport {
+    /// The pair's name ([`Pair::name`]).
     pub name: String,
+    /// The image's scores, flattened into its JSON object.
     #[serde(flatten)]
     pub scores: Scores,
+    /// The V_rand/V_info scores at every threshold, when computed (for
+    /// [`EvalReport::stack_isbi`]); not serialised.
     #[serde(skip)]
     pub isbi_sweep: Option<IsbiScores>,
     /// The prediction or ground truth was colour with unequal channels (converted with luma).
@@ -231,8 +249,11 @@ pub struct ImageReport {
 /// The result of `urisc eval`: the stable JSON interface `{"protocol", "images", "mean"}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// The protocol precision, recall and F1 were computed with.
     pub protocol: Protocol,
+    /// One report per pair, in the order of the pairs.
     pub images: Vec<ImageReport>,
+    /// Macro mean over the images ([`Scores::mean`]).
     pub mean: Scores,
 }
 
@@ -419,7 +440,7 @@ pub fn evaluate(
     })
 }
 
-/// Refuses a file error with the kind urisc-io gives, for callers matching on it.
+/// The [`IoErrorKind`] of a file error (`None` for an input error), for callers matching on it.
 pub fn io_kind(e: &EvalError) -> Option<IoErrorKind> {
     match e {
         EvalError::Io(io) => Some(io.kind),

@@ -9,20 +9,32 @@ use urisc_metrics::PHD_TOLERANCES;
 /// One reportable metric, named as in the JSON output and in `--metrics`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
+    /// Membrane F1 (`f1`).
     F1,
+    /// Membrane precision (`precision`).
     Precision,
+    /// Membrane recall (`recall`).
     Recall,
+    /// Intersection over union of the binarised membrane masks (`iou`).
     Iou,
+    /// Dice coefficient of the binarised membrane masks (`dice`).
     Dice,
+    /// Perceptual Hausdorff distance at t = 0, 1, 3, 5, 10 pixels (`phd`); lower is better.
     Phd,
+    /// ISBI 2012 V_rand after thinning (`vrand`).
     Vrand,
+    /// ISBI 2012 V_info after thinning (`vinfo`).
     Vinfo,
+    /// Adapted Rand error of the cells (`are`); lower is better.
     Are,
+    /// Over-segmentation part of the variation of information, bits (`voi_split`).
     VoiSplit,
+    /// Under-segmentation part of the variation of information, bits (`voi_merge`).
     VoiMerge,
 }
 
 impl Metric {
+    /// Every metric, in reporting order.
     pub const ALL: [Metric; 11] = [
         Metric::F1,
         Metric::Precision,
@@ -37,6 +49,7 @@ impl Metric {
         Metric::VoiMerge,
     ];
 
+    /// The metric's name in the JSON output and in `--metrics`.
     pub fn name(self) -> &'static str {
         match self {
             Metric::F1 => "f1",
@@ -65,14 +78,17 @@ impl fmt::Display for Metric {
 pub struct MetricSet(pub BTreeSet<Metric>);
 
 impl MetricSet {
+    /// Every metric ([`Metric::ALL`]).
     pub fn all() -> MetricSet {
         MetricSet(Metric::ALL.into_iter().collect())
     }
 
+    /// True if `m` is in the set.
     pub fn contains(&self, m: Metric) -> bool {
         self.0.contains(&m)
     }
 
+    /// True if at least one of `ms` is in the set.
     pub fn any(&self, ms: &[Metric]) -> bool {
         ms.iter().any(|m| self.contains(*m))
     }
@@ -118,6 +134,7 @@ impl MetricSet {
 pub struct PhdScores(pub [f64; 5]);
 
 impl PhdScores {
+    /// PHD at tolerance `t` (one of [`PHD_TOLERANCES`]); `None` for any other value.
     pub fn at(&self, t: f64) -> Option<f64> {
         PHD_TOLERANCES
             .iter()
@@ -157,26 +174,38 @@ impl<'de> Deserialize<'de> for PhdScores {
 /// Scores of one image (or their mean); absent fields were not requested.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
+    /// Membrane F1, by the report's protocol.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub f1: Option<f64>,
+    /// Membrane precision, by the report's protocol.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub precision: Option<f64>,
+    /// Membrane recall, by the report's protocol.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub recall: Option<f64>,
+    /// IoU of the binarised membrane masks.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub iou: Option<f64>,
+    /// Dice coefficient of the binarised membrane masks.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub dice: Option<f64>,
+    /// PHD of the membrane skeletons in pixels, per tolerance; lower is better, 1000 when
+    /// exactly one skeleton is empty.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub phd: Option<PhdScores>,
+    /// V_rand after thinning: the best foreground-restricted Rand F-score over 11 thresholds.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vrand: Option<f64>,
+    /// V_info after thinning: the best information-theoretic F-score over 11 thresholds.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vinfo: Option<f64>,
+    /// Adapted Rand error of the cells, GT membrane ignored; lower is better.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub are: Option<f64>,
+    /// VOI split (over-segmentation), H(pred | gt) in bits.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub voi_split: Option<f64>,
+    /// VOI merge (under-segmentation), H(gt | pred) in bits.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub voi_merge: Option<f64>,
 }

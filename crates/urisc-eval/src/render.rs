@@ -6,8 +6,11 @@ use crate::metrics::Scores;
 /// Output format of `urisc eval`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
+    /// Aligned columns for people: one row per image, the mean last, then a legend.
     Table,
+    /// The stable JSON report `{"protocol", "images", "mean"}`, pretty-printed.
     Json,
+    /// CSV: a `name,<metrics…>` header, one line per image, and a `mean` line.
     Csv,
 }
 

@@ -13,6 +13,7 @@ use crate::{jpeg, png, tiff};
 /// A decoded page and what the reader learnt about it.
 #[derive(Clone, Debug)]
 pub struct Decoded {
+    /// The page as grey, in its stored sample type (8-bit, 16-bit or float).
     pub image: GreyImage,
     /// Colour input whose channels differed and were converted with luma weights.
     pub colour_converted: bool,

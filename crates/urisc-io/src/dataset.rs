@@ -29,13 +29,18 @@ pub const ISBI_PIXEL_SIZE_NM: f64 = 4.0;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
+    /// The U-RISC release: `imgs/` and `label/` with `Track*/{train,val,test}` splits.
     Urisc,
+    /// ISBI 2012 multi-page TIFF stacks, one sample per page.
     IsbiStack,
+    /// Image and label folders matched by file stem (also a single-page volume/labels TIFF pair).
     Pairs,
+    /// A folder of images without labels.
     ImagesOnly,
 }
 
 impl Layout {
+    /// A one-line description of the layout, for `urisc data info`.
     pub fn describe(self) -> &'static str {
         match self {
             Layout::Urisc => "U-RISC release (imgs/ + label/)",
@@ -49,25 +54,34 @@ impl Layout {
 /// An image in a file or a page of a stack.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ImageRef {
+    /// The image file.
     pub path: PathBuf,
+    /// Page within the file, 0-based (always 0 for PNG, JPEG and single-page TIFF).
     pub page: usize,
 }
 
 /// One image and its label, either of which may be missing (that is then a problem).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Sample {
+    /// The sample's name: the file stem, the path under `imgs/` without extension (U-RISC), or
+    /// `STEM#PAGE` for a page of a stack.
     pub name: String,
     /// The split folder (`Track1/train`), if the layout has splits.
     pub split: Option<String>,
+    /// The EM image, if one was found.
     pub image: Option<ImageRef>,
+    /// The membrane label (membrane = black), if one was found.
     pub label: Option<ImageRef>,
 }
 
 /// What [`discover`] found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Dataset {
+    /// The dataset folder (for a stack file, the folder holding it).
     pub root: PathBuf,
+    /// The layout the folder was recognised as.
     pub layout: Layout,
+    /// Every sample found, including those missing an image or a label.
     pub samples: Vec<Sample>,
     /// Pixel size implied by the layout (files' own metadata is read by [`inspect`]).
     pub layout_pixel_size_nm: Option<f64>,
@@ -350,10 +364,15 @@ fn discover_urisc(root: &Path) -> Dataset {
 /// Statistics and problems of a dataset (what `urisc data info` prints).
 #[derive(Clone, Debug, Serialize)]
 pub struct DatasetInfo {
+    /// The dataset folder, as in [`Dataset::root`].
     pub root: PathBuf,
+    /// The recognised layout.
     pub layout: Layout,
+    /// Samples with an image.
     pub images: usize,
+    /// Samples with a label.
     pub labels: usize,
+    /// Samples with both an image and a label.
     pub pairs: usize,
     /// Image count per split (empty when the layout has no splits).
     pub splits: BTreeMap<String, usize>,
@@ -361,10 +380,14 @@ pub struct DatasetInfo {
     pub sizes: BTreeMap<String, usize>,
     /// Pixel size in nm/pixel: from file metadata where present, else implied by the layout.
     pub pixel_size_nm: Option<f64>,
+    /// Where the pixel size came from: `file metadata`, `implied by the layout` or
+    /// `unknown (no metadata)`.
     pub pixel_size_source: String,
     /// Fraction of label pixels that are membrane (≤ 122), over all labels, and per label min/max.
     pub membrane_fraction: Option<f64>,
+    /// Smallest and largest membrane fraction of a single label.
     pub membrane_fraction_range: Option<(f64, f64)>,
+    /// Annotation rounds (`1st`, `2nd`, `final`) and their file counts, U-RISC only.
     pub annotation_rounds: Vec<(String, usize)>,
     /// Every problem found, one line each, naming the file.
     pub problems: Vec<String>,
@@ -547,11 +570,17 @@ fn sample_list(names: &[String]) -> String {
 /// goes through [`discover`] instead).
 #[derive(Clone, Debug, Serialize)]
 pub struct FileInfo {
+    /// The file.
     pub path: PathBuf,
+    /// The format the file's content holds: `PNG`, `TIFF` or `JPEG`, whatever its extension.
     pub format: String,
+    /// Number of rows.
     pub height: usize,
+    /// Number of columns.
     pub width: usize,
+    /// Bits per sample as stored: 8, 16 or 32 (float).
     pub bits_per_sample: u8,
+    /// Pixel size in nm/pixel from the file's metadata, if it carries one.
     pub pixel_size_nm: Option<f64>,
     /// Fraction of pixels that would be membrane if this were a label (≤ 122).
     pub membrane_fraction_as_label: f64,

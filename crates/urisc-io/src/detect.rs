@@ -14,8 +14,11 @@ use crate::error::{IoError, IoErrorKind};
 /// Image file formats urisc reads (PNG and TIFF it also writes; JPEG is read only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// PNG (`.png`).
     Png,
+    /// TIFF or BigTIFF, possibly multi-page (`.tif`, `.tiff`).
     Tiff,
+    /// JPEG, baseline or progressive (`.jpg`, `.jpeg`).
     Jpeg,
 }
 

@@ -1,3 +1,5 @@
+//! [`IoError`]: every I/O failure names its file and says what kind of failure it is.
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -21,12 +23,16 @@ pub enum IoErrorKind {
 /// An error that always names the file it is about; displays as one line `PATH: problem`.
 #[derive(Debug)]
 pub struct IoError {
+    /// The file or folder the error is about.
     pub path: PathBuf,
+    /// What kind of failure it is.
     pub kind: IoErrorKind,
+    /// The problem in words, one line, without the path.
     pub message: String,
 }
 
 impl IoError {
+    /// An error about `path`; `message` is what is shown after `PATH: `.
     pub fn new(path: &Path, kind: IoErrorKind, message: impl Into<String>) -> Self {
         IoError {
             path: path.to_path_buf(),

@@ -3,8 +3,11 @@
 /// A single-channel image stored row-major (`data[row * width + col]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image<T> {
+    /// Number of rows.
     pub height: usize,
+    /// Number of columns.
     pub width: usize,
+    /// The `height × width` pixels, row by row.
     pub data: Vec<T>,
 }
 
@@ -23,6 +26,7 @@ impl<T: Copy> Image<T> {
         }
     }
 
+    /// A `height × width` image with every pixel set to `value`.
     pub fn filled(height: usize, width: usize, value: T) -> Self {
         Image {
             height,
@@ -31,18 +35,22 @@ impl<T: Copy> Image<T> {
         }
     }
 
+    /// The pixel at row `row`, column `col`.
     pub fn get(&self, row: usize, col: usize) -> T {
         self.data[row * self.width + col]
     }
 
+    /// Row `row`: its `width` pixels, left to right.
     pub fn row(&self, row: usize) -> &[T] {
         &self.data[row * self.width..(row + 1) * self.width]
     }
 
+    /// Number of pixels, `height × width`.
     pub fn len(&self) -> usize {
         self.data.len()
     }
 
+    /// True when the image has no pixels (zero rows or columns).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
@@ -52,12 +60,16 @@ impl<T: Copy> Image<T> {
 /// float images are expected to hold values in [0, 1] (probability or intensity maps).
 #[derive(Clone, Debug, PartialEq)]
 pub enum GreyImage {
+    /// 8-bit samples, 0–255.
     U8(Image<u8>),
+    /// 16-bit samples, 0–65535.
     U16(Image<u16>),
+    /// Floating-point samples, nominally in [0, 1] (64-bit float files are narrowed to 32 bits).
     F32(Image<f32>),
 }
 
 impl GreyImage {
+    /// Number of rows.
     pub fn height(&self) -> usize {
         match self {
             GreyImage::U8(i) => i.height,
@@ -66,6 +78,7 @@ impl GreyImage {
         }
     }
 
+    /// Number of columns.
     pub fn width(&self) -> usize {
         match self {
             GreyImage::U8(i) => i.width,

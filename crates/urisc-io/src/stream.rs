@@ -24,8 +24,11 @@ use crate::zarr::ZARR_CHUNK;
 
 /// An 8-bit grey image read one row at a time, top to bottom.
 pub trait RowSource: Send {
+    /// Number of rows.
     fn height(&self) -> usize;
+    /// Number of columns, the length of every row.
     fn width(&self) -> usize;
+    /// Pixel size in nm/pixel, when the file carries it.
     fn pixel_size_nm(&self) -> Option<f64>;
     /// Fills `row` (`width` values) with the next row.
     fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError>;
@@ -54,12 +57,16 @@ pub fn open_rows(path: &Path) -> Result<Box<dyn RowSource>, IoError> {
 
 /// Rows of an image already in memory.
 pub struct MemoryRows {
+    /// The whole image.
     pub image: Image<u8>,
+    /// Pixel size in nm/pixel, if known.
     pub pixel_size_nm: Option<f64>,
+    /// Index of the row the next [`RowSource::read_row`] returns.
     pub next: usize,
 }
 
 impl MemoryRows {
+    /// Serves `image` from its first row, with no pixel size.
     pub fn new(image: Image<u8>) -> MemoryRows {
         MemoryRows {
             image,
@@ -98,6 +105,7 @@ impl RowSource for MemoryRows {
 /// File formats a [`RowWriter`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamFormat {
+    /// 8-bit grey PNG, pixel size in pHYs (`u8` samples only).
     Png,
     /// Uncompressed TIFF in strips of 64 rows (BigTIFF when it could pass 4 GiB).
     Tiff,
@@ -120,6 +128,7 @@ impl StreamFormat {
 pub trait StreamSample: Copy + Send + Default + 'static {
     /// Zarr v3 data type name.
     const ZARR_TYPE: &'static str;
+    /// Appends `values` to `out` as little-endian bytes.
     fn extend_le(values: &[Self], out: &mut Vec<u8>);
 }
 

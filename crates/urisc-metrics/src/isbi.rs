@@ -17,8 +17,11 @@ use crate::thinning::fiji_thinning;
 /// float maps are used as they are.
 #[derive(Clone, Copy, Debug)]
 pub enum Proposal<'a> {
+    /// 8-bit map, compared as `v / 255`.
     U8(&'a [u8]),
+    /// 16-bit map, compared as `v / 65535`.
     U16(&'a [u16]),
+    /// Floating-point map, nominally in [0, 1], compared as stored.
     F32(&'a [f32]),
 }
 
@@ -57,16 +60,23 @@ pub fn fiji_thresholds() -> Vec<f64> {
 /// Scores at one threshold.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ThresholdScores {
+    /// The threshold in [0, 1]: proposal pixels with (scaled) value ≤ it are border (membrane).
     pub threshold: f64,
+    /// Foreground-restricted Rand F-score after thinning at this threshold, in [0, 1].
     pub vrand: f64,
+    /// Foreground-restricted information-theoretic F-score after thinning at this threshold,
+    /// in [0, 1]; NaN where Fiji's arithmetic gives NaN.
     pub vinfo: f64,
 }
 
 /// V_rand and V_info of one slice, with the whole threshold sweep.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IsbiScores {
+    /// V_rand: the maximum over the sweep (Fiji's rule: from 0, strict `>`, NaN never wins).
     pub vrand: f64,
+    /// V_info: the maximum over the sweep, by the same rule.
     pub vinfo: f64,
+    /// Scores at each of the 11 [`fiji_thresholds`], in increasing order.
     pub sweep: Vec<ThresholdScores>,
 }
 

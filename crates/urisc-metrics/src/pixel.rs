@@ -5,19 +5,32 @@ use rayon::prelude::*;
 /// Precision, recall, F1, IoU and Dice of the membrane class.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PixelScores {
+    /// Share of predicted membrane that is ground-truth membrane, TP / (TP + FP)
+    /// (intensity-weighted in the [`faithful`] protocol).
     pub precision: f64,
+    /// Share of ground-truth membrane that is predicted, TP / (TP + FN)
+    /// (intensity-weighted in the [`faithful`] protocol).
     pub recall: f64,
+    /// Harmonic mean of precision and recall: the U-RISC ranking score.
     pub f1: f64,
+    /// Intersection over union of the binarised membrane masks, TP / (TP + FP + FN); 1 when
+    /// both masks are empty.
     pub iou: f64,
+    /// Dice coefficient of the binarised membrane masks, 2·TP / (2·TP + FP + FN); 1 when both
+    /// masks are empty.
     pub dice: f64,
 }
 
 /// Membrane-class pixel counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Confusion {
+    /// Pixels that are membrane in both the ground truth and the prediction.
     pub true_positive: u64,
+    /// Pixels predicted as membrane where the ground truth is background.
     pub false_positive: u64,
+    /// Ground-truth membrane pixels the prediction misses.
     pub false_negative: u64,
+    /// Pixels that are background in both.
     pub true_negative: u64,
 }
 
@@ -106,9 +119,15 @@ pub fn f_score(precision: f64, recall: f64) -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaithfulFormatError {
     /// More than two distinct grey values.
-    NotBinary { distinct_values: usize },
+    NotBinary {
+        /// Number of distinct grey values in the prediction.
+        distinct_values: usize,
+    },
     /// Membrane (black) covers more than ~1/6 of the image: probably inverted polarity.
-    TooMuchMembrane { ratio: f64 },
+    TooMuchMembrane {
+        /// White (background) pixels per black (membrane) pixel; `eval.py` wants at least 5.
+        ratio: f64,
+    },
 }
 
 impl std::fmt::Display for FaithfulFormatError {
@@ -188,6 +207,7 @@ pub fn faithful(gt: &[u8], pred: &[u8]) -> Result<PixelScores, FaithfulFormatErr
 pub struct BestThreshold {
     /// A pixel is membrane iff its probability is ≥ this.
     pub threshold: f64,
+    /// Membrane scores of the probabilities binarised at `threshold`.
     pub scores: PixelScores,
 }
 

@@ -8,8 +8,11 @@ use rustc_hash::FxHashMap;
 /// One maximal horizontal run of equal label within a row: columns `start..end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
+    /// First column of the run (inclusive).
     pub start: u32,
+    /// One past the run's last column (exclusive).
     pub end: u32,
+    /// Label of the run's pixels, ≥ 1 (label-0 pixels are not stored as runs).
     pub label: u32,
 }
 
@@ -17,16 +20,20 @@ pub struct Run {
 /// a run have label 0 (boundary / membrane).
 #[derive(Clone, Debug, Default)]
 pub struct RunSegmentation {
+    /// Rows of the grid.
     pub height: usize,
+    /// Columns of the grid.
     pub width: usize,
     /// `runs[row_offsets[r]..row_offsets[r + 1]]` are row `r`'s runs, sorted by `start`.
     pub runs: Vec<Run>,
+    /// Where each row's runs start in `runs`: `height + 1` entries, the last being `runs.len()`.
     pub row_offsets: Vec<usize>,
     /// Labels are `1..=label_count`.
     pub label_count: u32,
 }
 
 impl RunSegmentation {
+    /// Runs of row `r`, sorted by start column.
     pub fn row(&self, r: usize) -> &[Run] {
         &self.runs[self.row_offsets[r]..self.row_offsets[r + 1]]
     }
