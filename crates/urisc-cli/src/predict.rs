@@ -101,7 +101,7 @@ fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let found = urisc_eval::image_files(p)?;
             anyhow::ensure!(
                 !found.is_empty(),
-                "{}: folder has no PNG or TIFF files",
+                "{}: folder has no PNG, TIFF or JPEG files",
                 p.display()
             );
             files.extend(found);

@@ -199,7 +199,7 @@ fn bad_inputs_give_one_line_errors() {
             "--gt",
             s(&dir.path().join("gt")),
         ]),
-        "no PNG or TIFF",
+        "no PNG, TIFF or JPEG",
     );
 
     // Unmatched names.
