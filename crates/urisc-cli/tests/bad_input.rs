@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use common::{fails_with, repo, s, tiny_model, urisc};
+use common::{fails_with, repo, s, tiny_dataset, tiny_model, urisc};
 use urisc_io::{write_png, write_tiff, GreyImage, Image};
 use urisc_nn::{model_bytes, seeded_net, Architecture, ModelConfig, ModelDescriptor};
 
@@ -315,31 +315,6 @@ fn data_info_decodes_every_file_and_describes_single_files() {
         "{text}"
     );
     fails_with(&urisc(&["data", "info", s(&image)]), "01.png");
-}
-
-fn tiny_dataset(dir: &Path) -> PathBuf {
-    for k in 0..2usize {
-        let label: Vec<u8> = (0..32 * 32)
-            .map(|i| if (i % 32 + k) % 8 < 2 { 0 } else { 255 })
-            .collect();
-        let image: Vec<u8> = label
-            .iter()
-            .map(|&v| if v == 0 { 60 } else { 200 })
-            .collect();
-        for (sub, img) in [("images", image), ("labels", label)] {
-            std::fs::create_dir_all(dir.join("data").join(sub)).unwrap();
-            let path = dir.join(format!("data/{sub}/{k}.png"));
-            write_png(&path, &Image::new(32, 32, img), None, false).unwrap();
-        }
-    }
-    let config = dir.join("tiny.toml");
-    std::fs::write(
-        &config,
-        "seed = 1\n[data]\npath = \"data\"\nvalidation = [\"1\"]\n[model]\narchitecture = \"unet\"\nbase_width = 4\ndepth = 2\n\
-         [crop]\nsize = 16\n[train]\nepochs = 2\nsteps_per_epoch = 2\nbatch = 2\n",
-    )
-    .unwrap();
-    config
 }
 
 #[test]

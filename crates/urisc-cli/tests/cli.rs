@@ -371,38 +371,9 @@ fn model_info_counts_like_pytorch_and_reads_model_files() {
 #[test]
 fn train_runs_a_tiny_config_and_rejects_unknown_keys() {
     let dir = tempfile::tempdir().unwrap();
-    for k in 0..2usize {
-        let label: Vec<u8> = (0..32 * 32)
-            .map(|i| if (i % 32 + k) % 8 < 2 { 0 } else { 255 })
-            .collect();
-        let image: Vec<u8> = label
-            .iter()
-            .map(|&v| if v == 0 { 60 } else { 200 })
-            .collect();
-        std::fs::create_dir_all(dir.path().join("data/images")).unwrap();
-        std::fs::create_dir_all(dir.path().join("data/labels")).unwrap();
-        write_png(
-            &dir.path().join(format!("data/images/{k}.png")),
-            &Image::new(32, 32, image),
-            None,
-            false,
-        )
-        .unwrap();
-        write_png(
-            &dir.path().join(format!("data/labels/{k}.png")),
-            &Image::new(32, 32, label),
-            None,
-            false,
-        )
-        .unwrap();
-    }
-    let config = dir.path().join("tiny.toml");
-    std::fs::write(
-        &config,
-        "seed = 1\n[data]\npath = \"data\"\nvalidation = [\"1\"]\n[model]\narchitecture = \"unet\"\nbase_width = 4\ndepth = 2\n\
-         [crop]\ncrop = 16\nsize = 16\n[train]\nepochs = 1\nsteps_per_epoch = 2\nbatch = 2\n",
-    )
-    .unwrap();
+    let config = common::tiny_dataset(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("epochs = 2", "epochs = 1")).unwrap();
     let out = dir.path().join("run");
     let run = urisc(&["train", "--config", s(&config), "--out", s(&out)]);
     assert!(
@@ -736,21 +707,7 @@ fn predict_streams_to_tiff_and_ome_zarr_with_tta_and_clean_up() {
 /// A small untrained model wide enough that its input gradients are not all zero (width 2
 /// can leave every path through a dead ReLU).
 fn attribution_model(dir: &Path) -> PathBuf {
-    let path = dir.join("attribution.safetensors");
-    let config = urisc_nn::ModelConfig {
-        architecture: urisc_nn::Architecture::Unet,
-        base_width: 8,
-        depth: 3,
-    };
-    let net = urisc_nn::seeded_net(&config, 7).unwrap();
-    urisc_nn::save_model(
-        &path,
-        &net,
-        &urisc_nn::ModelDescriptor::new(config, 64),
-        false,
-    )
-    .unwrap();
-    path
+    common::untrained_model(dir, "attribution", 8)
 }
 
 #[test]

@@ -159,10 +159,16 @@ pub fn pair_inputs(pred: &Path, gt: &Path) -> Result<Vec<Pair>, EvalError> {
             let preds = image_files(pred)?;
             let gts = image_files(gt)?;
             if preds.is_empty() {
-                return Err(EvalError::input(pred, "folder has no PNG, TIFF or JPEG files"));
+                return Err(EvalError::input(
+                    pred,
+                    "folder has no PNG, TIFF or JPEG files",
+                ));
             }
             if gts.is_empty() {
-                return Err(EvalError::input(gt, "folder has no PNG, TIFF or JPEG files"));
+                return Err(EvalError::input(
+                    gt,
+                    "folder has no PNG, TIFF or JPEG files",
+                ));
             }
             let gt_by_stem: std::collections::BTreeMap<String, &PathBuf> =
                 gts.iter().map(|p| (stem(p), p)).collect();
