@@ -70,30 +70,43 @@ pub fn max_radius_for(height: usize, width: usize) -> usize {
 pub struct ContextSummary {
     /// Targets with a nonzero attribution map (the others have no curve).
     pub targets: usize,
+    /// Mean curve value per radius (index r).
     pub mean: Vec<f64>,
+    /// Population standard deviation per radius.
     pub std: Vec<f64>,
+    /// Lower quartile per radius.
     pub q25: Vec<f64>,
+    /// Median per radius.
     pub median: Vec<f64>,
+    /// Upper quartile per radius.
     pub q75: Vec<f64>,
-    /// R50 and R90 of the mean curve.
+    /// R50 of the mean curve: the smallest radius holding half of the mean |IG|, pixels.
     pub r50_of_mean: usize,
+    /// R90 of the mean curve, pixels.
     pub r90_of_mean: usize,
-    /// Per-target R50 and R90, summarised.
+    /// Per-target R50 (pixels), summarised.
     pub r50: Spread,
+    /// Per-target R90 (pixels), summarised.
     pub r90: Spread,
 }
 
 /// Mean, standard deviation and quartiles of a sample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
+    /// Mean.
     pub mean: f64,
+    /// Population standard deviation.
     pub std: f64,
+    /// Lower quartile (linear interpolation, as numpy's default).
     pub q25: f64,
+    /// Median.
     pub median: f64,
+    /// Upper quartile.
     pub q75: f64,
 }
 
 impl Spread {
+    /// The spread of `values` (at least one).
     pub fn of(values: &[f64]) -> Spread {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;

@@ -21,12 +21,16 @@ pub enum HeatmapMode {
 /// An 8-bit RGB image, row-major, 3 bytes per pixel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rgb {
+    /// Rows.
     pub height: usize,
+    /// Columns.
     pub width: usize,
+    /// `height·width·3` bytes: R, G, B of pixel `(row, col)` from `(row·width + col)·3`.
     pub data: Vec<u8>,
 }
 
 impl Rgb {
+    /// An all-white image.
     pub fn white(height: usize, width: usize) -> Rgb {
         Rgb {
             height,
@@ -35,6 +39,7 @@ impl Rgb {
         }
     }
 
+    /// The `[R, G, B]` of pixel `(row, col)`.
     pub fn pixel(&self, row: usize, col: usize) -> [u8; 3] {
         let i = (row * self.width + col) * 3;
         [self.data[i], self.data[i + 1], self.data[i + 2]]
@@ -49,6 +54,7 @@ impl Rgb {
 /// How values become colours.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HeatmapStyle {
+    /// What the colours show.
     pub mode: HeatmapMode,
     /// Opacity of the colour is `|v|^gamma` for `v` normalised by max |IG|: 1 is the authors'
     /// linear scale; below 1 lifts the many small values that are otherwise invisible.

@@ -62,6 +62,7 @@ pub enum TargetClass {
 }
 
 impl TargetClass {
+    /// The factor applied to the membrane logit: +1 for membrane, −1 for background.
     pub fn sign(self) -> f32 {
         match self {
             TargetClass::Membrane => 1.0,
@@ -73,8 +74,11 @@ impl TargetClass {
 /// How integrated gradients are computed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IgSettings {
+    /// Intervals of the quadrature over α (the authors: 100); at least 1.
     pub steps: usize,
+    /// The quadrature rule.
     pub rule: Rule,
+    /// Which class's logit is attributed.
     pub class: TargetClass,
     /// Baseline value of every (normalised) input pixel; 0 is the authors' mid-grey.
     pub baseline: f32,
@@ -101,10 +105,13 @@ impl Default for IgSettings {
 pub struct Attribution {
     /// Target pixel `(row, column)` in image coordinates.
     pub target: (usize, usize),
-    /// Image coordinates of the window's top-left pixel.
+    /// Image row of the window's top-left pixel.
     pub top: usize,
+    /// Image column of the window's top-left pixel.
     pub left: usize,
+    /// Window height in pixels.
     pub height: usize,
+    /// Window width in pixels.
     pub width: usize,
     /// Row-major `height × width` values.
     pub values: Vec<f32>,
@@ -141,9 +148,13 @@ impl Attribution {
 /// A rectangle of the image, `[top, top + height) × [left, left + width)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
+    /// First row.
     pub top: usize,
+    /// First column.
     pub left: usize,
+    /// Rows.
     pub height: usize,
+    /// Columns.
     pub width: usize,
 }
 

@@ -40,23 +40,34 @@ pub mod targets;
 /// Problems with the inputs of an attribution run (the CLI adds the file name).
 #[derive(Debug, thiserror::Error)]
 pub enum AttribError {
+    /// The image's sides are not multiples of the model's size multiple.
     #[error(
         "{height}×{width} is not a multiple of the model's size multiple {multiple}; crop or pad the image"
     )]
     NotAligned {
+        /// Image height in pixels.
         height: usize,
+        /// Image width in pixels.
         width: usize,
+        /// The model's [`urisc_model::SegmentationModel::size_multiple`].
         multiple: usize,
     },
+    /// A target pixel lies outside the image.
     #[error("target pixel ({row}, {col}) is outside the {height}×{width} image")]
     TargetOutside {
+        /// The target's row.
         row: usize,
+        /// The target's column.
         col: usize,
+        /// Image height in pixels.
         height: usize,
+        /// Image width in pixels.
         width: usize,
     },
+    /// A pixel of a target list that is not `row,col` (the offending text, trimmed).
     #[error("cannot read target pixel \"{0}\": expected \"row,col\"")]
     BadPixel(String),
+    /// The model could not compute logits or input gradients.
     #[error("the model failed: {0}")]
     Model(#[from] urisc_model::ModelError),
 }

@@ -9,14 +9,19 @@ use crate::ig::{Attribution, IgSettings};
 /// One target's numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetResult {
+    /// The target pixel's row.
     pub row: usize,
+    /// The target pixel's column.
     pub col: usize,
     /// Σ IG and `f(x) − f(baseline)`: completeness says they agree up to the quadrature error.
     pub sum_ig: f64,
+    /// `f(x) − f(baseline)` of the target's (signed) logit.
     pub logit_difference: f64,
+    /// Σ |IG|, the total the context curve distributes.
     pub total_abs_ig: f64,
-    /// `None` for an all-zero map.
+    /// Radius holding 50 % of Σ |IG|, pixels; `None` for an all-zero map.
     pub r50: Option<usize>,
+    /// Radius holding 90 % of Σ |IG|, pixels; `None` for an all-zero map.
     pub r90: Option<usize>,
 }
 
@@ -25,16 +30,25 @@ pub struct TargetResult {
 pub struct AttributionReport {
     /// Label in comparison plots (e.g. "ISBI native").
     pub name: String,
+    /// The model file, as given.
     pub model: String,
+    /// The image file, as given.
     pub image: String,
+    /// Image height in pixels.
     pub height: usize,
+    /// Image width in pixels.
     pub width: usize,
+    /// Pixel size of the image, nm/pixel, when known.
     pub pixel_size_nm: Option<f64>,
+    /// The model's context radius (pixels), when it states one.
     pub context_radius: Option<usize>,
+    /// How the integrated gradients were computed.
     pub settings: IgSettings,
-    /// Wall-clock seconds for the integrated gradients, and per target-step.
+    /// Wall-clock seconds for the integrated gradients.
     pub seconds: f64,
+    /// Wall-clock seconds per target and gradient evaluation (quadrature node).
     pub seconds_per_target_step: f64,
+    /// Each target's numbers, in the order the attributions were computed.
     pub targets: Vec<TargetResult>,
     /// Curves run over r = 0 … `summary.mean.len() − 1` pixels; `None` if every map was zero.
     pub summary: Option<ContextSummary>,
@@ -43,11 +57,14 @@ pub struct AttributionReport {
 /// Accumulates per-target curves while attributions stream in, so no maps need to be kept.
 pub struct CurveCollector {
     max_radius: usize,
+    /// Context curves of the targets with a nonzero map, in the order added.
     pub curves: Vec<Vec<f64>>,
+    /// Every target's numbers, in the order added.
     pub results: Vec<TargetResult>,
 }
 
 impl CurveCollector {
+    /// A collector whose curves run over r = 0 … `max_radius`.
     pub fn new(max_radius: usize) -> CurveCollector {
         CurveCollector {
             max_radius,
@@ -73,6 +90,7 @@ impl CurveCollector {
         }
     }
 
+    /// The curves summarised, `None` while no target had a nonzero map.
     pub fn summary(&self) -> Option<ContextSummary> {
         (!self.curves.is_empty()).then(|| summarize(&self.curves))
     }

@@ -23,15 +23,22 @@ const MIN_BAND_PIXELS: usize = 512;
 /// fastest), the GEMM's right-hand side as is.
 #[derive(Clone, Debug)]
 pub struct Conv {
+    /// Input channels (of all inputs together, when several are read as one concatenation).
     pub cin: usize,
+    /// Output channels.
     pub cout: usize,
     /// Kernel side: 1 or 3.
     pub k: usize,
+    /// `k·k·cin·cout` weights, `[k·k][cin][cout]` (tap row-major, then input channel, output
+    /// channel fastest).
     pub weight: Vec<f32>,
+    /// One bias per output channel.
     pub bias: Vec<f32>,
 }
 
 impl Conv {
+    /// A convolution from weights in this crate's layout `[k·k][cin][cout]` and `cout` biases;
+    /// panics unless `k` is 1 or 3 and the sizes match.
     pub fn new(cin: usize, cout: usize, k: usize, weight: Vec<f32>, bias: Vec<f32>) -> Conv {
         assert!(k == 1 || k == 3, "kernel side 1 or 3");
         assert_eq!(weight.len(), k * k * cin * cout, "conv weight size");
@@ -183,6 +190,7 @@ impl Conv {
         self.backward_data_on(sgemm::native(), dy, input_channels)
     }
 
+    /// [`Conv::backward_data`] on the native kernel or the portable GEMM.
     fn backward_data_on(&self, native: bool, dy: &Act, input_channels: &[usize]) -> Vec<Act> {
         let cin: usize = input_channels.iter().sum();
         assert_eq!(cin, self.cin, "input channels");
@@ -213,6 +221,7 @@ impl Conv {
         self.backward_weight_on(sgemm::native(), inputs, dy)
     }
 
+    /// [`Conv::backward_weight`] on the native kernel or the portable GEMM.
     fn backward_weight_on(&self, native: bool, inputs: &[&Act], dy: &Act) -> (Vec<f32>, Vec<f32>) {
         let first = inputs[0];
         assert!(first.same_grid(dy), "dy on the output grid");
@@ -232,7 +241,9 @@ impl Conv {
                     let (r0, r1) = (g * rows / groups, (g + 1) * rows / groups);
                     let mut dw = vec![0f32; patch * cout];
                     if let Some(padded) = &padded {
-                        // SAFETY: `padded` is the padded concatenation of the inputs, `dy` matches.
+                        // SAFETY: `padded` is the padded concatenation of the inputs, `dy` matches;
+                        // it exists only when `native`, which callers pass only where
+                        // `sgemm::native()` holds.
                         unsafe {
                             weight_gradient_padded(padded, k, self.cin, first, r0..r1, dy, &mut dw)
                         };
@@ -275,6 +286,7 @@ impl Conv {
     }
 }
 
+/// `acc += x` element by element (over the shorter of the two).
 pub(crate) fn add_into(acc: &mut [f32], x: &[f32]) {
     for (a, &b) in acc.iter_mut().zip(x) {
         *a += b;
@@ -472,7 +484,8 @@ const WEIGHT_GRADIENT_BLOCK: usize = 1 << 18;
 ///
 /// # Safety
 /// `padded` must be [`pad_concat`] of inputs on `grid` with `k / 2` padding and `cin` channels;
-/// `dy` must be on `grid` with `dw.len() / (k·k·cin)` channels.
+/// `dy` must be on `grid` with `dw.len() / (k·k·cin)` channels; the native kernel must be
+/// available ([`sgemm::native`]).
 unsafe fn weight_gradient_padded(
     padded: &[f32],
     k: usize,
@@ -510,16 +523,29 @@ unsafe fn weight_gradient_padded(
                 segments.clear();
                 for row in b0..b1 {
                     let (img, y) = (row / h, row % h);
-                    let base = padded.as_ptr().add((img * hp + y) * wp * cin);
+                    // SAFETY: padded row `y` of image `img` (the top tap row of batch row `row`)
+                    // starts inside `padded`, which holds `n·hp` rows of `wp·cin` floats (the
+                    // caller's contract: `pad_concat` of inputs on `grid`).
+                    let base = unsafe { padded.as_ptr().add((img * hp + y) * wp * cin) };
                     segments.push(sgemm::Segment {
-                        rows: std::array::from_fn(|r| base.add(row_offsets[r])),
+                        // SAFETY: each of `row_offsets` is a tap `(ty, tx)` and channel `< cin`
+                        // within the `k` padded rows from `base`: inside `padded`.
+                        rows: std::array::from_fn(|r| unsafe { base.add(row_offsets[r]) }),
                         row_step: cin,
                         steps: w,
-                        b: dy.data.as_ptr().add(row * w * cout),
+                        // SAFETY: the first pixel of batch row `row` of `dy`, which is on `grid`
+                        // with `cout` channels (caller's contract).
+                        b: unsafe { dy.data.as_ptr().add(row * w * cout) },
                     });
                 }
-                let c = dw.as_mut_ptr().add(i0 * cout + j0);
-                sgemm::tile(&segments, j0, cout, c, cout, mr, nr, true);
+                // SAFETY: row `i0 < patch`, column `j0 < cout` of `dw` (`patch × cout`).
+                let c = unsafe { dw.as_mut_ptr().add(i0 * cout + j0) };
+                // SAFETY: `sgemm::native()` holds (caller's contract). Row pointers plus
+                // `(w − 1)·cin` stay in their padded rows (`x + tx < wp`); B rows are `dy`'s `w`
+                // pixels of batch row `row`, read from column `j0` for `nr ≤ cout − j0`
+                // columns; the C tile is `mr` rows from `i0` and `nr` columns from `j0` of `dw`;
+                // rows beyond `mr` repeat the last valid offset.
+                unsafe { sgemm::tile(&segments, j0, cout, c, cout, mr, nr, true) };
             }
         }
     }

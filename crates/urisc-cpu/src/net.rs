@@ -15,7 +15,9 @@ use rayon::prelude::*;
 /// Conv3×3 + batch norm (+ ReLU where used so).
 #[derive(Clone, Debug)]
 pub struct ConvBn {
+    /// The 3×3 convolution.
     pub conv: Conv,
+    /// The batch norm applied to its output.
     pub bn: BatchNorm,
 }
 
@@ -23,12 +25,21 @@ pub struct ConvBn {
 #[derive(Clone, Debug)]
 pub enum Block {
     /// Two Conv+BN+ReLU.
-    Plain { a: ConvBn, b: ConvBn },
+    Plain {
+        /// The first Conv+BN+ReLU (input channels → block width).
+        a: ConvBn,
+        /// The second Conv+BN+ReLU (block width → block width).
+        b: ConvBn,
+    },
     /// `relu(bn(conv(relu(bn(conv(x))))) + shortcut)`, shortcut a 1×1 projection when
     /// channels change.
     Residual {
+        /// The first Conv+BN, followed by ReLU (input channels → block width).
         a: ConvBn,
+        /// The second Conv+BN, without ReLU before the shortcut is added.
         b: ConvBn,
+        /// 1×1 convolution of the shortcut when input and block widths differ; `None` for the
+        /// identity.
         projection: Option<Conv>,
     },
 }
@@ -36,15 +47,21 @@ pub enum Block {
 /// One decoder level: upsample ×2, Conv+BN+ReLU to the skip's width, merge, block.
 #[derive(Clone, Debug)]
 pub struct UpLevel {
+    /// Conv+BN+ReLU of the upsampled map, to the skip's width.
     pub reduce: ConvBn,
+    /// The block after merging with the skip.
     pub block: Block,
 }
 
 /// A whole network; same structure and parameters as `urisc_nn::SegmentationNet`.
 #[derive(Clone, Debug)]
 pub struct Net {
+    /// Encoder blocks, top level first; every level after the first is preceded by a 2×2
+    /// max-pool.
     pub down: Vec<Block>,
+    /// Decoder levels, from the bottom level up (`down.len() − 1` of them).
     pub up: Vec<UpLevel>,
+    /// 1×1 convolution to the one logit channel.
     pub head: Conv,
     /// Concatenated (U-Net) or added (LinkNet-style) skips.
     pub concat_skips: bool,
@@ -53,7 +70,9 @@ pub struct Net {
 /// Batch statistics (training) or running statistics (evaluation) in batch norm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Batch norm on the batch's statistics (a training step).
     Train,
+    /// Batch norm on the running statistics (inference, input gradients).
     Eval,
 }
 
@@ -106,7 +125,9 @@ impl Collected {
 
 /// A layer in execution order, for visiting parameters.
 pub enum LayerMut<'a> {
+    /// A convolution followed by batch norm.
     ConvBn(&'a mut ConvBn),
+    /// A plain convolution (a residual projection or the head).
     Conv(&'a mut Conv),
 }
 

@@ -12,11 +12,17 @@ const REDUCE_PIXELS: usize = 4096;
 /// running statistics, `running = (1 − momentum)·running + momentum·batch`.
 #[derive(Clone, Debug)]
 pub struct BatchNorm {
+    /// Per-channel scale γ (trainable).
     pub gamma: Vec<f32>,
+    /// Per-channel shift β (trainable).
     pub beta: Vec<f32>,
+    /// Per-channel running mean, used in evaluation mode.
     pub running_mean: Vec<f32>,
+    /// Per-channel running (biased) variance, used in evaluation mode.
     pub running_var: Vec<f32>,
+    /// Added to the variance before the square root (burn: 1e-5).
     pub epsilon: f32,
+    /// Weight of the batch statistics in each running-statistics update (burn: 0.1).
     pub momentum: f32,
 }
 
@@ -35,6 +41,7 @@ pub struct BnSaved {
 }
 
 impl BatchNorm {
+    /// Number of channels normalised.
     pub fn channels(&self) -> usize {
         self.gamma.len()
     }

@@ -7,14 +7,18 @@ pub type Moments = (Vec<f32>, Vec<f32>);
 /// per parameter, in the order the network visits its parameters.
 #[derive(Clone, Debug)]
 pub struct Adam {
+    /// Decay rate of the first-moment (gradient mean) estimate, e.g. 0.9.
     pub beta1: f32,
+    /// Decay rate of the second-moment (squared-gradient) estimate, e.g. 0.999.
     pub beta2: f32,
+    /// Added to the square root of the corrected second moment to avoid division by zero.
     pub epsilon: f32,
     step: i32,
     moments: Vec<Moments>,
 }
 
 impl Adam {
+    /// A fresh optimiser (step 0, moments allocated on the first [`Adam::step`]).
     pub fn new(beta1: f32, beta2: f32, epsilon: f32) -> Adam {
         Adam {
             beta1,

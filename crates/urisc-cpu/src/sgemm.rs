@@ -17,9 +17,15 @@ pub const NR: usize = 32;
 /// B row at `b + s·ldb` (B rows contiguous in the column direction).
 #[derive(Clone, Copy)]
 pub struct Segment {
+    /// Row operand of each of the tile's [`MR`] rows at step 0 (rows beyond the tile's `mr`
+    /// must still point at readable memory: they are read, not stored).
     pub rows: [*const f32; MR],
+    /// Floats between a row operand's consecutive steps (1 for channels of one pixel, `cin`
+    /// for one channel across pixels).
     pub row_step: usize,
+    /// Reduction steps in the segment.
     pub steps: usize,
+    /// B row of step 0 (column 0); step `s` reads the B row at `b + s·ldb`.
     pub b: *const f32,
 }
 
@@ -27,11 +33,15 @@ pub struct Segment {
 /// crate, plain per-element loops) that every CPU has and every native path is tested against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelPath {
+    /// The hand-written AVX-512 implicit-GEMM tile and 16-wide per-element loops (x86-64 with
+    /// AVX-512 F and BW).
     Avx512,
+    /// im2col + the `gemm` crate and plain per-element loops: any CPU.
     Portable,
 }
 
 impl KernelPath {
+    /// The path's name as `URISC_KERNELS` spells it: `avx512` or `portable`.
     pub fn name(self) -> &'static str {
         match self {
             KernelPath::Avx512 => "avx512",
@@ -96,8 +106,8 @@ pub fn native() -> bool {
 /// (r, j) at `c[r·ldc + j]`. Requires [`native`].
 ///
 /// # Safety
-/// Every pointer must cover what the segments and sizes describe (rows beyond `mr` are read
-/// but not stored, so they must point at readable memory too).
+/// [`native`] must hold. Every pointer must cover what the segments and sizes describe (rows
+/// beyond `mr` are read but not stored, so they must point at readable memory too).
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn tile(
     segments: &[Segment],
@@ -112,9 +122,14 @@ pub unsafe fn tile(
     #[cfg(target_arch = "x86_64")]
     {
         if nr > 16 {
-            avx512::tile::<2>(segments, j0, ldb, c, ldc, mr, nr, accumulate)
+            // SAFETY: the caller guarantees `native()` (AVX-512 F and BW detected at run time,
+            // so `avx512::tile`'s target feature is present) and pointers that cover the
+            // segments and sizes, which is what `avx512::tile` reads and writes.
+            unsafe { avx512::tile::<2>(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
         } else {
-            avx512::tile::<1>(segments, j0, ldb, c, ldc, mr, nr, accumulate)
+            // SAFETY: as for the two-vector tile: `native()` and covering pointers are the
+            // caller's contract.
+            unsafe { avx512::tile::<1>(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -140,27 +155,32 @@ pub unsafe fn portable(
     ldc: usize,
     accumulate: bool,
 ) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        c,
-        1,
-        ldc as isize,
-        accumulate,
-        a,
-        a_cs as isize,
-        a_rs as isize,
-        b,
-        1,
-        ldb as isize,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    );
+    // SAFETY: the caller guarantees that `a`, `b` and `c` cover the `m×k`, `k×n` and `m×n`
+    // matrices with the strides given, which is what `gemm::gemm` reads and writes; with
+    // `Parallelism::None` it runs on this thread only.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c,
+            1,
+            ldc as isize,
+            accumulate,
+            a,
+            a_cs as isize,
+            a_rs as isize,
+            b,
+            1,
+            ldb as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -177,6 +197,11 @@ mod avx512 {
         }
     }
 
+    /// The tile of [`super::tile`] with `NV` vectors of 16 columns (`nr ≤ 16·NV`).
+    ///
+    /// # Safety
+    /// AVX-512 F must be available, and the pointers must cover what the segments and sizes
+    /// describe, as for [`super::tile`].
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn tile<const NV: usize>(
@@ -193,30 +218,45 @@ mod avx512 {
         let mut acc = [[_mm512_setzero_ps(); NV]; MR];
         for seg in segments {
             let rows = seg.rows;
-            let mut b = seg.b.add(j0);
+            // SAFETY: column `j0` of the segment's first B row is inside B (caller's contract).
+            let mut b = unsafe { seg.b.add(j0) };
             let mut offset = 0;
             for _ in 0..seg.steps {
-                let bv: [__m512; NV] =
-                    std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], b.add(16 * v)));
+                // SAFETY: `b` is this step's B row from column `j0`; the masks enable only the
+                // `nr` columns the caller's contract covers (masked-off lanes are not read).
+                let bv: [__m512; NV] = std::array::from_fn(|v| unsafe {
+                    _mm512_maskz_loadu_ps(masks[v], b.add(16 * v))
+                });
                 for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
-                    let av = _mm512_set1_ps(*row.add(offset));
+                    // SAFETY: `offset` is `s·row_step` for a step `s < steps`: inside the row
+                    // operand the caller's contract covers (also for rows beyond `mr`).
+                    let av = _mm512_set1_ps(unsafe { *row.add(offset) });
                     for v in 0..NV {
                         acc_r[v] = _mm512_fmadd_ps(av, bv[v], acc_r[v]);
                     }
                 }
-                b = b.add(ldb);
+                // SAFETY: the next step's B row, inside B while a step remains. (After the last
+                // step `b` is never read; it can then lie up to `j0` floats beyond the end of B's
+                // allocation, past the one-past-the-end that `add` allows.)
+                b = unsafe { b.add(ldb) };
                 offset += seg.row_step;
             }
         }
         for (r, acc_r) in acc.iter().enumerate().take(mr) {
             for v in 0..NV {
-                let p = c.add(r * ldc + 16 * v);
+                // SAFETY: row `r < mr` of the C tile, columns from `16·v`: inside C (caller's
+                // contract).
+                let p = unsafe { c.add(r * ldc + 16 * v) };
                 let value = if accumulate {
-                    _mm512_add_ps(acc_r[v], _mm512_maskz_loadu_ps(masks[v], p))
+                    // SAFETY: reads only the lanes of `p` the mask enables, columns `< nr` of
+                    // row `r` of the C tile, which the caller's contract covers.
+                    _mm512_add_ps(acc_r[v], unsafe { _mm512_maskz_loadu_ps(masks[v], p) })
                 } else {
                     acc_r[v]
                 };
-                _mm512_mask_storeu_ps(p, masks[v], value);
+                // SAFETY: writes only the enabled lanes, columns `< nr` of row `r < mr` of the C
+                // tile, which the caller's contract covers.
+                unsafe { _mm512_mask_storeu_ps(p, masks[v], value) };
             }
         }
     }

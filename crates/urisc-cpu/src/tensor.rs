@@ -4,14 +4,20 @@
 /// A batch of feature maps `[n, h, w, c]`, row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Act {
+    /// Images in the batch.
     pub n: usize,
+    /// Height in pixels.
     pub h: usize,
+    /// Width in pixels.
     pub w: usize,
+    /// Channels per pixel.
     pub c: usize,
+    /// `n·h·w·c` values, NHWC: value `(b, y, x, ch)` at `((b·h + y)·w + x)·c + ch`.
     pub data: Vec<f32>,
 }
 
 impl Act {
+    /// An all-zero batch `[n, h, w, c]`.
     pub fn zeros(n: usize, h: usize, w: usize, c: usize) -> Act {
         Act {
             n,
@@ -22,6 +28,7 @@ impl Act {
         }
     }
 
+    /// Wraps NHWC `data`; panics unless it holds `n·h·w·c` values.
     pub fn from_vec(n: usize, h: usize, w: usize, c: usize, data: Vec<f32>) -> Act {
         assert_eq!(data.len(), n * h * w * c, "activation size");
         Act { n, h, w, c, data }
@@ -37,6 +44,7 @@ impl Act {
         self.n * self.h
     }
 
+    /// Whether `other` has the same batch size, height and width (channels may differ).
     pub fn same_grid(&self, other: &Act) -> bool {
         (self.n, self.h, self.w) == (other.n, other.h, other.w)
     }

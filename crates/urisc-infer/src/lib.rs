@@ -85,7 +85,9 @@ impl Default for InferenceOptions {
 pub struct InferenceStats {
     /// Tile positions (each run `tta` times).
     pub tiles: usize,
+    /// Section height in pixels.
     pub height: usize,
+    /// Section width in pixels.
     pub width: usize,
 }
 
@@ -155,8 +157,10 @@ fn sigmoid(x: f32) -> f32 {
 /// Why a prediction stopped: reading or writing rows, or running the model.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
+    /// Reading the section or writing a row failed.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// The model could not run a batch of tiles.
     #[error("the model failed: {0}")]
     Model(#[from] ModelError),
 }

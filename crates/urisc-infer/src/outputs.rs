@@ -11,6 +11,7 @@ use urisc_io::{check_writable, Image, IoError, IoErrorKind, RowWriter, StreamFor
 /// The maps one input produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedMaps {
+    /// The input section the maps are predicted from.
     pub input: PathBuf,
     /// The binary U-RISC-format map.
     pub binary: PathBuf,
@@ -22,6 +23,7 @@ pub struct PlannedMaps {
 /// [`OutputPlan::abandon`] if the run fails before writing into them.
 #[derive(Debug)]
 pub struct OutputPlan {
+    /// The maps of each input, in input order.
     pub maps: Vec<PlannedMaps>,
     created: Vec<PathBuf>,
 }
@@ -191,12 +193,17 @@ pub enum ProbabilitySamples {
 /// How one section's maps are written.
 #[derive(Clone, Copy, Debug)]
 pub struct MapSettings {
+    /// File format of every map written.
     pub format: StreamFormat,
+    /// A pixel is membrane (0 in the binary map, 255 elsewhere) iff its probability is ≥ this.
     pub threshold: f32,
+    /// Sample type of the probability map, when one is planned.
     pub probability: ProbabilitySamples,
     /// Clean-up size (pixels): the binary map is held in memory and cleaned before writing.
     pub min_size: Option<usize>,
+    /// Pixel size written into every map's metadata, nm/pixel (`None`: none recorded).
     pub pixel_size_nm: Option<f64>,
+    /// Whether existing map files are replaced.
     pub overwrite: bool,
 }
 

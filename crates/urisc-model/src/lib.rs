@@ -25,8 +25,11 @@ pub mod testing;
 /// Shape of a batch of 1-channel tiles, `[n, 1, height, width]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchShape {
+    /// Tiles in the batch.
     pub n: usize,
+    /// Tile height in pixels.
     pub height: usize,
+    /// Tile width in pixels.
     pub width: usize,
 }
 
@@ -36,6 +39,7 @@ impl BatchShape {
         self.n * self.height * self.width
     }
 
+    /// Whether the batch holds no values (no tiles, or a side of zero).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -49,6 +53,7 @@ pub struct ModelError {
 }
 
 impl ModelError {
+    /// An error with this message and no underlying cause.
     pub fn new(message: impl Into<String>) -> ModelError {
         ModelError {
             message: message.into(),

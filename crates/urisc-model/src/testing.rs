@@ -11,7 +11,10 @@ fn authors_normalization(grey: u8) -> f32 {
 /// A constant logit everywhere, whatever the input: blending must return it unchanged.
 #[derive(Clone, Debug)]
 pub struct Constant {
+    /// The logit of every pixel.
     pub logit: f32,
+    /// What [`SegmentationModel::size_multiple`] reports (callers tile to multiples of it;
+    /// [`SegmentationModel::logits`] does not check).
     pub size_multiple: usize,
 }
 

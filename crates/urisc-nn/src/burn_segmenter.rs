@@ -52,10 +52,12 @@ impl BurnSegmenter {
         Ok(BurnSegmenter::new(net, descriptor, &device))
     }
 
+    /// The model file's descriptor (normalisation, tile size, threshold, provenance).
     pub fn descriptor(&self) -> &ModelDescriptor {
         &self.descriptor
     }
 
+    /// The network used for inference (parameters on the non-autodiff device).
     pub fn net(&self) -> &SegmentationNet {
         &self.inference
     }

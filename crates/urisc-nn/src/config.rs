@@ -17,6 +17,7 @@ pub enum Architecture {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// Which network.
     pub architecture: Architecture,
     /// Channels of the first level; level k has `base_width · 2^k` (authors: 64).
     pub base_width: usize,
@@ -34,6 +35,7 @@ impl ModelConfig {
         }
     }
 
+    /// Channels of each level, top first: `base_width · 2^k` for k = 0 … depth − 1.
     pub fn widths(&self) -> Vec<usize> {
         (0..self.depth).map(|k| self.base_width << k).collect()
     }
@@ -43,6 +45,7 @@ impl ModelConfig {
         1 << (self.depth - 1)
     }
 
+    /// Checks the ranges: `base_width` at least 1, `depth` 1 to 8.
     pub fn validate(&self) -> Result<(), String> {
         if self.base_width == 0 {
             return Err("base_width must be at least 1".into());

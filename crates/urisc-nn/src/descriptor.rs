@@ -14,7 +14,9 @@ pub const DESCRIPTOR_FORMAT: &str = "urisc-model/1";
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Normalization {
+    /// Subtracted from the intensity scaled to [0, 1].
     pub mean: f32,
+    /// Divides the centred intensity (finite, > 0).
     pub std: f32,
 }
 
@@ -28,6 +30,7 @@ impl Default for Normalization {
 }
 
 impl Normalization {
+    /// The network input for an intensity `unit` already scaled to [0, 1] (`v / 255`).
     pub fn apply(&self, unit: f32) -> f32 {
         (unit - self.mean) / self.std
     }
@@ -37,8 +40,11 @@ impl Normalization {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelDescriptor {
+    /// The descriptor format, [`DESCRIPTOR_FORMAT`] for files this version reads.
     pub format: String,
+    /// The architecture hyper-parameters, which fix every tensor's name and shape.
     pub model: ModelConfig,
+    /// How 8-bit input intensities become network inputs.
     pub normalization: Normalization,
     /// Tile side the model was trained on (inference tiles default to it).
     pub tile_size: usize,

@@ -29,10 +29,12 @@ impl FastSegmenter {
         Ok(FastSegmenter { net, descriptor })
     }
 
+    /// The model file's descriptor (normalisation, tile size, threshold, provenance).
     pub fn descriptor(&self) -> &ModelDescriptor {
         &self.descriptor
     }
 
+    /// The network, e.g. for training or for conversion to burn's modules.
     pub fn cpu_net(&self) -> &urisc_cpu::Net {
         &self.net
     }

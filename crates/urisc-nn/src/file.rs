@@ -21,8 +21,16 @@ const METADATA_KEY: &str = "urisc";
 /// A model file that cannot be used; always names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
+    /// The file cannot be read or used as a model: not safetensors, a bad descriptor, weights
+    /// that do not match it, an engine this build lacks.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Writing the file failed, or it exists and overwriting was not allowed.
     #[error(transparent)]
     Io(#[from] urisc_io::IoError),
 }

@@ -63,7 +63,9 @@ pub struct ResidualBlock {
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Block {
+    /// Two Conv3×3+BN+ReLU (the U-Net's blocks).
     Plain(PlainBlock),
+    /// A residual block (the LinkNet-style U-Net's blocks).
     Residual(ResidualBlock),
 }
 

@@ -80,6 +80,7 @@ impl Segmenter {
         }
     }
 
+    /// The model file's descriptor (normalisation, tile size, threshold, provenance).
     pub fn descriptor(&self) -> &ModelDescriptor {
         &self.descriptor
     }
