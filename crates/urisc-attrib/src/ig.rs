@@ -5,7 +5,7 @@
 //! image, i.e. mid-grey, as the U-RISC authors used) and `(α_i, w_i)` a quadrature [`Rule`].
 //!
 //! Two reuses make many targets affordable without changing any number:
-//! - **Crops.** A target's logit depends only on the input within [`SegmentationModel::context_radius`]
+//! - **Crops.** A target's logit depends only on the input within [`urisc_model::SegmentationModel::context_radius`]
 //!   of it. A crop that contains that whole receptive field, whose origin is a multiple of
 //!   `size_multiple` (so every max-pool sees the same 2×2 groups as in the full image) and whose
 //!   sides end either on the true image border (where the network's zero padding is) or beyond

@@ -15,7 +15,7 @@ pub struct TrainArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
     /// Run folder for checkpoints (last/best), log.jsonl, config.toml and split.json
-    /// [default: runs/<config file stem>].
+    /// [default: runs/CONFIG-STEM, the config file's stem].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Continue the run in --out exactly where it stopped (optimizer state, schedule, RNG).

@@ -235,10 +235,10 @@ mod avx512 {
                         acc_r[v] = _mm512_fmadd_ps(av, bv[v], acc_r[v]);
                     }
                 }
-                // SAFETY: the next step's B row, inside B while a step remains. (After the last
-                // step `b` is never read; it can then lie up to `j0` floats beyond the end of B's
-                // allocation, past the one-past-the-end that `add` allows.)
-                b = unsafe { b.add(ldb) };
+                // The next step's B row. After the last step `b` is never read and can lie up to
+                // `j0` floats beyond B's allocation, so it is advanced with wrapping arithmetic
+                // (no in-bounds requirement) rather than `add`.
+                b = b.wrapping_add(ldb);
                 offset += seg.row_step;
             }
         }

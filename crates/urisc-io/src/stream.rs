@@ -34,7 +34,7 @@ pub trait RowSource: Send {
     fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError>;
 }
 
-/// Opens an image for row streaming. Non-interlaced 8-bit PNGs (grey, grey + alpha, RGB[A]) and
+/// Opens an image for row streaming. Non-interlaced 8-bit PNGs (grey, grey + alpha, RGB(A)) and
 /// stripped TIFFs (8/16-bit grey or RGB, float grey) are decoded as they are read; other files
 /// (tiled TIFF, 16-bit or interlaced PNG, JPEG) are decoded whole first and then served by rows.
 /// The format is the file's content, whatever its name.
