@@ -271,6 +271,16 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     else {
         anyhow::bail!("urisc attribute needs --model FILE, --image FILE and --out DIR");
     };
+    anyhow::ensure!(
+        args.steps >= 1,
+        "--steps {}: integrated gradients need at least 1 interpolation step",
+        args.steps
+    );
+    anyhow::ensure!(
+        args.heatmap_gamma.is_finite() && args.heatmap_gamma > 0.0,
+        "--heatmap-gamma {}: must be finite and > 0",
+        args.heatmap_gamma
+    );
     let model = Segmenter::load(model_path, args.engine)?;
     check_memory(image_path, &args)?;
     let decoded = urisc_io::read_image(image_path)?;
@@ -306,7 +316,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
         .with_context(|| format!("{}: cannot create", heatmap_dir.display()))?;
 
     let settings = IgSettings {
-        steps: args.steps.max(1),
+        steps: args.steps,
         rule: match args.rule {
             RuleArg::Right => Rule::Right,
             RuleArg::Trapezoid => Rule::Trapezoid,

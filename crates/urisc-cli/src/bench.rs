@@ -67,6 +67,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 .num_threads(threads)
                 .build_global()?;
             anyhow::ensure!(width >= 1, "--width must be at least 1");
+            anyhow::ensure!(steps >= 1, "--steps must be at least 1 (timed steps)");
             anyhow::ensure!(
                 (1..=8).contains(&depth),
                 "--depth must be 1 to 8, not {depth}"
@@ -81,7 +82,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
-                println!("U-Net width {width}, depth {depth}, {threads} threads (median of {steps} after {warmup} warm-up)");
+                println!("U-Net width {width}, depth {depth}, {threads} threads, {} kernels (median of {steps} after {warmup} warm-up)", r.kernels);
                 println!(
                     "  train step 4×256²: {:.3} s  {:.1} GFLOP/s  ({:.0} % of peak)",
                     r.train_step_s,

@@ -286,6 +286,34 @@ fn huge_headers_are_refused_before_decoding() {
 }
 
 #[test]
+fn attribute_checks_its_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let image = slice("00");
+    let out = dir.path().join("attr");
+    let base = [
+        "attribute",
+        "--model",
+        s(&model),
+        "--image",
+        s(&image),
+        "--out",
+        s(&out),
+        "--grid",
+        "64",
+    ];
+    for (flag, value, needle) in [
+        ("--steps", "0", "at least 1 interpolation step"),
+        ("--heatmap-gamma", "nan", "--heatmap-gamma NaN"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend([flag, value]);
+        fails_with(&urisc(&args), needle);
+    }
+    assert!(!out.exists());
+}
+
+#[test]
 fn data_info_decodes_every_file_and_describes_single_files() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -612,17 +612,31 @@ mod tests {
     /// (the burn comparison in urisc-nn exercises whichever path this CPU takes).
     #[test]
     fn native_and_portable_paths_agree() {
-        if !sgemm::native() {
+        let native: Vec<sgemm::KernelPath> = sgemm::available_kernel_paths()
+            .into_iter()
+            .filter(|p| *p != sgemm::KernelPath::Portable)
+            .collect();
+        if native.is_empty() {
             eprintln!(
                 "skipped native_and_portable_paths_agree: this CPU runs only the portable path"
             );
             return;
         }
+        for path in native {
+            sgemm::set_kernel_path(path).unwrap();
+            native_path_agrees_with_portable();
+        }
+        sgemm::set_kernel_path(sgemm::available_kernel_paths()[0]).unwrap();
+    }
+
+    /// The chosen native path (see [`native_and_portable_paths_agree`]) against the portable one.
+    fn native_path_agrees_with_portable() {
         for (case, &(n, groups, cout, h, w, k)) in [
             (1usize, &[1usize][..], 16usize, 7usize, 9usize, 3usize),
             (2, &[20, 12], 40, 5, 3, 3),
             (1, &[33], 17, 1, 15, 3),
             (3, &[8], 5, 4, 4, 1),
+            (1, &[7], 70, 3, 29, 3),
         ]
         .iter()
         .enumerate()

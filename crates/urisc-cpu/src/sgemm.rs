@@ -29,13 +29,18 @@ pub struct Segment {
     pub b: *const f32,
 }
 
-/// Which kernels run: the native AVX-512 tile, or the portable path (im2col + the `gemm`
-/// crate, plain per-element loops) that every CPU has and every native path is tested against.
+/// Which kernels run: a native implicit-GEMM tile (AVX-512, or AVX2 + FMA), or the portable
+/// path (im2col + the `gemm` crate, plain per-element loops) that every CPU has and every native
+/// path is tested against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelPath {
-    /// The hand-written AVX-512 implicit-GEMM tile and 16-wide per-element loops (x86-64 with
-    /// AVX-512 F and BW).
+    /// The hand-written 14 × 32 tile in 28 zmm registers and 16-wide per-element loops (x86-64
+    /// with AVX-512 F and BW).
     Avx512,
+    /// The same tile interface in blocks of 5 rows × 16 columns (10 ymm accumulators) and
+    /// per-element loops compiled for AVX2 + FMA: x86-64-v3 CPUs without AVX-512 (AMD Zen 2/3,
+    /// most Intel client parts).
+    Avx2,
     /// im2col + the `gemm` crate and plain per-element loops: any CPU.
     Portable,
 }
@@ -45,6 +50,7 @@ impl KernelPath {
     pub fn name(self) -> &'static str {
         match self {
             KernelPath::Avx512 => "avx512",
+            KernelPath::Avx2 => "avx2",
             KernelPath::Portable => "portable",
         }
     }
@@ -52,21 +58,29 @@ impl KernelPath {
 
 /// The paths this CPU can run, best first.
 pub fn available_kernel_paths() -> Vec<KernelPath> {
+    let mut paths = Vec::new();
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
     {
-        return vec![KernelPath::Avx512, KernelPath::Portable];
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+        {
+            paths.push(KernelPath::Avx512);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            paths.push(KernelPath::Avx2);
+        }
     }
-    vec![KernelPath::Portable]
+    paths.push(KernelPath::Portable);
+    paths
 }
 
 /// 0: not chosen yet; otherwise 1 + the index in [`available_kernel_paths`].
 static CHOSEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// The path in use: the one [`set_kernel_path`] chose, else the environment variable
-/// `URISC_KERNELS` (`avx512` or `portable`; a path this CPU lacks falls back to the best it
-/// has), else the best this CPU has.
+/// `URISC_KERNELS` (`avx512`, `avx2` or `portable`; a path this CPU lacks falls back to the best
+/// it has), else the best this CPU has.
 pub fn kernel_path() -> KernelPath {
     use std::sync::atomic::Ordering;
     let chosen = CHOSEN.load(Ordering::Relaxed);
@@ -99,7 +113,7 @@ pub fn set_kernel_path(path: KernelPath) -> Result<(), String> {
 
 /// Whether the native kernel ([`tile`]) runs.
 pub fn native() -> bool {
-    kernel_path() == KernelPath::Avx512
+    kernel_path() != KernelPath::Portable
 }
 
 /// `C[0..mr, 0..nr] (+)= Σ_segments` for one tile, B columns taken from `segment.b + j0`, C
@@ -119,6 +133,14 @@ pub unsafe fn tile(
     nr: usize,
     accumulate: bool,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel_path() == KernelPath::Avx2 {
+        // SAFETY: the AVX2 path is chosen only where AVX2 and FMA were detected; the pointers
+        // cover the segments and sizes (caller's contract), which is what `avx2::tile` reads
+        // and writes.
+        unsafe { avx2::tile(segments, j0, ldb, c, ldc, mr, nr, accumulate) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if nr > 16 {
@@ -257,6 +279,127 @@ mod avx512 {
                 // SAFETY: writes only the enabled lanes, columns `< nr` of row `r < mr` of the C
                 // tile, which the caller's contract covers.
                 unsafe { _mm512_mask_storeu_ps(p, masks[v], value) };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Segment, MR};
+
+    /// Lanes `< lanes` of 8 enabled, as `_mm256_maskload_ps` wants them (sign bit set).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn mask(lanes: usize) -> __m256i {
+        let on = |i: usize| if i < lanes { -1 } else { 0 };
+        _mm256_setr_epi32(on(0), on(1), on(2), on(3), on(4), on(5), on(6), on(7))
+    }
+
+    /// [`super::tile`] with 16 ymm registers: the 14 rows in blocks of 5, 5 and 4, the up to
+    /// 32 columns in blocks of 16; each block keeps its `R × 2` accumulators in registers while
+    /// the whole reduction runs (blocks re-read A and B, which stay in L1).
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available, and the pointers must cover what the segments and sizes
+    /// describe, as for [`super::tile`].
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile(
+        segments: &[Segment],
+        j0: usize,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        accumulate: bool,
+    ) {
+        const BLOCKS: [(usize, usize); 3] = [(0, 5), (5, 5), (10, 4)];
+        const _: () = assert!(MR == 14, "the row blocks cover MR = 14 rows");
+        for (r0, rows) in BLOCKS {
+            if r0 >= mr {
+                break;
+            }
+            let store_rows = (mr - r0).min(rows);
+            for jc in (0..nr).step_by(16) {
+                let cols = (nr - jc).min(16);
+                let c_block = c.wrapping_add(r0 * ldc + jc);
+                let at = (r0, j0 + jc, store_rows, cols);
+                // SAFETY: rows `r0 .. r0 + rows` are among the segments' MR row pointers
+                // (readable per the caller's contract, even beyond `mr`); columns
+                // `j0 + jc .. j0 + jc + cols` of B and `jc ..` of C lie within the tile's `nr`
+                // columns; only `store_rows ≤ mr − r0` rows of C are written.
+                unsafe {
+                    if rows == 5 {
+                        block::<5>(segments, at, ldb, c_block, ldc, accumulate);
+                    } else {
+                        block::<4>(segments, at, ldb, c_block, ldc, accumulate);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `R` rows from `r0` × `cols ≤ 16` columns from B column `jb` (`at = (r0, jb, store_rows,
+    /// cols)`), into C at `c` (the block's first row and column); `store_rows` rows are stored.
+    ///
+    /// # Safety
+    /// As for [`tile`], restricted to this block.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn block<const R: usize>(
+        segments: &[Segment],
+        (r0, jb, store_rows, cols): (usize, usize, usize, usize),
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        let masks = [mask(cols.min(8)), mask(cols.saturating_sub(8))];
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for seg in segments {
+            let rows: [*const f32; R] = std::array::from_fn(|r| seg.rows[r0 + r]);
+            // Wrapping arithmetic: `b` steps past B after the last step (never read then).
+            let mut b = seg.b.wrapping_add(jb);
+            let mut offset = 0;
+            for _ in 0..seg.steps {
+                // SAFETY: `b` is this step's B row from column `jb`; the masks enable only the
+                // block's `cols` columns, which the caller's contract covers (masked-off lanes
+                // are not read).
+                let bv = unsafe {
+                    [
+                        _mm256_maskload_ps(b, masks[0]),
+                        _mm256_maskload_ps(b.wrapping_add(8), masks[1]),
+                    ]
+                };
+                for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
+                    // SAFETY: `offset` is `s·row_step` for a step `s < steps`: inside the row
+                    // operand the caller's contract covers.
+                    let av = _mm256_set1_ps(unsafe { *row.add(offset) });
+                    acc_r[0] = _mm256_fmadd_ps(av, bv[0], acc_r[0]);
+                    acc_r[1] = _mm256_fmadd_ps(av, bv[1], acc_r[1]);
+                }
+                b = b.wrapping_add(ldb);
+                offset += seg.row_step;
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate().take(store_rows) {
+            for (v, (sum, m)) in acc_r.iter().zip(masks).enumerate() {
+                let p = c.wrapping_add(r * ldc + 8 * v);
+                // SAFETY: row `r < store_rows` of the block; the mask enables only columns
+                // `< cols` of it: inside C (caller's contract); masked-off lanes are neither
+                // read nor written.
+                unsafe {
+                    let value = if accumulate {
+                        _mm256_add_ps(*sum, _mm256_maskload_ps(p, m))
+                    } else {
+                        *sum
+                    };
+                    _mm256_maskstore_ps(p, m, value);
+                }
             }
         }
     }

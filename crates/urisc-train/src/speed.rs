@@ -15,6 +15,8 @@ pub struct SpeedReport {
     pub width: usize,
     /// Threads of the rayon pool it ran on.
     pub threads: usize,
+    /// The kernel path that ran (`avx512`, `avx2` or `portable`; `URISC_KERNELS` chooses).
+    pub kernels: &'static str,
     /// Median seconds per training step.
     pub train_step_s: f64,
     /// Median seconds per 512² forward pass.
@@ -103,6 +105,7 @@ pub fn measure_speed(options: &SpeedOptions, threads: usize) -> SpeedReport {
     SpeedReport {
         width: options.width,
         threads,
+        kernels: urisc_cpu::kernel_path().name(),
         train_step_s,
         fwd512_s,
         gflops_train: train_flops / train_step_s / 1e9,
