@@ -38,8 +38,9 @@ pub enum KernelPath {
     /// with AVX-512 F and BW).
     Avx512,
     /// The same tile interface in blocks of 5 rows × 16 columns (10 ymm accumulators) and
-    /// per-element loops compiled for AVX2 + FMA: x86-64-v3 CPUs without AVX-512 (AMD Zen 2/3,
-    /// most Intel client parts).
+    /// per-element loops compiled for AVX2 + FMA, for x86-64-v3 CPUs without AVX-512 (AMD Zen
+    /// 2/3, most Intel client parts). Opt-in (`URISC_KERNELS=avx2`) until it beats the portable
+    /// path (see [`kernel_path`]).
     Avx2,
     /// im2col + the `gemm` crate and plain per-element loops: any CPU.
     Portable,
@@ -56,44 +57,59 @@ impl KernelPath {
     }
 }
 
-/// The paths this CPU can run, best first.
+/// The paths this CPU can run (native ones first; the portable path always).
 pub fn available_kernel_paths() -> Vec<KernelPath> {
-    let mut paths = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-        {
-            paths.push(KernelPath::Avx512);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            paths.push(KernelPath::Avx2);
-        }
-    }
-    paths.push(KernelPath::Portable);
-    paths
+    available().to_vec()
 }
 
-/// 0: not chosen yet; otherwise 1 + the index in [`available_kernel_paths`].
+fn available() -> &'static [KernelPath] {
+    static AVAILABLE: std::sync::OnceLock<Vec<KernelPath>> = std::sync::OnceLock::new();
+    AVAILABLE.get_or_init(|| {
+        let mut paths = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+            {
+                paths.push(KernelPath::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                paths.push(KernelPath::Avx2);
+            }
+        }
+        paths.push(KernelPath::Portable);
+        paths
+    })
+}
+
+/// 0: not chosen yet; otherwise 1 + the index in [`available`].
 static CHOSEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// The path in use: the one [`set_kernel_path`] chose, else the environment variable
-/// `URISC_KERNELS` (`avx512`, `avx2` or `portable`; a path this CPU lacks falls back to the best
-/// it has), else the best this CPU has.
+/// `URISC_KERNELS` (`avx512`, `avx2` or `portable`; a path this CPU lacks falls back to the
+/// default), else the default: AVX-512 where the CPU has it, else the portable path. The AVX2
+/// tile is opt-in for now: on the one machine measured it was ~5 % slower than the portable
+/// path's AVX2 GEMM (`docs/decisions/0003-lean-default-build.md`, addendum).
 pub fn kernel_path() -> KernelPath {
     use std::sync::atomic::Ordering;
+    let available = available();
     let chosen = CHOSEN.load(Ordering::Relaxed);
-    let available = available_kernel_paths();
     if chosen > 0 {
         return available[(chosen - 1) as usize];
     }
     let wanted = std::env::var("URISC_KERNELS").ok();
+    let default = available
+        .iter()
+        .copied()
+        .find(|p| *p != KernelPath::Avx2)
+        .unwrap_or(KernelPath::Portable);
     let path = available
         .iter()
         .copied()
         .find(|p| wanted.as_deref() == Some(p.name()))
-        .unwrap_or(available[0]);
+        .unwrap_or(default);
     let index = available.iter().position(|p| *p == path).unwrap_or(0);
     CHOSEN.store(index as u8 + 1, Ordering::Relaxed);
     path
@@ -333,10 +349,19 @@ mod avx2 {
                 // `j0 + jc .. j0 + jc + cols` of B and `jc ..` of C lie within the tile's `nr`
                 // columns; only `store_rows ≤ mr − r0` rows of C are written.
                 unsafe {
-                    if rows == 5 {
-                        block::<5>(segments, at, ldb, c_block, ldc, accumulate);
-                    } else {
-                        block::<4>(segments, at, ldb, c_block, ldc, accumulate);
+                    match (rows == 5, cols == 16) {
+                        (true, true) => {
+                            block::<5, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (true, false) => {
+                            block::<5, false>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (false, true) => {
+                            block::<4, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (false, false) => {
+                            block::<4, false>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
                     }
                 }
             }
@@ -345,12 +370,13 @@ mod avx2 {
 
     /// `R` rows from `r0` × `cols ≤ 16` columns from B column `jb` (`at = (r0, jb, store_rows,
     /// cols)`), into C at `c` (the block's first row and column); `store_rows` rows are stored.
+    /// `FULL`: `cols == 16`, so B is loaded without masks.
     ///
     /// # Safety
     /// As for [`tile`], restricted to this block.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn block<const R: usize>(
+    unsafe fn block<const R: usize, const FULL: bool>(
         segments: &[Segment],
         (r0, jb, store_rows, cols): (usize, usize, usize, usize),
         ldb: usize,
@@ -370,10 +396,14 @@ mod avx2 {
                 // block's `cols` columns, which the caller's contract covers (masked-off lanes
                 // are not read).
                 let bv = unsafe {
-                    [
-                        _mm256_maskload_ps(b, masks[0]),
-                        _mm256_maskload_ps(b.wrapping_add(8), masks[1]),
-                    ]
+                    if FULL {
+                        [_mm256_loadu_ps(b), _mm256_loadu_ps(b.wrapping_add(8))]
+                    } else {
+                        [
+                            _mm256_maskload_ps(b, masks[0]),
+                            _mm256_maskload_ps(b.wrapping_add(8), masks[1]),
+                        ]
+                    }
                 };
                 for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
                     // SAFETY: `offset` is `s·row_step` for a step `s < steps`: inside the row
