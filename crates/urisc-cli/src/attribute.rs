@@ -75,7 +75,7 @@ enum HeatmapArg {
 struct RunArgs {
     // Model, image and output are checked in `run_attribution` rather than marked required:
     // clap would then demand them of `urisc attribute compare` too.
-    /// Model file (.safetensors written by `urisc train`). Required.
+    /// Model file (.safetensors written by `urisc train`) [default: the model embedded in urisc].
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// Kernels: `cpu` (urisc's own) or `burn` (burn's default device: `BURN_DEVICE`, or a GPU
@@ -267,9 +267,8 @@ fn choose_targets(
 }
 
 fn run_attribution(args: RunArgs) -> Result<()> {
-    let (Some(model_path), Some(image_path), Some(out)) = (&args.model, &args.image, &args.out)
-    else {
-        anyhow::bail!("urisc attribute needs --model FILE, --image FILE and --out DIR");
+    let (Some(image_path), Some(out)) = (&args.image, &args.out) else {
+        anyhow::bail!("urisc attribute needs --image FILE and --out DIR");
     };
     anyhow::ensure!(
         args.steps >= 1,
@@ -281,7 +280,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
         "--heatmap-gamma {}: must be finite and > 0",
         args.heatmap_gamma
     );
-    let model = Segmenter::load(model_path, args.engine)?;
+    let model = Segmenter::load_or_default(args.model.as_deref(), args.engine)?;
     check_memory(image_path, &args)?;
     let decoded = urisc_io::read_image(image_path)?;
     let pixel_size_nm = decoded.pixel_size_nm.or(model.descriptor().pixel_size_nm);
@@ -396,7 +395,10 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     });
     let report = AttributionReport {
         name,
-        model: model_path.display().to_string(),
+        model: args.model.as_ref().map_or_else(
+            || urisc_nn::EMBEDDED_MODEL_NAME.to_string(),
+            |p| p.display().to_string(),
+        ),
         image: image_path.display().to_string(),
         height,
         width,

@@ -844,7 +844,7 @@ fn attribute_rejects_bad_targets_and_images_in_one_line() {
     );
     fails_with(&run(&["--pixels", "10;3"], &image), "\"10\"");
     fails_with(&run(&[], &image), "--grid");
-    fails_with(&urisc(&["attribute", "--image", s(&image)]), "--model");
+    fails_with(&urisc(&["attribute", "--image", s(&image)]), "--out DIR");
     let odd = dir.path().join("odd.png");
     write_png(&odd, &Image::new(50, 52, vec![128; 50 * 52]), None, false).unwrap();
     fails_with(&run(&["--grid", "8"], &odd), "odd.png");
@@ -852,5 +852,43 @@ fn attribute_rejects_bad_targets_and_images_in_one_line() {
     fails_with(
         &run(&["--label", s(&odd)], &image),
         "odd.png: label is 50×52, image is 512×512",
+    );
+}
+
+#[test]
+fn the_embedded_default_model_runs_without_model_files_around() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("16.png");
+    std::fs::copy(repo().join("data/isbi2012/images/16.png"), &input).unwrap();
+    let (embedded, shipped) = (dir.path().join("embedded"), dir.path().join("shipped"));
+    // From a folder that holds no model: the one compiled into urisc.
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_urisc"))
+        .current_dir(dir.path())
+        .args(["predict", "16.png", "--out", "embedded"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let model = repo().join("models/default/best.safetensors");
+    let run = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&input),
+        "--out",
+        s(&shipped),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        urisc_io::read_u8(&embedded.join("16.png")).unwrap().data,
+        urisc_io::read_u8(&shipped.join("16.png")).unwrap().data,
+        "the embedded model is the shipped one"
     );
 }

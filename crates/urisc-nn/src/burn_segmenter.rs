@@ -44,15 +44,7 @@ impl BurnSegmenter {
         Ok(BurnSegmenter::new(net, descriptor, &device))
     }
 
-    /// Loads a model file onto burn's default device (`BURN_DEVICE`, else the first compiled
-    /// in: a GPU with the `gpu`/`cuda` features, else burn's CPU backend).
-    pub fn load_on_default_device(path: &Path) -> Result<BurnSegmenter, ModelFileError> {
-        let device = Device::default();
-        let (net, descriptor) = load_burn_model(path, &device)?;
-        Ok(BurnSegmenter::new(net, descriptor, &device))
-    }
-
-    /// The model file's descriptor (normalisation, tile size, threshold, provenance).
+    /// The model's descriptor.
     pub fn descriptor(&self) -> &ModelDescriptor {
         &self.descriptor
     }

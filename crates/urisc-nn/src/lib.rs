@@ -37,7 +37,7 @@ pub use file::{
 };
 pub use info::{forward_flops, receptive_field, receptive_interval, trainable_parameters};
 pub use layout::seeded_net;
-pub use segmenter::{Engine, Segmenter};
+pub use segmenter::{embedded_model_bytes, Engine, Segmenter, EMBEDDED_MODEL_NAME};
 pub use urisc_cpu;
 
 #[cfg(feature = "burn")]

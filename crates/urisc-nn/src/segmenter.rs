@@ -50,37 +50,84 @@ pub struct Segmenter {
     descriptor: ModelDescriptor,
 }
 
+/// What errors call the model embedded in the binary (it has no path of its own).
+pub const EMBEDDED_MODEL_NAME: &str = "<the embedded default model>";
+
+/// The shipped default model (`models/default/best.safetensors`: a width-8 U-Net trained by
+/// `urisc train --config configs/default.toml` on ISBI 2012 slices 00–15, 4 nm/pixel), compiled
+/// into the library so that `urisc predict` works without `--model` wherever it is installed.
+pub fn embedded_model_bytes() -> &'static [u8] {
+    include_bytes!("../../../models/default/best.safetensors")
+}
+
 impl Segmenter {
     /// Loads a model file onto `engine`; an engine this build does not have is an error that
     /// says how to get it.
     pub fn load(path: &Path, engine: Engine) -> Result<Segmenter, ModelFileError> {
-        match engine {
-            Engine::Cpu => {
-                let model = crate::FastSegmenter::load(path)?;
-                Ok(Segmenter {
-                    descriptor: model.descriptor().clone(),
-                    model: Box::new(model),
-                })
-            }
-            #[cfg(feature = "burn")]
-            Engine::Burn => {
-                let model = crate::BurnSegmenter::load_on_default_device(path)?;
-                Ok(Segmenter {
-                    descriptor: model.descriptor().clone(),
-                    model: Box::new(model),
-                })
-            }
-            #[cfg(not(feature = "burn"))]
-            Engine::Burn => Err(ModelFileError::Invalid {
-                path: path.to_path_buf(),
-                message: "the burn engine is not in this build of urisc (build it with \
-                          `--features burn`, `gpu` or `cuda`)"
-                    .into(),
-            }),
+        let (net, descriptor) = crate::load_model(path)?;
+        Segmenter::on_engine(net, descriptor, engine, path)
+    }
+
+    /// The embedded default model ([`embedded_model_bytes`]) on `engine`.
+    pub fn embedded_default(engine: Engine) -> Result<Segmenter, ModelFileError> {
+        let path = Path::new(EMBEDDED_MODEL_NAME);
+        let (net, descriptor) = crate::model_from_bytes(path, embedded_model_bytes())?;
+        Segmenter::on_engine(net, descriptor, engine, path)
+    }
+
+    /// A model file if given, else the embedded default model.
+    pub fn load_or_default(
+        path: Option<&Path>,
+        engine: Engine,
+    ) -> Result<Segmenter, ModelFileError> {
+        match path {
+            Some(path) => Segmenter::load(path, engine),
+            None => Segmenter::embedded_default(engine),
         }
     }
 
-    /// The model file's descriptor (normalisation, tile size, threshold, provenance).
+    fn on_engine(
+        net: urisc_cpu::Net,
+        descriptor: ModelDescriptor,
+        engine: Engine,
+        path: &Path,
+    ) -> Result<Segmenter, ModelFileError> {
+        match engine {
+            Engine::Cpu => Ok(Segmenter {
+                model: Box::new(crate::FastSegmenter::from_cpu_net(net, descriptor.clone())),
+                descriptor,
+            }),
+            #[cfg(feature = "burn")]
+            Engine::Burn => {
+                let _ = path; // only named in errors
+                let device = burn::prelude::Device::default();
+                let modules = crate::from_cpu_net(
+                    crate::SegmentationNet::new(&descriptor.model, &device),
+                    &net,
+                );
+                Ok(Segmenter {
+                    model: Box::new(crate::BurnSegmenter::new(
+                        modules,
+                        descriptor.clone(),
+                        &device,
+                    )),
+                    descriptor,
+                })
+            }
+            #[cfg(not(feature = "burn"))]
+            Engine::Burn => {
+                let _ = net;
+                Err(ModelFileError::Invalid {
+                    path: path.to_path_buf(),
+                    message: "the burn engine is not in this build of urisc (build it with \
+                              `--features burn`, `gpu` or `cuda`)"
+                        .into(),
+                })
+            }
+        }
+    }
+
+    /// The model's descriptor (architecture, normalisation, tile, threshold, pixel size).
     pub fn descriptor(&self) -> &ModelDescriptor {
         &self.descriptor
     }
