@@ -3,12 +3,19 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use indicatif::{MultiProgress, ProgressBar};
+use urisc_bench::Event;
 use urisc_eval::bench::{bench_metrics, synthetic_pair};
 use urisc_eval::{evaluate, pair_inputs, MetricSet, Protocol};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Run a benchmark suite (SUITE.toml: datasets, methods, budget, seeds): train or load each
+    /// method, predict each dataset's test split, score every metric, and write a leaderboard
+    /// (Markdown, CSV, JSON), bar plots and an HTML report. Finished runs are reused,
+    /// interrupted training resumes, failed runs are retried.
+    Run(BenchRunArgs),
     /// Time every metric on a full-size U-RISC-like pair (bundled ISBI labels upsampled 2× and
     /// tiled to 9959 × 9958), with peak memory per metric, then `urisc eval` end to end on the
     /// pair written as PNG.
@@ -51,8 +58,133 @@ pub enum BenchCommand {
     },
 }
 
+#[derive(Args)]
+pub struct BenchRunArgs {
+    /// The suite file (see suites/ and the README's "urisc bench run").
+    #[arg(value_name = "SUITE.toml")]
+    suite: PathBuf,
+    /// Output folder [default: bench-results/SUITE-NAME].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Run only these methods and/or datasets (names; repeatable); the leaderboard still
+    /// shows every finished run.
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    only: Vec<String>,
+    /// Re-run the selected runs from scratch (training included), and accept an output folder
+    /// that holds other results.
+    #[arg(long)]
+    force: bool,
+}
+
+fn run_suite(args: BenchRunArgs) -> Result<()> {
+    let suite = urisc_bench::Suite::load(&args.suite)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("bench-results").join(&suite.name));
+    let options = urisc_bench::Options {
+        out: out.clone(),
+        only: args.only.clone(),
+        force: args.force,
+    };
+    let bars = MultiProgress::new();
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let suite_bar = bars.add(crate::progress::bar(0, "suite"));
+    let mut run_bar: Option<ProgressBar> = None;
+    let mut to_do = 0;
+    let outcome = urisc_bench::run_suite(&suite, &options, &mut |event| match event {
+        Event::Plan { total, reused } => {
+            to_do = total - reused;
+            suite_bar.set_length(to_do as u64);
+            crate::progress::say(
+                &suite_bar,
+                format!(
+                    "urisc bench: suite {} — {total} runs, {reused} finished already, {to_do} to do, into {}",
+                    suite.name,
+                    out.display()
+                ),
+            );
+        }
+        Event::RunStart { index, id } => {
+            suite_bar.set_message(format!("run {}/{to_do}: {id}", index + 1));
+        }
+        Event::Stage(stage, units) => {
+            if let Some(b) = run_bar.take() {
+                b.finish_and_clear();
+            }
+            let b = bars.add(crate::progress::bar(units as u64, stage));
+            run_bar = Some(b);
+        }
+        Event::Training(p) => {
+            if let Some(b) = &run_bar {
+                match p {
+                    urisc_train::Progress::Start {
+                        first_epoch: _,
+                        total_steps,
+                    } => b.set_length(*total_steps as u64),
+                    urisc_train::Progress::Step { epoch, loss, .. } => {
+                        b.set_message(format!("epoch {epoch} loss {loss:.4}"));
+                        b.inc(1);
+                    }
+                    urisc_train::Progress::Epoch(log) => b.set_position(log.global_step as u64),
+                    urisc_train::Progress::Warning(m) => {
+                        crate::progress::say(b, format!("urisc bench: warning: {m}"))
+                    }
+                }
+            }
+        }
+        Event::Tick => {
+            if let Some(b) = &run_bar {
+                b.inc(1);
+            }
+        }
+        Event::RunEnd(record) => {
+            if let Some(b) = run_bar.take() {
+                b.finish_and_clear();
+            }
+            suite_bar.inc(1);
+            let line = match (&record.status, &record.scores) {
+                (urisc_bench::Status::Done, Some(s)) => format!(
+                    "urisc bench: {} done: F1 {:.4}, V_rand {:.4}, ARE {:.4}{}",
+                    record.id,
+                    s.f1.unwrap_or(f64::NAN),
+                    s.vrand.unwrap_or(f64::NAN),
+                    s.are.unwrap_or(f64::NAN),
+                    record
+                        .train_seconds
+                        .map_or(String::new(), |t| format!(", trained {t:.0} s"))
+                ),
+                _ => format!(
+                    "urisc bench: {} FAILED: {}",
+                    record.id,
+                    record.error.as_deref().unwrap_or("unknown error")
+                ),
+            };
+            crate::progress::say(&suite_bar, line);
+        }
+    })?;
+    suite_bar.finish_and_clear();
+    print!("{}", outcome.leaderboard.markdown());
+    eprintln!(
+        "urisc bench: {} runs carried out ({} trained, {} failed), {} reused; wrote:",
+        outcome.executed, outcome.trained, outcome.failed, outcome.reused
+    );
+    for f in &outcome.files {
+        eprintln!("  {}", f.display());
+    }
+    anyhow::ensure!(
+        outcome.failed == 0,
+        "{} run(s) failed (their errors are in the leaderboard); re-run the suite to retry them",
+        outcome.failed
+    );
+    Ok(())
+}
+
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Run(args) => run_suite(args),
         BenchCommand::Speed {
             width,
             depth,

@@ -94,6 +94,10 @@ pub struct RunConfig {
     /// `gpu` feature, chosen by `BURN_DEVICE`).
     #[serde(default)]
     pub engine: EngineKind,
+    /// A wall-clock budget in minutes (training and validation, resumed parts included):
+    /// training stops after the epoch that reaches it; the schedule still spans `epochs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_minutes: Option<f64>,
 }
 
 impl TrainConfig {
@@ -174,6 +178,13 @@ impl TrainConfig {
                 "crop.size {} must be a multiple of {m} (2^(depth−1))",
                 self.crop.size
             ));
+        }
+        if let Some(m) = self.train.max_minutes {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(format!(
+                    "train.max_minutes must be a positive number, not {m}"
+                ));
+            }
         }
         if self.train.epochs == 0 || self.train.steps_per_epoch == 0 || self.train.batch == 0 {
             return Err(

@@ -213,6 +213,10 @@ pub fn train(
         .ok()
         .and_then(|l| l.first().map(|e| e.train_loss));
     let mut warned = false;
+    // Wall time already spent, for `train.max_minutes` (a resumed run counts its earlier epochs).
+    let mut spent: f64 = read_log(&files.log())
+        .map(|l| l.iter().map(|e| e.seconds).sum())
+        .unwrap_or(0.0);
     for epoch in state.epochs_done..config.train.epochs {
         let started = Instant::now();
         let mut loss_sum = 0f64;
@@ -313,8 +317,20 @@ pub fn train(
         urisc_io::write_atomically(&files.state(), true, |f| {
             f.write_all(serde_json::to_string(&state).unwrap().as_bytes())
         })?;
+        spent += log.seconds;
         progress(Progress::Epoch(log.clone()));
         logs.push(log);
+        if let Some(limit) = config.train.max_minutes {
+            if spent >= limit * 60.0 && epoch + 1 < config.train.epochs {
+                progress(Progress::Warning(format!(
+                    "wall-clock budget of {limit} min reached after epoch {epoch} ({:.0} s): stopping ({} of {} epochs done)",
+                    spent,
+                    epoch + 1,
+                    config.train.epochs
+                )));
+                break;
+            }
+        }
     }
     // Also when there was nothing left to train (a finished run resumed): the plot is current.
     draw_curves(&files)?;
