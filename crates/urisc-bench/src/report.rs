@@ -266,7 +266,7 @@ EM image in grey, <span style=\"background:rgb({},{},{})\"></span>false positive
             }
             let _ = writeln!(h, "</div>");
         }
-        // Context curves, where `urisc attribute` results sit in a run's folder.
+        // Context curves where `urisc attribute --out OUT/runs/ID/attribution` ran for a run.
         let context: Vec<&RunRecord> = d
             .rows
             .iter()
@@ -276,7 +276,7 @@ EM image in grey, <span style=\"background:rgb({},{},{})\"></span>false positive
                         && out
                             .join("runs")
                             .join(&rec.id)
-                            .join("context/context.svg")
+                            .join("attribution/context-curve.svg")
                             .exists()
                 })
             })
@@ -286,7 +286,7 @@ EM image in grey, <span style=\"background:rgb({},{},{})\"></span>false positive
             for rec in context {
                 let _ = writeln!(
                     h,
-                    "<figure><img src=\"runs/{}/context/context.svg\" alt=\"context curve of {}\"><figcaption>{}</figcaption></figure>",
+                    "<figure><img src=\"runs/{}/attribution/context-curve.svg\" alt=\"context curve of {}\"><figcaption>{}</figcaption></figure>",
                     escape(&rec.id),
                     escape(&rec.method),
                     escape(&rec.method)

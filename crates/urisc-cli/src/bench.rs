@@ -128,7 +128,16 @@ fn run_suite(args: BenchRunArgs) -> Result<()> {
                         b.set_message(format!("epoch {epoch} loss {loss:.4}"));
                         b.inc(1);
                     }
-                    urisc_train::Progress::Epoch(log) => b.set_position(log.global_step as u64),
+                    urisc_train::Progress::Epoch(log) => {
+                        b.set_position(log.global_step as u64);
+                        if b.is_hidden() {
+                            // Logs (no terminal) keep one line per epoch.
+                            eprintln!(
+                                "urisc bench:   epoch {:>3}: train loss {:.4}, validation F1 {:.4}, {:.0} s",
+                                log.epoch, log.train_loss, log.val_f1, log.seconds
+                            );
+                        }
+                    }
                     urisc_train::Progress::Warning(m) => {
                         crate::progress::say(b, format!("urisc bench: warning: {m}"))
                     }
