@@ -44,7 +44,10 @@ fn quick_suite_matches_urisc_eval_and_a_second_run_trains_nothing() {
     let out = dir.path().join("quick");
     let suite = repo().join("suites/isbi-quick.toml");
     let err = run_suite(&suite, &out);
-    assert!(err.contains("3 runs carried out (1 trained, 0 failed), 0 reused"), "{err}");
+    assert!(
+        err.contains("3 runs carried out (1 trained, 0 failed), 0 reused"),
+        "{err}"
+    );
     for f in [
         "leaderboard.md",
         "leaderboard.csv",
@@ -69,8 +72,18 @@ fn quick_suite_matches_urisc_eval_and_a_second_run_trains_nothing() {
         assert_eq!(r["runs"].as_u64(), Some(1));
         // Every SPEC §4 metric is there.
         for m in [
-            "f1", "precision", "recall", "iou", "dice", "phd_0", "phd_10", "vrand", "vinfo", "are",
-            "voi_split", "voi_merge",
+            "f1",
+            "precision",
+            "recall",
+            "iou",
+            "dice",
+            "phd_0",
+            "phd_10",
+            "vrand",
+            "vinfo",
+            "are",
+            "voi_split",
+            "voi_merge",
         ] {
             assert!(r["metrics"][m]["mean"].is_f64(), "{m} missing in {r}");
         }
@@ -88,7 +101,15 @@ fn quick_suite_matches_urisc_eval_and_a_second_run_trains_nothing() {
     for r in rows {
         let id = r["run_ids"][0].as_str().unwrap();
         let pred = out.join("runs").join(id).join("predictions");
-        let o = urisc(&["eval", "--pred", s(&pred), "--gt", s(&gt), "--format", "json"]);
+        let o = urisc(&[
+            "eval",
+            "--pred",
+            s(&pred),
+            "--gt",
+            s(&gt),
+            "--format",
+            "json",
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let eval: Value = serde_json::from_slice(&o.stdout).unwrap();
         for (m, key) in [
@@ -114,7 +135,10 @@ fn quick_suite_matches_urisc_eval_and_a_second_run_trains_nothing() {
     let csv = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
     let md = std::fs::read_to_string(out.join("leaderboard.md")).unwrap();
-    assert!(md.contains("| 1 | ") && md.contains("default-model-tta8"), "{md}");
+    assert!(
+        md.contains("| 1 | ") && md.contains("default-model-tta8"),
+        "{md}"
+    );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("overlay.png"));
     // Nothing is fetched: no remote sources or links (the SVG namespace is a name, not a fetch).
@@ -124,8 +148,14 @@ fn quick_suite_matches_urisc_eval_and_a_second_run_trains_nothing() {
 
     // Again: nothing is trained or predicted, and the table is the same.
     let err = run_suite(&suite, &out);
-    assert!(err.contains("0 runs carried out (0 trained, 0 failed), 3 reused"), "{err}");
-    assert_eq!(metrics(&json(&out.join("leaderboard.json"))), metrics(&board));
+    assert!(
+        err.contains("0 runs carried out (0 trained, 0 failed), 3 reused"),
+        "{err}"
+    );
+    assert_eq!(
+        metrics(&json(&out.join("leaderboard.json"))),
+        metrics(&board)
+    );
 }
 
 /// A copy of the quick suite with absolute paths, a longer training (so it can be interrupted)
@@ -143,7 +173,11 @@ fn longer_suite(dir: &Path) -> PathBuf {
             &format!("{:?}", repo().join("configs/default.toml")),
         );
     // Keep only the first method.
-    let text = text.split("[[method]]\nname = \"default-model\"").next().unwrap().to_string();
+    let text = text
+        .split("[[method]]\nname = \"default-model\"")
+        .next()
+        .unwrap()
+        .to_string();
     let path = dir.join("longer.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -175,7 +209,10 @@ fn a_suite_killed_during_training_resumes_to_the_same_table() {
         if let Some(p) = found {
             break p;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     child.kill().unwrap();
@@ -186,21 +223,32 @@ fn a_suite_killed_during_training_resumes_to_the_same_table() {
         "killed before the leaderboard"
     );
     let err = run_suite(&suite, &out);
-    assert!(err.contains("1 runs carried out (1 trained, 0 failed)"), "{err}");
+    assert!(
+        err.contains("1 runs carried out (1 trained, 0 failed)"),
+        "{err}"
+    );
     assert_eq!(metrics(&json(&out.join("leaderboard.json"))), expected);
-    assert!(interrupted, "the kill came after training finished: nothing was resumed");
+    assert!(
+        interrupted,
+        "the kill came after training finished: nothing was resumed"
+    );
 }
 
 /// A miniature U-RISC release (`imgs/`, `label/`, `Human_Annotation_Process/`) of 128² crops.
 fn mini_urisc(root: &Path) {
     let crop = |name: &str, dir: &str, offset: usize| {
-        let img = urisc_io::read_u8(&repo().join(format!("data/isbi2012/{dir}/{name}.png"))).unwrap();
+        let img =
+            urisc_io::read_u8(&repo().join(format!("data/isbi2012/{dir}/{name}.png"))).unwrap();
         let data: Vec<u8> = (0..128 * 128)
             .map(|i| img.data[(i / 128 + offset) * 512 + i % 128 + offset])
             .collect();
         urisc_io::Image::new(128, 128, data)
     };
-    for (split, names) in [("train", ["00", "01"]), ("val", ["14", "15"]), ("test", ["16", "17"])] {
+    for (split, names) in [
+        ("train", ["00", "01"]),
+        ("val", ["14", "15"]),
+        ("test", ["16", "17"]),
+    ] {
         for n in names {
             for (dir, kind) in [("imgs", "images"), ("label", "labels")] {
                 let p = root.join(format!("{dir}/Track1/{split}/{n}.png"));
@@ -286,7 +334,10 @@ fn suite_errors_come_before_any_work() {
     let cases: [(&str, String, &str); 6] = [
         (
             "unknown-key",
-            base.replace("primary_metric = \"f1\"", "primary_metric = \"f1\"\nepochz = 3"),
+            base.replace(
+                "primary_metric = \"f1\"",
+                "primary_metric = \"f1\"\nepochz = 3",
+            ),
             "unknown field `epochz`",
         ),
         (
@@ -306,7 +357,10 @@ fn suite_errors_come_before_any_work() {
         ),
         (
             "missing-model",
-            base.replace("model = \"embedded\"\ntta", "model = \"nowhere.safetensors\"\ntta"),
+            base.replace(
+                "model = \"embedded\"\ntta",
+                "model = \"nowhere.safetensors\"\ntta",
+            ),
             "nowhere.safetensors",
         ),
         (
@@ -321,13 +375,24 @@ fn suite_errors_come_before_any_work() {
         let out = dir.path().join(format!("out-{name}"));
         let o = urisc(&["bench", "run", s(&suite), "--out", s(&out)]);
         fails_with(&o, needle);
-        assert!(!out.exists(), "{name}: nothing is written before the suite is valid");
+        assert!(
+            !out.exists(),
+            "{name}: nothing is written before the suite is valid"
+        );
     }
     // --only with a name the suite does not have.
     let suite = dir.path().join("ok.toml");
     std::fs::write(&suite, &base).unwrap();
     let out = dir.path().join("out-only");
-    let o = urisc(&["bench", "run", s(&suite), "--out", s(&out), "--only", "unet-w99"]);
+    let o = urisc(&[
+        "bench",
+        "run",
+        s(&suite),
+        "--out",
+        s(&out),
+        "--only",
+        "unet-w99",
+    ]);
     fails_with(&o, "--only \"unet-w99\" is neither a method nor a dataset");
     assert!(!out.exists());
 }
