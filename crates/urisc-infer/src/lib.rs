@@ -21,6 +21,7 @@
 mod blend;
 mod cleanup;
 pub mod outputs;
+pub mod region;
 mod tta;
 
 use std::collections::VecDeque;
@@ -29,6 +30,7 @@ use urisc_io::{reflect, Image, IoError, MemoryRows, RowSource};
 use urisc_model::{BatchShape, ModelError, SegmentationModel};
 
 pub use blend::{gaussian_window, origins};
+pub use region::{predict_region, read_region, Rect};
 pub use cleanup::clean_up;
 pub use tta::{tta_transforms, TTA_CHOICES};
 
