@@ -3,6 +3,7 @@
 
 mod attribute;
 mod bench;
+mod cluster;
 mod data;
 mod eval;
 mod model;
@@ -52,6 +53,16 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Integrated gradients at target pixels: how much context does a pixel need?
     Attribute(attribute::AttributeArgs),
+    /// Plan a whole dataset for a cluster: output OME-Zarr stores and a block manifest for
+    /// Slurm job arrays, Kubernetes Indexed Jobs or any sharding runner.
+    Plan(cluster::PlanArgs),
+    /// Process the blocks of one array task of a manifest (skips finished blocks). Exit codes:
+    /// 0 done, 75 retryable (I/O), 78 fatal (bad manifest, model or input).
+    RunBlock(cluster::RunBlockArgs),
+    /// Done, failed and pending blocks of a manifest, per section.
+    Status(cluster::StatusArgs),
+    /// A finished manifest's stores to one PNG or TIFF per section (U-RISC format).
+    Assemble(cluster::AssembleArgs),
 }
 
 /// Keeps freed activation buffers in the heap: glibc otherwise maps every buffer above its
@@ -97,13 +108,21 @@ fn main() -> ExitCode {
         Command::Synth(cmd) => synth::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Attribute(args) => attribute::run(args),
+        Command::Plan(args) => cluster::run_plan(args),
+        Command::RunBlock(args) => cluster::run_block(args),
+        Command::Status(args) => cluster::run_status(args),
+        Command::Assemble(args) => cluster::run_assemble(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line naming the file and the problem (SPEC §11).
             eprintln!("urisc: error: {e:#}");
-            ExitCode::FAILURE
+            // Scale-out errors tell the scheduler whether a retry can help.
+            match e.downcast_ref::<urisc_cluster::ClusterError>() {
+                Some(c) => ExitCode::from(c.exit_code() as u8),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -30,8 +30,8 @@ use urisc_io::{reflect, Image, IoError, MemoryRows, RowSource};
 use urisc_model::{BatchShape, ModelError, SegmentationModel};
 
 pub use blend::{gaussian_window, origins};
-pub use region::{predict_region, read_region, Rect};
 pub use cleanup::clean_up;
+pub use region::{predict_region, read_region, Rect};
 pub use tta::{tta_transforms, TTA_CHOICES};
 
 /// How a section is tiled and augmented.

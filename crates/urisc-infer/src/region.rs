@@ -103,7 +103,9 @@ pub fn predict_region(
                     let y = reflect((r0 + r) as isize, height) - area.y0;
                     let row = &input.data[y * area.width()..][..area.width()];
                     tiles.extend(
-                        (0..tw).map(|c| lut[row[reflect((c0 + c) as isize, width) - area.x0] as usize]),
+                        (0..tw).map(|c| {
+                            lut[row[reflect((c0 + c) as isize, width) - area.x0] as usize]
+                        }),
                     );
                 }
             }
@@ -179,13 +181,17 @@ mod tests {
 
     #[test]
     fn blocks_equal_the_whole_section_bit_for_bit() {
-        let kernel: Vec<f32> = (0..49).map(|i| ((i * 7) % 11) as f32 / 40.0 - 0.12).collect();
+        let kernel: Vec<f32> = (0..49)
+            .map(|i| ((i * 7) % 11) as f32 / 40.0 - 0.12)
+            .collect();
         let model = LinearFilter::new(3, kernel, -0.3).with_size_multiple(8);
         let (h, w) = (203, 150);
         let image = Image::new(
             h,
             w,
-            (0..h * w).map(|i| ((i * 37 + i / w * 11) % 256) as u8).collect(),
+            (0..h * w)
+                .map(|i| ((i * 37 + i / w * 11) % 256) as u8)
+                .collect(),
         );
         for (tile, overlap, tta, batch, block) in [
             (64, 16, 1, 4, (64, 64)),
@@ -233,6 +239,14 @@ mod tests {
                 x1: 10,
             },
         );
-        assert_eq!(r, Rect { y0: 48, y1: 160, x0: 0, x1: 64 });
+        assert_eq!(
+            r,
+            Rect {
+                y0: 48,
+                y1: 160,
+                x0: 0,
+                x1: 64
+            }
+        );
     }
 }

@@ -55,6 +55,7 @@ mod png;
 mod stream;
 mod tiff;
 mod zarr;
+pub mod zarr_store;
 
 use std::fs::File;
 use std::path::Path;

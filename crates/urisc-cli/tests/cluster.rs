@@ -1,0 +1,238 @@
+//! `urisc plan` / `run-block` / `status` / `assemble`: a section cut into blocks, run by array
+//! index (Slurm, Kubernetes, shards), equals single-process `urisc predict` bit for bit; done
+//! blocks are skipped; exit codes separate retryable from fatal errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{repo, s, urisc};
+
+fn section(dir: &Path) -> PathBuf {
+    let o = urisc(&[
+        "synth",
+        "section",
+        "--data",
+        s(&repo().join("data/isbi2012")),
+        "--size",
+        "700x600",
+        "--out",
+        s(&dir.join("syn")),
+        "--name",
+        "s1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir.join("syn/images/s1.png")
+}
+
+fn run_block(manifest: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_urisc"))
+        .args(["run-block", "--manifest", s(manifest)])
+        .args(args)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    err
+}
+
+fn tasks(manifest: &Path) -> usize {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    m["tasks"].as_u64().unwrap() as usize
+}
+
+fn same_pixels(a: &Path, b: &Path) {
+    let (x, y) = (
+        urisc_io::read_image(a).unwrap(),
+        urisc_io::read_image(b).unwrap(),
+    );
+    assert_eq!(
+        x.image,
+        y.image,
+        "{} differs from {}",
+        a.display(),
+        b.display()
+    );
+}
+
+#[test]
+fn blocks_by_array_index_equal_single_process_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = section(dir.path());
+    let d = dir.path();
+    ok(&urisc(&[
+        "predict",
+        s(&input),
+        "--out",
+        s(&d.join("pred")),
+        "--probabilities",
+        s(&d.join("prob")),
+    ]));
+    ok(&urisc(&[
+        "predict",
+        s(&input),
+        "--out",
+        s(&d.join("pred-zarr")),
+        "--format",
+        "ome-zarr",
+    ]));
+
+    // Chunks of 1024 (the section is one chunk wide): the same chunk files as predict writes.
+    // Chunks of 256 in shards of 2 × 2 chunks: blocks of 512², assembled and compared.
+    for (chunk, shard, per_task) in [("1024", "1", "1"), ("128", "1", "4"), ("256", "2", "1")] {
+        let out = d.join(format!("store-{chunk}-{shard}"));
+        let manifest = out.join("manifest.json");
+        ok(&urisc(&[
+            "plan",
+            s(&input),
+            "--out",
+            s(&out),
+            "--chunk",
+            chunk,
+            "--shard",
+            shard,
+            "--blocks-per-task",
+            per_task,
+            "--probabilities",
+            "u8",
+        ]));
+        let n = tasks(&manifest);
+        // Task 0 through Slurm's variable, the rest through Kubernetes' (or shards).
+        ok(&run_block(&manifest, &[("SLURM_ARRAY_TASK_ID", "0")], &[]));
+        if chunk == "128" {
+            for k in 0..2 {
+                ok(&run_block(
+                    &manifest,
+                    &[],
+                    &["--shard-id", &k.to_string(), "--num-shards", "2"],
+                ));
+            }
+        } else {
+            for i in 1..n {
+                ok(&run_block(
+                    &manifest,
+                    &[("JOB_COMPLETION_INDEX", &i.to_string())],
+                    &[],
+                ));
+            }
+        }
+        // A re-run does nothing.
+        let err = ok(&run_block(&manifest, &[], &["--index", "0"]));
+        assert!(err.contains("0 block(s) computed"), "{err}");
+        let status = urisc(&["status", "--manifest", s(&manifest), "--json"]);
+        let st: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(
+            (st["pending"].as_u64(), st["failed"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(st["tasks_done"].as_u64(), Some(n as u64));
+
+        let asm = d.join(format!("asm-{chunk}-{shard}"));
+        ok(&urisc(&[
+            "assemble",
+            "--manifest",
+            s(&manifest),
+            "--out",
+            s(&asm),
+        ]));
+        same_pixels(&asm.join("s1.png"), &d.join("pred/s1.png"));
+        let asm_p = d.join(format!("asm-p-{chunk}-{shard}"));
+        ok(&urisc(&[
+            "assemble",
+            "--manifest",
+            s(&manifest),
+            "--out",
+            s(&asm_p),
+            "--probabilities",
+        ]));
+        same_pixels(&asm_p.join("s1.png"), &d.join("prob/s1.png"));
+        if chunk == "1024" {
+            for c in ["0/c/0/0", "0/zarr.json"] {
+                assert_eq!(
+                    std::fs::read(out.join("s1.ome.zarr").join(c)).unwrap(),
+                    std::fs::read(d.join("pred-zarr/s1.ome.zarr").join(c)).unwrap(),
+                    "{c}: the same bytes as urisc predict --format ome-zarr"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn exit_codes_separate_retryable_from_fatal_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = section(d);
+    let out = d.join("store");
+    let manifest = out.join("manifest.json");
+    ok(&urisc(&[
+        "plan",
+        s(&input),
+        "--out",
+        s(&out),
+        "--chunk",
+        "256",
+    ]));
+    // Planning again over the same outputs needs --force.
+    let again = urisc(&["plan", s(&input), "--out", s(&out), "--chunk", "256"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+
+    // No index anywhere: fatal, with the ways to give one.
+    let o = run_block(&manifest, &[], &[]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK_ID"));
+    // An index beyond the plan: fatal.
+    let o = run_block(&manifest, &[("SLURM_ARRAY_TASK_ID", "999")], &[]);
+    assert_eq!(o.status.code(), Some(78));
+    // A damaged manifest: fatal.
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, "{\"format\": 3").unwrap();
+    assert_eq!(
+        run_block(&bad, &[], &["--index", "0"]).status.code(),
+        Some(78)
+    );
+    // The input gone (a storage outage): retryable, marked as such.
+    std::fs::rename(&input, d.join("moved.png")).unwrap();
+    let o = run_block(&manifest, &[], &["--index", "0"]);
+    assert_eq!(
+        o.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let st: serde_json::Value =
+        serde_json::from_slice(&urisc(&["status", "--manifest", s(&manifest), "--json"]).stdout)
+            .unwrap();
+    assert_eq!(st["failed"].as_u64(), Some(1));
+    assert_eq!(st["sections"][0]["first_error"][2], serde_json::json!(true));
+    // Back: the retry succeeds, and assemble refuses until every block is done.
+    std::fs::rename(d.join("moved.png"), &input).unwrap();
+    ok(&run_block(&manifest, &[], &["--index", "0"]));
+    let o = urisc(&[
+        "assemble",
+        "--manifest",
+        s(&manifest),
+        "--out",
+        s(&d.join("asm")),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pending"));
+    // A damaged input: fatal.
+    std::fs::write(&input, b"\x89PNG\r\n\x1a\n broken").unwrap();
+    let o = run_block(&manifest, &[], &["--index", "1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -1,0 +1,56 @@
+//! urisc beyond one machine (SPEC §10): `urisc plan` writes a block manifest over chunked
+//! OME-Zarr outputs; `urisc run-block` processes the blocks of one array index (Slurm job
+//! arrays, Kubernetes Indexed Jobs, GNU parallel), writing whole storage units atomically and
+//! marking each block done, so re-runs skip finished work; exit codes tell schedulers which
+//! failures to retry. The blocks together equal single-process `urisc predict` bit for bit
+//! ([`urisc_infer::predict_region`] blends the section's own tile grid in the same order).
+
+pub mod assemble;
+pub mod error;
+pub mod inputs;
+pub mod manifest;
+pub mod run;
+pub mod status;
+
+pub use error::{ClusterError, EXIT_FATAL, EXIT_RETRYABLE};
+pub use manifest::{plan, Manifest, PlanRequest};
+pub use run::{run_blocks, TaskReport};
+pub use status::status;
+
+/// Creates every output store of a manifest (metadata only) and writes the manifest file.
+/// Refuses existing stores or manifest unless `force` (then the block state is cleared too).
+pub fn create_stores(
+    manifest: &Manifest,
+    manifest_path: &std::path::Path,
+    force: bool,
+) -> Result<(), ClusterError> {
+    urisc_io::check_writable(manifest_path, force)?;
+    for s in &manifest.stores {
+        urisc_io::check_writable(&s.layout.root, force)?;
+    }
+    std::fs::create_dir_all(&manifest.out)
+        .map_err(|e| ClusterError::Retryable(format!("{}: {e}", manifest.out.display())))?;
+    for s in &manifest.stores {
+        let name = s
+            .layout
+            .root
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_end_matches(".ome.zarr")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        urisc_io::zarr_store::create(&s.layout, &name, s.pixel_size_nm, force)?;
+    }
+    let state = manifest.state_dir();
+    if state.exists() {
+        std::fs::remove_dir_all(&state)
+            .map_err(|e| ClusterError::Retryable(format!("{}: {e}", state.display())))?;
+    }
+    let json = serde_json::to_vec_pretty(manifest).expect("manifests serialise");
+    urisc_io::write_atomically(manifest_path, force, |f| {
+        std::io::Write::write_all(f, &json)
+    })?;
+    Ok(())
+}
