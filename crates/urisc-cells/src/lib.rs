@@ -29,9 +29,9 @@
 //!   `level ≥ ⌈65535·threshold⌉`, which for 8-bit maps is exactly `p ≥ threshold`.
 //! - **Boundary (label 0)**: the watershed labels every pixel, membrane pixels included (they
 //!   go to the cells they bound). With `boundaries` on (the default), a one-pixel line is then
-//!   drawn: a pixel gets 0 iff its right or lower 4-neighbour belongs to another cell, so no two
-//!   different cells are 4-adjacent and the label image is exactly the 4-connected
-//!   components of its non-zero pixels' labels. With `boundaries` off, no pixel is 0 (apart
+//!   drawn on the membrane side: of two 4-adjacent pixels in different cells, the one with the
+//!   higher membrane probability gets 0 ([`draw_boundaries`]), so no two different cells are
+//!   4-adjacent. With `boundaries` off, no pixel is 0 (apart
 //!   from images with no seed at all, which are all 0).
 //! - **Determinism**: no step depends on thread count or timing; equal inputs give equal ids.
 //!
@@ -56,6 +56,7 @@
 
 pub mod agglomerate;
 pub mod edt;
+pub mod overlay;
 pub mod seeds;
 pub mod smooth;
 pub mod watershed;
@@ -65,6 +66,7 @@ use urisc_io::{GreyImage, Image};
 
 pub use agglomerate::RegionGraph;
 pub use edt::distance_transform;
+pub use overlay::{cell_colour, overlay_rgb};
 pub use seeds::regional_maxima;
 pub use smooth::{gaussian_kernel, gaussian_smooth};
 pub use watershed::seeded_watershed;
@@ -289,7 +291,7 @@ pub fn segment_cells(map: &MembraneMap, params: &CellParams) -> Result<Cells, Ce
     labels.par_iter_mut().for_each(|l| *l = roots[*l as usize]);
     // 6. Boundaries and final ids.
     if params.boundaries {
-        draw_boundaries(h, w, &mut labels);
+        draw_boundaries(h, w, &mut labels, &map.levels);
     }
     let cells = relabel_sequential(&mut labels);
     Ok(Cells {
@@ -301,21 +303,29 @@ pub fn segment_cells(map: &MembraneMap, params: &CellParams) -> Result<Cells, Ce
     })
 }
 
-/// Sets to 0 every pixel whose right or lower 4-neighbour carries another non-zero label:
-/// afterwards no two 4-adjacent non-zero pixels carry different labels.
-pub fn draw_boundaries(height: usize, width: usize, labels: &mut [u32]) {
+/// Draws one-pixel boundaries on the membrane: wherever two 4-adjacent pixels carry different
+/// non-zero labels, the one with the higher membrane level gets 0 (on a tie, the one first in
+/// row-major order). Afterwards no two 4-adjacent non-zero pixels carry different labels.
+pub fn draw_boundaries(height: usize, width: usize, labels: &mut [u32], levels: &[u16]) {
     assert_eq!(labels.len(), height * width);
-    // Row-major in place: pixel i reads only i + 1 and i + width, which are not yet changed.
+    assert_eq!(levels.len(), height * width);
+    // Row-major in place: zeroing only removes adjacencies, so the pairs still to be visited
+    // see every adjacency that remains.
     for i in 0..height * width {
-        let l = labels[i];
-        if l == 0 {
-            continue;
-        }
-        let right = (i % width + 1 < width).then(|| labels[i + 1]);
-        let below = (i + width < height * width).then(|| labels[i + width]);
-        let other = |x: Option<u32>| x.is_some_and(|x| x != l && x != 0);
-        if other(right) || other(below) {
-            labels[i] = 0;
+        for j in [i + 1, i + width] {
+            if j >= height * width || (j == i + 1 && j % width == 0) {
+                continue;
+            }
+            let (a, b) = (labels[i], labels[j]);
+            if a == 0 || b == 0 || a == b {
+                continue;
+            }
+            if levels[j] > levels[i] {
+                labels[j] = 0;
+            } else {
+                labels[i] = 0;
+                break;
+            }
         }
     }
 }

@@ -59,7 +59,7 @@ mod zarr;
 use std::fs::File;
 use std::path::Path;
 
-pub use self::png::write_png;
+pub use self::png::{write_png, write_png_rgb};
 pub use self::tiff::{write_label_tiff, write_tiff, write_tiff_stack};
 pub use codec::{page_size, probe, read_image, read_page, read_stack, read_u8, Decoded};
 pub use detect::{is_image_path, Format};

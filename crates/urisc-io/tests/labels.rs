@@ -50,3 +50,13 @@ fn eight_and_sixteen_bit_images_are_ids_and_float_is_refused() {
     assert!(err.to_string().contains("not a label image"), "{err}");
     assert!(err.to_string().contains("p.tif"), "{err}");
 }
+
+#[test]
+fn rgb_png_is_written_and_reads_back_as_luma() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("overlay.png");
+    urisc_io::write_png_rgb(&path, 1, 2, &[10, 10, 10, 255, 0, 0], Some(4.0), false).unwrap();
+    let back = urisc_io::read_image(&path).unwrap();
+    assert!(back.colour_converted);
+    assert_eq!(back.image.into_u8().data, vec![10, 76]);
+}
