@@ -57,9 +57,14 @@ pub fn seeded_watershed(
 }
 
 /// One FIFO per 16-bit level; `pop` returns the oldest entry of the lowest non-empty level.
+/// A two-level bitmap of non-empty levels finds the next one in a few word operations, so
+/// sparse levels (8-bit maps use every 257th) cost nothing to skip.
 struct BucketQueue {
     buckets: Vec<VecDeque<u32>>,
-    lowest: usize,
+    /// Bit `l % 64` of word `l / 64`: level `l` is non-empty.
+    words: [u64; 1024],
+    /// Bit `w % 64` of summary `w / 64`: word `w` is non-zero.
+    summary: [u64; 16],
     len: usize,
 }
 
@@ -67,26 +72,37 @@ impl BucketQueue {
     fn new() -> BucketQueue {
         BucketQueue {
             buckets: (0..=u16::MAX as usize).map(|_| VecDeque::new()).collect(),
-            lowest: u16::MAX as usize + 1,
+            words: [0; 1024],
+            summary: [0; 16],
             len: 0,
         }
     }
 
     fn push(&mut self, level: u16, i: u32) {
-        self.buckets[level as usize].push_back(i);
-        self.lowest = self.lowest.min(level as usize);
+        let l = level as usize;
+        self.buckets[l].push_back(i);
+        self.words[l / 64] |= 1 << (l % 64);
+        self.summary[l / 4096] |= 1 << ((l / 64) % 64);
         self.len += 1;
     }
 
+    fn lowest(&self) -> Option<usize> {
+        let s = self.summary.iter().position(|&s| s != 0)?;
+        let w = s * 64 + self.summary[s].trailing_zeros() as usize;
+        Some(w * 64 + self.words[w].trailing_zeros() as usize)
+    }
+
     fn pop(&mut self) -> Option<u32> {
-        if self.len == 0 {
-            return None;
-        }
-        while self.buckets[self.lowest].is_empty() {
-            self.lowest += 1;
+        let l = self.lowest()?;
+        let i = self.buckets[l].pop_front().expect("flagged non-empty");
+        if self.buckets[l].is_empty() {
+            self.words[l / 64] &= !(1 << (l % 64));
+            if self.words[l / 64] == 0 {
+                self.summary[l / 4096] &= !(1 << ((l / 64) % 64));
+            }
         }
         self.len -= 1;
-        self.buckets[self.lowest].pop_front()
+        Some(i)
     }
 }
 
@@ -120,6 +136,23 @@ mod tests {
         labels[7] = 2;
         seeded_watershed(h, w, &levels, &mut labels, None);
         assert_eq!(labels, vec![1, 1, 1, 1, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn the_queue_pops_lowest_level_first_then_first_in() {
+        let mut q = BucketQueue::new();
+        for (level, i) in [(65535, 1), (300, 2), (0, 3), (300, 4), (64, 5), (4096, 6)] {
+            q.push(level, i);
+        }
+        let mut order = Vec::new();
+        while let Some(i) = q.pop() {
+            order.push(i);
+            if i == 3 {
+                q.push(1, 7); // lower than some queued levels, higher than the one popped
+            }
+        }
+        assert_eq!(order, vec![3, 7, 5, 2, 4, 6, 1]);
+        assert_eq!(q.len, 0);
     }
 
     #[test]
