@@ -1,4 +1,5 @@
-"""Reference values for urisc-metrics' instance scores (`urisc_metrics::score_labels`).
+"""Reference values for urisc-metrics' instance scores (`urisc_metrics::score_labels`) and for
+urisc-cells' seeded watershed (`urisc_cells::seeded_watershed`, data/fixtures/instances/watershed.json).
 
 Writes data/fixtures/instances/: GT membrane crops (PNG, membrane black), predicted label images
 (32-bit unsigned TIFF) and expected.json with values from scikit-image (ARE and VOI) and an
@@ -140,6 +141,37 @@ def main():
     )
     (OUT / "expected.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(json.dumps(cases, indent=1))
+    watershed_fixture(rng)
+
+
+def watershed_fixture(rng):
+    """scikit-image `watershed(levels, markers, connectivity=1)` on 16-bit level images:
+    continuous levels, six levels (plateaus everywhere) and one flat level. Seeds get distinct
+    levels below every other pixel: scikit-image pushes all markers with age 0, so markers on
+    equal levels pop in an order its heap leaves open (urisc takes row-major order)."""
+    cases = []
+    for name, (h, w, levels, seeds) in {
+        "continuous": (48, 64, 65536, 12),
+        "plateaus": (48, 64, 6, 12),
+        "flat": (40, 50, 1, 5),
+    }.items():
+        img = (rng.integers(0, levels, size=(h, w)) * (65535 // max(levels - 1, 1))).astype(np.uint16)
+        markers = np.zeros((h, w), np.int32)
+        idx = rng.choice(h * w, size=seeds, replace=False)
+        for k, i in enumerate(idx):
+            markers.flat[i] = k + 1
+            img.flat[i] = k
+        out = segmentation.watershed(img, markers, connectivity=1)
+        cases.append(
+            dict(
+                name=name, height=h, width=w,
+                levels=img.ravel().tolist(),
+                markers=markers.ravel().tolist(),
+                labels=out.ravel().astype(int).tolist(),
+            )
+        )
+    meta = dict(generator="bench/cells/reference.py", scikit_image=skimage.__version__, cases=cases)
+    (OUT / "watershed.json").write_text(json.dumps(meta) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 //! Seeded watershed: flooding of a 16-bit level map from labelled seeds, 4-connected.
 //!
-//! Order: the lowest level first; among equal levels, first in first out (seeds enter in
-//! row-major order). That is exactly a priority queue keyed by (level, insertion number), as
-//! scikit-image's `watershed` orders its heap, and it is deterministic. Pure pixel-index order
-//! among equal levels is avoided on purpose: on a flat plateau it floods in raster order, so the
-//! seed nearest the top would take most of the plateau; FIFO grows every seed evenly.
-//! A pixel takes the label of the pixel that reached it first and enters the queue at its own
-//! level. The queue is a bucket queue (one FIFO per level), so the cost is linear in the pixels.
+//! Flooding: a pixel takes the label of the pixel that reached it first and enters the queue at
+//! its flooding level, the higher of its own level and the level of the pixel that reached it
+//! (water that has crossed a ridge stays at the ridge's height). The queue pops the lowest level
+//! first and, among equal levels, first in first out (seeds enter in row-major order). That is
+//! scikit-image's `watershed(image, markers, connectivity=1)` exactly (its heap is keyed by
+//! (level, push count); checked against it in `tests/watershed_reference.rs`), and it is
+//! deterministic. Pure pixel-index order among equal levels is avoided on purpose: on a flat
+//! plateau it floods in raster order, so the seed nearest the top would take most of the
+//! plateau; FIFO grows every seed evenly. The queue is a bucket queue (one FIFO per level) whose
+//! lowest level never decreases, so the cost is linear in the pixels.
 
 use std::collections::VecDeque;
 
@@ -30,7 +33,7 @@ pub fn seeded_watershed(
         }
     }
     let ok = |i: usize| allowed.is_none_or(|f| f(i));
-    while let Some(i) = queue.pop() {
+    while let Some((level, i)) = queue.pop() {
         let i = i as usize;
         let label = labels[i];
         let (r, c) = (i / width, i % width);
@@ -38,7 +41,7 @@ pub fn seeded_watershed(
         let mut visit = |j: usize| {
             if labels[j] == 0 && ok(j) {
                 labels[j] = label;
-                queue.push(levels[j], j as u32);
+                queue.push(levels[j].max(level), j as u32);
             }
         };
         if r > 0 {
@@ -57,6 +60,7 @@ pub fn seeded_watershed(
 }
 
 /// One FIFO per 16-bit level; `pop` returns the oldest entry of the lowest non-empty level.
+/// Pushing below the current lowest level is allowed (the general case).
 /// A two-level bitmap of non-empty levels finds the next one in a few word operations, so
 /// sparse levels (8-bit maps use every 257th) cost nothing to skip.
 struct BucketQueue {
@@ -92,7 +96,8 @@ impl BucketQueue {
         Some(w * 64 + self.words[w].trailing_zeros() as usize)
     }
 
-    fn pop(&mut self) -> Option<u32> {
+    /// The oldest entry of the lowest non-empty level, with that level.
+    fn pop(&mut self) -> Option<(u16, u32)> {
         let l = self.lowest()?;
         let i = self.buckets[l].pop_front().expect("flagged non-empty");
         if self.buckets[l].is_empty() {
@@ -102,7 +107,7 @@ impl BucketQueue {
             }
         }
         self.len -= 1;
-        Some(i)
+        Some((l as u16, i))
     }
 }
 
@@ -145,7 +150,7 @@ mod tests {
             q.push(level, i);
         }
         let mut order = Vec::new();
-        while let Some(i) = q.pop() {
+        while let Some((_, i)) = q.pop() {
             order.push(i);
             if i == 3 {
                 q.push(1, 7); // lower than some queued levels, higher than the one popped
