@@ -135,6 +135,14 @@ pub fn run(args: CellsArgs) -> Result<()> {
     };
     params.validate()?;
     let files = inputs_of(&args.inputs)?;
+    for f in &files {
+        let (pages, ..) = urisc_io::probe(f)?;
+        anyhow::ensure!(
+            pages == 1,
+            "{}: a stack of {pages} pages (urisc cells segments one map per file)",
+            f.display()
+        );
+    }
     // Every output is checked before any work: name clashes, inputs, existing files.
     let mut plan = OutputPlan::new(&files, &args.out, None, "tif", args.force)?;
     let overlays = overlay_sources(&args, &files)?;
@@ -156,6 +164,12 @@ pub fn run(args: CellsArgs) -> Result<()> {
             let f = &maps.input;
             let decoded = urisc_io::read_image(f)?;
             let pixel_size = decoded.pixel_size_nm;
+            if decoded.colour_converted {
+                eprintln!(
+                    "urisc: warning: {}: colour with unequal channels, converted to grey with luma weights",
+                    f.display()
+                );
+            }
             let map = MembraneMap::from_grey(&decoded.image)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
             drop(decoded);

@@ -140,6 +140,15 @@ fn cells_refuses_bad_input_in_one_line_and_leaves_nothing() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     fails_with(&urisc(&["cells", s(&truncated), "--out", s(&out)]), "t.png");
     assert!(!out.exists(), "failed run leaves no folder");
+    // A multi-page stack: refused, not silently cut to its first page.
+    let stack = dir.path().join("stack.tif");
+    let page = Image::filled(H, W, 255u8);
+    urisc_io::write_tiff_stack(&stack, &[page.clone(), page], None, false).unwrap();
+    fails_with(
+        &urisc(&["cells", s(&stack), "--out", s(&out)]),
+        "stack.tif: a stack of 2 pages",
+    );
+    assert!(!out.exists());
     // An overlay image of another size: named, before any work.
     let em = dir.path().join("em.png");
     write_png(&em, &Image::filled(3, 3, 0u8), None, false).unwrap();
