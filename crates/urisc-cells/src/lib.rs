@@ -42,6 +42,25 @@
 //! (4 B/pixel) and the region graph (proportional to the number of fragments). A
 //! 9959 × 9958 section peaks near 1 GB. Nothing is allocated per pixel.
 //!
+//! # Block-wise processing (not implemented yet)
+//!
+//! [`segment_cells`] holds the whole section. A seam-free block-wise variant (SPEC §10) that
+//! equals it exactly needs more than overlapping blocks, because two stages are not local:
+//!
+//! - Threshold, distance, smoothing and seeds *are* local given a halo: a block's distance at a
+//!   core pixel is exact when it is no larger than the pixel's distance to the halo's outer edge
+//!   (checkable per block; enlarge the halo where it fails), smoothing needs `round(4σ)` more,
+//!   and regional maxima need a plateau that crosses a block border to be resolved across it.
+//!   Integer squared distances and a fixed summation order make these bit-identical.
+//! - The watershed's FIFO order among equal levels is global: flooding a block with a halo can
+//!   differ from the global flood wherever ties propagate across the halo. Exactness needs an
+//!   order-independent formulation: seeded watershed as a minimum spanning forest over pixel
+//!   edges weighted `(max level, edge index)`, whose block MSFs plus the cross-border edges give
+//!   the global MSF exactly (cut property), then a stitching pass over border edges.
+//! - Agglomeration is global but small: per-block region-graph edge sums and counts are
+//!   additive across blocks, so one process can merge on the union and hand each block its id
+//!   map (the [`RegionGraph`] sums are integers, so the result is order-independent).
+//!
 //! ```
 //! use urisc_cells::{segment_cells, CellParams, MembraneMap};
 //! // Two 5×5 cells side by side, split by a membrane column (p = 1).
