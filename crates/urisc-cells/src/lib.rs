@@ -273,6 +273,12 @@ pub fn segment_cells(map: &MembraneMap, params: &CellParams) -> Result<Cells, Ce
     params.validate()?;
     let (h, w) = (map.height, map.width);
     let n = h * w;
+    if n >= u32::MAX as usize {
+        // Pixel indices are u32 in the queues (half the memory of usize).
+        return Err(CellsError::Parameter(format!(
+            "{h}×{w} pixels: more than 2^32 − 1 pixels in one image"
+        )));
+    }
     // 1–2. Threshold, distance, smoothing (the distance is freed as soon as it is smoothed).
     let threshold = MembraneMap::threshold_level(params.threshold);
     let smoothed = {
