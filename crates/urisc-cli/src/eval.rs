@@ -49,6 +49,11 @@ pub struct EvalArgs {
     /// Overwrite --out if it exists.
     #[arg(long)]
     force: bool,
+    /// Score cells: --pred holds label images (cell ids, 0 = boundary, e.g. from `urisc cells`)
+    /// and gets adapted Rand error, VOI split/merge, CREMI score, V_rand and V_info against the
+    /// GT cells (--metrics and --protocol do not apply).
+    #[arg(long)]
+    instances: bool,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -56,6 +61,27 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(out) = &args.out {
         // Refuse before spending minutes on a large section.
         urisc_io::check_writable(out, args.force)?;
+    }
+    if args.instances {
+        let format = match args.format {
+            FormatArg::Table => OutputFormat::Table,
+            FormatArg::Json => OutputFormat::Json,
+            FormatArg::Csv => OutputFormat::Csv,
+        };
+        let text = crate::cells::eval_instances(&args.pred, &args.gt, format)?;
+        return match &args.out {
+            Some(out) => {
+                urisc_io::write_atomically(out, args.force, |f| {
+                    std::io::Write::write_all(f, text.as_bytes())
+                })?;
+                eprintln!("urisc: wrote {}", out.display());
+                Ok(())
+            }
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        };
     }
     let protocol = match args.protocol {
         ProtocolArg::Binarized => Protocol::Binarized,

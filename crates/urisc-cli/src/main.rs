@@ -3,6 +3,7 @@
 
 mod attribute;
 mod bench;
+mod cells;
 mod cluster;
 mod data;
 mod eval;
@@ -40,6 +41,8 @@ enum Command {
     Demo(predict::DemoArgs),
     /// Segment images with a trained model (binary U-RISC-format maps, optional probabilities).
     Predict(predict::PredictArgs),
+    /// Cells from membrane probability maps: seeded watershed and agglomeration, label images.
+    Cells(cells::CellsArgs),
     /// Train a membrane segmentation network from a TOML config.
     Train(train::TrainArgs),
     /// Inspect networks and model files.
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => data::run(cmd),
         Command::Demo(args) => predict::run_demo(args),
         Command::Predict(args) => predict::run_predict(args),
+        Command::Cells(args) => cells::run(args),
         Command::Train(args) => train::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Synth(cmd) => synth::run(cmd),

@@ -60,8 +60,8 @@ pub mod zarr_store;
 use std::fs::File;
 use std::path::Path;
 
-pub use self::png::write_png;
-pub use self::tiff::{write_tiff, write_tiff_stack};
+pub use self::png::{write_png, write_png_rgb};
+pub use self::tiff::{write_label_tiff, write_tiff, write_tiff_stack};
 pub use codec::{page_size, probe, read_image, read_page, read_stack, read_u8, Decoded};
 pub use detect::{is_image_path, Format};
 pub use error::{IoError, IoErrorKind};
@@ -71,6 +71,42 @@ pub use image::{
 };
 pub use stream::{open_rows, MemoryRows, RowSource, RowWriter, StreamFormat, StreamSample};
 pub use zarr::ZARR_CHUNK;
+
+/// Reads a label image (cell ids, 0 = boundary): a 32-bit unsigned TIFF as
+/// [`write_label_tiff`] writes it, or an 8- or 16-bit grey PNG/TIFF whose values are the ids.
+/// Floating-point images are refused: they are maps, not labels.
+pub fn read_labels(path: &Path) -> Result<Image<u32>, IoError> {
+    if detect::detect_format(path)? == Format::Tiff {
+        if let Some(labels) = self::tiff::read_u32_labels(path)? {
+            return Ok(labels);
+        }
+    }
+    let decoded = read_image(path)?;
+    if decoded.colour_converted {
+        return Err(IoError::new(
+            path,
+            IoErrorKind::Invalid,
+            "a colour image is not a label image (give one-channel cell ids)",
+        ));
+    }
+    match decoded.image {
+        GreyImage::U8(i) => Ok(Image::new(
+            i.height,
+            i.width,
+            i.data.into_iter().map(u32::from).collect(),
+        )),
+        GreyImage::U16(i) => Ok(Image::new(
+            i.height,
+            i.width,
+            i.data.into_iter().map(u32::from).collect(),
+        )),
+        GreyImage::F32(_) => Err(IoError::new(
+            path,
+            IoErrorKind::Invalid,
+            "a floating-point image is not a label image (give integer cell ids, e.g. from `urisc cells`)",
+        )),
+    }
+}
 
 /// Refuses an existing output unless `overwrite` (the CLI's `--force`).
 pub fn check_writable(path: &Path, overwrite: bool) -> Result<(), IoError> {

@@ -168,6 +168,34 @@ pub fn write_png(
     })
 }
 
+/// Writes an 8-bit RGB PNG atomically from interleaved `rgb` samples (`3·height·width`), with
+/// the pixel size in pHYs: overlays and other pictures for people, not data.
+pub fn write_png_rgb(
+    path: &Path,
+    height: usize,
+    width: usize,
+    rgb: &[u8],
+    pixel_size_nm: Option<f64>,
+    overwrite: bool,
+) -> Result<(), IoError> {
+    assert_eq!(
+        rgb.len(),
+        3 * height * width,
+        "RGB buffer does not match {height}×{width}"
+    );
+    write_atomically(path, overwrite, |file| {
+        let mut enc = grey_png_encoder(BufWriter::new(file), height, width, pixel_size_nm);
+        enc.set_color(::png::ColorType::Rgb);
+        let mut writer = enc.write_header().map_err(std::io::Error::other)?;
+        let mut stream = writer.stream_writer().map_err(std::io::Error::other)?;
+        for row in rgb.chunks_exact((3 * width).max(1)) {
+            stream.write_all(row)?;
+        }
+        stream.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+}
+
 /// A non-interlaced 8-bit PNG decoded row by row.
 pub(crate) struct PngRows {
     path: PathBuf,

@@ -590,3 +590,70 @@ pub(crate) fn encode_strips<T: StreamSample>(
         (_, true) => write_all!(TiffEncoder::new_big(w), colortype::Gray32Float, to_f32),
     }
 }
+
+/// Writes a `u32` label image (cell ids, 0 = boundary) as a deflate-compressed 32-bit unsigned
+/// grey TIFF in strips of 64 rows, BigTIFF when the pixel data could pass 4 GiB, the pixel size
+/// in the resolution tags. Atomic, as every urisc write.
+pub fn write_label_tiff(
+    path: &Path,
+    labels: &Image<u32>,
+    pixel_size_nm: Option<f64>,
+    overwrite: bool,
+) -> Result<(), IoError> {
+    let big = (labels.data.len() as u64 * 4) > (3u64 << 30);
+    let (w, h) = (labels.width as u32, labels.height as u32);
+    let res = pixel_size_nm.filter(|v| *v > 0.0).map(|nm| Rational {
+        n: (1e9 / nm).round() as u32,
+        d: 100,
+    });
+    fn encode<W: Write + Seek, K: TiffKind>(
+        enc: ::tiff::TiffResult<TiffEncoder<W, K>>,
+        (w, h): (u32, u32),
+        res: Option<Rational>,
+        data: &[u32],
+    ) -> ::tiff::TiffResult<()> {
+        let mut enc = enc?.with_compression(Compression::Deflate(DeflateLevel::Fast));
+        let mut img = enc.new_image::<colortype::Gray32>(w, h)?;
+        if let Some(r) = res {
+            img.resolution(ResolutionUnit::Centimeter, r);
+        }
+        img.rows_per_strip(64.min(h.max(1)))?;
+        img.write_data(data)
+    }
+    write_atomically(path, overwrite, |file| {
+        let out = BufWriter::new(file);
+        let result = if big {
+            encode(TiffEncoder::new_big(out), (w, h), res, &labels.data)
+        } else {
+            encode(TiffEncoder::new(out), (w, h), res, &labels.data)
+        };
+        result.map_err(std::io::Error::other)
+    })
+}
+
+/// The first page as `u32` labels when it is a one-channel 32-bit unsigned integer TIFF;
+/// `None` for any other TIFF.
+pub(crate) fn read_u32_labels(path: &Path) -> Result<Option<Image<u32>>, IoError> {
+    let mut dec = open_tiff(path)?;
+    let err = |e| tiff_error(path, e);
+    if dec.colortype().map_err(err)? != ::tiff::ColorType::Gray(32) {
+        return Ok(None);
+    }
+    let (w, h) = dec.dimensions().map_err(err)?;
+    match dec.read_image().map_err(err)? {
+        DecodingResult::U32(data) => {
+            let n = w as usize * h as usize;
+            if data.len() < n {
+                return Err(IoError::new(
+                    path,
+                    IoErrorKind::Corrupt,
+                    "truncated TIFF (fewer pixels than its size)",
+                ));
+            }
+            let mut data = data;
+            data.truncate(n);
+            Ok(Some(Image::new(h as usize, w as usize, data)))
+        }
+        _ => Ok(None),
+    }
+}

@@ -8,6 +8,7 @@
 //! | PHD at t ∈ {0, 1, 3, 5, 10} | [`phd()`] | the authors' PS-Net code, scikit-image skeletons |
 //! | V_rand, V_info after thinning | [`vrand_vinfo`] | Fiji Trainable_Segmentation |
 //! | adapted Rand error, VOI split/merge | [`partition_scores`] | scikit-image |
+//! | cells (label images): ARE, VOI, CREMI, V_rand, V_info | [`score_labels`] | scikit-image, Fiji |
 //!
 //! Every function takes row-major buffers with explicit `height × width`; membrane is the
 //! positive class.
@@ -25,6 +26,7 @@
 //! assert!(isbi.vrand > 0.0);
 //! ```
 
+pub mod instances;
 pub mod isbi;
 pub mod partition;
 pub mod phd;
@@ -33,6 +35,7 @@ pub mod runs;
 pub mod skeleton;
 pub mod thinning;
 
+pub use instances::{gt_cells, instance_scores, label_runs, score_labels, InstanceScores};
 pub use isbi::{fiji_thresholds, vrand_vinfo, IsbiScores, Proposal, ThresholdScores};
 pub use partition::{partition_scores, PartitionScores};
 pub use phd::{phd, phd_of_points, skeleton_points, PHD_TOLERANCES};

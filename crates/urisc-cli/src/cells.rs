@@ -1,0 +1,362 @@
+//! `urisc cells` (cell instance segmentation from membrane probability maps) and
+//! `urisc eval --instances` (scores of label images against ground-truth cells).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use urisc_cells::{overlay_rgb, segment_cells, CellParams, MembraneMap};
+use urisc_eval::{pair_inputs, OutputFormat};
+use urisc_infer::outputs::OutputPlan;
+use urisc_io::Image;
+use urisc_metrics::{score_labels, InstanceScores};
+
+#[derive(Args)]
+pub struct CellsArgs {
+    /// Membrane probability maps as `urisc predict --probabilities` writes them (8/16-bit:
+    /// membrane dark, 255·(1 − p); 32-bit float TIFF: p), or folders of them.
+    #[arg(required = true, value_name = "PROBABILITY_MAP")]
+    inputs: Vec<PathBuf>,
+    /// Folder for the label images: STEM.tif, 32-bit cell ids 1..N, 0 = boundary.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Membrane iff p ≥ this, for the distance transform that places seeds.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+    /// Gaussian smoothing of the distance map, pixels (0 = none); larger gives fewer seeds.
+    #[arg(long, default_value_t = 2.0)]
+    sigma: f32,
+    /// Seeds only where the smoothed distance to membrane exceeds this many pixels.
+    #[arg(long, default_value_t = 1.0, value_name = "PIXELS")]
+    min_seed_distance: f32,
+    /// Merge fragments while the mean membrane probability along their shared boundary is below
+    /// this (average linkage; 0 = no merging).
+    #[arg(long, default_value_t = 0.5)]
+    merge_threshold: f32,
+    /// Cells smaller than this join the neighbour with the weakest boundary (0 = off).
+    #[arg(long, default_value_t = 0, value_name = "PIXELS")]
+    min_size: u64,
+    /// Label every pixel: no one-pixel boundary (0) between cells.
+    #[arg(long)]
+    no_boundaries: bool,
+    /// EM image(s) for overlays (DIR/overlays/STEM.png, cells in random colours over the EM
+    /// image): one image for one input, or a folder matched by file stem.
+    #[arg(long, value_name = "IMG")]
+    overlay_image: Option<PathBuf>,
+    /// Overwrite existing outputs.
+    #[arg(long)]
+    force: bool,
+}
+
+fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let found = urisc_eval::image_files(p)?;
+            anyhow::ensure!(
+                !found.is_empty(),
+                "{}: folder has no PNG, TIFF or JPEG files",
+                p.display()
+            );
+            files.extend(found);
+        } else {
+            anyhow::ensure!(p.exists(), "{}: no such file", p.display());
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The EM image of each input for its overlay, sizes checked against the maps' headers.
+fn overlay_sources(args: &CellsArgs, files: &[PathBuf]) -> Result<Vec<Option<PathBuf>>> {
+    let Some(em) = &args.overlay_image else {
+        return Ok(vec![None; files.len()]);
+    };
+    let sources: Vec<PathBuf> = if em.is_dir() {
+        let images = urisc_eval::image_files(em)?;
+        files
+            .iter()
+            .map(|f| {
+                images
+                    .iter()
+                    .find(|i| stem(i) == stem(f))
+                    .cloned()
+                    .with_context(|| {
+                        format!(
+                            "{}: no EM image named {}.* for the overlay of {}",
+                            em.display(),
+                            stem(f),
+                            f.display()
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?
+    } else {
+        anyhow::ensure!(em.exists(), "{}: no such file", em.display());
+        anyhow::ensure!(
+            files.len() == 1,
+            "{}: one overlay image for {} maps (give a folder of EM images matched by file stem)",
+            em.display(),
+            files.len()
+        );
+        vec![em.clone()]
+    };
+    for (f, e) in files.iter().zip(&sources) {
+        let (map_size, em_size) = (urisc_io::page_size(f, 0)?, urisc_io::page_size(e, 0)?);
+        anyhow::ensure!(
+            map_size == em_size,
+            "{}: EM image is {}×{} but the probability map {} is {}×{}",
+            e.display(),
+            em_size.0,
+            em_size.1,
+            f.display(),
+            map_size.0,
+            map_size.1
+        );
+    }
+    Ok(sources.into_iter().map(Some).collect())
+}
+
+pub fn run(args: CellsArgs) -> Result<()> {
+    let params = CellParams {
+        threshold: args.threshold,
+        sigma: args.sigma,
+        min_seed_distance: args.min_seed_distance,
+        merge_threshold: args.merge_threshold,
+        min_size: args.min_size,
+        boundaries: !args.no_boundaries,
+    };
+    params.validate()?;
+    let files = inputs_of(&args.inputs)?;
+    for f in &files {
+        let (pages, ..) = urisc_io::probe(f)?;
+        anyhow::ensure!(
+            pages == 1,
+            "{}: a stack of {pages} pages (urisc cells segments one map per file)",
+            f.display()
+        );
+    }
+    // Every output is checked before any work: name clashes, inputs, existing files.
+    let mut plan = OutputPlan::new(&files, &args.out, None, "tif", args.force)?;
+    let overlays = overlay_sources(&args, &files)?;
+    let overlay_paths: Vec<Option<PathBuf>> = files
+        .iter()
+        .zip(&overlays)
+        .map(|(f, em)| {
+            em.as_ref()
+                .map(|_| args.out.join("overlays").join(format!("{}.png", stem(f))))
+        })
+        .collect();
+    for p in overlay_paths.iter().flatten() {
+        urisc_io::check_writable(p, args.force)?;
+    }
+    plan.create_folders()?;
+    let result = (|| -> Result<()> {
+        for ((maps, em), overlay) in plan.maps.iter().zip(&overlays).zip(&overlay_paths) {
+            let started = Instant::now();
+            let f = &maps.input;
+            let decoded = urisc_io::read_image(f)?;
+            let pixel_size = decoded.pixel_size_nm;
+            if decoded.colour_converted {
+                eprintln!(
+                    "urisc: warning: {}: colour with unequal channels, converted to grey with luma weights",
+                    f.display()
+                );
+            }
+            let map = MembraneMap::from_grey(&decoded.image)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            drop(decoded);
+            if map.clamped > 0 {
+                eprintln!(
+                    "urisc: warning: {}: {} probability value(s) outside [0, 1] were clamped",
+                    f.display(),
+                    map.clamped
+                );
+            }
+            let cells = segment_cells(&map, &params)?;
+            drop(map);
+            urisc_io::write_label_tiff(&maps.binary, &cells.labels, pixel_size, args.force)?;
+            if let (Some(em), Some(out)) = (em, overlay) {
+                let dir = out.parent().expect("overlays/ in --out");
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("{}: cannot create", dir.display()))?;
+                let em = urisc_io::read_u8(em)?;
+                let rgb = overlay_rgb(&em, &cells.labels, 0x5eed, 0.45);
+                urisc_io::write_png_rgb(out, em.height, em.width, &rgb, pixel_size, args.force)?;
+            }
+            eprintln!(
+                "urisc cells: {} ({}×{}): {} cells from {} fragments ({} merged by boundary, {} small), {:.2} s → {}",
+                f.display(),
+                cells.labels.height,
+                cells.labels.width,
+                cells.cells,
+                cells.fragments,
+                cells.merges,
+                cells.small_merges,
+                started.elapsed().as_secs_f64(),
+                maps.binary.display()
+            );
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        plan.abandon();
+    }
+    result?;
+    eprintln!(
+        "urisc cells: wrote {} label image(s) to {}",
+        plan.maps.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// One scored label image.
+struct Scored {
+    name: String,
+    scores: InstanceScores,
+}
+
+/// `urisc eval --instances`: label images (`pred`) against GT membrane labels (`gt`).
+pub fn eval_instances(pred: &Path, gt: &Path, format: OutputFormat) -> Result<String> {
+    let pairs = pair_inputs(pred, gt)?;
+    let mut scored = Vec::with_capacity(pairs.len());
+    for pair in &pairs {
+        anyhow::ensure!(
+            !pair.paged,
+            "{}: multi-page stacks are not read as label images (give one file per slice)",
+            pair.pred.path.display()
+        );
+        let labels: Image<u32> = urisc_io::read_labels(&pair.pred.path)?;
+        let truth = urisc_io::read_u8(&pair.gt.path)?;
+        anyhow::ensure!(
+            (labels.height, labels.width) == (truth.height, truth.width),
+            "{}: labels are {}×{} but ground truth {} is {}×{}",
+            pair.pred.path.display(),
+            labels.height,
+            labels.width,
+            pair.gt.path.display(),
+            truth.height,
+            truth.width
+        );
+        scored.push(Scored {
+            name: pair.name.clone(),
+            scores: score_labels(&truth.data, &labels.data, labels.height, labels.width),
+        });
+    }
+    Ok(render_instances(&scored, format))
+}
+
+const COLUMNS: [&str; 10] = [
+    "gt_cells",
+    "cells",
+    "are",
+    "voi_split",
+    "voi_merge",
+    "cremi",
+    "vrand",
+    "vinfo",
+    "are_precision",
+    "are_recall",
+];
+
+fn values(s: &InstanceScores) -> [f64; 10] {
+    [
+        s.gt_cells as f64,
+        s.pred_cells as f64,
+        s.are,
+        s.voi_split,
+        s.voi_merge,
+        s.cremi,
+        s.vrand,
+        s.vinfo,
+        s.are_precision,
+        s.are_recall,
+    ]
+}
+
+fn render_instances(scored: &[Scored], format: OutputFormat) -> String {
+    let n = scored.len() as f64;
+    let mut mean = [0f64; 10];
+    for s in scored {
+        for (m, v) in mean.iter_mut().zip(values(&s.scores)) {
+            *m += v / n;
+        }
+    }
+    const CONVENTION: &str = "GT cells: 4-connected components of GT value > 122 (membrane 0). \
+        are: scikit-image adapted_rand_error(gt, pred), GT 0 ignored, predicted 0 one segment. \
+        voi_split = H(pred|gt), voi_merge = H(gt|pred), bits, nothing ignored. \
+        cremi = sqrt(are·(voi_split + voi_merge)). vrand, vinfo: ISBI 2012 foreground-restricted \
+        F-scores of the labels as given (predicted 0 = singletons; no threshold sweep).";
+    match format {
+        OutputFormat::Json => {
+            let obj = |v: [f64; 10]| {
+                serde_json::Value::Object(
+                    COLUMNS
+                        .iter()
+                        .zip(v)
+                        .map(|(k, x)| (k.to_string(), serde_json::json!(x)))
+                        .collect(),
+                )
+            };
+            let images: Vec<serde_json::Value> = scored
+                .iter()
+                .map(|s| {
+                    let mut o = obj(values(&s.scores));
+                    o["name"] = serde_json::json!(s.name);
+                    o
+                })
+                .collect();
+            let report = serde_json::json!({
+                "kind": "instances",
+                "convention": CONVENTION,
+                "images": images,
+                "mean": obj(mean),
+            });
+            serde_json::to_string_pretty(&report).expect("serialisable") + "\n"
+        }
+        OutputFormat::Csv => {
+            let mut out = format!("name,{}\n", COLUMNS.join(","));
+            let row = |name: &str, v: [f64; 10]| {
+                let cells: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
+                format!("{name},{}\n", cells.join(","))
+            };
+            for s in scored {
+                out += &row(&s.name, values(&s.scores));
+            }
+            out + &row("mean", mean)
+        }
+        OutputFormat::Table => {
+            let width = scored
+                .iter()
+                .map(|s| s.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            let mut out = format!("{:<width$}", "name");
+            for c in &COLUMNS[..8] {
+                out += &format!(" {c:>9}");
+            }
+            out.push('\n');
+            let row = |name: &str, v: [f64; 10]| {
+                let mut line = format!("{name:<width$} {:>9.0} {:>9.0}", v[0], v[1]);
+                for x in &v[2..8] {
+                    line += &format!(" {x:>9.4}");
+                }
+                line + "\n"
+            };
+            for s in scored {
+                out += &row(&s.name, values(&s.scores));
+            }
+            out += &row("mean", mean);
+            out + "\n" + CONVENTION + "\n"
+        }
+    }
+}

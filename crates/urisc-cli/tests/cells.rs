@@ -1,0 +1,236 @@
+//! `urisc cells` and `urisc eval --instances` through the binary: outputs that decode, the
+//! polarity of stored probability maps, and the bad-input rules (one line naming the file,
+//! non-zero exit, nothing half-written, existing outputs refused without --force).
+
+use std::path::Path;
+
+use common::{fails_with, s, urisc};
+use urisc_io::{read_labels, write_png, write_tiff, GreyImage, Image};
+
+mod common;
+
+const H: usize = 40;
+const W: usize = 60;
+
+/// Membrane probability of a 2 × 3 grid of cells (lines at rows 0, 20, 39 and columns 0, 20,
+/// 40, 59).
+fn p(i: usize) -> f32 {
+    let (r, c) = (i / W, i % W);
+    if r % 20 == 0 || r == H - 1 || c % 20 == 0 || c == W - 1 {
+        0.9
+    } else {
+        0.05
+    }
+}
+
+/// The map as `urisc predict --probabilities` writes it (8-bit, membrane dark).
+fn stored_map(path: &Path) {
+    let data = (0..H * W)
+        .map(|i| urisc_io::unit_to_u8(1.0 - p(i)))
+        .collect();
+    write_png(path, &Image::new(H, W, data), Some(4.0), false).unwrap();
+}
+
+/// GT membrane labels of the same grid (membrane black).
+fn gt(path: &Path) {
+    let data = (0..H * W)
+        .map(|i| if p(i) > 0.5 { 0 } else { 255 })
+        .collect();
+    write_png(path, &Image::new(H, W, data), None, false).unwrap();
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = urisc(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?} failed: {err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cells_of_a_grid_are_found_and_score_perfectly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (maps, out, gts) = (
+        dir.path().join("p"),
+        dir.path().join("cells"),
+        dir.path().join("gt"),
+    );
+    for d in [&maps, &gts] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    stored_map(&maps.join("a.png"));
+    gt(&gts.join("a.png"));
+    // The same probabilities as a float TIFF (p itself, membrane high) give the same cells.
+    let f32_map = (0..H * W).map(p).collect();
+    let float = dir.path().join("float/a.tif");
+    std::fs::create_dir_all(float.parent().unwrap()).unwrap();
+    write_tiff(
+        &float,
+        &GreyImage::F32(Image::new(H, W, f32_map)),
+        None,
+        false,
+    )
+    .unwrap();
+    let em = dir.path().join("em.png");
+    write_png(&em, &Image::filled(H, W, 128u8), None, false).unwrap();
+
+    ok(&[
+        "cells",
+        s(&maps.join("a.png")),
+        "--out",
+        s(&out),
+        "--overlay-image",
+        s(&em),
+    ]);
+    let labels = read_labels(&out.join("a.tif")).unwrap();
+    assert_eq!((labels.height, labels.width), (H, W));
+    assert_eq!(*labels.data.iter().max().unwrap(), 6, "six cells");
+    assert_eq!(labels.get(10, 10), 1);
+    // Ids in row-major order of first pixel: the lower right cell's membrane corner on row 20
+    // comes before the lower middle cell's first pixel.
+    assert_eq!(labels.get(30, 50), 5);
+    assert_eq!(labels.get(30, 30), 6);
+    let overlay = urisc_io::read_image(&out.join("overlays/a.png")).unwrap();
+    assert_eq!((overlay.image.height(), overlay.image.width()), (H, W));
+    let float_out = dir.path().join("cells-float");
+    ok(&["cells", s(&float), "--out", s(&float_out)]);
+    assert_eq!(read_labels(&float_out.join("a.tif")).unwrap(), labels);
+
+    // Scores: every GT cell found; JSON is the machine interface.
+    let json = ok(&[
+        "eval",
+        "--instances",
+        "--pred",
+        s(&out),
+        "--gt",
+        s(&gts),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["kind"], "instances");
+    assert_eq!(v["images"][0]["name"], "a");
+    assert_eq!(v["mean"]["are"], 0.0);
+    assert_eq!(v["mean"]["gt_cells"], 6.0);
+    assert_eq!(v["mean"]["cells"], 6.0);
+    let table = ok(&["eval", "--instances", "--pred", s(&out), "--gt", s(&gts)]);
+    assert!(table.contains("cremi") && table.contains("mean"), "{table}");
+}
+
+#[test]
+fn cells_refuses_bad_input_in_one_line_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("a.png");
+    stored_map(&map);
+    let out = dir.path().join("cells");
+
+    // Parameters out of range: refused before anything is created.
+    for (flag, value, needle) in [
+        ("--merge-threshold", "2", "--merge-threshold 2"),
+        ("--threshold", "1.5", "--threshold 1.5"),
+        ("--sigma", "nan", "--sigma NaN"),
+    ] {
+        let args = ["cells", s(&map), "--out", s(&out), flag, value];
+        fails_with(&urisc(&args), needle);
+        assert!(!out.exists(), "{flag}: nothing created");
+    }
+    // A missing input, a truncated one: named; the new output folder is removed again.
+    fails_with(&urisc(&["cells", "nope.png", "--out", s(&out)]), "nope.png");
+    let truncated = dir.path().join("t.png");
+    let bytes = std::fs::read(&map).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(&urisc(&["cells", s(&truncated), "--out", s(&out)]), "t.png");
+    assert!(!out.exists(), "failed run leaves no folder");
+    // A multi-page stack: refused, not silently cut to its first page.
+    let stack = dir.path().join("stack.tif");
+    let page = Image::filled(H, W, 255u8);
+    urisc_io::write_tiff_stack(&stack, &[page.clone(), page], None, false).unwrap();
+    fails_with(
+        &urisc(&["cells", s(&stack), "--out", s(&out)]),
+        "stack.tif: a stack of 2 pages",
+    );
+    assert!(!out.exists());
+    // An overlay image of another size: named, before any work.
+    let em = dir.path().join("em.png");
+    write_png(&em, &Image::filled(3, 3, 0u8), None, false).unwrap();
+    let args = [
+        "cells",
+        s(&map),
+        "--out",
+        s(&out),
+        "--overlay-image",
+        s(&em),
+    ];
+    fails_with(&urisc(&args), "em.png: EM image is 3×3");
+    assert!(!out.exists());
+
+    // Existing outputs: refused without --force (the file is untouched), replaced with it.
+    ok(&["cells", s(&map), "--out", s(&out)]);
+    let label = out.join("a.tif");
+    let before = std::fs::read(&label).unwrap();
+    fails_with(
+        &urisc(&["cells", s(&map), "--out", s(&out), "--merge-threshold", "0"]),
+        "--force",
+    );
+    assert_eq!(std::fs::read(&label).unwrap(), before);
+    ok(&[
+        "cells",
+        s(&map),
+        "--out",
+        s(&out),
+        "--force",
+        "--no-boundaries",
+    ]);
+    let labels = read_labels(&label).unwrap();
+    assert!(labels.data.iter().all(|&l| l != 0), "no boundaries drawn");
+    // --out is the input folder: the input is never written over (same stem, other extension
+    // is allowed, so use a .tif input).
+    let tif_in = dir.path().join("in/b.tif");
+    std::fs::create_dir_all(tif_in.parent().unwrap()).unwrap();
+    std::fs::copy(&label, &tif_in).unwrap();
+    let args = [
+        "cells",
+        s(&tif_in),
+        "--out",
+        s(tif_in.parent().unwrap()),
+        "--force",
+    ];
+    fails_with(&urisc(&args), "never writes over its inputs");
+}
+
+#[test]
+fn eval_instances_refuses_mismatched_sizes_and_float_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let gt_path = dir.path().join("gt.png");
+    gt(&gt_path);
+    let small = dir.path().join("small.tif");
+    urisc_io::write_label_tiff(&small, &Image::filled(2, 2, 1u32), None, false).unwrap();
+    let args = [
+        "eval",
+        "--instances",
+        "--pred",
+        s(&small),
+        "--gt",
+        s(&gt_path),
+    ];
+    fails_with(&urisc(&args), "small.tif: labels are 2×2 but ground truth");
+    let float = dir.path().join("float.tif");
+    write_tiff(
+        &float,
+        &GreyImage::F32(Image::filled(H, W, 0.5)),
+        None,
+        false,
+    )
+    .unwrap();
+    let args = [
+        "eval",
+        "--instances",
+        "--pred",
+        s(&float),
+        "--gt",
+        s(&gt_path),
+    ];
+    fails_with(
+        &urisc(&args),
+        "float.tif: a floating-point image is not a label image",
+    );
+}
