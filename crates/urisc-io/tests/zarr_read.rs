@@ -602,3 +602,51 @@ fn unsupported_codec_and_data_type_are_one_clear_line() {
         .to_string()
         .contains("zarr.json"));
 }
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/zarr")
+        .join(name)
+}
+
+#[test]
+fn arrays_written_by_zarr_python_read_back() {
+    // tests/data/zarr/make_fixtures.py (zarr-python 3.1.6) says what they hold.
+    let a = ZarrArray::open(&fixture("zstd_u16.zarr")).unwrap();
+    assert_eq!(a.shape(), &[5, 7]);
+    match read_image(&fixture("zstd_u16.zarr")).unwrap().image {
+        GreyImage::U16(i) => {
+            let expected: Vec<u16> = (0..35u32).map(|i| (i * 977 % 65536) as u16).collect();
+            assert_eq!(i.data, expected);
+        }
+        other => panic!("16-bit expected, got {}-bit", other.bit_depth()),
+    }
+
+    let b = ZarrArray::open(&fixture("sharded_f32.zarr")).unwrap();
+    assert_eq!((b.planes(), b.height(), b.width()), (3, 6, 5));
+    for z in 0..3 {
+        let GreyImage::F32(plane) = read_page(&fixture("sharded_f32.zarr"), z).unwrap().image
+        else {
+            panic!("float expected");
+        };
+        for y in 0..6 {
+            for x in 0..5 {
+                let want = if y < 4 {
+                    ((z * 30 + y * 5 + x) as f32) / 89.0
+                } else {
+                    0.25
+                };
+                assert_eq!(plane.get(y, x), want, "({z}, {y}, {x})");
+            }
+        }
+    }
+    let region = b.read_region(2, 3..5, 1..4).unwrap();
+    let want = |y: usize, x: usize| urisc_io::unit_to_u8((60 + y * 5 + x) as f32 / 89.0);
+    assert_eq!(
+        region.data,
+        vec![want(3, 1), want(3, 2), want(3, 3), 64, 64, 64]
+    );
+
+    let err = ZarrArray::open(&fixture("blosc_u8.zarr")).unwrap_err();
+    assert!(err.to_string().contains("blosc"), "{err}");
+}
