@@ -650,3 +650,19 @@ fn arrays_written_by_zarr_python_read_back() {
     let err = ZarrArray::open(&fixture("blosc_u8.zarr")).unwrap_err();
     assert!(err.to_string().contains("blosc"), "{err}");
 }
+
+#[test]
+fn a_zarr_store_is_a_dataset_of_its_planes() {
+    let ds = urisc_io::dataset::discover(&fixture("sharded_f32.zarr")).unwrap();
+    assert_eq!(ds.layout, urisc_io::dataset::Layout::ImagesOnly);
+    let names: Vec<&str> = ds.samples.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["sharded_f32#000", "sharded_f32#001", "sharded_f32#002"]
+    );
+    let img = ds.samples[1].image.as_ref().unwrap();
+    assert_eq!(img.page, 1);
+    assert_eq!(read_page(&img.path, img.page).unwrap().image.height(), 6);
+    let info = urisc_io::dataset::inspect(&ds, &|| {});
+    assert_eq!(info.images, 3);
+}
