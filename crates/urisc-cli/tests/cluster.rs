@@ -144,6 +144,12 @@ fn blocks_by_array_index_equal_single_process_predict() {
             s(&asm),
         ]));
         same_pixels(&asm.join("s1.png"), &d.join("pred/s1.png"));
+        // Any Zarr reader sees the same map in the store (urisc's own reader here).
+        let store = urisc_io::zarr::ZarrArray::open(&out.join("s1.ome.zarr")).unwrap();
+        assert_eq!(
+            store.read_region(0, 0..700, 0..600).unwrap(),
+            urisc_io::read_u8(&d.join("pred/s1.png")).unwrap()
+        );
         let asm_p = d.join(format!("asm-p-{chunk}-{shard}"));
         ok(&urisc(&[
             "assemble",
@@ -235,4 +241,84 @@ fn exit_codes_separate_retryable_from_fatal_errors() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+#[test]
+fn a_zarr_stack_is_planned_plane_by_plane_into_a_3d_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = section(d);
+    let image = urisc_io::read_u8(&input).unwrap();
+    // A two-plane OME-Zarr stack of the section (plane 1 mirrored), chunks of 256.
+    let layout = urisc_io::zarr_store::StoreLayout {
+        root: d.join("stack.ome.zarr"),
+        planes: Some(2),
+        height: 700,
+        width: 600,
+        chunk: 256,
+        shard: 1,
+        data_type: "uint8".into(),
+    };
+    urisc_io::zarr_store::create(&layout, "stack", Some(4.0), false).unwrap();
+    let mirrored: Vec<u8> = image
+        .data
+        .chunks(600)
+        .flat_map(|row| row.iter().rev().copied().collect::<Vec<_>>())
+        .collect();
+    let planes = [image.data.clone(), mirrored.clone()];
+    for (z, plane) in planes.iter().enumerate() {
+        let (uy, ux) = layout.units();
+        for y in 0..uy {
+            for x in 0..ux {
+                let (y0, x0) = (y * 256, x * 256);
+                let (y1, x1) = ((y0 + 256).min(700), (x0 + 256).min(600));
+                let unit: Vec<u8> = (y0..y1)
+                    .flat_map(|r| plane[r * 600 + x0..r * 600 + x1].to_vec())
+                    .collect();
+                urisc_io::zarr_store::write_unit(&layout, z, y, x, &unit).unwrap();
+            }
+        }
+    }
+    let png = d.join("mirrored.png");
+    urisc_io::write_png(&png, &urisc_io::Image::new(700, 600, mirrored), None, false).unwrap();
+    ok(&urisc(&[
+        "predict",
+        s(&input),
+        s(&png),
+        "--out",
+        s(&d.join("pred")),
+    ]));
+
+    let out = d.join("out");
+    let manifest = out.join("manifest.json");
+    ok(&urisc(&[
+        "plan",
+        s(&layout.root),
+        "--out",
+        s(&out),
+        "--chunk",
+        "512",
+    ]));
+    for i in 0..tasks(&manifest) {
+        ok(&run_block(&manifest, &[], &["--index", &i.to_string()]));
+    }
+    let result = urisc_io::zarr::ZarrArray::open(&out.join("stack.ome.zarr")).unwrap();
+    assert_eq!(result.shape(), [2, 700, 600]);
+    assert_eq!(result.pixel_size_nm(), Some(4.0));
+    for (z, name) in [(0, "s1"), (1, "mirrored")] {
+        assert_eq!(
+            result.read_region(z, 0..700, 0..600).unwrap(),
+            urisc_io::read_u8(&d.join(format!("pred/{name}.png"))).unwrap(),
+            "plane {z}"
+        );
+    }
+    ok(&urisc(&[
+        "assemble",
+        "--manifest",
+        s(&manifest),
+        "--out",
+        s(&d.join("asm")),
+    ]));
+    same_pixels(&d.join("asm/stack_0.png"), &d.join("pred/s1.png"));
+    same_pixels(&d.join("asm/stack_1.png"), &d.join("pred/mirrored.png"));
 }

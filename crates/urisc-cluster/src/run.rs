@@ -57,9 +57,14 @@ fn write_mark(manifest: &Manifest, block: usize, mark: &BlockMark) -> Result<(),
     Ok(())
 }
 
-/// Reads a rectangle of a section's input: a plane of a Zarr store chunk by chunk, or a file
-/// streamed by rows up to the rectangle's last row.
+/// Reads a rectangle of a section's input: a plane of a Zarr store chunk by chunk, a page of a
+/// multi-page TIFF, or a file streamed by rows up to the rectangle's last row.
 pub fn read_input(section: &Section, rect: Rect) -> Result<Image<u8>, urisc_io::IoError> {
+    if urisc_io::zarr_store::is_zarr(&section.input) {
+        // Only the chunks the rectangle touches are decoded.
+        let array = urisc_io::zarr::ZarrArray::open(&section.input)?;
+        return array.read_region(section.plane, rect.y0..rect.y1, rect.x0..rect.x1);
+    }
     let mut data = Vec::with_capacity(rect.area());
     if section.plane > 0 {
         let page = urisc_io::read_page(&section.input, section.plane)?

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::detect::{detect_format, Format};
 use crate::error::{IoError, IoErrorKind};
 use crate::image::{luma, GreyImage, Image};
+use crate::zarr::ZarrArray;
 use crate::{jpeg, png, tiff};
 
 /// A decoded page and what the reader learnt about it.
@@ -25,21 +26,27 @@ pub struct Decoded {
     pub out_of_range: usize,
 }
 
-/// Reads the first page of a PNG, TIFF or JPEG as grey.
+/// Reads the first page of a PNG, TIFF or JPEG, or plane 0 of a Zarr store, as grey.
 pub fn read_image(path: &Path) -> Result<Decoded, IoError> {
     match detect_format(path)? {
         Format::Png => png::read(path),
         Format::Tiff => tiff::read_first(path),
         Format::Jpeg => jpeg::read(path),
+        Format::Zarr => ZarrArray::open(path)?.read_plane(0),
     }
 }
 
-/// Reads every page of a file (a PNG or JPEG is a one-page stack).
+/// Reads every page of a file (a PNG or JPEG is a one-page stack; a Zarr store's pages are its
+/// z planes).
 pub fn read_stack(path: &Path) -> Result<Vec<Decoded>, IoError> {
     match detect_format(path)? {
         Format::Png => Ok(vec![png::read(path)?]),
         Format::Tiff => tiff::read_all(path),
         Format::Jpeg => Ok(vec![jpeg::read(path)?]),
+        Format::Zarr => {
+            let array = ZarrArray::open(path)?;
+            (0..array.planes()).map(|z| array.read_plane(z)).collect()
+        }
     }
 }
 
@@ -47,6 +54,7 @@ pub fn read_stack(path: &Path) -> Result<Vec<Decoded>, IoError> {
 pub fn read_page(path: &Path, page: usize) -> Result<Decoded, IoError> {
     match detect_format(path)? {
         Format::Tiff => tiff::read_page(path, page),
+        Format::Zarr => ZarrArray::open(path)?.read_plane(page),
         format if page > 0 => Err(IoError::new(
             path,
             IoErrorKind::Invalid,
@@ -69,6 +77,10 @@ pub fn probe(path: &Path) -> Result<(usize, usize, usize), IoError> {
             let (h, w) = jpeg::header_size(path)?;
             Ok((1, h, w))
         }
+        Format::Zarr => {
+            let array = ZarrArray::open(path)?;
+            Ok((array.planes(), array.height(), array.width()))
+        }
     }
 }
 
@@ -79,6 +91,20 @@ pub fn page_size(path: &Path, page: usize) -> Result<(usize, usize), IoError> {
         Format::Png => png::header_size(path),
         Format::Tiff => tiff::page_size(path, page),
         Format::Jpeg => jpeg::header_size(path),
+        Format::Zarr => {
+            let array = ZarrArray::open(path)?;
+            if page >= array.planes() {
+                return Err(IoError::new(
+                    path,
+                    IoErrorKind::Invalid,
+                    format!(
+                        "a Zarr array of {} planes has no plane {page}",
+                        array.planes()
+                    ),
+                ));
+            }
+            Ok((array.height(), array.width()))
+        }
     }
 }
 

@@ -151,6 +151,9 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
     if root.is_file() {
         return discover_stack_file(root);
     }
+    if root.join("zarr.json").is_file() {
+        return discover_zarr(root);
+    }
     if root.join("imgs").is_dir() && root.join("label").is_dir() {
         return Ok(discover_urisc(root));
     }
@@ -177,7 +180,7 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
             root,
             IoErrorKind::Invalid,
             "no dataset found: expected imgs/ + label/ (U-RISC), *volume*.tif (ISBI), \
-             images/ + labels/, or image files",
+             images/ + labels/, image files, or a Zarr store",
         ));
     }
     Ok(Dataset {
@@ -193,6 +196,37 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
             })
             .collect(),
         layout_pixel_size_nm: isbi_hint(root),
+        annotation_rounds: vec![],
+    })
+}
+
+/// A Zarr store: its planes as images without labels (page = z plane), named `STEM#ZZZ`.
+fn discover_zarr(root: &Path) -> Result<Dataset, IoError> {
+    let array = crate::zarr::ZarrArray::open(root)?;
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = name
+        .strip_suffix(".ome.zarr")
+        .or_else(|| name.strip_suffix(".zarr"))
+        .unwrap_or(&name)
+        .to_string();
+    Ok(Dataset {
+        root: root.to_path_buf(),
+        layout: Layout::ImagesOnly,
+        samples: (0..array.planes())
+            .map(|page| Sample {
+                name: format!("{base}#{page:03}"),
+                split: None,
+                image: Some(ImageRef {
+                    path: root.to_path_buf(),
+                    page,
+                }),
+                label: None,
+            })
+            .collect(),
+        layout_pixel_size_nm: array.pixel_size_nm(),
         annotation_rounds: vec![],
     })
 }

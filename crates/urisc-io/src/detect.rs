@@ -20,6 +20,9 @@ pub enum Format {
     Tiff,
     /// JPEG, baseline or progressive (`.jpg`, `.jpeg`).
     Jpeg,
+    /// A Zarr v3 store: a folder with `zarr.json` (an OME-Zarr group or an array); read only
+    /// here, written by [`crate::RowWriter`].
+    Zarr,
 }
 
 impl Format {
@@ -41,6 +44,7 @@ impl Format {
             Format::Png => "PNG",
             Format::Tiff => "TIFF",
             Format::Jpeg => "JPEG",
+            Format::Zarr => "Zarr store",
         }
     }
 
@@ -66,8 +70,19 @@ pub fn is_image_path(path: &Path) -> bool {
     Format::from_path(path).is_some()
 }
 
-/// The format of the file at `path`, from its magic bytes (the extension is not looked at).
+/// The format of the file at `path`, from its magic bytes (the extension is not looked at); a
+/// folder is a Zarr store if it holds `zarr.json`.
 pub(crate) fn detect_format(path: &Path) -> Result<Format, IoError> {
+    if path.is_dir() {
+        if path.join("zarr.json").is_file() {
+            return Ok(Format::Zarr);
+        }
+        return Err(IoError::new(
+            path,
+            IoErrorKind::Unsupported,
+            "a folder, not an image (and not a Zarr store: no zarr.json)",
+        ));
+    }
     // Trust the magic bytes over the extension: mislabelled files are common in shared datasets.
     let mut magic = [0u8; 8];
     let mut file = File::open(path).map_err(|e| IoError::open(path, e))?;
@@ -81,7 +96,7 @@ pub(crate) fn detect_format(path: &Path) -> Result<Format, IoError> {
     Err(IoError::new(
         path,
         IoErrorKind::Unsupported,
-        "not a PNG, TIFF or JPEG file",
+        "not a PNG, TIFF or JPEG file (nor a Zarr store)",
     ))
 }
 

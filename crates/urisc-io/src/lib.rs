@@ -7,6 +7,8 @@
 //!   renamed over the final name only when complete.
 //! - [`open_rows`] / [`RowWriter`] stream images by rows (PNG, strip TIFF, OME-Zarr), so
 //!   sections are processed in memory that does not grow with their area.
+//! - [`ZarrArray`] / [`ZarrRows`] read Zarr v3 / OME-Zarr arrays (2-D or z stacks) by regions
+//!   or rows; the readers above take a Zarr store folder as well.
 //! - [`dataset::discover`] recognises the U-RISC release layout, ISBI 2012 stacks and generic
 //!   `images/` + `labels/` folders.
 //!
@@ -27,7 +29,8 @@
 //! - `tiff`: TIFF reading (stacks, BigTIFF, strips, tiles), [`write_tiff`],
 //!   [`write_tiff_stack`], the strip reader and the streamed strip encoder.
 //! - `jpeg`: JPEG reading (whole-image; streamed reads decode whole and serve rows from memory).
-//! - `zarr`: the OME-Zarr writer behind [`RowWriter`] ([`ZARR_CHUNK`]).
+//! - [`zarr`]: the OME-Zarr writer behind [`RowWriter`] ([`ZARR_CHUNK`]) and the Zarr v3
+//!   reader ([`ZarrArray`], [`ZarrRows`]).
 //! - [`dataset`], `image` ([`Image`], [`GreyImage`], polarity rules), `error` ([`IoError`]);
 //!   and here, the atomic-write helpers ([`write_atomically`], [`check_writable`],
 //!   [`remove_stale_temporaries`]).
@@ -54,7 +57,7 @@ mod jpeg;
 mod png;
 mod stream;
 mod tiff;
-mod zarr;
+pub mod zarr;
 pub mod zarr_store;
 
 use std::fs::File;
@@ -70,7 +73,7 @@ pub use image::{
     LABEL_MEMBRANE_MAX, PREDICTION_MEMBRANE_BELOW,
 };
 pub use stream::{open_rows, MemoryRows, RowSource, RowWriter, StreamFormat, StreamSample};
-pub use zarr::ZARR_CHUNK;
+pub use zarr::{ZarrArray, ZarrRows, ZARR_CHUNK};
 
 /// Reads a label image (cell ids, 0 = boundary): a 32-bit unsigned TIFF as
 /// [`write_label_tiff`] writes it, or an 8- or 16-bit grey PNG/TIFF whose values are the ids.

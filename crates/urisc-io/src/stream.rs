@@ -37,7 +37,8 @@ pub trait RowSource: Send {
 /// Opens an image for row streaming. Non-interlaced 8-bit PNGs (grey, grey + alpha, RGB(A)) and
 /// stripped TIFFs (8/16-bit grey or RGB, float grey) are decoded as they are read; other files
 /// (tiled TIFF, 16-bit or interlaced PNG, JPEG) are decoded whole first and then served by rows.
-/// The format is the file's content, whatever its name.
+/// A Zarr store folder (plane 0) is decoded one band of chunks at a time. The format is the
+/// file's content, whatever its name.
 pub fn open_rows(path: &Path) -> Result<Box<dyn RowSource>, IoError> {
     match detect_format(path)? {
         Format::Png => {
@@ -51,6 +52,7 @@ pub fn open_rows(path: &Path) -> Result<Box<dyn RowSource>, IoError> {
             }
         }
         Format::Jpeg => return Ok(Box::new(crate::jpeg::open_rows(path)?)),
+        Format::Zarr => return Ok(Box::new(crate::zarr::ZarrRows::open(path, 0)?)),
     }
     Ok(Box::new(MemoryRows::decoded(read_image(path)?)))
 }

@@ -1,12 +1,23 @@
-//! OME-Zarr output: a Zarr v3 group with OME-Zarr 0.5 metadata holding one 2-D array `0` in
-//! gzip-compressed chunks, written band by band behind [`crate::RowWriter`]. urisc does not read
-//! Zarr.
+//! Zarr v3 / OME-Zarr.
+//!
+//! - Output: a Zarr v3 group with OME-Zarr 0.5 metadata holding one 2-D array `0` in
+//!   gzip-compressed chunks, written band by band behind [`crate::RowWriter`].
+//! - Input: [`ZarrArray`] reads 2-D and 3-D arrays (an OME-Zarr group's full resolution, or an
+//!   array folder) by regions, [`ZarrRows`] streams one plane by rows. Data types uint8, uint16,
+//!   float32, float64; regular chunk grids with `default` or `v2` chunk keys; codecs `bytes`,
+//!   `transpose`, `sharding_indexed`, `gzip`, `zstd`, `crc32c`. Missing chunks hold the fill
+//!   value. [`crate::read_image`], [`crate::open_rows`] and their siblings take a Zarr store
+//!   folder too (a 3-D array's pages are its z planes).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::stream::{as_u8, expect_rows, StreamSample};
+
+mod read;
+
+pub use read::{ZarrArray, ZarrRows};
 
 /// Chunk side of OME-Zarr output: 1024² chunks are 1 MiB at 8 bits, a common choice for EM.
 pub const ZARR_CHUNK: usize = 1024;
