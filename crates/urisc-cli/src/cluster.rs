@@ -149,21 +149,7 @@ fn sections_of(inputs: &[PathBuf]) -> Result<Grouped> {
         }
     }
     for f in files {
-        let name = f
-            .file_name()
-            .map(|n| {
-                let n = n.to_string_lossy();
-                n.strip_suffix(".ome.zarr")
-                    .or_else(|| n.strip_suffix(".zarr"))
-                    .map(str::to_string)
-                    .unwrap_or_else(|| {
-                        f.file_stem()
-                            .unwrap_or_default()
-                            .to_string_lossy()
-                            .into_owned()
-                    })
-            })
-            .unwrap_or_default();
+        let name = urisc_io::image_stem(&f);
         if let Some((other, ..)) = out.iter().find(|(n, ..)| *n == name) {
             anyhow::bail!(
                 "{}: its output {name}.ome.zarr would replace that of another input named {other:?} (rename one)",

@@ -98,7 +98,15 @@ fn parse_tta(s: &str) -> Result<usize, String> {
 fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
-        if p.is_dir() {
+        if urisc_io::zarr_store::is_zarr(p) {
+            let (planes, ..) = urisc_io::probe(p)?;
+            anyhow::ensure!(
+                planes == 1,
+                "{}: a stack of {planes} planes; `urisc predict` takes 2-D sections (predict a stack plane by plane with `urisc plan` and `urisc run-block`, which write a 3-D store)",
+                p.display()
+            );
+            files.push(p.clone());
+        } else if p.is_dir() {
             let found = urisc_eval::image_files(p)?;
             anyhow::ensure!(
                 !found.is_empty(),

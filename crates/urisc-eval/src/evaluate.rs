@@ -97,9 +97,7 @@ impl EvalError {
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    urisc_io::image_stem(path)
 }
 
 /// Image files directly inside `dir`, sorted by name.
@@ -108,7 +106,7 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
         .map_err(|e| EvalError::input(dir, format!("cannot read folder: {e}")))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && urisc_io::is_image_path(p))
+        .filter(|p| urisc_io::is_image_input(p))
         .collect();
     files.sort();
     Ok(files)
@@ -122,7 +120,9 @@ pub fn pair_inputs(pred: &Path, gt: &Path) -> Result<Vec<Pair>, EvalError> {
             return Err(EvalError::input(p, "no such file or folder"));
         }
     }
-    match (pred.is_dir(), gt.is_dir()) {
+    // A Zarr store is an image (its planes are pages), not a folder of images.
+    let folder = |p: &Path| p.is_dir() && !urisc_io::zarr_store::is_zarr(p);
+    match (folder(pred), folder(gt)) {
         (false, false) => {
             let (pred_pages, ..) = urisc_io::probe(pred)?;
             let (gt_pages, ..) = urisc_io::probe(gt)?;

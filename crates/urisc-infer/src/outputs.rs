@@ -90,7 +90,7 @@ impl OutputPlan {
             }
         }
         let name = |dir: &Path, input: &Path| {
-            let stem = input.file_stem().unwrap_or_default().to_string_lossy();
+            let stem = urisc_io::image_stem(input);
             dir.join(format!("{stem}.{ext}"))
         };
         let input_paths: HashMap<PathBuf, &PathBuf> =

@@ -111,6 +111,31 @@ pub fn read_labels(path: &Path) -> Result<Image<u32>, IoError> {
     }
 }
 
+/// An image's name without its extension: the file stem, or a Zarr store's folder name without
+/// `.ome.zarr` / `.zarr` (outputs and pairs are named by it).
+pub fn image_stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if zarr_store::is_zarr(path) {
+        for suffix in [".ome.zarr", ".zarr"] {
+            if let Some(stem) = name.strip_suffix(suffix) {
+                return stem.to_string();
+            }
+        }
+        return name;
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether `path` is an image input: a file with an image extension, or a Zarr store.
+pub fn is_image_input(path: &Path) -> bool {
+    (path.is_file() && is_image_path(path)) || zarr_store::is_zarr(path)
+}
+
 /// Refuses an existing output unless `overwrite` (the CLI's `--force`).
 pub fn check_writable(path: &Path, overwrite: bool) -> Result<(), IoError> {
     if !overwrite && path.exists() {
