@@ -60,6 +60,8 @@ fn score_round(dataset: &Dataset, round: &Path, fin: &Path, name: &str) -> RunRe
         predictions: Some(round.display().to_string()),
         overlay: None,
         curves: None,
+        cell_scores: None,
+        cells_merge_threshold: None,
     };
     match pair_inputs(round, fin)
         .and_then(|pairs| evaluate(&pairs, Protocol::Binarized, &MetricSet::all(), &|_| {}))

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::runner::{RunRecord, Status};
-use crate::suite::{higher_is_better, Suite, METRICS};
+use crate::suite::{higher_is_better, Suite, CELL_METRICS, METRICS};
 
 /// Mean and sample standard deviation (n − 1; absent for one value).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -172,6 +172,15 @@ fn row(method: &str, human: bool, runs: &[&RunRecord]) -> Row {
             metrics.insert(name.to_string(), s);
         }
     }
+    for (name, _) in CELL_METRICS.iter().chain(&[("cells_count", true)]) {
+        let values: Vec<f64> = done
+            .iter()
+            .filter_map(|r| r.cell_scores.as_ref().and_then(|c| c.get(*name).copied()))
+            .collect();
+        if let Some(s) = Stat::of(&values) {
+            metrics.insert(name.to_string(), s);
+        }
+    }
     let stat = |f: &dyn Fn(&RunRecord) -> Option<f64>| {
         Stat::of(&done.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
     };
@@ -194,6 +203,27 @@ fn row(method: &str, human: bool, runs: &[&RunRecord]) -> Row {
     }
 }
 
+/// Every metric column: membrane metrics, then the cells stage's.
+pub fn all_columns() -> Vec<&'static str> {
+    METRICS
+        .iter()
+        .chain(&CELL_METRICS)
+        .map(|(m, _)| *m)
+        .chain(["cells_count"])
+        .collect()
+}
+
+impl DatasetBoard {
+    /// The metric columns to show: membrane metrics, and the cells stage's where a row has them.
+    pub fn columns(&self) -> Vec<&'static str> {
+        let cells = self.rows.iter().any(|r| r.metrics.contains_key("cells_are"));
+        all_columns()
+            .into_iter()
+            .filter(|m| cells || !m.starts_with("cells"))
+            .collect()
+    }
+}
+
 /// Column titles of the metrics.
 pub fn metric_title(name: &str) -> String {
     match name {
@@ -204,6 +234,13 @@ pub fn metric_title(name: &str) -> String {
         "dice" => "Dice".into(),
         "vrand" => "V_rand".into(),
         "vinfo" => "V_info".into(),
+        "cells_are" => "cells ARE".into(),
+        "cells_voi_split" => "cells VOI split".into(),
+        "cells_voi_merge" => "cells VOI merge".into(),
+        "cells_cremi" => "cells CREMI".into(),
+        "cells_vrand" => "cells V_rand".into(),
+        "cells_vinfo" => "cells V_info".into(),
+        "cells_count" => "cells".into(),
         "are" => "ARE".into(),
         "voi_split" => "VOI split".into(),
         "voi_merge" => "VOI merge".into(),
@@ -214,7 +251,11 @@ pub fn metric_title(name: &str) -> String {
 
 /// `mean ± std` with 4 decimals (PHD 2), or `—`.
 pub fn format_stat(name: &str, s: Option<&Stat>) -> String {
-    let digits = if name.starts_with("phd_") { 2 } else { 4 };
+    let digits = match name {
+        "cells_count" => 1,
+        n if n.starts_with("phd_") => 2,
+        _ => 4,
+    };
     match s {
         None => "—".into(),
         Some(Stat { mean, std: None }) => format!("{mean:.digits$}"),
@@ -257,8 +298,9 @@ impl Leaderboard {
                     .map_or(String::new(), |p| format!(" ({p} nm/pixel)")),
                 d.test.join(", ")
             );
+            let columns = d.columns();
             let mut header = vec!["rank".to_string(), "method".into(), "runs".into()];
-            header.extend(METRICS.iter().map(|(m, _)| metric_title(m)));
+            header.extend(columns.iter().map(|m| metric_title(m)));
             header.extend([
                 "threshold".into(),
                 "train s".into(),
@@ -289,11 +331,7 @@ impl Leaderboard {
                         r.runs.to_string()
                     },
                 ];
-                cells.extend(
-                    METRICS
-                        .iter()
-                        .map(|(m, _)| format_stat(m, r.metrics.get(*m))),
-                );
+                cells.extend(columns.iter().map(|m| format_stat(m, r.metrics.get(*m))));
                 cells.extend([
                     format_plain(r.threshold.as_ref(), 2),
                     format_plain(r.train_seconds.as_ref(), 0),
@@ -323,7 +361,7 @@ impl Leaderboard {
             "runs".into(),
             "failed".into(),
         ];
-        for (m, _) in METRICS {
+        for m in all_columns() {
             header.push(format!("{m}_mean"));
             header.push(format!("{m}_std"));
         }
@@ -345,7 +383,7 @@ impl Leaderboard {
                     r.runs.to_string(),
                     r.failed.to_string(),
                 ];
-                for (m, _) in METRICS {
+                for m in all_columns() {
                     let st = r.metrics.get(m);
                     cells.push(num(st.map(|s| s.mean)));
                     cells.push(num(st.and_then(|s| s.std)));

@@ -7,6 +7,7 @@
 //! how they predict). Re-running a suite reuses finished runs, resumes interrupted training
 //! exactly, and retries failed runs; a failed run is a row with its error, never a stop.
 
+pub mod cells;
 pub mod data;
 pub mod error;
 pub mod hash;

@@ -9,7 +9,7 @@ use urisc_io::Image;
 use crate::error::BenchError;
 use crate::leaderboard::{format_stat, metric_title, Leaderboard};
 use crate::runner::RunRecord;
-use crate::suite::{Suite, METRICS};
+use crate::suite::Suite;
 
 /// Colour of false-positive membrane pixels (predicted, not in the label).
 pub const FALSE_POSITIVE: [u8; 3] = [230, 0, 200];
@@ -140,7 +140,8 @@ mean ± sample standard deviation over seeds. Machine: {}. Files: <a href=\"lead
             h,
             "<div class=\"scroll\"><table><tr><th>rank</th><th>method</th><th>runs</th>"
         );
-        for (m, _) in METRICS {
+        let columns = d.columns();
+        for m in &columns {
             let _ = write!(h, "<th>{}</th>", escape(&metric_title(m)));
         }
         let _ = writeln!(
@@ -168,8 +169,8 @@ mean ± sample standard deviation over seeds. Machine: {}. Files: <a href=\"lead
                     String::new()
                 }
             );
-            for (m, _) in METRICS {
-                let _ = write!(h, "<td>{}</td>", escape(&format_stat(m, r.metrics.get(m))));
+            for m in &columns {
+                let _ = write!(h, "<td>{}</td>", escape(&format_stat(m, r.metrics.get(*m))));
             }
             let plain = |s: &Option<crate::leaderboard::Stat>, digits: usize| {
                 s.map_or("—".into(), |s| format!("{:.digits$}", s.mean))

@@ -106,6 +106,13 @@ pub struct RunRecord {
     /// Training curves (SVG), relative to the suite folder.
     #[serde(default)]
     pub curves: Option<String>,
+    /// Mean instance scores of the cells stage over the test images (`cells_are`, …,
+    /// `cells_count`), if the method has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_scores: Option<std::collections::BTreeMap<String, f64>>,
+    /// The cells stage's agglomeration threshold (chosen on validation or given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cells_merge_threshold: Option<f32>,
 }
 
 /// Events of a suite for progress displays.
@@ -169,14 +176,18 @@ pub fn plan(suite: &Suite, out: &Path) -> Result<Vec<PlannedRun>, BenchError> {
             fingerprint(&mut data_hash, &files[0])?;
             data_hash.text("validation");
             fingerprint(&mut data_hash, &files[1])?;
-            let inference = serde_json::json!({
+            let mut inference = serde_json::json!({
                 "tta": method.tta,
                 "threshold": method.threshold,
                 "min_size": method.min_size,
                 "scale": method.scale,
                 "tile": method.tile,
-            })
-            .to_string();
+            });
+            // Only when present, so runs without a cells stage keep their keys.
+            if let Some(c) = &method.cells {
+                inference["cells"] = serde_json::to_value(c).expect("serialises");
+            }
+            let inference = inference.to_string();
             let seeds: Vec<Option<u64>> = match method.source {
                 MethodSource::Train(_) => suite.seeds.iter().map(|&s| Some(s)).collect(),
                 MethodSource::Model(_) => vec![None],
@@ -270,6 +281,8 @@ pub fn execute(
         predictions: None,
         overlay: None,
         curves: None,
+        cell_scores: None,
+        cells_merge_threshold: None,
     };
     urisc_eval::bench::reset_peak_rss();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -381,26 +394,54 @@ fn carry_out(
         .validate()
         .map_err(|e| BenchError::Run(format!("inference settings: {e}")))?;
 
+    // Validation probabilities, when the threshold or the cells stage is chosen on them.
+    let needs_validation = method.threshold == ThresholdPolicy::Validation
+        || method.cells.as_ref().is_some_and(|c| c.merge_threshold.is_none());
+    let mut validation_maps = Vec::new();
+    if needs_validation {
+        events(Event::Stage("validation", validation.len()));
+        for (_, li) in &validation {
+            validation_maps.push(predict_scaled(&model, &li.image, &options, method.scale)?);
+            events(Event::Tick);
+        }
+    }
     let threshold = match method.threshold {
         ThresholdPolicy::Fixed(t) => t,
         ThresholdPolicy::Model => descriptor.threshold,
         ThresholdPolicy::Validation => {
-            events(Event::Stage("threshold", validation.len()));
-            let (mut probabilities, mut membrane) = (Vec::new(), Vec::new());
-            for (_, li) in &validation {
-                let p = predict_scaled(&model, &li.image, &options, method.scale)?;
-                probabilities.extend_from_slice(&p.data);
-                membrane.extend(
-                    li.label
-                        .data
-                        .iter()
-                        .map(|&v| urisc_io::label_is_membrane(v)),
-                );
-                events(Event::Tick);
-            }
+            let probabilities: Vec<f32> = validation_maps
+                .iter()
+                .flat_map(|p| p.data.iter().copied())
+                .collect();
+            let membrane: Vec<bool> = validation
+                .iter()
+                .flat_map(|(_, li)| li.label.data.iter().map(|&v| urisc_io::label_is_membrane(v)))
+                .collect();
             urisc_metrics::best_f1_threshold(&probabilities, &membrane, 100).threshold as f32
         }
     };
+    let cell_params = match &method.cells {
+        None => None,
+        Some(stage) => {
+            let merge = match stage.merge_threshold {
+                Some(m) => m,
+                None => {
+                    events(Event::Stage("cells threshold", 9));
+                    let pairs: Vec<(&Image<f32>, &Image<u8>)> = validation_maps
+                        .iter()
+                        .zip(&validation)
+                        .map(|(p, (_, li))| (p, &li.label))
+                        .collect();
+                    crate::cells::choose_merge_threshold(stage, &pairs, &mut || {
+                        events(Event::Tick)
+                    })?
+                }
+            };
+            record.cells_merge_threshold = Some(merge);
+            Some(crate::cells::params(stage, merge))
+        }
+    };
+    let mut cell_scores = Vec::new();
     record.threshold = Some(threshold);
 
     let predictions = run_dir.join("predictions");
@@ -423,6 +464,12 @@ fn carry_out(
             urisc_infer::clean_up(&mut membrane, min_size);
         }
         seconds += started.elapsed().as_secs_f64();
+        if let Some(params) = &cell_params {
+            let label = urisc_io::read_page(&f.label.path, f.label.page)?
+                .image
+                .into_u8();
+            cell_scores.push(crate::cells::score(&p, &label, params)?);
+        }
         pixels += image.height * image.width;
         let binary = Image::new(
             membrane.height,
@@ -464,6 +511,9 @@ fn carry_out(
     events(Event::Tick);
     record.scores = Some(report.mean);
     record.images = report.images;
+    if !cell_scores.is_empty() {
+        record.cell_scores = Some(crate::cells::mean(&cell_scores));
+    }
     Ok(())
 }
 

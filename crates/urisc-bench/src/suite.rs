@@ -143,6 +143,42 @@ pub struct MethodSpec {
     /// Only these datasets (default: all).
     #[serde(default)]
     pub datasets: Option<Vec<String>>,
+    /// `[method.cells]`: also segment cells from the test probabilities (`urisc cells`) and
+    /// score them as instances.
+    #[serde(default)]
+    pub cells: Option<CellsSpec>,
+}
+
+/// `[method.cells]`: the cells stage's parameters (as `urisc cells`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellsSpec {
+    /// Membrane iff `p ≥ threshold` for the distance transform (default 0.5).
+    #[serde(default)]
+    pub threshold: Option<f32>,
+    /// Smoothing of the distance map, pixels (default 2).
+    #[serde(default)]
+    pub sigma: Option<f32>,
+    /// Agglomeration threshold: a number, or `"validation"` (the value in 0.1 … 0.9 with the
+    /// lowest adapted Rand error of the validation split's cells) [default: 0.5].
+    #[serde(default)]
+    pub merge_threshold: Option<ThresholdSpec>,
+    /// Cells smaller than this join a neighbour (default 0: off).
+    #[serde(default)]
+    pub min_size: Option<u64>,
+}
+
+/// The cells stage, resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CellsStage {
+    /// Distance-transform threshold.
+    pub threshold: f32,
+    /// Distance smoothing.
+    pub sigma: f32,
+    /// Agglomeration threshold (`None`: chosen on the validation split).
+    pub merge_threshold: Option<f32>,
+    /// Small-cell merging.
+    pub min_size: u64,
 }
 
 fn default_tta() -> usize {
@@ -217,6 +253,8 @@ pub struct Method {
     pub tile: Option<usize>,
     /// Datasets it runs on (indices into [`Suite::datasets`]).
     pub datasets: Vec<usize>,
+    /// The cells stage, if any.
+    pub cells: Option<CellsStage>,
 }
 
 /// A dataset, resolved: its folder and the sample names of each split.
@@ -280,9 +318,24 @@ pub const METRICS: [(&str, bool); 15] = [
     ("voi_merge", false),
 ];
 
+/// Instance metrics of the cells stage (`urisc eval --instances` on the cells of the test
+/// probabilities), and whether higher is better.
+pub const CELL_METRICS: [(&str, bool); 6] = [
+    ("cells_are", false),
+    ("cells_voi_split", false),
+    ("cells_voi_merge", false),
+    ("cells_cremi", false),
+    ("cells_vrand", true),
+    ("cells_vinfo", true),
+];
+
 /// Whether a higher value of `metric` is better (`None`: not a leaderboard metric).
 pub fn higher_is_better(metric: &str) -> Option<bool> {
-    METRICS.iter().find(|(m, _)| *m == metric).map(|&(_, h)| h)
+    METRICS
+        .iter()
+        .chain(&CELL_METRICS)
+        .find(|(m, _)| *m == metric)
+        .map(|&(_, h)| h)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -340,7 +393,12 @@ impl Suite {
             return Err(bad(format!(
                 "primary_metric {:?} is not a metric; one of {}",
                 file.primary_metric,
-                METRICS.map(|(m, _)| m).join(", ")
+                METRICS
+                    .iter()
+                    .chain(&CELL_METRICS)
+                    .map(|(m, _)| *m)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         if file.seeds.is_empty() {
@@ -510,7 +568,49 @@ impl Suite {
                     )));
                 }
             }
+            let cells = match &m.cells {
+                None => None,
+                Some(c) => {
+                    let merge_threshold = match &c.merge_threshold {
+                        None => Some(0.5),
+                        Some(ThresholdSpec::Fixed(t)) => Some(*t as f32),
+                        Some(ThresholdSpec::Policy(p)) if p == "validation" => None,
+                        Some(ThresholdSpec::Policy(p)) => {
+                            return Err(fail(format!(
+                                "cells.merge_threshold {p:?}: a number in [0, 1] or \"validation\""
+                            )))
+                        }
+                    };
+                    let stage = CellsStage {
+                        threshold: c.threshold.unwrap_or(0.5),
+                        sigma: c.sigma.unwrap_or(2.0),
+                        merge_threshold,
+                        min_size: c.min_size.unwrap_or(0),
+                    };
+                    urisc_cells::CellParams {
+                        threshold: stage.threshold,
+                        sigma: stage.sigma,
+                        merge_threshold: stage.merge_threshold.unwrap_or(0.5),
+                        min_size: stage.min_size,
+                        ..Default::default()
+                    }
+                    .validate()
+                    .map_err(|e| fail(format!("cells: {e}")))?;
+                    if merge_threshold.is_none() {
+                        for &d in &selected {
+                            if datasets[d].validation.is_empty() {
+                                return Err(fail(format!(
+                                    "cells.merge_threshold \"validation\" needs validation samples, dataset {:?} has none",
+                                    datasets[d].name
+                                )));
+                            }
+                        }
+                    }
+                    Some(stage)
+                }
+            };
             methods.push(Method {
+                cells,
                 name: m.name.clone(),
                 source,
                 tta: m.tta,

@@ -146,6 +146,8 @@ fn lower_is_better_metrics_rank_ascending() {
         predictions: None,
         overlay: None,
         curves: None,
+        cell_scores: None,
+        cells_merge_threshold: None,
     };
     let records = vec![
         (record("a", 1, 0.30, Status::Done), false),
