@@ -30,8 +30,9 @@ pub fn score(
     label: &Image<u8>,
     params: &CellParams,
 ) -> Result<BTreeMap<String, f64>, BenchError> {
-    let map = MembraneMap::from_probability(probability.height, probability.width, &probability.data)
-        .map_err(|e| BenchError::Run(format!("cells: {e}")))?;
+    let map =
+        MembraneMap::from_probability(probability.height, probability.width, &probability.data)
+            .map_err(|e| BenchError::Run(format!("cells: {e}")))?;
     let cells = segment_cells(&map, params).map_err(|e| BenchError::Run(format!("cells: {e}")))?;
     let s = urisc_metrics::score_labels(&label.data, &cells.labels.data, label.height, label.width);
     Ok(BTreeMap::from([
@@ -48,7 +49,11 @@ pub fn score(
 /// The mean of each score over images.
 pub fn mean(all: &[BTreeMap<String, f64>]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    for key in all.first().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+    for key in all
+        .first()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         let v: f64 = all.iter().map(|m| m[&key]).sum::<f64>() / all.len() as f64;
         out.insert(key, v);
     }

@@ -216,7 +216,10 @@ pub fn all_columns() -> Vec<&'static str> {
 impl DatasetBoard {
     /// The metric columns to show: membrane metrics, and the cells stage's where a row has them.
     pub fn columns(&self) -> Vec<&'static str> {
-        let cells = self.rows.iter().any(|r| r.metrics.contains_key("cells_are"));
+        let cells = self
+            .rows
+            .iter()
+            .any(|r| r.metrics.contains_key("cells_are"));
         all_columns()
             .into_iter()
             .filter(|m| cells || !m.starts_with("cells"))

@@ -396,7 +396,10 @@ fn carry_out(
 
     // Validation probabilities, when the threshold or the cells stage is chosen on them.
     let needs_validation = method.threshold == ThresholdPolicy::Validation
-        || method.cells.as_ref().is_some_and(|c| c.merge_threshold.is_none());
+        || method
+            .cells
+            .as_ref()
+            .is_some_and(|c| c.merge_threshold.is_none());
     let mut validation_maps = Vec::new();
     if needs_validation {
         events(Event::Stage("validation", validation.len()));
@@ -415,7 +418,12 @@ fn carry_out(
                 .collect();
             let membrane: Vec<bool> = validation
                 .iter()
-                .flat_map(|(_, li)| li.label.data.iter().map(|&v| urisc_io::label_is_membrane(v)))
+                .flat_map(|(_, li)| {
+                    li.label
+                        .data
+                        .iter()
+                        .map(|&v| urisc_io::label_is_membrane(v))
+                })
                 .collect();
             urisc_metrics::best_f1_threshold(&probabilities, &membrane, 100).threshold as f32
         }

@@ -134,10 +134,16 @@ fn quick_suite_matches_urisc_eval_and_a_second_run_trains_nothing() {
     }
     // The cells stage: instance scores beside the membrane scores, and cells that split what
     // the binary map's connected components merge.
-    let default = rows.iter().find(|r| r["method"] == "default-model").unwrap();
+    let default = rows
+        .iter()
+        .find(|r| r["method"] == "default-model")
+        .unwrap();
     let cells_are = default["metrics"]["cells_are"]["mean"].as_f64().unwrap();
     let components_are = default["metrics"]["are"]["mean"].as_f64().unwrap();
-    assert!(cells_are < components_are, "cells {cells_are} vs components {components_are}");
+    assert!(
+        cells_are < components_are,
+        "cells {cells_are} vs components {components_are}"
+    );
     assert!(default["metrics"]["cells_cremi"]["mean"].is_f64());
     let csv = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
