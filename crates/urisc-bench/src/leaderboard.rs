@@ -287,7 +287,7 @@ impl Leaderboard {
         let _ = writeln!(s, "# Leaderboard: {}\n", self.suite);
         let _ = writeln!(
             s,
-            "Ranked by **{}** ({} is better); mean ± sample std over seeds {:?}; every metric on the binary test maps (`urisc eval`, binarized protocol). Human rows score an earlier annotation round against the final one.\n",
+            "Ranked by **{}** ({} is better); mean ± sample std over seeds {:?}; every metric on the binary test maps (`urisc eval`, binarized protocol). Human rows score an earlier annotation round against the final one. Peak MiB is the suite process's peak resident memory during the run, which includes what earlier runs of the same process left allocated.\n",
             metric_title(&self.primary_metric),
             if self.higher_is_better { "higher" } else { "lower" },
             self.seeds
