@@ -95,17 +95,18 @@ fn parse_tta(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{s}: TTA must be one of 1, 2, 4, 8"))
 }
 
-fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Sections to predict: files, the images of folders, and Zarr stores (each plane of a 3-D
+/// stack on its own).
+fn inputs_of(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Option<usize>)>> {
     let mut files = Vec::new();
     for p in paths {
         if urisc_io::zarr_store::is_zarr(p) {
-            let (planes, ..) = urisc_io::probe(p)?;
-            anyhow::ensure!(
-                planes == 1,
-                "{}: a stack of {planes} planes; `urisc predict` takes 2-D sections (predict a stack plane by plane with `urisc plan` and `urisc run-block`, which write a 3-D store)",
-                p.display()
-            );
-            files.push(p.clone());
+            let array = urisc_io::zarr::ZarrArray::open(p)?;
+            if array.shape().len() == 3 {
+                files.extend((0..array.planes()).map(|z| (p.clone(), Some(z))));
+            } else {
+                files.push((p.clone(), None));
+            }
         } else if p.is_dir() {
             let found = urisc_eval::image_files(p)?;
             anyhow::ensure!(
@@ -113,10 +114,10 @@ fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 "{}: folder has no PNG, TIFF or JPEG files",
                 p.display()
             );
-            files.extend(found);
+            files.extend(found.into_iter().map(|f| (f, None)));
         } else {
             anyhow::ensure!(p.exists(), "{}: no such file", p.display());
-            files.push(p.clone());
+            files.push((p.clone(), None));
         }
     }
     Ok(files)
@@ -154,7 +155,7 @@ fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
         .validate()
         .map_err(|e| anyhow::anyhow!("--tile/--overlap/--batch: {e}"))?;
     let files = inputs_of(&args.inputs)?;
-    let mut plan = OutputPlan::new(
+    let mut plan = OutputPlan::for_sections(
         &files,
         &args.out,
         args.probabilities.as_deref(),
@@ -180,7 +181,10 @@ fn write_maps(
     for maps in &plan.maps {
         let f = &maps.input;
         let started = Instant::now();
-        let mut source = open_rows(f)?;
+        let mut source: Box<dyn urisc_io::RowSource> = match maps.plane {
+            Some(z) => Box::new(urisc_io::zarr::ZarrRows::open(f, z)?),
+            None => open_rows(f)?,
+        };
         let (h, w) = (source.height(), source.width());
         let settings = MapSettings {
             format: args.format.stream(),

@@ -320,5 +320,17 @@ fn a_zarr_stack_is_planned_plane_by_plane_into_a_3d_store() {
         s(&d.join("asm")),
     ]));
     same_pixels(&d.join("asm/stack_0.png"), &d.join("pred/s1.png"));
+    // `urisc predict` streams each plane of the stack, chunk row by chunk row.
+    ok(&urisc(&[
+        "predict",
+        s(&layout.root),
+        "--out",
+        s(&d.join("planes")),
+    ]));
+    same_pixels(&d.join("planes/stack_z000.png"), &d.join("pred/s1.png"));
+    same_pixels(
+        &d.join("planes/stack_z001.png"),
+        &d.join("pred/mirrored.png"),
+    );
     same_pixels(&d.join("asm/stack_1.png"), &d.join("pred/mirrored.png"));
 }

@@ -13,6 +13,8 @@ use urisc_io::{check_writable, Image, IoError, IoErrorKind, RowWriter, StreamFor
 pub struct PlannedMaps {
     /// The input section the maps are predicted from.
     pub input: PathBuf,
+    /// The plane of a 3-D input (a Zarr stack), whose maps are named `STEM_zNNN`.
+    pub plane: Option<usize>,
     /// The binary U-RISC-format map.
     pub binary: PathBuf,
     /// The probability map, when asked for.
@@ -78,6 +80,20 @@ impl OutputPlan {
         ext: &str,
         force: bool,
     ) -> Result<OutputPlan, IoError> {
+        let sections: Vec<(PathBuf, Option<usize>)> =
+            inputs.iter().map(|p| (p.clone(), None)).collect();
+        OutputPlan::for_sections(&sections, out, probabilities, ext, force)
+    }
+
+    /// [`OutputPlan::new`] for sections that may be planes of 3-D inputs: plane `z` of `STEM`
+    /// is named `STEM_zNNN.ext` (three digits at least).
+    pub fn for_sections(
+        inputs: &[(PathBuf, Option<usize>)],
+        out: &Path,
+        probabilities: Option<&Path>,
+        ext: &str,
+        force: bool,
+    ) -> Result<OutputPlan, IoError> {
         if let Some(dir) = probabilities {
             if resolved(dir) == resolved(out) {
                 return Err(invalid(
@@ -89,19 +105,23 @@ impl OutputPlan {
                 ));
             }
         }
-        let name = |dir: &Path, input: &Path| {
+        let name = |dir: &Path, input: &Path, plane: Option<usize>| {
             let stem = urisc_io::image_stem(input);
-            dir.join(format!("{stem}.{ext}"))
+            match plane {
+                Some(z) => dir.join(format!("{stem}_z{z:03}.{ext}")),
+                None => dir.join(format!("{stem}.{ext}")),
+            }
         };
         let input_paths: HashMap<PathBuf, &PathBuf> =
-            inputs.iter().map(|p| (resolved(p), p)).collect();
+            inputs.iter().map(|(p, _)| (resolved(p), p)).collect();
         let mut claimed: HashMap<PathBuf, &PathBuf> = HashMap::new();
         let mut maps = Vec::with_capacity(inputs.len());
-        for input in inputs {
+        for (input, plane) in inputs {
             let planned = PlannedMaps {
                 input: input.clone(),
-                binary: name(out, input),
-                probability: probabilities.map(|dir| name(dir, input)),
+                plane: *plane,
+                binary: name(out, input, *plane),
+                probability: probabilities.map(|dir| name(dir, input, *plane)),
             };
             for output in std::iter::once(&planned.binary).chain(&planned.probability) {
                 let key = resolved(output);
