@@ -2,7 +2,8 @@
 # The Python module's CI: a fresh virtual environment, `pip install ./python` (maturin builds
 # crates/urisc-py with cargo, release profile), then pytest on python/tests.
 # Comparisons with the CLI use $URISC_BIN, `urisc` on PATH, or target/{release,debug}/urisc
-# (which `cargo test --workspace` leaves behind); without one they are skipped.
+# (also under $CARGO_TARGET_DIR; `cargo test --workspace` leaves target/debug/urisc behind);
+# without one they are skipped.
 # VENV=DIR keeps the environment somewhere (default: a temporary folder, removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."

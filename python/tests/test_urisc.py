@@ -30,8 +30,11 @@ METRICS = ["f1", "precision", "recall", "iou", "dice", "phd", "vrand", "vinfo", 
 
 def cli():
     """The urisc binary, or None."""
-    candidates = [os.environ.get("URISC_BIN"), shutil.which("urisc"),
-                  ROOT / "target" / "release" / "urisc", ROOT / "target" / "debug" / "urisc"]
+    targets = [ROOT / "target"]
+    if os.environ.get("CARGO_TARGET_DIR"):
+        targets.insert(0, Path(os.environ["CARGO_TARGET_DIR"]))
+    candidates = [os.environ.get("URISC_BIN"), shutil.which("urisc")]
+    candidates += [t / profile / "urisc" for t in targets for profile in ("release", "debug")]
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             return str(c)
@@ -246,6 +249,13 @@ def test_missing_files_raise_os_error(tmp_path):
         urisc.load_model(tmp_path / "missing.safetensors")
     with pytest.raises(OSError, match="cannot read"):
         urisc.train(tmp_path / "missing.toml", tmp_path / "run")
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(b"not a model")
+    with pytest.raises(OSError, match=str(damaged)):
+        urisc.load_model(damaged)
+    urisc.write_png(tmp_path / "x.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(OSError, match="exists"):
+        urisc.write_png(tmp_path / "x.png", np.zeros((4, 4), np.uint8))
 
 
 @needs_cli
