@@ -40,29 +40,13 @@ pub fn human_records(dataset: &Dataset) -> Vec<RunRecord> {
 }
 
 fn score_round(dataset: &Dataset, round: &Path, fin: &Path, name: &str) -> RunRecord {
-    let mut record = RunRecord {
-        id: format!("human-{name}-{}", dataset.name),
-        method: format!("human-{name}"),
-        dataset: dataset.name.clone(),
-        seed: None,
-        status: Status::Failed,
-        error: None,
-        model: None,
-        threshold: None,
-        scores: None,
-        images: vec![],
-        train_seconds: None,
-        epochs: None,
-        inference_seconds: None,
-        inference_mpixel_per_s: None,
-        peak_rss_mib: None,
-        trained_now: false,
-        predictions: Some(round.display().to_string()),
-        overlay: None,
-        curves: None,
-        cell_scores: None,
-        cells_merge_threshold: None,
-    };
+    let mut record = RunRecord::new(
+        &format!("human-{name}-{}", dataset.name),
+        &format!("human-{name}"),
+        &dataset.name,
+        None,
+    );
+    record.predictions = Some(round.display().to_string());
     match pair_inputs(round, fin)
         .and_then(|pairs| evaluate(&pairs, Protocol::Binarized, &MetricSet::all(), &|_| {}))
     {

@@ -115,6 +115,35 @@ pub struct RunRecord {
     pub cells_merge_threshold: Option<f32>,
 }
 
+impl RunRecord {
+    /// A record with nothing measured yet (status failed until the run says otherwise).
+    pub fn new(id: &str, method: &str, dataset: &str, seed: Option<u64>) -> RunRecord {
+        RunRecord {
+            id: id.to_string(),
+            method: method.to_string(),
+            dataset: dataset.to_string(),
+            seed,
+            status: Status::Failed,
+            error: None,
+            model: None,
+            threshold: None,
+            scores: None,
+            images: vec![],
+            train_seconds: None,
+            epochs: None,
+            inference_seconds: None,
+            inference_mpixel_per_s: None,
+            peak_rss_mib: None,
+            trained_now: false,
+            predictions: None,
+            overlay: None,
+            curves: None,
+            cell_scores: None,
+            cells_merge_threshold: None,
+        }
+    }
+}
+
 /// Events of a suite for progress displays.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -261,29 +290,7 @@ pub fn execute(
 ) -> RunRecord {
     let method = &suite.methods[run.method];
     let dataset = &suite.datasets[run.dataset];
-    let mut record = RunRecord {
-        id: run.id.clone(),
-        method: method.name.clone(),
-        dataset: dataset.name.clone(),
-        seed: run.seed,
-        status: Status::Failed,
-        error: None,
-        model: None,
-        threshold: None,
-        scores: None,
-        images: vec![],
-        train_seconds: None,
-        epochs: None,
-        inference_seconds: None,
-        inference_mpixel_per_s: None,
-        peak_rss_mib: None,
-        trained_now: false,
-        predictions: None,
-        overlay: None,
-        curves: None,
-        cell_scores: None,
-        cells_merge_threshold: None,
-    };
+    let mut record = RunRecord::new(&run.id, &method.name, &dataset.name, run.seed);
     urisc_eval::bench::reset_peak_rss();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         carry_out(suite, out, run, &mut record, events)

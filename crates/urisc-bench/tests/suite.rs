@@ -123,31 +123,15 @@ fn lower_is_better_metrics_rank_ascending() {
     ))
     .unwrap();
     s.primary_metric = "are".into();
-    let record = |method: &str, seed: u64, are: f64, status: Status| RunRecord {
-        id: format!("{method}-{seed}"),
-        method: method.into(),
-        dataset: "isbi".into(),
-        seed: Some(seed),
-        status,
-        error: (status == Status::Failed).then(|| "boom".into()),
-        model: None,
-        threshold: None,
-        scores: (status == Status::Done).then(|| Scores {
+    let record = |method: &str, seed: u64, are: f64, status: Status| {
+        let mut r = RunRecord::new(&format!("{method}-{seed}"), method, "isbi", Some(seed));
+        r.status = status;
+        r.error = (status == Status::Failed).then(|| "boom".into());
+        r.scores = (status == Status::Done).then(|| Scores {
             are: Some(are),
             ..Scores::default()
-        }),
-        images: vec![],
-        train_seconds: None,
-        epochs: None,
-        inference_seconds: None,
-        inference_mpixel_per_s: None,
-        peak_rss_mib: None,
-        trained_now: false,
-        predictions: None,
-        overlay: None,
-        curves: None,
-        cell_scores: None,
-        cells_merge_threshold: None,
+        });
+        r
     };
     let records = vec![
         (record("a", 1, 0.30, Status::Done), false),

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use urisc_io::zarr_store::read_unit;
-use urisc_io::{RowWriter, StreamFormat};
+use urisc_io::zarr_store::{read_unit, StoreLayout};
+use urisc_io::{RowWriter, StreamFormat, StreamSample};
 
 use crate::error::ClusterError;
 use crate::manifest::{Section, Store};
@@ -17,83 +17,70 @@ pub fn assemble(
     file: &Path,
     force: bool,
 ) -> Result<(), ClusterError> {
-    let layout = &store.layout;
     let format = if file.extension().is_some_and(|e| e == "png") {
         StreamFormat::Png
     } else {
         StreamFormat::Tiff
     };
+    match store.layout.data_type.as_str() {
+        "uint8" => copy_rows::<u8>(store, section, file, format, force, |b| b[0]),
+        "float32" if format == StreamFormat::Tiff => {
+            copy_rows::<f32>(store, section, file, format, force, |b| {
+                f32::from_le_bytes(b.try_into().expect("4 bytes"))
+            })
+        }
+        "float32" => Err(ClusterError::Fatal(format!(
+            "{}: float32 probabilities need a TIFF (--format tiff)",
+            file.display()
+        ))),
+        other => Err(ClusterError::Fatal(format!(
+            "{}: data type {other} is not one urisc writes",
+            store.layout.root.display()
+        ))),
+    }
+}
+
+/// Streams the plane row by row into a writer of `T` samples decoded by `sample` from their
+/// little-endian bytes.
+fn copy_rows<T: StreamSample>(
+    store: &Store,
+    section: &Section,
+    file: &Path,
+    format: StreamFormat,
+    force: bool,
+    sample: impl Fn(&[u8]) -> T,
+) -> Result<(), ClusterError> {
+    let layout: &StoreLayout = &store.layout;
+    let bytes = std::mem::size_of::<T>();
     let (uy, ux) = layout.units();
     let unit = layout.unit();
-    match layout.data_type.as_str() {
-        "uint8" => {
-            let mut w = RowWriter::<u8>::create(
-                file,
-                format,
-                layout.height,
-                layout.width,
-                store.pixel_size_nm,
-                force,
-            )?;
-            for y in 0..uy {
-                let rows = unit.min(layout.height - y * unit);
-                let units: Vec<Vec<u8>> = (0..ux)
-                    .map(|x| read_unit(layout, section.out_plane, y, x, 1))
-                    .collect::<Result<_, _>>()?;
-                let mut row = Vec::with_capacity(layout.width);
-                for r in 0..rows {
-                    row.clear();
-                    for (x, u) in units.iter().enumerate() {
-                        let cols = unit.min(layout.width - x * unit);
-                        row.extend_from_slice(&u[r * cols..(r + 1) * cols]);
-                    }
-                    w.write_row(&row)?;
-                }
+    let mut w = RowWriter::<T>::create(
+        file,
+        format,
+        layout.height,
+        layout.width,
+        store.pixel_size_nm,
+        force,
+    )?;
+    let mut row = Vec::with_capacity(layout.width);
+    for y in 0..uy {
+        let rows = unit.min(layout.height - y * unit);
+        let units: Vec<Vec<u8>> = (0..ux)
+            .map(|x| read_unit(layout, section.out_plane, y, x, bytes))
+            .collect::<Result<_, _>>()?;
+        for r in 0..rows {
+            row.clear();
+            for (x, u) in units.iter().enumerate() {
+                let cols = unit.min(layout.width - x * unit);
+                row.extend(
+                    u[r * cols * bytes..(r + 1) * cols * bytes]
+                        .chunks_exact(bytes)
+                        .map(&sample),
+                );
             }
-            w.finish()?;
-        }
-        "float32" => {
-            if format == StreamFormat::Png {
-                return Err(ClusterError::Fatal(format!(
-                    "{}: float32 probabilities need a TIFF (--format tiff)",
-                    file.display()
-                )));
-            }
-            let mut w = RowWriter::<f32>::create(
-                file,
-                format,
-                layout.height,
-                layout.width,
-                store.pixel_size_nm,
-                force,
-            )?;
-            for y in 0..uy {
-                let rows = unit.min(layout.height - y * unit);
-                let units: Vec<Vec<u8>> = (0..ux)
-                    .map(|x| read_unit(layout, section.out_plane, y, x, 4))
-                    .collect::<Result<_, _>>()?;
-                let mut row = Vec::with_capacity(layout.width);
-                for r in 0..rows {
-                    row.clear();
-                    for (x, u) in units.iter().enumerate() {
-                        let cols = unit.min(layout.width - x * unit);
-                        row.extend(
-                            u[r * cols * 4..(r + 1) * cols * 4]
-                                .chunks_exact(4)
-                                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))),
-                        );
-                    }
-                    w.write_row(&row)?;
-                }
-            }
-            w.finish()?;
-        }
-        other => {
-            return Err(ClusterError::Fatal(format!(
-                "{}: data type {other} is not one urisc writes",
-                layout.root.display()
-            )))
+            w.write_row(&row)?;
         }
     }
+    w.finish()?;
     Ok(())
 }

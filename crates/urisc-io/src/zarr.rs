@@ -9,11 +9,9 @@
 //!   value. [`crate::read_image`], [`crate::open_rows`] and their siblings take a Zarr store
 //!   folder too (a 3-D array's pages are its z planes).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::stream::{as_u8, expect_rows, StreamSample};
+use crate::stream::{expect_rows, StreamSample};
 
 mod read;
 
@@ -34,44 +32,18 @@ pub(crate) fn encode_rows<T: StreamSample>(
     let io = |e: std::io::Error| e.to_string();
     let array = root.join("0");
     std::fs::create_dir_all(&array).map_err(io)?;
-    let scale = pixel_size_nm.unwrap_or(1.0);
-    let unit = if pixel_size_nm.is_some() {
-        "nanometer"
-    } else {
-        "pixel"
+    // The same metadata as the block writer's (`zarr_store`), so both outputs are one format.
+    let group = crate::zarr_store::group_metadata("membrane", false, pixel_size_nm);
+    let layout = crate::zarr_store::StoreLayout {
+        root: root.to_path_buf(),
+        planes: None,
+        height,
+        width,
+        chunk: ZARR_CHUNK,
+        shard: 1,
+        data_type: T::ZARR_TYPE.to_string(),
     };
-    let group = serde_json::json!({
-        "zarr_format": 3,
-        "node_type": "group",
-        "attributes": {"ome": {
-            "version": "0.5",
-            "multiscales": [{
-                "name": "membrane",
-                "axes": [
-                    {"name": "y", "type": "space", "unit": unit},
-                    {"name": "x", "type": "space", "unit": unit}
-                ],
-                "datasets": [{
-                    "path": "0",
-                    "coordinateTransformations": [{"type": "scale", "scale": [scale, scale]}]
-                }]
-            }]
-        }}
-    });
-    let meta = serde_json::json!({
-        "zarr_format": 3,
-        "node_type": "array",
-        "shape": [height, width],
-        "data_type": T::ZARR_TYPE,
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [ZARR_CHUNK, ZARR_CHUNK]}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-        "fill_value": 0,
-        "codecs": [
-            {"name": "bytes", "configuration": {"endian": "little"}},
-            {"name": "gzip", "configuration": {"level": 1}}
-        ],
-        "dimension_names": ["y", "x"]
-    });
+    let meta = layout.array_metadata();
     let write_json = |path: PathBuf, v: &serde_json::Value| {
         std::fs::write(path, serde_json::to_vec_pretty(v).expect("JSON")).map_err(io)
     };
@@ -82,22 +54,14 @@ pub(crate) fn encode_rows<T: StreamSample>(
         received += band.len();
         let rows = band.len() / width;
         for chunk_col in 0..width.div_ceil(ZARR_CHUNK) {
-            // Edge chunks are stored whole, padded with the fill value, as Zarr requires.
-            let mut chunk = vec![T::default(); ZARR_CHUNK * ZARR_CHUNK];
+            // One chunk's clipped rectangle; the block writer pads and encodes it.
             let c0 = chunk_col * ZARR_CHUNK;
             let n = ZARR_CHUNK.min(width - c0);
-            for r in 0..rows {
-                chunk[r * ZARR_CHUNK..r * ZARR_CHUNK + n]
-                    .copy_from_slice(&band[r * width + c0..][..n]);
-            }
-            let dir = array.join("c").join(chunk_row.to_string());
-            std::fs::create_dir_all(&dir).map_err(io)?;
-            let mut gz = flate2::write::GzEncoder::new(
-                BufWriter::new(File::create(dir.join(chunk_col.to_string())).map_err(io)?),
-                flate2::Compression::fast(),
-            );
-            gz.write_all(&as_u8(chunk)).map_err(io)?;
-            gz.finish().and_then(|mut w| w.flush()).map_err(io)?;
+            let unit: Vec<T> = (0..rows)
+                .flat_map(|r| band[r * width + c0..][..n].iter().copied())
+                .collect();
+            crate::zarr_store::write_unit(&layout, 0, chunk_row, chunk_col, &unit)
+                .map_err(|e| e.to_string())?;
         }
     }
     expect_rows(received, height, width)

@@ -58,7 +58,8 @@ impl StoreLayout {
         p.join(uy.to_string()).join(ux.to_string())
     }
 
-    fn array_metadata(&self) -> serde_json::Value {
+    /// The array's `zarr.json`.
+    pub fn array_metadata(&self) -> serde_json::Value {
         let three = self.planes.is_some();
         let shape: Vec<usize> = match self.planes {
             Some(z) => vec![z, self.height, self.width],
