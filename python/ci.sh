@@ -16,7 +16,8 @@ if [ -z "$venv" ]; then
 fi
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet ./python pytest numpy
+# onnxruntime: tests/test_onnx.py runs urisc's ONNX exports in it (a 16 MB wheel).
+"$venv/bin/python" -m pip install --quiet ./python pytest numpy onnxruntime==1.32.0
 # From outside the source tree, so `import urisc` is the installed module.
 cd "$root/python/tests"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider .

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use urisc_cells::{overlay_rgb, segment_cells, CellParams, MembraneMap};
+use urisc_cells::{cell_colour, overlay_rgb, segment_cells, CellParams, MembraneMap};
 use urisc_eval::{pair_inputs, OutputFormat};
 use urisc_infer::outputs::OutputPlan;
 use urisc_io::Image;
@@ -44,6 +44,11 @@ pub struct CellsArgs {
     /// image): one image for one input, or a folder matched by file stem.
     #[arg(long, value_name = "IMG")]
     overlay_image: Option<PathBuf>,
+    /// Also write DIR/STEM.ome.zarr: an OME-Zarr 0.5 image (the EM image given with
+    /// --overlay-image, else the probability map) with the cells as its label image
+    /// `labels/cells` (uint32, `image-label` colours), for napari and Neuroglancer.
+    #[arg(long)]
+    ome_zarr: bool,
     /// Overwrite existing outputs.
     #[arg(long)]
     force: bool,
@@ -157,9 +162,25 @@ pub fn run(args: CellsArgs) -> Result<()> {
     for p in overlay_paths.iter().flatten() {
         urisc_io::check_writable(p, args.force)?;
     }
+    let zarr_paths: Vec<Option<PathBuf>> = files
+        .iter()
+        .map(|f| {
+            args.ome_zarr
+                .then(|| args.out.join(format!("{}.ome.zarr", stem(f))))
+        })
+        .collect();
+    for p in zarr_paths.iter().flatten() {
+        urisc_io::check_writable(p, args.force)?;
+    }
     plan.create_folders()?;
     let result = (|| -> Result<()> {
-        for ((maps, em), overlay) in plan.maps.iter().zip(&overlays).zip(&overlay_paths) {
+        for (((maps, em), overlay), zarr) in plan
+            .maps
+            .iter()
+            .zip(&overlays)
+            .zip(&overlay_paths)
+            .zip(&zarr_paths)
+        {
             let started = Instant::now();
             let f = &maps.input;
             let decoded = urisc_io::read_image(f)?;
@@ -181,15 +202,40 @@ pub fn run(args: CellsArgs) -> Result<()> {
                 );
             }
             let cells = segment_cells(&map, &params)?;
-            drop(map);
+            // The probability map stays only if the OME-Zarr image is to show it.
+            let map = (zarr.is_some() && em.is_none()).then_some(map);
             urisc_io::write_label_tiff(&maps.binary, &cells.labels, pixel_size, args.force)?;
-            if let (Some(em), Some(out)) = (em, overlay) {
+            let em = em.as_ref().map(|e| urisc_io::read_u8(e)).transpose()?;
+            if let (Some(em), Some(out)) = (&em, overlay) {
                 let dir = out.parent().expect("overlays/ in --out");
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("{}: cannot create", dir.display()))?;
-                let em = urisc_io::read_u8(em)?;
-                let rgb = overlay_rgb(&em, &cells.labels, 0x5eed, 0.45);
+                let rgb = overlay_rgb(em, &cells.labels, 0x5eed, 0.45);
                 urisc_io::write_png_rgb(out, em.height, em.width, &rgb, pixel_size, args.force)?;
+            }
+            if let Some(out) = zarr {
+                let image = match (em, map) {
+                    (Some(em), _) => em,
+                    (None, Some(map)) => urisc_io::Image::new(
+                        map.height,
+                        map.width,
+                        // Stored as predict writes probabilities: membrane dark, 255·(1 − p).
+                        map.levels
+                            .iter()
+                            .map(|&l| 255 - ((l as u32 + 128) / 257) as u8)
+                            .collect(),
+                    ),
+                    (None, None) => unreachable!("the map is kept when there is no EM image"),
+                };
+                urisc_io::zarr_store::write_labelled_image(
+                    out,
+                    &image,
+                    "cells",
+                    &cells.labels,
+                    |id| cell_colour(id, 0x5eed),
+                    pixel_size,
+                    args.force,
+                )?;
             }
             eprintln!(
                 "urisc cells: {} ({}×{}): {} cells from {} fragments ({} merged by boundary, {} small), {:.2} s → {}",

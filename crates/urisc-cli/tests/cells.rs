@@ -234,3 +234,64 @@ fn eval_instances_refuses_mismatched_sizes_and_float_labels() {
         "float.tif: a floating-point image is not a label image",
     );
 }
+
+#[test]
+fn cells_as_an_ome_zarr_label_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let (map, out) = (dir.path().join("a.png"), dir.path().join("cells"));
+    stored_map(&map);
+    ok(&["cells", s(&map), "--out", s(&out), "--ome-zarr"]);
+    let tiff = read_labels(&out.join("a.tif")).unwrap();
+    let store = out.join("a.ome.zarr");
+    let json = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p.join("zarr.json")).unwrap()).unwrap()
+    };
+    // The image group, its label group and the label image's colours (one per cell).
+    assert_eq!(json(&store)["attributes"]["ome"]["version"], "0.5");
+    assert_eq!(
+        json(&store.join("labels"))["attributes"]["ome"]["labels"],
+        serde_json::json!(["cells"])
+    );
+    let label = json(&store.join("labels/cells"));
+    let image_label = &label["attributes"]["ome"]["image-label"];
+    let cells = *tiff.data.iter().max().unwrap();
+    assert_eq!(cells, 6);
+    assert_eq!(
+        image_label["colors"].as_array().unwrap().len(),
+        cells as usize
+    );
+    assert_eq!(image_label["colors"][0]["label-value"], 1);
+    assert_eq!(image_label["source"]["image"], "../../");
+    let array = json(&store.join("labels/cells/0"));
+    assert_eq!(array["data_type"], "uint32");
+    assert_eq!(array["shape"], serde_json::json!([H, W]));
+    // The label array holds exactly the TIFF's ids; the image is the stored probability map.
+    let layout = |root: &Path, data_type: &str| urisc_io::zarr_store::StoreLayout {
+        root: root.to_path_buf(),
+        planes: None,
+        height: H,
+        width: W,
+        chunk: 1024,
+        shard: 1,
+        data_type: data_type.into(),
+    };
+    let bytes =
+        urisc_io::zarr_store::read_unit(&layout(&store.join("labels/cells"), "uint32"), 0, 0, 0, 4)
+            .unwrap();
+    let ids: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(ids, tiff.data);
+    let grey = urisc_io::zarr_store::read_unit(&layout(&store, "uint8"), 0, 0, 0, 1).unwrap();
+    assert_eq!(grey, urisc_io::read_u8(&map).unwrap().data);
+    // Not again without --force, and no staging folder left behind.
+    let again = urisc(&["cells", s(&map), "--out", s(&out), "--ome-zarr"]);
+    assert!(!again.status.success());
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

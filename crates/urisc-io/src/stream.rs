@@ -141,6 +141,13 @@ impl StreamSample for u8 {
     }
 }
 
+impl StreamSample for u32 {
+    const ZARR_TYPE: &'static str = "uint32";
+    fn extend_le(values: &[u32], out: &mut Vec<u8>) {
+        out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    }
+}
+
 impl StreamSample for f32 {
     const ZARR_TYPE: &'static str = "float32";
     fn extend_le(values: &[f32], out: &mut Vec<u8>) {

@@ -249,6 +249,108 @@ pub fn write_unit<T: StreamSample>(
     crate::write_atomically(&path, true, |f| f.write_all(&file))
 }
 
+/// Writes a whole 2-D image as an OME-Zarr image group at `root` (chunks of `chunk²`).
+fn write_whole<T: StreamSample>(
+    root: &Path,
+    name: &str,
+    image: &crate::Image<T>,
+    chunk: usize,
+    pixel_size_nm: Option<f64>,
+    overwrite: bool,
+) -> Result<StoreLayout, IoError> {
+    let layout = StoreLayout {
+        root: root.to_path_buf(),
+        planes: None,
+        height: image.height,
+        width: image.width,
+        chunk,
+        shard: 1,
+        data_type: T::ZARR_TYPE.into(),
+    };
+    create(&layout, name, pixel_size_nm, overwrite)?;
+    let (rows, cols) = layout.units();
+    for uy in 0..rows {
+        for ux in 0..cols {
+            let (y0, x0) = (uy * chunk, ux * chunk);
+            let (h, w) = (chunk.min(image.height - y0), chunk.min(image.width - x0));
+            let mut data = Vec::with_capacity(h * w);
+            for r in y0..y0 + h {
+                data.extend_from_slice(&image.row(r)[x0..x0 + w]);
+            }
+            write_unit(&layout, 0, uy, ux, &data)?;
+        }
+    }
+    Ok(layout)
+}
+
+/// Writes an OME-Zarr 0.5 image with a label image, as napari and Neuroglancer open them:
+/// `root` holds `image` (8-bit, array `0`) and `labels/NAME`, the `u32` `labels` (0 =
+/// background) with `image-label` metadata giving each label value its RGBA colour from
+/// `colour`. The whole store is written under a temporary name and renamed into place, so it
+/// appears complete or not at all; an existing store is replaced only with `overwrite`.
+pub fn write_labelled_image(
+    root: &Path,
+    image: &crate::Image<u8>,
+    label_name: &str,
+    labels: &crate::Image<u32>,
+    colour: impl Fn(u32) -> [u8; 3],
+    pixel_size_nm: Option<f64>,
+    overwrite: bool,
+) -> Result<(), IoError> {
+    assert_eq!((image.height, image.width), (labels.height, labels.width));
+    if root.exists() && !overwrite {
+        return Err(IoError::new(
+            root,
+            IoErrorKind::Exists,
+            "already exists (use --force to replace it)".to_string(),
+        ));
+    }
+    const CHUNK: usize = 1024;
+    let file_name = root
+        .file_name()
+        .map_or("store".into(), |n| n.to_string_lossy().into_owned());
+    let staging = root.with_file_name(format!(".{file_name}.partial"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+    }
+    let stem = file_name.trim_end_matches(".zarr").trim_end_matches(".ome");
+    write_whole(&staging, stem, image, CHUNK, pixel_size_nm, true)?;
+    let labels_root = staging.join("labels");
+    let label_root = labels_root.join(label_name);
+    write_whole(&label_root, label_name, labels, CHUNK, pixel_size_nm, true)?;
+    let write = |path: PathBuf, v: serde_json::Value| {
+        crate::write_atomically(&path, true, |f| {
+            f.write_all(&serde_json::to_vec_pretty(&v).expect("JSON"))
+        })
+    };
+    write(
+        labels_root.join("zarr.json"),
+        serde_json::json!({
+            "zarr_format": 3,
+            "node_type": "group",
+            "attributes": {"ome": {"version": "0.5", "labels": [label_name]}}
+        }),
+    )?;
+    let max = labels.data.iter().copied().max().unwrap_or(0);
+    let colours: Vec<serde_json::Value> = (1..=max)
+        .map(|id| {
+            let [r, g, b] = colour(id);
+            serde_json::json!({"label-value": id, "rgba": [r, g, b, 255]})
+        })
+        .collect();
+    let mut group = group_metadata(label_name, false, pixel_size_nm);
+    group["attributes"]["ome"]["image-label"] = serde_json::json!({
+        "version": "0.5",
+        "colors": colours,
+        "source": {"image": "../../"}
+    });
+    write(label_root.join("zarr.json"), group)?;
+    if root.exists() {
+        std::fs::remove_dir_all(root).map_err(|e| io_error(root, e))?;
+    }
+    std::fs::rename(&staging, root).map_err(|e| io_error(root, e))
+}
+
 /// Whether `path` is a Zarr v3 store or array (a folder with `zarr.json`).
 pub fn is_zarr(path: &Path) -> bool {
     path.is_dir() && path.join("zarr.json").is_file()

@@ -115,7 +115,7 @@ fn descriptor_of(path: &Path, bytes: &[u8]) -> Result<ModelDescriptor, ModelFile
     Ok(descriptor)
 }
 
-/// Loads a model file: the network its descriptor describes, filled with its weights, which
+/// Loads a model file (or an ONNX U-Net, see [`crate::onnx::import_onnx`]): the network its descriptor describes, filled with its weights, which
 /// must match it exactly (no missing, extra, mis-shaped or non-finite tensors; the checksum, when
 /// the file has one, must agree).
 pub fn load_model(path: &Path) -> Result<(Net, ModelDescriptor), ModelFileError> {
@@ -128,6 +128,11 @@ pub fn model_from_bytes(
     path: &Path,
     bytes: &[u8],
 ) -> Result<(Net, ModelDescriptor), ModelFileError> {
+    if crate::onnx::looks_like_onnx(bytes) {
+        // A network trained elsewhere, mapped onto urisc's (see `crate::onnx`).
+        return crate::onnx::import_onnx(bytes, &crate::onnx::ImportDefaults::default())
+            .map_err(|e| invalid(path, format!("ONNX model: {e}")));
+    }
     let descriptor = descriptor_of(path, bytes)?;
     let file = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| invalid(path, format!("not a safetensors file ({e})")))?;

@@ -7,6 +7,8 @@
 //! - [`save_model`] / [`load_model`]: safetensors weights with a [`ModelDescriptor`]
 //!   (architecture, normalisation, tile size, threshold, pixel size, provenance, a checksum of
 //!   the weights) inside, so a model file describes itself; loading validates all of it.
+//! - [`bioimageio`]: bioimage.io model packages (ONNX weights, test tensors, cover, docs).
+//! - [`onnx`]: ONNX export of urisc networks and import of U-Nets trained elsewhere.
 //! - [`trainable_parameters`], [`forward_flops`], [`receptive_field`]: what `urisc model info`
 //!   reports.
 //! - [`FastSegmenter`] (urisc's kernels) puts a model behind the `urisc-model` traits;
@@ -14,12 +16,14 @@
 //! - With the `burn` feature: `SegmentationNet` (burn modules), `BurnSegmenter`, and
 //!   `to_cpu_net` / `from_cpu_net` between the two.
 
+pub mod bioimageio;
 mod config;
 mod descriptor;
 mod fast;
 mod file;
 mod info;
 mod layout;
+pub mod onnx;
 mod segmenter;
 
 #[cfg(feature = "burn")]

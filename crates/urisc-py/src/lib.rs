@@ -20,6 +20,7 @@ use urisc_eval::{score_images, MetricSet, Protocol};
 use urisc_infer::{predict_image, InferenceOptions, TTA_CHOICES};
 use urisc_io::{GreyImage, Image, IoError, IoErrorKind};
 use urisc_model::SegmentationModel;
+use urisc_nn::onnx::OnnxOutput;
 use urisc_nn::{Engine, ModelFileError, Segmenter};
 use urisc_train::{load_split, train as train_run, Progress, TrainConfig, TrainError};
 
@@ -247,6 +248,19 @@ impl Model {
     fn segmenter(&self) -> &Segmenter {
         &self.model.0
     }
+
+    /// The network and descriptor again from the model's file (the segmenter holds them in
+    /// its engine's form).
+    fn network(&self) -> PyResult<(urisc_nn::urisc_cpu::Net, urisc_nn::ModelDescriptor)> {
+        match &self.path {
+            Some(p) => urisc_nn::load_model(p),
+            None => urisc_nn::model_from_bytes(
+                std::path::Path::new(urisc_nn::EMBEDDED_MODEL_NAME),
+                urisc_nn::embedded_model_bytes(),
+            ),
+        }
+        .map_err(|e| model_file_error(&e))
+    }
 }
 
 #[pymethods]
@@ -327,6 +341,57 @@ impl Model {
     #[getter]
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_python(py, self.segmenter().descriptor())
+    }
+
+    /// Writes the model as ONNX (opset 17, dynamic batch, height and width, batch norm folded)
+    /// for ONNX Runtime and other tools: input `input` [N, 1, H, W] normalised as
+    /// `(v/255 − mean) / std` (see `info["normalization"]`), output `probability` (or `logits`
+    /// with `output="logits"`). Refuses an existing file unless `overwrite`.
+    #[pyo3(signature = (path, output="probability", overwrite=false))]
+    fn export_onnx(&self, path: PathBuf, output: &str, overwrite: bool) -> PyResult<()> {
+        let output = match output {
+            "probability" => OnnxOutput::Probability,
+            "logits" => OnnxOutput::Logits,
+            other => {
+                return Err(value_error(format!(
+                    "output={other:?}: \"probability\" or \"logits\""
+                )))
+            }
+        };
+        let (net, descriptor) = self.network()?;
+        let bytes = urisc_nn::onnx::export_onnx(&net, &descriptor, output);
+        urisc_io::write_atomically(&path, overwrite, |f| std::io::Write::write_all(f, &bytes))
+            .map_err(|e| io_error(&e))
+    }
+
+    /// Writes a bioimage.io model package (.zip, model spec 0.5: ONNX weights, test tensors
+    /// from a centred crop of `sample`, a 2-D uint8 EM image, cover, README, provenance), as
+    /// `urisc model export --format bioimageio` does.
+    #[pyo3(signature = (path, sample, name=None, overwrite=false))]
+    fn export_bioimageio(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        sample: &Bound<'_, PyAny>,
+        name: Option<String>,
+        overwrite: bool,
+    ) -> PyResult<()> {
+        let sample = u8_from_array(py, "sample", sample)?;
+        let (net, descriptor) = self.network()?;
+        let name = name.unwrap_or_else(|| {
+            self.path
+                .as_ref()
+                .and_then(|p| p.file_stem())
+                .map_or("default".into(), |s| s.to_string_lossy().into_owned())
+        });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let bytes = py
+            .detach(|| urisc_nn::bioimageio::package(&net, &descriptor, &name, &sample, now, &[]))
+            .map_err(value_error)?;
+        urisc_io::write_atomically(&path, overwrite, |f| std::io::Write::write_all(f, &bytes))
+            .map_err(|e| io_error(&e))
     }
 
     fn __repr__(&self) -> String {
