@@ -1,7 +1,7 @@
 """Tests of the `urisc` Python module (crates/urisc-py), run by python/ci.sh.
 
-Comparisons with the command line need the `urisc` binary: $URISC_BIN, `urisc` on PATH, or
-target/{release,debug}/urisc in the repository; they are skipped without one. Every other test
+Comparisons with the command line need the `urisc` binary: $URISC_BIN, the newest of
+target/{release,debug}/urisc in the repository, or `urisc` on PATH; they are skipped without one. Every other test
 checks numbers against data/fixtures/*/expected.json or against the module itself.
 """
 
@@ -33,12 +33,18 @@ def cli():
     targets = [ROOT / "target"]
     if os.environ.get("CARGO_TARGET_DIR"):
         targets.insert(0, Path(os.environ["CARGO_TARGET_DIR"]))
-    candidates = [os.environ.get("URISC_BIN"), shutil.which("urisc")]
-    candidates += [t / profile / "urisc" for t in targets for profile in ("release", "debug")]
-    for c in candidates:
-        if c and Path(c).is_file() and os.access(c, os.X_OK):
-            return str(c)
-    return None
+    def usable(c):
+        return c and Path(c).is_file() and os.access(c, os.X_OK)
+
+    if usable(os.environ.get("URISC_BIN")):
+        return os.environ["URISC_BIN"]
+    # The newest build of this checkout (a stale release binary must not shadow the debug
+    # binary `cargo test` just built), else `urisc` on PATH.
+    built = [t / profile / "urisc" for t in targets for profile in ("release", "debug")]
+    built = [c for c in built if usable(c)]
+    if built:
+        return str(max(built, key=lambda c: c.stat().st_mtime))
+    return shutil.which("urisc")
 
 
 needs_cli = pytest.mark.skipif(cli() is None, reason="no urisc binary (set URISC_BIN)")
