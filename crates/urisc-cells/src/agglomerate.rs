@@ -99,6 +99,34 @@ impl RegionGraph {
         g
     }
 
+    /// The graph [`RegionGraph::build`] makes, from what a block-wise pass collected: each
+    /// region's pixel count (`sizes[0]` unused) and each boundary `(a, b, sum, count)` with
+    /// `a < b`, in the order `build` would create them (row-major order of their first boundary
+    /// element, a pixel's right pair before its lower pair).
+    pub fn from_edges(sizes: Vec<u64>, edges: &[(u32, u32, u64, u64)]) -> RegionGraph {
+        let n = sizes.len();
+        let mut g = RegionGraph {
+            edges: Vec::with_capacity(edges.len()),
+            adjacency: vec![FxHashMap::default(); n],
+            parent: (0..n as u32).collect(),
+            sizes,
+        };
+        for &(a, b, sum, count) in edges {
+            debug_assert!(a < b && (b as usize) < n);
+            let e = g.edges.len() as u32;
+            g.edges.push(Edge {
+                a,
+                b,
+                sum,
+                count,
+                alive: true,
+            });
+            g.adjacency[a as usize].insert(b, e);
+            g.adjacency[b as usize].insert(a, e);
+        }
+        g
+    }
+
     /// The current region (root) that region `x` belongs to.
     pub fn find(&mut self, mut x: u32) -> u32 {
         while self.parent[x as usize] != x {

@@ -239,3 +239,151 @@ fn parameters_are_checked() {
     let e = segment_cells(&map(2, 2, |_, _| 0.0), &bad).unwrap_err();
     assert!(e.to_string().contains("--merge-threshold 1.5"), "{e}");
 }
+
+fn descent(merge_threshold: f32) -> CellParams {
+    CellParams {
+        watershed: Watershed::Descent,
+        merge_threshold,
+        ..CellParams::default()
+    }
+}
+
+/// Runs [`segment_cells_blockwise`] on an in-memory map; returns the summary and the labels.
+fn blockwise(map: &MembraneMap, block: usize, p: &CellParams) -> (BlockwiseSummary, Vec<u32>) {
+    let (h, w) = (map.height, map.width);
+    let read = |r: Rect| -> Result<Vec<u16>, String> {
+        Ok((r.y..r.y + r.height)
+            .flat_map(|y| {
+                map.levels[y * w + r.x..y * w + r.x + r.width]
+                    .iter()
+                    .copied()
+            })
+            .collect())
+    };
+    let mut out = vec![u32::MAX; h * w];
+    let mut writes = 0;
+    let summary = segment_cells_blockwise(h, w, block, p, &read, &mut |r, ids| {
+        writes += 1;
+        for y in 0..r.height {
+            out[(r.y + y) * w + r.x..][..r.width].copy_from_slice(&ids[y * r.width..][..r.width]);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(writes, summary.blocks);
+    assert!(out.iter().all(|&l| l != u32::MAX), "every pixel written");
+    (summary, out)
+}
+
+#[test]
+fn descent_splits_touching_disks_and_merges_by_the_threshold() {
+    let cells = segment_cells(&touching_disks(0.0), &descent(0.0)).unwrap();
+    assert_eq!(cells.cells, 2, "one basin per disk");
+    let (a, b) = (cells.labels.get(11, 16), cells.labels.get(11, 28));
+    assert!(a != 0 && b != 0 && a != b);
+    assert_eq!(
+        segment_cells(&touching_disks(0.3), &descent(0.5))
+            .unwrap()
+            .cells,
+        1
+    );
+    assert_eq!(
+        segment_cells(&touching_disks(0.3), &descent(0.25))
+            .unwrap()
+            .cells,
+        2
+    );
+}
+
+#[test]
+fn blockwise_equals_the_whole_section_exactly() {
+    // A noisy grid of many cells, cut into blocks far smaller than the halo and into blocks
+    // that do not divide the section, with every stage on and off.
+    let m = noisy_grid(150, 170, 7);
+    let variants = [
+        descent(0.5),
+        descent(0.0),
+        CellParams {
+            min_size: 60,
+            ..descent(0.6)
+        },
+        CellParams {
+            boundaries: false,
+            sigma: 0.0,
+            max_distance: 5.0,
+            ..descent(0.5)
+        },
+        CellParams {
+            sigma: 3.5,
+            threshold: 0.7,
+            ..descent(0.4)
+        },
+    ];
+    for p in variants {
+        let whole = segment_cells(&m, &p).unwrap();
+        assert!(
+            whole.cells > 20,
+            "{p:?}: a section of many cells ({})",
+            whole.cells
+        );
+        for block in [9, 32, 61, 100, 400] {
+            let (summary, labels) = blockwise(&m, block, &p);
+            assert_eq!(
+                (
+                    summary.cells,
+                    summary.fragments,
+                    summary.merges,
+                    summary.small_merges
+                ),
+                (
+                    whole.cells,
+                    whole.fragments,
+                    whole.merges,
+                    whole.small_merges
+                ),
+                "{p:?}, blocks of {block}"
+            );
+            let differ = labels
+                .iter()
+                .zip(&whole.labels.data)
+                .filter(|(a, b)| a != b)
+                .count();
+            assert_eq!(
+                differ, 0,
+                "{p:?}, blocks of {block}: {differ} pixels differ"
+            );
+        }
+    }
+}
+
+#[test]
+fn local_boundaries_separate_every_pair_of_cells() {
+    let m = noisy_grid(60, 70, 3);
+    let cells = segment_cells(&m, &descent(0.5)).unwrap();
+    let (h, w) = (60, 70);
+    let l = &cells.labels.data;
+    for i in 0..h * w {
+        for j in [i + 1, i + w] {
+            if j < h * w && !(j == i + 1 && j % w == 0) {
+                assert!(
+                    l[i] == 0 || l[j] == 0 || l[i] == l[j],
+                    "cells touch at {i}, {j}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn blockwise_refuses_bad_blocks_and_reports_read_errors() {
+    let m = noisy_grid(20, 20, 1);
+    let read = |_: Rect| -> Result<Vec<u16>, String> { Err("x.png: truncated".into()) };
+    let err = segment_cells_blockwise(20, 20, 8, &descent(0.5), &read, &mut |_, _| Ok(()));
+    assert_eq!(
+        err.unwrap_err(),
+        CellsError::Block("x.png: truncated".into())
+    );
+    let read = |_: Rect| -> Result<Vec<u16>, String> { Ok(m.levels.clone()) };
+    let err = segment_cells_blockwise(20, 20, 0, &descent(0.5), &read, &mut |_, _| Ok(()));
+    assert!(matches!(err, Err(CellsError::Parameter(_))));
+}

@@ -6,11 +6,22 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use urisc_cells::{cell_colour, overlay_rgb, segment_cells, CellParams, MembraneMap};
+use urisc_cells::{
+    cell_colour, overlay_rgb, segment_cells, segment_cells_blockwise, CellParams, Cells,
+    MembraneMap, Rect, Watershed,
+};
 use urisc_eval::{pair_inputs, OutputFormat};
 use urisc_infer::outputs::OutputPlan;
 use urisc_io::Image;
 use urisc_metrics::{score_labels, InstanceScores};
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatershedArg {
+    /// Seeded flooding of the probability map (scikit-image's order).
+    Flood,
+    /// Steepest descent on the capped, smoothed distance (block-wise exact).
+    Descent,
+}
 
 #[derive(Args)]
 pub struct CellsArgs {
@@ -37,6 +48,19 @@ pub struct CellsArgs {
     /// Cells smaller than this join the neighbour with the weakest boundary (0 = off).
     #[arg(long, default_value_t = 0, value_name = "PIXELS")]
     min_size: u64,
+    /// How fragments grow: `flood` (seeds at distance maxima flood the probability map, as
+    /// scikit-image's watershed) or `descent` (basins of steepest descent on the capped,
+    /// smoothed distance: local, so block-wise runs equal whole-section runs exactly).
+    #[arg(long, value_enum, default_value = "flood")]
+    watershed: WatershedArg,
+    /// Descent watershed: distance to membrane capped at this many pixels.
+    #[arg(long, default_value_t = 32.0, value_name = "PIXELS")]
+    max_distance: f32,
+    /// Descent watershed in blocks of this many pixels a side: the same cells as the whole
+    /// section, without its per-pixel working memory (distance maps, union-find), beyond the
+    /// probability map and the labels.
+    #[arg(long, value_name = "PIXELS")]
+    block: Option<usize>,
     /// Label every pixel: no one-pixel boundary (0) between cells.
     #[arg(long)]
     no_boundaries: bool,
@@ -129,8 +153,38 @@ fn overlay_sources(args: &CellsArgs, files: &[PathBuf]) -> Result<Vec<Option<Pat
     Ok(sources.into_iter().map(Some).collect())
 }
 
+/// [`segment_cells_blockwise`] on a map in memory, the labels gathered into one image.
+fn blockwise(map: &MembraneMap, block: usize, params: &CellParams) -> Result<Cells> {
+    let (h, w) = (map.height, map.width);
+    let read = |r: Rect| -> Result<Vec<u16>, String> {
+        Ok((r.y..r.y + r.height)
+            .flat_map(|y| map.levels[y * w + r.x..][..r.width].iter().copied())
+            .collect())
+    };
+    let mut labels = vec![0u32; h * w];
+    let summary = segment_cells_blockwise(h, w, block, params, &read, &mut |r, ids| {
+        for y in 0..r.height {
+            labels[(r.y + y) * w + r.x..][..r.width]
+                .copy_from_slice(&ids[y * r.width..][..r.width]);
+        }
+        Ok(())
+    })?;
+    Ok(Cells {
+        labels: urisc_io::Image::new(h, w, labels),
+        cells: summary.cells,
+        fragments: summary.fragments,
+        merges: summary.merges,
+        small_merges: summary.small_merges,
+    })
+}
+
 pub fn run(args: CellsArgs) -> Result<()> {
     let params = CellParams {
+        watershed: match args.watershed {
+            WatershedArg::Flood => Watershed::Flood,
+            WatershedArg::Descent => Watershed::Descent,
+        },
+        max_distance: args.max_distance,
         threshold: args.threshold,
         sigma: args.sigma,
         min_seed_distance: args.min_seed_distance,
@@ -139,6 +193,11 @@ pub fn run(args: CellsArgs) -> Result<()> {
         boundaries: !args.no_boundaries,
     };
     params.validate()?;
+    anyhow::ensure!(
+        args.block.is_none() || params.watershed == Watershed::Descent,
+        "--block needs --watershed descent (the flooding watershed cannot be split into blocks)"
+    );
+    anyhow::ensure!(args.block != Some(0), "--block 0: a block needs pixels");
     let files = inputs_of(&args.inputs)?;
     for f in &files {
         let (pages, ..) = urisc_io::probe(f)?;
@@ -201,7 +260,10 @@ pub fn run(args: CellsArgs) -> Result<()> {
                     map.clamped
                 );
             }
-            let cells = segment_cells(&map, &params)?;
+            let cells = match args.block {
+                None => segment_cells(&map, &params)?,
+                Some(block) => blockwise(&map, block, &params)?,
+            };
             // The probability map stays only if the OME-Zarr image is to show it.
             let map = (zarr.is_some() && em.is_none()).then_some(map);
             urisc_io::write_label_tiff(&maps.binary, &cells.labels, pixel_size, args.force)?;

@@ -295,3 +295,46 @@ fn cells_as_an_ome_zarr_label_image() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn block_wise_cells_equal_the_whole_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("a.png");
+    stored_map(&map);
+    let (whole, blocks) = (dir.path().join("whole"), dir.path().join("blocks"));
+    ok(&[
+        "cells",
+        s(&map),
+        "--out",
+        s(&whole),
+        "--watershed",
+        "descent",
+    ]);
+    ok(&[
+        "cells",
+        s(&map),
+        "--out",
+        s(&blocks),
+        "--watershed",
+        "descent",
+        "--block",
+        "7",
+    ]);
+    let (a, b) = (
+        read_labels(&whole.join("a.tif")).unwrap(),
+        read_labels(&blocks.join("a.tif")).unwrap(),
+    );
+    assert_eq!(a.data, b.data);
+    assert_eq!(*a.data.iter().max().unwrap(), 6, "the grid's six cells");
+    fails_with(
+        &urisc(&[
+            "cells",
+            s(&map),
+            "--out",
+            s(&dir.path().join("c")),
+            "--block",
+            "64",
+        ]),
+        "--watershed descent",
+    );
+}

@@ -1,0 +1,545 @@
+//! Cells of a section block by block, equal to the whole-section result of the descent
+//! watershed exactly, in memory bounded by the block size (plus per-fragment tables).
+//!
+//! Every step of [`crate::Watershed::Descent`] is either local or additive:
+//!
+//! 1. **Fragments**: a block reads its core plus a halo of `max_distance + 4σ + 3` pixels;
+//!    there the capped distance, its smoothing and each pixel's descent links are exactly the
+//!    whole section's (integer squared distances, a fixed summation order). Links inside the
+//!    core are joined at once; links that cross the core's edge are kept, with the labels of
+//!    the core's rim, and joined across blocks by a global union-find.
+//! 2. **Region graph**: boundary sums and counts are integers, so per-block sums add up to the
+//!    whole section's; each boundary's creation order (its first element in row-major order)
+//!    is the minimum over blocks; fragment ids are assigned by first pixel, as
+//!    [`crate::descent_fragments`] numbers them. The agglomeration then runs once on the
+//!    same graph [`crate::RegionGraph::build`] would make.
+//! 3. **Boundaries and ids**: the boundary rule looks at 4-neighbours only (the rim labels of
+//!    adjacent blocks supply those across edges); final ids go by each cell's first surviving
+//!    pixel, collected over blocks first.
+//!
+//! Blocks are computed three times (fragments; boundaries and first pixels; output), trading
+//! time for memory: nothing per pixel of the section is held.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::descent::{capped_smoothed_distance, linked, UnionFind};
+use crate::{agglomerate, gaussian_kernel, CellParams, CellsError, MembraneMap, RegionGraph};
+
+/// A rectangle of a section, in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    /// First row.
+    pub y: usize,
+    /// First column.
+    pub x: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+}
+
+impl Rect {
+    fn len(&self) -> usize {
+        self.height * self.width
+    }
+}
+
+/// What [`segment_cells_blockwise`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockwiseSummary {
+    /// Cells written (ids `1..=cells`).
+    pub cells: u32,
+    /// Descent fragments before agglomeration.
+    pub fragments: u32,
+    /// Merges by mean boundary probability.
+    pub merges: usize,
+    /// Merges of small cells.
+    pub small_merges: usize,
+    /// Blocks the section was cut into.
+    pub blocks: usize,
+}
+
+struct Grid {
+    height: usize,
+    width: usize,
+    block: usize,
+    rows: usize,
+    cols: usize,
+    halo: usize,
+}
+
+impl Grid {
+    fn core(&self, b: usize) -> Rect {
+        let (by, bx) = (b / self.cols, b % self.cols);
+        let (y, x) = (by * self.block, bx * self.block);
+        Rect {
+            y,
+            x,
+            height: self.block.min(self.height - y),
+            width: self.block.min(self.width - x),
+        }
+    }
+
+    fn extended(&self, core: Rect) -> Rect {
+        let (y, x) = (
+            core.y.saturating_sub(self.halo),
+            core.x.saturating_sub(self.halo),
+        );
+        Rect {
+            y,
+            x,
+            height: (core.y + core.height + self.halo).min(self.height) - y,
+            width: (core.x + core.width + self.halo).min(self.width) - x,
+        }
+    }
+
+    fn block_of(&self, gy: usize, gx: usize) -> usize {
+        (gy / self.block) * self.cols + gx / self.block
+    }
+}
+
+/// A block's levels and altitudes over its extended rectangle.
+struct Window {
+    core: Rect,
+    ext: Rect,
+    levels: Vec<u16>,
+    sd: Vec<f32>,
+}
+
+impl Window {
+    /// Index in the extended arrays of core pixel (r, c).
+    fn at(&self, r: usize, c: usize) -> usize {
+        (self.core.y - self.ext.y + r) * self.ext.width + (self.core.x - self.ext.x + c)
+    }
+}
+
+/// What a block knows after step 1, without its per-pixel labels.
+#[derive(Default)]
+struct Fragments {
+    /// Local components: first pixel (global row-major index) and pixel count.
+    first: Vec<u64>,
+    size: Vec<u64>,
+    /// Labels of the core's top and bottom rows and left and right columns.
+    top: Vec<u32>,
+    bottom: Vec<u32>,
+    left: Vec<u32>,
+    right: Vec<u32>,
+    /// Descent links from a core pixel (global index) to a pixel of another block.
+    links_out: Vec<(u64, u64)>,
+    /// Boundary elements inside the core: (local a, local b) → (sum, count, first element).
+    inner: FxHashMap<(u32, u32), EdgeSums>,
+    /// Boundary elements to the right/lower neighbour in another block:
+    /// (local label, neighbour's global index, level, element key).
+    outer: Vec<(u32, u64, u64, u64)>,
+}
+
+/// Reads the 16-bit levels of a rectangle (row-major).
+pub type ReadFn<'a> = dyn Fn(Rect) -> Result<Vec<u16>, String> + Sync + 'a;
+/// Receives a block's final labels (row-major over the rectangle).
+pub type WriteFn<'a> = dyn FnMut(Rect, &[u32]) -> Result<(), String> + 'a;
+/// A boundary between two regions: sum and count of its levels, its first element.
+type EdgeSums = (u64, u64, u64);
+
+fn window(grid: &Grid, b: usize, params: &CellParams, read: &ReadFn) -> Result<Window, String> {
+    let core = grid.core(b);
+    let ext = grid.extended(core);
+    let levels = read(ext)?;
+    if levels.len() != ext.len() {
+        return Err(format!(
+            "read {} levels for a {}×{} region",
+            levels.len(),
+            ext.height,
+            ext.width
+        ));
+    }
+    let sd = capped_smoothed_distance(
+        ext.height,
+        ext.width,
+        &levels,
+        MembraneMap::threshold_level(params.threshold),
+        params.max_distance,
+        params.sigma,
+    );
+    Ok(Window {
+        core,
+        ext,
+        levels,
+        sd,
+    })
+}
+
+/// Step 1 on one block: local components of the descent links and everything the merge needs.
+fn local_labels(grid: &Grid, win: &Window, keep: Option<&mut Fragments>) -> Vec<u32> {
+    let (core, ext) = (win.core, win.ext);
+    let (eh, ew) = (ext.height, ext.width);
+    let mut uf = UnionFind::new(core.len());
+    let mut links_out = Vec::new();
+    for r in 0..core.height {
+        for c in 0..core.width {
+            let (p, e) = (r * core.width + c, win.at(r, c));
+            let g = ((core.y + r) * grid.width + core.x + c) as u64;
+            if core.x + c + 1 < grid.width && linked(e, e + 1, eh, ew, &win.sd, &win.levels) {
+                if c + 1 < core.width {
+                    uf.union(p as u32, (p + 1) as u32);
+                } else {
+                    links_out.push((g, g + 1));
+                }
+            }
+            if core.y + r + 1 < grid.height && linked(e, e + ew, eh, ew, &win.sd, &win.levels) {
+                if r + 1 < core.height {
+                    uf.union(p as u32, (p + core.width) as u32);
+                } else {
+                    links_out.push((g, g + grid.width as u64));
+                }
+            }
+        }
+    }
+    let mut labels = vec![0u32; core.len()];
+    let mut first = Vec::new();
+    for p in 0..core.len() {
+        let root = uf.find(p as u32) as usize;
+        labels[p] = if root == p {
+            let (r, c) = (p / core.width, p % core.width);
+            first.push(((core.y + r) * grid.width + core.x + c) as u64);
+            first.len() as u32 - 1
+        } else {
+            labels[root]
+        };
+    }
+    if let Some(f) = keep {
+        f.size = vec![0; first.len()];
+        for &l in &labels {
+            f.size[l as usize] += 1;
+        }
+        f.first = first;
+        let (h, w) = (core.height, core.width);
+        f.top = labels[..w].to_vec();
+        f.bottom = labels[(h - 1) * w..].to_vec();
+        f.left = (0..h).map(|r| labels[r * w]).collect();
+        f.right = (0..h).map(|r| labels[r * w + w - 1]).collect();
+        f.links_out = links_out;
+        for r in 0..h {
+            for c in 0..w {
+                let (p, e) = (r * w + c, win.at(r, c));
+                let g = ((core.y + r) * grid.width + core.x + c) as u64;
+                let la = labels[p];
+                // Right (element key 2g) and lower (2g + 1) neighbours, as RegionGraph::build.
+                for (dir, inside, outside, q, en, gn) in [
+                    (
+                        0,
+                        c + 1 < w,
+                        core.x + c + 1 < grid.width,
+                        p + 1,
+                        e + 1,
+                        g + 1,
+                    ),
+                    (
+                        1,
+                        r + 1 < h,
+                        core.y + r + 1 < grid.height,
+                        p + w,
+                        e + ext.width,
+                        g + grid.width as u64,
+                    ),
+                ] {
+                    if !outside {
+                        continue; // the image's edge
+                    }
+                    let v = win.levels[e].max(win.levels[en]) as u64;
+                    let key = 2 * g + dir;
+                    if inside {
+                        let lb = labels[q];
+                        if lb != la {
+                            let entry = f
+                                .inner
+                                .entry((la.min(lb), la.max(lb)))
+                                .or_insert((0, 0, key));
+                            entry.0 += v;
+                            entry.1 += 1;
+                        }
+                    } else {
+                        f.outer.push((la, gn, v, key));
+                    }
+                }
+            }
+        }
+    }
+    labels
+}
+
+/// Fragment tables of all blocks, joined: provisional id (block offset + local label) → root.
+struct Joined {
+    offsets: Vec<u32>,
+    /// Provisional id → fragment id (1..=F).
+    fragment: Vec<u32>,
+    fragments: u32,
+}
+
+/// The local label of global pixel `g`, which lies on the rim of its block's core.
+fn rim_label(grid: &Grid, blocks: &[Fragments], g: u64) -> u32 {
+    let (gy, gx) = (
+        (g / grid.width as u64) as usize,
+        (g % grid.width as u64) as usize,
+    );
+    let b = grid.block_of(gy, gx);
+    let core = grid.core(b);
+    let (r, c) = (gy - core.y, gx - core.x);
+    let f = &blocks[b];
+    if r == 0 {
+        f.top[c]
+    } else if r == core.height - 1 {
+        f.bottom[c]
+    } else if c == 0 {
+        f.left[r]
+    } else {
+        debug_assert_eq!(c, core.width - 1, "a rim pixel");
+        f.right[r]
+    }
+}
+
+fn provisional(grid: &Grid, blocks: &[Fragments], offsets: &[u32], g: u64) -> u32 {
+    let (gy, gx) = (
+        (g / grid.width as u64) as usize,
+        (g % grid.width as u64) as usize,
+    );
+    offsets[grid.block_of(gy, gx)] + rim_label(grid, blocks, g)
+}
+
+fn join(grid: &Grid, blocks: &[Fragments]) -> Joined {
+    let mut offsets = Vec::with_capacity(blocks.len());
+    let mut total = 0u32;
+    for f in blocks {
+        offsets.push(total);
+        total += f.first.len() as u32;
+    }
+    let mut uf = UnionFind::new(total as usize);
+    for (b, f) in blocks.iter().enumerate() {
+        for &(g, gn) in &f.links_out {
+            let (gy, gx) = (
+                (g / grid.width as u64) as usize,
+                (g % grid.width as u64) as usize,
+            );
+            let own = offsets[b] + rim_label_of_own(grid, f, b, gy, gx);
+            uf.union(own, provisional(grid, blocks, &offsets, gn));
+        }
+    }
+    // Each fragment's first pixel, then ids in that order.
+    let mut first = vec![u64::MAX; total as usize];
+    let mut roots = vec![0u32; total as usize];
+    for (b, f) in blocks.iter().enumerate() {
+        for (l, &g) in f.first.iter().enumerate() {
+            let id = offsets[b] + l as u32;
+            let root = uf.find(id);
+            roots[id as usize] = root;
+            first[root as usize] = first[root as usize].min(g);
+        }
+    }
+    let mut order: Vec<u32> = (0..total).filter(|&i| roots[i as usize] == i).collect();
+    order.sort_by_key(|&r| first[r as usize]);
+    let mut id_of_root = vec![0u32; total as usize];
+    for (k, &r) in order.iter().enumerate() {
+        id_of_root[r as usize] = k as u32 + 1;
+    }
+    Joined {
+        offsets,
+        fragment: roots.iter().map(|&r| id_of_root[r as usize]).collect(),
+        fragments: order.len() as u32,
+    }
+}
+
+fn rim_label_of_own(grid: &Grid, f: &Fragments, b: usize, gy: usize, gx: usize) -> u32 {
+    let core = grid.core(b);
+    let (r, c) = (gy - core.y, gx - core.x);
+    // A link leaves the core through the right column or the bottom row.
+    if c == core.width - 1 {
+        f.right[r]
+    } else {
+        f.bottom[c]
+    }
+}
+
+/// The region graph of the joined fragments, as `RegionGraph::build` makes it.
+fn region_graph(grid: &Grid, blocks: &[Fragments], joined: &Joined) -> RegionGraph {
+    let mut sizes = vec![0u64; joined.fragments as usize + 1];
+    let mut edges: FxHashMap<(u32, u32), EdgeSums> = FxHashMap::default();
+    let mut add = |a: u32, b: u32, sum: u64, count: u64, key: u64| {
+        if a != b {
+            let e = edges.entry((a.min(b), a.max(b))).or_insert((0, 0, key));
+            e.0 += sum;
+            e.1 += count;
+            e.2 = e.2.min(key);
+        }
+    };
+    for (b, f) in blocks.iter().enumerate() {
+        let frag = |l: u32| joined.fragment[(joined.offsets[b] + l) as usize];
+        for (l, &s) in f.size.iter().enumerate() {
+            sizes[frag(l as u32) as usize] += s;
+        }
+        for (&(la, lb), &(sum, count, key)) in &f.inner {
+            add(frag(la), frag(lb), sum, count, key);
+        }
+        for &(la, gn, v, key) in &f.outer {
+            let other = joined.fragment[provisional(grid, blocks, &joined.offsets, gn) as usize];
+            add(frag(la), other, v, 1, key);
+        }
+    }
+    let mut list: Vec<((u32, u32), EdgeSums)> = edges.into_iter().collect();
+    list.sort_unstable_by_key(|&(_, (_, _, key))| key);
+    let list: Vec<(u32, u32, u64, u64)> = list
+        .into_iter()
+        .map(|((a, b), (sum, count, _))| (a, b, sum, count))
+        .collect();
+    RegionGraph::from_edges(sizes, &list)
+}
+
+/// Cell roots of a block's core after the boundary rule (0 = boundary).
+fn block_cells(
+    grid: &Grid,
+    b: usize,
+    win: &Window,
+    blocks: &[Fragments],
+    joined: &Joined,
+    roots: &[u32],
+    boundaries: bool,
+) -> Vec<u32> {
+    let core = win.core;
+    let labels = local_labels(grid, win, None);
+    let cell = |l: u32| roots[joined.fragment[(joined.offsets[b] + l) as usize] as usize];
+    let cells: Vec<u32> = labels.iter().map(|&l| cell(l)).collect();
+    if !boundaries {
+        return cells;
+    }
+    // A neighbour's cell, inside the core or on an adjacent block's rim.
+    let neighbour_cell = |gy: usize, gx: usize| -> u32 {
+        if (core.y..core.y + core.height).contains(&gy)
+            && (core.x..core.x + core.width).contains(&gx)
+        {
+            cells[(gy - core.y) * core.width + gx - core.x]
+        } else {
+            let g = (gy * grid.width + gx) as u64;
+            roots[joined.fragment[provisional(grid, blocks, &joined.offsets, g) as usize] as usize]
+        }
+    };
+    (0..core.len())
+        .into_par_iter()
+        .map(|p| {
+            let (r, c) = (p / core.width, p % core.width);
+            let (gy, gx) = (core.y + r, core.x + c);
+            let (a, e) = (cells[p], win.at(r, c));
+            let g = gy * grid.width + gx;
+            let mut zero = false;
+            for (ny, nx, en) in [
+                (gy.wrapping_sub(1), gx, e.wrapping_sub(win.ext.width)),
+                (gy, gx.wrapping_sub(1), e.wrapping_sub(1)),
+                (gy, gx + 1, e + 1),
+                (gy + 1, gx, e + win.ext.width),
+            ] {
+                if ny >= grid.height || nx >= grid.width {
+                    continue;
+                }
+                let bn = neighbour_cell(ny, nx);
+                let (li, lj) = (win.levels[e], win.levels[en]);
+                let gn = ny * grid.width + nx;
+                if bn != 0 && bn != a && (li > lj || (li == lj && g < gn)) {
+                    zero = true;
+                    break;
+                }
+            }
+            if zero {
+                0
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
+/// Segments cells with the descent watershed block by block (blocks of `block²` pixels), the
+/// section read through `read` (16-bit levels of a rectangle, [`MembraneMap`]'s) and the
+/// labels handed to `write` block by block, in row-major block order. The result equals
+/// [`crate::segment_cells`] with [`crate::Watershed::Descent`] on the whole section exactly.
+pub fn segment_cells_blockwise(
+    height: usize,
+    width: usize,
+    block: usize,
+    params: &CellParams,
+    read: &ReadFn,
+    write: &mut WriteFn,
+) -> Result<BlockwiseSummary, CellsError> {
+    params.validate()?;
+    if block == 0 {
+        return Err(CellsError::Parameter(
+            "--block 0: a block needs pixels".into(),
+        ));
+    }
+    if height == 0 || width == 0 {
+        return Ok(BlockwiseSummary {
+            cells: 0,
+            fragments: 0,
+            merges: 0,
+            small_merges: 0,
+            blocks: 0,
+        });
+    }
+    let radius = gaussian_kernel(params.sigma).len() / 2;
+    let grid = Grid {
+        height,
+        width,
+        block,
+        rows: height.div_ceil(block),
+        cols: width.div_ceil(block),
+        halo: params.max_distance.ceil() as usize + radius + 3,
+    };
+    let n_blocks = grid.rows * grid.cols;
+    let io = CellsError::Block;
+    // 1. Fragments of every block.
+    let blocks: Vec<Fragments> = (0..n_blocks)
+        .map(|b| {
+            let win = window(&grid, b, params, read).map_err(io)?;
+            let mut f = Fragments::default();
+            local_labels(&grid, &win, Some(&mut f));
+            Ok(f)
+        })
+        .collect::<Result<_, CellsError>>()?;
+    // 2. Joined fragments, their graph, agglomeration.
+    let joined = join(&grid, &blocks);
+    let mut graph = region_graph(&grid, &blocks, &joined);
+    let (merges, small_merges) = agglomerate(&mut graph, params);
+    let roots = graph.roots();
+    drop(graph);
+    // 3. Each cell's first surviving pixel, then ids in that order, then the output.
+    let mut first = vec![u64::MAX; roots.len()];
+    for b in 0..n_blocks {
+        let win = window(&grid, b, params, read).map_err(io)?;
+        let cells = block_cells(&grid, b, &win, &blocks, &joined, &roots, params.boundaries);
+        let core = win.core;
+        for (p, &cell) in cells.iter().enumerate() {
+            if cell != 0 {
+                let g = ((core.y + p / core.width) * width + core.x + p % core.width) as u64;
+                first[cell as usize] = first[cell as usize].min(g);
+            }
+        }
+    }
+    let mut order: Vec<u32> = (1..roots.len() as u32)
+        .filter(|&c| first[c as usize] != u64::MAX)
+        .collect();
+    order.sort_by_key(|&c| first[c as usize]);
+    let mut id = vec![0u32; roots.len()];
+    for (k, &c) in order.iter().enumerate() {
+        id[c as usize] = k as u32 + 1;
+    }
+    for b in 0..n_blocks {
+        let win = window(&grid, b, params, read).map_err(io)?;
+        let cells = block_cells(&grid, b, &win, &blocks, &joined, &roots, params.boundaries);
+        let ids: Vec<u32> = cells.iter().map(|&c| id[c as usize]).collect();
+        write(win.core, &ids).map_err(io)?;
+    }
+    Ok(BlockwiseSummary {
+        cells: order.len() as u32,
+        fragments: joined.fragments,
+        merges,
+        small_merges,
+        blocks: n_blocks,
+    })
+}
