@@ -6,3 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test -p urisc-nn --features tract --test onnx_tract --locked "$@"
+# `--engine onnx` through the binary (the CLI's `onnx` feature).
+cargo test -p urisc-cli --features onnx --test onnx_engine --locked "$@"

@@ -78,8 +78,9 @@ struct RunArgs {
     /// Model file (.safetensors written by `urisc train`) [default: the model embedded in urisc].
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
-    /// Kernels: `cpu` (urisc's own) or `burn` (burn's default device: `BURN_DEVICE`, or a GPU
-    /// when urisc is built with `--features gpu`).
+    /// Kernels: `cpu` (urisc's own), `burn` (burn's default device: `BURN_DEVICE`, or a GPU
+    /// when urisc is built with `--features gpu`) or `onnx` (tract, for ONNX graphs urisc cannot
+    /// map onto its own network; built with `--features onnx`; predictions only).
     #[arg(long, default_value = "cpu", value_name = "ENGINE")]
     engine: Engine,
     /// The image to attribute (sides must be multiples of the model's size multiple). Required.

@@ -44,8 +44,9 @@ pub struct PredictArgs {
     /// models/default/best.safetensors: a width-8 U-Net for ISBI 2012 at 4 nm/pixel].
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
-    /// Kernels: `cpu` (urisc's own) or `burn` (burn's default device: `BURN_DEVICE`, or a GPU
-    /// when urisc is built with `--features gpu`).
+    /// Kernels: `cpu` (urisc's own), `burn` (burn's default device: `BURN_DEVICE`, or a GPU
+    /// when urisc is built with `--features gpu`) or `onnx` (tract, for ONNX graphs urisc cannot
+    /// map onto its own network; built with `--features onnx`; predictions only).
     #[arg(long, default_value = "cpu", value_name = "ENGINE")]
     engine: Engine,
     /// Images (PNG/TIFF) or folders of images.

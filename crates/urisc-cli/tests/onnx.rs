@@ -128,3 +128,22 @@ fn bad_onnx_files_are_named_in_one_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sample"));
 }
+
+#[cfg(not(feature = "onnx"))]
+#[test]
+fn the_onnx_engine_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("em.png");
+    write_png(&image, &Image::new(32, 32, vec![128; 1024]), None, false).unwrap();
+    fails_with(
+        &urisc(&[
+            "predict",
+            s(&image),
+            "--engine",
+            "onnx",
+            "--out",
+            s(&dir.path().join("o")),
+        ]),
+        "--features onnx",
+    );
+}

@@ -30,6 +30,9 @@ pub enum Engine {
     /// burn on its default device: the one `BURN_DEVICE` names, else the first compiled in (a
     /// GPU through wgpu when built with the `gpu` feature, else burn's CPU backend).
     Burn,
+    /// tract, a pure-Rust ONNX runtime, on the model as ONNX: for ONNX graphs urisc cannot map
+    /// onto its own network (built with the `tract` feature; predictions only).
+    Onnx,
 }
 
 impl std::str::FromStr for Engine {
@@ -38,7 +41,8 @@ impl std::str::FromStr for Engine {
         match s {
             "cpu" => Ok(Engine::Cpu),
             "burn" => Ok(Engine::Burn),
-            _ => Err(format!("unknown engine '{s}' (cpu or burn)")),
+            "onnx" => Ok(Engine::Onnx),
+            _ => Err(format!("unknown engine '{s}' (cpu, burn or onnx)")),
         }
     }
 }
@@ -64,6 +68,13 @@ impl Segmenter {
     /// Loads a model file onto `engine`; an engine this build does not have is an error that
     /// says how to get it.
     pub fn load(path: &Path, engine: Engine) -> Result<Segmenter, ModelFileError> {
+        if engine == Engine::Onnx {
+            let bytes = std::fs::read(path).map_err(|e| ModelFileError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("cannot read: {e}"),
+            })?;
+            return Segmenter::on_onnx_engine(path, &bytes);
+        }
         let (net, descriptor) = crate::load_model(path)?;
         Segmenter::on_engine(net, descriptor, engine, path)
     }
@@ -71,6 +82,9 @@ impl Segmenter {
     /// The embedded default model ([`embedded_model_bytes`]) on `engine`.
     pub fn embedded_default(engine: Engine) -> Result<Segmenter, ModelFileError> {
         let path = Path::new(EMBEDDED_MODEL_NAME);
+        if engine == Engine::Onnx {
+            return Segmenter::on_onnx_engine(path, embedded_model_bytes());
+        }
         let (net, descriptor) = crate::model_from_bytes(path, embedded_model_bytes())?;
         Segmenter::on_engine(net, descriptor, engine, path)
     }
@@ -86,6 +100,62 @@ impl Segmenter {
         }
     }
 
+    /// A model file or an ONNX file on the ONNX engine: urisc models and ONNX U-Nets it can map
+    /// keep their descriptor; other ONNX graphs get the import defaults (normalisation
+    /// (v/255 − 0.5)/0.5, threshold 0.5, tiles of 512) and sides that are multiples of 32.
+    fn on_onnx_engine(path: &Path, bytes: &[u8]) -> Result<Segmenter, ModelFileError> {
+        let invalid = |message: String| ModelFileError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        #[cfg(feature = "tract")]
+        {
+            use crate::onnx::{export_onnx, import_onnx, ImportDefaults, OnnxEngine, OnnxOutput};
+            let (onnx, descriptor) = if crate::onnx::looks_like_onnx(bytes) {
+                let descriptor = match import_onnx(bytes, &ImportDefaults::default()) {
+                    Ok((_, d)) => d,
+                    Err(_) => {
+                        let config = ModelConfig {
+                            architecture: crate::Architecture::Unet,
+                            base_width: 1,
+                            depth: 6,
+                        };
+                        let mut d = ModelDescriptor::new(config, 512);
+                        d.training.insert(
+                            "architecture".into(),
+                            "an ONNX graph run by tract (`model` is a placeholder that only fixes \
+                             tile sides to multiples of 32)"
+                                .into(),
+                        );
+                        d
+                    }
+                };
+                (bytes.to_vec(), descriptor)
+            } else {
+                let (net, d) = crate::model_from_bytes(path, bytes)?;
+                (export_onnx(&net, &d, OnnxOutput::Logits), d)
+            };
+            let engine = OnnxEngine::new(
+                &onnx,
+                descriptor.normalization,
+                descriptor.model.size_multiple(),
+            )
+            .map_err(invalid)?;
+            Ok(Segmenter {
+                model: Box::new(engine),
+                descriptor,
+            })
+        }
+        #[cfg(not(feature = "tract"))]
+        {
+            let _ = bytes;
+            Err(invalid(
+                "the ONNX engine is not in this build of urisc (build it with `--features onnx`)"
+                    .into(),
+            ))
+        }
+    }
+
     fn on_engine(
         net: urisc_cpu::Net,
         descriptor: ModelDescriptor,
@@ -97,6 +167,15 @@ impl Segmenter {
                 model: Box::new(crate::FastSegmenter::from_cpu_net(net, descriptor.clone())),
                 descriptor,
             }),
+            Engine::Onnx => {
+                let bytes = crate::model_bytes(&net, &descriptor).map_err(|message| {
+                    ModelFileError::Invalid {
+                        path: path.to_path_buf(),
+                        message,
+                    }
+                })?;
+                Segmenter::on_onnx_engine(path, &bytes)
+            }
             #[cfg(feature = "burn")]
             Engine::Burn => {
                 let _ = path; // only named in errors

@@ -186,6 +186,12 @@ impl TrainConfig {
                 ));
             }
         }
+        if self.train.engine == EngineKind::Onnx {
+            return Err(
+                "train.engine = \"onnx\": the ONNX engine only predicts; train on \"cpu\" or \"burn\""
+                    .into(),
+            );
+        }
         if self.train.epochs == 0 || self.train.steps_per_epoch == 0 || self.train.batch == 0 {
             return Err(
                 "train.epochs, train.steps_per_epoch and train.batch must be at least 1".into(),

@@ -6,10 +6,14 @@
 //! Only a small part of ONNX's protobuf schema is needed ([`proto`]), decoded with `prost`,
 //! so this costs the default build no ONNX runtime.
 
+#[cfg(feature = "tract")]
+mod engine;
 mod export;
 mod import;
 pub mod proto;
 
+#[cfg(feature = "tract")]
+pub use engine::OnnxEngine;
 pub use export::export_onnx;
 pub use import::{import_onnx, ImportDefaults};
 

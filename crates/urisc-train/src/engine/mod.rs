@@ -48,6 +48,8 @@ fn optimizer_file(kind: EngineKind) -> &'static str {
     match kind {
         EngineKind::Cpu => cpu::OPTIMIZER_FILE,
         EngineKind::Burn => "last.optimizer.bpk",
+        // Refused by the config's validation; never a training engine.
+        EngineKind::Onnx => "last.optimizer.onnx",
     }
 }
 
@@ -55,6 +57,7 @@ fn name(kind: EngineKind) -> &'static str {
     match kind {
         EngineKind::Cpu => "cpu",
         EngineKind::Burn => "burn",
+        EngineKind::Onnx => "onnx",
     }
 }
 
@@ -74,6 +77,10 @@ pub(crate) fn start(config: &TrainConfig) -> Result<Box<dyn TrainingEngine>, Tra
         EngineKind::Burn => Ok(Box::new(burn::BurnEngine::start(config, &net))),
         #[cfg(not(feature = "burn"))]
         kind @ EngineKind::Burn => Err(unavailable(kind)),
+        EngineKind::Onnx => Err(crate::config::ConfigError::Invalid(
+            "train.engine = \"onnx\": the ONNX engine only predicts".into(),
+        )
+        .into()),
     }
 }
 
@@ -108,5 +115,9 @@ pub(crate) fn resume(
         EngineKind::Burn => Ok(Box::new(burn::BurnEngine::resume(config, dir)?)),
         #[cfg(not(feature = "burn"))]
         kind @ EngineKind::Burn => Err(unavailable(kind)),
+        EngineKind::Onnx => Err(crate::config::ConfigError::Invalid(
+            "train.engine = \"onnx\": the ONNX engine only predicts".into(),
+        )
+        .into()),
     }
 }
