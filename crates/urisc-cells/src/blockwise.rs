@@ -22,6 +22,7 @@
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
 use crate::descent::{capped_smoothed_distance, linked, UnionFind};
 use crate::{agglomerate, gaussian_kernel, CellParams, CellsError, MembraneMap, RegionGraph};
@@ -60,17 +61,63 @@ pub struct BlockwiseSummary {
     pub blocks: usize,
 }
 
-struct Grid {
-    height: usize,
-    width: usize,
-    block: usize,
-    rows: usize,
-    cols: usize,
-    halo: usize,
+/// How a section is cut for a block-wise run (what every stage of a distributed run agrees on).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockPlan {
+    /// Rows of the section.
+    pub height: usize,
+    /// Columns of the section.
+    pub width: usize,
+    /// Block side (the last row and column of blocks may be smaller).
+    pub block: usize,
+    /// Pixels read beyond each block's edges.
+    pub halo: usize,
+    /// Blocks per column of blocks.
+    pub rows: usize,
+    /// Blocks per row of blocks.
+    pub cols: usize,
 }
 
+impl BlockPlan {
+    /// The plan for an `height × width` section in blocks of `block²` under `params`.
+    pub fn new(
+        height: usize,
+        width: usize,
+        block: usize,
+        params: &CellParams,
+    ) -> Result<BlockPlan, CellsError> {
+        params.validate()?;
+        if block == 0 {
+            return Err(CellsError::Parameter(
+                "--block 0: a block needs pixels".into(),
+            ));
+        }
+        let radius = gaussian_kernel(params.sigma).len() / 2;
+        Ok(BlockPlan {
+            height,
+            width,
+            block,
+            halo: params.max_distance.ceil() as usize + radius + 3,
+            rows: height.div_ceil(block),
+            cols: width.div_ceil(block),
+        })
+    }
+
+    /// Number of blocks, numbered row-major.
+    pub fn blocks(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// The pixels block `b` labels.
+    pub fn core(&self, b: usize) -> Rect {
+        self.core_of(b)
+    }
+}
+
+type Grid = BlockPlan;
+
 impl Grid {
-    fn core(&self, b: usize) -> Rect {
+    fn core_of(&self, b: usize) -> Rect {
         let (by, bx) = (b / self.cols, b % self.cols);
         let (y, x) = (by * self.block, bx * self.block);
         Rect {
@@ -114,9 +161,9 @@ impl Window {
     }
 }
 
-/// What a block knows after step 1, without its per-pixel labels.
-#[derive(Default)]
-struct Fragments {
+/// What one block contributes to the join (stage 1), without its per-pixel labels.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlockFragments {
     /// Local components: first pixel (global row-major index) and pixel count.
     first: Vec<u64>,
     size: Vec<u64>,
@@ -127,8 +174,8 @@ struct Fragments {
     right: Vec<u32>,
     /// Descent links from a core pixel (global index) to a pixel of another block.
     links_out: Vec<(u64, u64)>,
-    /// Boundary elements inside the core: (local a, local b) → (sum, count, first element).
-    inner: FxHashMap<(u32, u32), EdgeSums>,
+    /// Boundary elements inside the core: (local a, local b, sum, count, first element).
+    inner: Vec<(u32, u32, u64, u64, u64)>,
     /// Boundary elements to the right/lower neighbour in another block:
     /// (local label, neighbour's global index, level, element key).
     outer: Vec<(u32, u64, u64, u64)>,
@@ -141,17 +188,17 @@ pub type WriteFn<'a> = dyn FnMut(Rect, &[u32]) -> Result<(), String> + 'a;
 /// A boundary between two regions: sum and count of its levels, its first element.
 type EdgeSums = (u64, u64, u64);
 
-fn window(grid: &Grid, b: usize, params: &CellParams, read: &ReadFn) -> Result<Window, String> {
-    let core = grid.core(b);
+fn window(grid: &Grid, b: usize, params: &CellParams, read: &ReadFn) -> Result<Window, CellsError> {
+    let core = grid.core_of(b);
     let ext = grid.extended(core);
-    let levels = read(ext)?;
+    let levels = read(ext).map_err(CellsError::Block)?;
     if levels.len() != ext.len() {
-        return Err(format!(
+        return Err(CellsError::Block(format!(
             "read {} levels for a {}×{} region",
             levels.len(),
             ext.height,
             ext.width
-        ));
+        )));
     }
     let sd = capped_smoothed_distance(
         ext.height,
@@ -169,8 +216,9 @@ fn window(grid: &Grid, b: usize, params: &CellParams, read: &ReadFn) -> Result<W
     })
 }
 
-/// Step 1 on one block: local components of the descent links and everything the merge needs.
-fn local_labels(grid: &Grid, win: &Window, keep: Option<&mut Fragments>) -> Vec<u32> {
+/// Local components of the descent links in a block's core (labels `0..`, numbered by first
+/// pixel), and with `keep` everything the join needs.
+fn local_labels(grid: &Grid, win: &Window, keep: Option<&mut BlockFragments>) -> Vec<u32> {
     let (core, ext) = (win.core, win.ext);
     let (eh, ew) = (ext.height, ext.width);
     let mut uf = UnionFind::new(core.len());
@@ -207,83 +255,120 @@ fn local_labels(grid: &Grid, win: &Window, keep: Option<&mut Fragments>) -> Vec<
             labels[root]
         };
     }
-    if let Some(f) = keep {
-        f.size = vec![0; first.len()];
-        for &l in &labels {
-            f.size[l as usize] += 1;
-        }
-        f.first = first;
-        let (h, w) = (core.height, core.width);
-        f.top = labels[..w].to_vec();
-        f.bottom = labels[(h - 1) * w..].to_vec();
-        f.left = (0..h).map(|r| labels[r * w]).collect();
-        f.right = (0..h).map(|r| labels[r * w + w - 1]).collect();
-        f.links_out = links_out;
-        for r in 0..h {
-            for c in 0..w {
-                let (p, e) = (r * w + c, win.at(r, c));
-                let g = ((core.y + r) * grid.width + core.x + c) as u64;
-                let la = labels[p];
-                // Right (element key 2g) and lower (2g + 1) neighbours, as RegionGraph::build.
-                for (dir, inside, outside, q, en, gn) in [
-                    (
-                        0,
-                        c + 1 < w,
-                        core.x + c + 1 < grid.width,
-                        p + 1,
-                        e + 1,
-                        g + 1,
-                    ),
-                    (
-                        1,
-                        r + 1 < h,
-                        core.y + r + 1 < grid.height,
-                        p + w,
-                        e + ext.width,
-                        g + grid.width as u64,
-                    ),
-                ] {
-                    if !outside {
-                        continue; // the image's edge
+    let Some(f) = keep else { return labels };
+    f.size = vec![0; first.len()];
+    for &l in &labels {
+        f.size[l as usize] += 1;
+    }
+    f.first = first;
+    let (h, w) = (core.height, core.width);
+    f.top = labels[..w].to_vec();
+    f.bottom = labels[(h - 1) * w..].to_vec();
+    f.left = (0..h).map(|r| labels[r * w]).collect();
+    f.right = (0..h).map(|r| labels[r * w + w - 1]).collect();
+    f.links_out = links_out;
+    let mut inner: FxHashMap<(u32, u32), EdgeSums> = FxHashMap::default();
+    for r in 0..h {
+        for c in 0..w {
+            let (p, e) = (r * w + c, win.at(r, c));
+            let g = ((core.y + r) * grid.width + core.x + c) as u64;
+            let la = labels[p];
+            // Right (element key 2g) and lower (2g + 1) neighbours, as RegionGraph::build.
+            for (dir, inside, exists, q, en, gn) in [
+                (
+                    0,
+                    c + 1 < w,
+                    core.x + c + 1 < grid.width,
+                    p + 1,
+                    e + 1,
+                    g + 1,
+                ),
+                (
+                    1,
+                    r + 1 < h,
+                    core.y + r + 1 < grid.height,
+                    p + w,
+                    e + ext.width,
+                    g + grid.width as u64,
+                ),
+            ] {
+                if !exists {
+                    continue; // the image's edge
+                }
+                let v = win.levels[e].max(win.levels[en]) as u64;
+                let key = 2 * g + dir;
+                if inside {
+                    let lb = labels[q];
+                    if lb != la {
+                        let entry = inner.entry((la.min(lb), la.max(lb))).or_insert((0, 0, key));
+                        entry.0 += v;
+                        entry.1 += 1;
                     }
-                    let v = win.levels[e].max(win.levels[en]) as u64;
-                    let key = 2 * g + dir;
-                    if inside {
-                        let lb = labels[q];
-                        if lb != la {
-                            let entry = f
-                                .inner
-                                .entry((la.min(lb), la.max(lb)))
-                                .or_insert((0, 0, key));
-                            entry.0 += v;
-                            entry.1 += 1;
-                        }
-                    } else {
-                        f.outer.push((la, gn, v, key));
-                    }
+                } else {
+                    f.outer.push((la, gn, v, key));
                 }
             }
         }
     }
+    f.inner = inner
+        .into_iter()
+        .map(|((a, b), (sum, count, key))| (a, b, sum, count, key))
+        .collect();
+    f.inner.sort_unstable();
     labels
 }
 
-/// Fragment tables of all blocks, joined: provisional id (block offset + local label) → root.
-struct Joined {
+/// Stage 1 of a block-wise run: block `b`'s fragments and what the join needs of them.
+pub fn block_fragments(
+    plan: &BlockPlan,
+    b: usize,
+    params: &CellParams,
+    read: &ReadFn,
+) -> Result<BlockFragments, CellsError> {
+    let win = window(plan, b, params, read)?;
+    let mut f = BlockFragments::default();
+    local_labels(plan, &win, Some(&mut f));
+    Ok(f)
+}
+
+/// The blocks' fragments joined and agglomerated (stage 2): which cell every local fragment
+/// ends in, and the cells of every pixel on a block's rim (what neighbouring blocks look up).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Joined {
+    /// Provisional id of block `b`'s local label `l`: `offsets[b] + l`.
     offsets: Vec<u32>,
-    /// Provisional id → fragment id (1..=F).
-    fragment: Vec<u32>,
-    fragments: u32,
+    /// Provisional id → cell (a root of the agglomeration, ≥ 1).
+    cell: Vec<u32>,
+    /// Rim pixels (global row-major index) and their cells, sorted by pixel.
+    rims: Vec<(u64, u32)>,
+    /// Descent fragments before agglomeration.
+    pub fragments: u32,
+    /// Merges by mean boundary probability.
+    pub merges: usize,
+    /// Merges of small cells.
+    pub small_merges: usize,
+    /// Cells are `1..cells_bound` (not all present).
+    cells_bound: u32,
+}
+
+impl Joined {
+    fn rim_cell(&self, g: u64) -> u32 {
+        let i = self
+            .rims
+            .binary_search_by_key(&g, |&(p, _)| p)
+            .expect("a neighbour across a block edge lies on that block's rim");
+        self.rims[i].1
+    }
 }
 
 /// The local label of global pixel `g`, which lies on the rim of its block's core.
-fn rim_label(grid: &Grid, blocks: &[Fragments], g: u64) -> u32 {
+fn rim_label(grid: &Grid, blocks: &[BlockFragments], g: u64) -> u32 {
     let (gy, gx) = (
         (g / grid.width as u64) as usize,
         (g % grid.width as u64) as usize,
     );
     let b = grid.block_of(gy, gx);
-    let core = grid.core(b);
+    let core = grid.core_of(b);
     let (r, c) = (gy - core.y, gx - core.x);
     let f = &blocks[b];
     if r == 0 {
@@ -298,7 +383,7 @@ fn rim_label(grid: &Grid, blocks: &[Fragments], g: u64) -> u32 {
     }
 }
 
-fn provisional(grid: &Grid, blocks: &[Fragments], offsets: &[u32], g: u64) -> u32 {
+fn provisional(grid: &Grid, blocks: &[BlockFragments], offsets: &[u32], g: u64) -> u32 {
     let (gy, gx) = (
         (g / grid.width as u64) as usize,
         (g % grid.width as u64) as usize,
@@ -306,7 +391,21 @@ fn provisional(grid: &Grid, blocks: &[Fragments], offsets: &[u32], g: u64) -> u3
     offsets[grid.block_of(gy, gx)] + rim_label(grid, blocks, g)
 }
 
-fn join(grid: &Grid, blocks: &[Fragments]) -> Joined {
+/// Stage 2 of a block-wise run: joins every block's fragments across block edges, builds the
+/// region graph `RegionGraph::build` would build for the whole section, and agglomerates.
+pub fn join_blocks(
+    plan: &BlockPlan,
+    blocks: &[BlockFragments],
+    params: &CellParams,
+) -> Result<Joined, CellsError> {
+    let grid = plan;
+    if blocks.len() != plan.blocks() {
+        return Err(CellsError::Block(format!(
+            "{} block results for a plan of {} blocks",
+            blocks.len(),
+            plan.blocks()
+        )));
+    }
     let mut offsets = Vec::with_capacity(blocks.len());
     let mut total = 0u32;
     for f in blocks {
@@ -315,16 +414,23 @@ fn join(grid: &Grid, blocks: &[Fragments]) -> Joined {
     }
     let mut uf = UnionFind::new(total as usize);
     for (b, f) in blocks.iter().enumerate() {
+        let core = grid.core_of(b);
         for &(g, gn) in &f.links_out {
             let (gy, gx) = (
                 (g / grid.width as u64) as usize,
                 (g % grid.width as u64) as usize,
             );
-            let own = offsets[b] + rim_label_of_own(grid, f, b, gy, gx);
-            uf.union(own, provisional(grid, blocks, &offsets, gn));
+            let (r, c) = (gy - core.y, gx - core.x);
+            // A link leaves the core through the right column or the bottom row.
+            let own = if c == core.width - 1 {
+                f.right[r]
+            } else {
+                f.bottom[c]
+            };
+            uf.union(offsets[b] + own, provisional(grid, blocks, &offsets, gn));
         }
     }
-    // Each fragment's first pixel, then ids in that order.
+    // Fragments are numbered by first pixel, as descent_fragments numbers them.
     let mut first = vec![u64::MAX; total as usize];
     let mut roots = vec![0u32; total as usize];
     for (b, f) in blocks.iter().enumerate() {
@@ -341,27 +447,11 @@ fn join(grid: &Grid, blocks: &[Fragments]) -> Joined {
     for (k, &r) in order.iter().enumerate() {
         id_of_root[r as usize] = k as u32 + 1;
     }
-    Joined {
-        offsets,
-        fragment: roots.iter().map(|&r| id_of_root[r as usize]).collect(),
-        fragments: order.len() as u32,
-    }
-}
-
-fn rim_label_of_own(grid: &Grid, f: &Fragments, b: usize, gy: usize, gx: usize) -> u32 {
-    let core = grid.core(b);
-    let (r, c) = (gy - core.y, gx - core.x);
-    // A link leaves the core through the right column or the bottom row.
-    if c == core.width - 1 {
-        f.right[r]
-    } else {
-        f.bottom[c]
-    }
-}
-
-/// The region graph of the joined fragments, as `RegionGraph::build` makes it.
-fn region_graph(grid: &Grid, blocks: &[Fragments], joined: &Joined) -> RegionGraph {
-    let mut sizes = vec![0u64; joined.fragments as usize + 1];
+    let fragment: Vec<u32> = roots.iter().map(|&r| id_of_root[r as usize]).collect();
+    let fragments = order.len() as u32;
+    // The region graph: sizes and boundary sums add up over blocks; a boundary's creation
+    // order is its first element's.
+    let mut sizes = vec![0u64; fragments as usize + 1];
     let mut edges: FxHashMap<(u32, u32), EdgeSums> = FxHashMap::default();
     let mut add = |a: u32, b: u32, sum: u64, count: u64, key: u64| {
         if a != b {
@@ -372,15 +462,15 @@ fn region_graph(grid: &Grid, blocks: &[Fragments], joined: &Joined) -> RegionGra
         }
     };
     for (b, f) in blocks.iter().enumerate() {
-        let frag = |l: u32| joined.fragment[(joined.offsets[b] + l) as usize];
+        let frag = |l: u32| fragment[(offsets[b] + l) as usize];
         for (l, &s) in f.size.iter().enumerate() {
             sizes[frag(l as u32) as usize] += s;
         }
-        for (&(la, lb), &(sum, count, key)) in &f.inner {
+        for &(la, lb, sum, count, key) in &f.inner {
             add(frag(la), frag(lb), sum, count, key);
         }
         for &(la, gn, v, key) in &f.outer {
-            let other = joined.fragment[provisional(grid, blocks, &joined.offsets, gn) as usize];
+            let other = fragment[provisional(grid, blocks, &offsets, gn) as usize];
             add(frag(la), other, v, 1, key);
         }
     }
@@ -390,23 +480,49 @@ fn region_graph(grid: &Grid, blocks: &[Fragments], joined: &Joined) -> RegionGra
         .into_iter()
         .map(|((a, b), (sum, count, _))| (a, b, sum, count))
         .collect();
-    RegionGraph::from_edges(sizes, &list)
+    let mut graph = RegionGraph::from_edges(sizes, &list);
+    let (merges, small_merges) = agglomerate(&mut graph, params);
+    let cell_of_fragment = graph.roots();
+    let cell: Vec<u32> = fragment
+        .iter()
+        .map(|&f| cell_of_fragment[f as usize])
+        .collect();
+    // Every rim pixel's cell, for the boundary rule across block edges.
+    let mut rims = Vec::new();
+    for (b, f) in blocks.iter().enumerate() {
+        let core = grid.core_of(b);
+        let at = |r: usize, c: usize| ((core.y + r) * grid.width + core.x + c) as u64;
+        let cell_of = |l: u32| cell[(offsets[b] + l) as usize];
+        for c in 0..core.width {
+            rims.push((at(0, c), cell_of(f.top[c])));
+            rims.push((at(core.height - 1, c), cell_of(f.bottom[c])));
+        }
+        for r in 0..core.height {
+            rims.push((at(r, 0), cell_of(f.left[r])));
+            rims.push((at(r, core.width - 1), cell_of(f.right[r])));
+        }
+    }
+    rims.sort_unstable();
+    rims.dedup();
+    Ok(Joined {
+        offsets,
+        cell,
+        rims,
+        fragments,
+        merges,
+        small_merges,
+        cells_bound: fragments + 1,
+    })
 }
 
-/// Cell roots of a block's core after the boundary rule (0 = boundary).
-fn block_cells(
-    grid: &Grid,
-    b: usize,
-    win: &Window,
-    blocks: &[Fragments],
-    joined: &Joined,
-    roots: &[u32],
-    boundaries: bool,
-) -> Vec<u32> {
+/// Cells of a block's core after the boundary rule (0 = boundary).
+fn block_cells(grid: &Grid, b: usize, win: &Window, joined: &Joined, boundaries: bool) -> Vec<u32> {
     let core = win.core;
     let labels = local_labels(grid, win, None);
-    let cell = |l: u32| roots[joined.fragment[(joined.offsets[b] + l) as usize] as usize];
-    let cells: Vec<u32> = labels.iter().map(|&l| cell(l)).collect();
+    let cells: Vec<u32> = labels
+        .iter()
+        .map(|&l| joined.cell[(joined.offsets[b] + l) as usize])
+        .collect();
     if !boundaries {
         return cells;
     }
@@ -417,8 +533,7 @@ fn block_cells(
         {
             cells[(gy - core.y) * core.width + gx - core.x]
         } else {
-            let g = (gy * grid.width + gx) as u64;
-            roots[joined.fragment[provisional(grid, blocks, &joined.offsets, g) as usize] as usize]
+            joined.rim_cell((gy * grid.width + gx) as u64)
         }
     };
     (0..core.len())
@@ -428,7 +543,6 @@ fn block_cells(
             let (gy, gx) = (core.y + r, core.x + c);
             let (a, e) = (cells[p], win.at(r, c));
             let g = gy * grid.width + gx;
-            let mut zero = false;
             for (ny, nx, en) in [
                 (gy.wrapping_sub(1), gx, e.wrapping_sub(win.ext.width)),
                 (gy, gx.wrapping_sub(1), e.wrapping_sub(1)),
@@ -442,23 +556,77 @@ fn block_cells(
                 let (li, lj) = (win.levels[e], win.levels[en]);
                 let gn = ny * grid.width + nx;
                 if bn != 0 && bn != a && (li > lj || (li == lj && g < gn)) {
-                    zero = true;
-                    break;
+                    return 0;
                 }
             }
-            if zero {
-                0
-            } else {
-                a
-            }
+            a
         })
         .collect()
 }
 
+/// Stage 3 of a block-wise run: the first surviving pixel (global row-major index) of every
+/// cell present in block `b`, as `(cell, pixel)`.
+pub fn block_first_pixels(
+    plan: &BlockPlan,
+    b: usize,
+    params: &CellParams,
+    read: &ReadFn,
+    joined: &Joined,
+) -> Result<Vec<(u32, u64)>, CellsError> {
+    let win = window(plan, b, params, read)?;
+    let cells = block_cells(plan, b, &win, joined, params.boundaries);
+    let core = win.core;
+    let mut first: FxHashMap<u32, u64> = FxHashMap::default();
+    for (p, &cell) in cells.iter().enumerate() {
+        if cell != 0 {
+            let g = ((core.y + p / core.width) * plan.width + core.x + p % core.width) as u64;
+            first.entry(cell).or_insert(g); // row-major: the first seen is the first
+        }
+    }
+    let mut out: Vec<(u32, u64)> = first.into_iter().collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Stage 4: final ids, `1..=N` in row-major order of each cell's first surviving pixel, from
+/// every block's [`block_first_pixels`]; returns (id of each cell, N).
+pub fn cell_ids(joined: &Joined, firsts: &[Vec<(u32, u64)>]) -> (Vec<u32>, u32) {
+    let mut first = vec![u64::MAX; joined.cells_bound as usize];
+    for list in firsts {
+        for &(cell, g) in list {
+            first[cell as usize] = first[cell as usize].min(g);
+        }
+    }
+    let mut order: Vec<u32> = (1..joined.cells_bound)
+        .filter(|&c| first[c as usize] != u64::MAX)
+        .collect();
+    order.sort_by_key(|&c| first[c as usize]);
+    let mut id = vec![0u32; joined.cells_bound as usize];
+    for (k, &c) in order.iter().enumerate() {
+        id[c as usize] = k as u32 + 1;
+    }
+    (id, order.len() as u32)
+}
+
+/// Stage 5: block `b`'s final labels over its core.
+pub fn block_labels(
+    plan: &BlockPlan,
+    b: usize,
+    params: &CellParams,
+    read: &ReadFn,
+    joined: &Joined,
+    ids: &[u32],
+) -> Result<(Rect, Vec<u32>), CellsError> {
+    let win = window(plan, b, params, read)?;
+    let cells = block_cells(plan, b, &win, joined, params.boundaries);
+    Ok((win.core, cells.iter().map(|&c| ids[c as usize]).collect()))
+}
+
 /// Segments cells with the descent watershed block by block (blocks of `block²` pixels), the
 /// section read through `read` (16-bit levels of a rectangle, [`MembraneMap`]'s) and the
-/// labels handed to `write` block by block, in row-major block order. The result equals
-/// [`crate::segment_cells`] with [`crate::Watershed::Descent`] on the whole section exactly.
+/// labels handed to `write` block by block, in row-major block order: the five stages above in
+/// one process. The result equals [`crate::segment_cells`] with [`crate::Watershed::Descent`]
+/// on the whole section exactly.
 pub fn segment_cells_blockwise(
     height: usize,
     width: usize,
@@ -467,12 +635,7 @@ pub fn segment_cells_blockwise(
     read: &ReadFn,
     write: &mut WriteFn,
 ) -> Result<BlockwiseSummary, CellsError> {
-    params.validate()?;
-    if block == 0 {
-        return Err(CellsError::Parameter(
-            "--block 0: a block needs pixels".into(),
-        ));
-    }
+    let plan = BlockPlan::new(height, width, block, params)?;
     if height == 0 || width == 0 {
         return Ok(BlockwiseSummary {
             cells: 0,
@@ -482,64 +645,25 @@ pub fn segment_cells_blockwise(
             blocks: 0,
         });
     }
-    let radius = gaussian_kernel(params.sigma).len() / 2;
-    let grid = Grid {
-        height,
-        width,
-        block,
-        rows: height.div_ceil(block),
-        cols: width.div_ceil(block),
-        halo: params.max_distance.ceil() as usize + radius + 3,
-    };
-    let n_blocks = grid.rows * grid.cols;
-    let io = CellsError::Block;
-    // 1. Fragments of every block.
-    let blocks: Vec<Fragments> = (0..n_blocks)
-        .map(|b| {
-            let win = window(&grid, b, params, read).map_err(io)?;
-            let mut f = Fragments::default();
-            local_labels(&grid, &win, Some(&mut f));
-            Ok(f)
-        })
-        .collect::<Result<_, CellsError>>()?;
-    // 2. Joined fragments, their graph, agglomeration.
-    let joined = join(&grid, &blocks);
-    let mut graph = region_graph(&grid, &blocks, &joined);
-    let (merges, small_merges) = agglomerate(&mut graph, params);
-    let roots = graph.roots();
-    drop(graph);
-    // 3. Each cell's first surviving pixel, then ids in that order, then the output.
-    let mut first = vec![u64::MAX; roots.len()];
-    for b in 0..n_blocks {
-        let win = window(&grid, b, params, read).map_err(io)?;
-        let cells = block_cells(&grid, b, &win, &blocks, &joined, &roots, params.boundaries);
-        let core = win.core;
-        for (p, &cell) in cells.iter().enumerate() {
-            if cell != 0 {
-                let g = ((core.y + p / core.width) * width + core.x + p % core.width) as u64;
-                first[cell as usize] = first[cell as usize].min(g);
-            }
-        }
-    }
-    let mut order: Vec<u32> = (1..roots.len() as u32)
-        .filter(|&c| first[c as usize] != u64::MAX)
-        .collect();
-    order.sort_by_key(|&c| first[c as usize]);
-    let mut id = vec![0u32; roots.len()];
-    for (k, &c) in order.iter().enumerate() {
-        id[c as usize] = k as u32 + 1;
-    }
-    for b in 0..n_blocks {
-        let win = window(&grid, b, params, read).map_err(io)?;
-        let cells = block_cells(&grid, b, &win, &blocks, &joined, &roots, params.boundaries);
-        let ids: Vec<u32> = cells.iter().map(|&c| id[c as usize]).collect();
-        write(win.core, &ids).map_err(io)?;
+    let n = plan.blocks();
+    let blocks: Vec<BlockFragments> = (0..n)
+        .map(|b| block_fragments(&plan, b, params, read))
+        .collect::<Result<_, _>>()?;
+    let joined = join_blocks(&plan, &blocks, params)?;
+    drop(blocks);
+    let firsts: Vec<Vec<(u32, u64)>> = (0..n)
+        .map(|b| block_first_pixels(&plan, b, params, read, &joined))
+        .collect::<Result<_, _>>()?;
+    let (ids, cells) = cell_ids(&joined, &firsts);
+    for b in 0..n {
+        let (rect, labels) = block_labels(&plan, b, params, read, &joined, &ids)?;
+        write(rect, &labels).map_err(CellsError::Block)?;
     }
     Ok(BlockwiseSummary {
-        cells: order.len() as u32,
+        cells,
         fragments: joined.fragments,
-        merges,
-        small_merges,
-        blocks: n_blocks,
+        merges: joined.merges,
+        small_merges: joined.small_merges,
+        blocks: n,
     })
 }

@@ -81,7 +81,10 @@ use rayon::prelude::*;
 use urisc_io::{GreyImage, Image};
 
 pub use agglomerate::RegionGraph;
-pub use blockwise::{segment_cells_blockwise, BlockwiseSummary, Rect};
+pub use blockwise::{
+    block_first_pixels, block_fragments, block_labels, cell_ids, join_blocks,
+    segment_cells_blockwise, BlockFragments, BlockPlan, BlockwiseSummary, Joined, Rect,
+};
 pub use descent::{capped_smoothed_distance, descent_fragments, draw_boundaries_local};
 pub use edt::distance_transform;
 pub use overlay::{cell_colour, overlay_rgb};
@@ -194,7 +197,8 @@ impl MembraneMap {
 }
 
 /// How fragments are grown from the distance map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Watershed {
     /// Seeds at the smoothed distance's regional maxima flood the probability map, lowest
     /// level first, first in first out (scikit-image's watershed). The default; whole sections
@@ -207,7 +211,7 @@ pub enum Watershed {
 }
 
 /// Parameters of [`segment_cells`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CellParams {
     /// Flooding or descent watershed (default: flooding).
     pub watershed: Watershed,

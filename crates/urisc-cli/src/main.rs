@@ -4,6 +4,7 @@
 mod attribute;
 mod bench;
 mod cells;
+mod cells_blocks;
 mod cluster;
 mod data;
 mod eval;
@@ -43,6 +44,11 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Cells from membrane probability maps: seeded watershed and agglomeration, label images.
     Cells(cells::CellsArgs),
+    /// Plan block-wise cells (descent watershed) for a scheduler: five stages, three of them
+    /// array stages over blocks; the labels equal `urisc cells --watershed descent`.
+    CellsPlan(cells_blocks::CellsPlanArgs),
+    /// Run one stage (or one array task of a stage) of a planned block-wise cells run.
+    CellsRun(cells_blocks::CellsRunArgs),
     /// Train a membrane segmentation network from a TOML config.
     Train(train::TrainArgs),
     /// Inspect networks and model files.
@@ -107,6 +113,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => predict::run_demo(args),
         Command::Predict(args) => predict::run_predict(args),
         Command::Cells(args) => cells::run(args),
+        Command::CellsPlan(args) => cells_blocks::run_plan(args),
+        Command::CellsRun(args) => cells_blocks::run_stage(args),
         Command::Train(args) => train::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Synth(cmd) => synth::run(cmd),
