@@ -26,7 +26,8 @@ pub enum WatershedArg {
 #[derive(Args)]
 pub struct CellsArgs {
     /// Membrane probability maps as `urisc predict --probabilities` writes them (8/16-bit:
-    /// membrane dark, 255·(1 − p); 32-bit float TIFF: p), or folders of them.
+    /// membrane dark, 255·(1 − p); 32-bit float TIFF: p), or folders of them. Stacks
+    /// (multi-page TIFF, 3-D Zarr) are segmented plane by plane into STEM_zNNN outputs.
     #[arg(required = true, value_name = "PROBABILITY_MAP")]
     inputs: Vec<PathBuf>,
     /// Folder for the label images: STEM.tif, 32-bit cell ids 1..N, 0 = boundary.
@@ -81,7 +82,9 @@ pub struct CellsArgs {
 fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
-        if p.is_dir() {
+        if urisc_io::zarr_store::is_zarr(p) {
+            files.push(p.clone()); // a Zarr store: one map, or a stack of planes
+        } else if p.is_dir() {
             let found = urisc_eval::image_files(p)?;
             anyhow::ensure!(
                 !found.is_empty(),
@@ -199,33 +202,49 @@ pub fn run(args: CellsArgs) -> Result<()> {
     );
     anyhow::ensure!(args.block != Some(0), "--block 0: a block needs pixels");
     let files = inputs_of(&args.inputs)?;
-    for f in &files {
+    // Stacks (multi-page TIFF, 3-D Zarr) are segmented plane by plane, as STEM_zNNN.
+    let mut sections: Vec<(PathBuf, Option<usize>)> = Vec::new();
+    let mut file_of_section = Vec::new();
+    for (k, f) in files.iter().enumerate() {
         let (pages, ..) = urisc_io::probe(f)?;
-        anyhow::ensure!(
-            pages == 1,
-            "{}: a stack of {pages} pages (urisc cells segments one map per file)",
-            f.display()
-        );
+        if pages > 1 {
+            sections.extend((0..pages).map(|z| (f.clone(), Some(z))));
+            file_of_section.extend(std::iter::repeat_n(k, pages));
+        } else {
+            sections.push((f.clone(), None));
+            file_of_section.push(k);
+        }
     }
     // Every output is checked before any work: name clashes, inputs, existing files.
-    let mut plan = OutputPlan::new(&files, &args.out, None, "tif", args.force)?;
-    let overlays = overlay_sources(&args, &files)?;
-    let overlay_paths: Vec<Option<PathBuf>> = files
+    let mut plan = OutputPlan::for_sections(&sections, &args.out, None, "tif", args.force)?;
+    let overlays: Vec<Option<PathBuf>> = {
+        let per_file = overlay_sources(&args, &files)?;
+        file_of_section
+            .iter()
+            .map(|&k| per_file[k].clone())
+            .collect()
+    };
+    let overlay_paths: Vec<Option<PathBuf>> = plan
+        .maps
         .iter()
         .zip(&overlays)
-        .map(|(f, em)| {
-            em.as_ref()
-                .map(|_| args.out.join("overlays").join(format!("{}.png", stem(f))))
+        .map(|(m, em)| {
+            em.as_ref().map(|_| {
+                args.out
+                    .join("overlays")
+                    .join(format!("{}.png", stem(&m.binary)))
+            })
         })
         .collect();
     for p in overlay_paths.iter().flatten() {
         urisc_io::check_writable(p, args.force)?;
     }
-    let zarr_paths: Vec<Option<PathBuf>> = files
+    let zarr_paths: Vec<Option<PathBuf>> = plan
+        .maps
         .iter()
-        .map(|f| {
+        .map(|m| {
             args.ome_zarr
-                .then(|| args.out.join(format!("{}.ome.zarr", stem(f))))
+                .then(|| args.out.join(format!("{}.ome.zarr", stem(&m.binary))))
         })
         .collect();
     for p in zarr_paths.iter().flatten() {
@@ -242,7 +261,10 @@ pub fn run(args: CellsArgs) -> Result<()> {
         {
             let started = Instant::now();
             let f = &maps.input;
-            let decoded = urisc_io::read_image(f)?;
+            let decoded = match maps.plane {
+                Some(z) => urisc_io::read_page(f, z)?,
+                None => urisc_io::read_image(f)?,
+            };
             let pixel_size = decoded.pixel_size_nm;
             if decoded.colour_converted {
                 eprintln!(
@@ -267,7 +289,16 @@ pub fn run(args: CellsArgs) -> Result<()> {
             // The probability map stays only if the OME-Zarr image is to show it.
             let map = (zarr.is_some() && em.is_none()).then_some(map);
             urisc_io::write_label_tiff(&maps.binary, &cells.labels, pixel_size, args.force)?;
-            let em = em.as_ref().map(|e| urisc_io::read_u8(e)).transpose()?;
+            // A stack's overlay takes the same page of an EM stack (or the one EM image).
+            let em = em
+                .as_ref()
+                .map(|e| match maps.plane {
+                    Some(z) if urisc_io::probe(e)?.0 > z => {
+                        Ok(urisc_io::read_page(e, z)?.image.into_u8())
+                    }
+                    _ => urisc_io::read_u8(e),
+                })
+                .transpose()?;
             if let (Some(em), Some(out)) = (&em, overlay) {
                 let dir = out.parent().expect("overlays/ in --out");
                 std::fs::create_dir_all(dir)

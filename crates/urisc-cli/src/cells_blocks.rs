@@ -32,6 +32,10 @@ pub struct CellsPlanArgs {
     /// uint8 OME-Zarr/Zarr array).
     #[arg(value_name = "PROBABILITY_MAP")]
     input: PathBuf,
+    /// The plane of a stack (3-D Zarr, multi-page TIFF) to segment; plan one work folder per
+    /// plane.
+    #[arg(long, default_value_t = 0)]
+    plane: usize,
     /// Work folder: the plan, the stages' files and the label store WORK/cells.ome.zarr.
     #[arg(long, value_name = "WORK")]
     out: PathBuf,
@@ -97,6 +101,7 @@ pub struct CellsRunArgs {
 struct CellsPlan {
     format: String,
     input: PathBuf,
+    plane: usize,
     blocks: BlockPlan,
     blocks_per_task: usize,
     /// Array tasks per array stage (for schedulers' array ranges).
@@ -139,14 +144,23 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Result<T>
     serde_json::from_slice(&bytes).with_context(|| format!("{}: damaged", path.display()))
 }
 
-/// The map's 16-bit levels over a rectangle, read by rows (or as a Zarr region).
-fn read_levels(input: &Path, r: Rect) -> Result<Vec<u16>, String> {
+/// The map's 16-bit levels over a rectangle of `plane`, read by rows (or as a Zarr region; a
+/// later page of a TIFF stack is decoded whole).
+fn read_levels(input: &Path, plane: usize, r: Rect) -> Result<Vec<u16>, String> {
     let grey: Vec<u8> = if zarr_store::is_zarr(input) {
         let array = urisc_io::ZarrArray::open(input).map_err(|e| e.to_string())?;
         array
-            .read_region(0, r.y..r.y + r.height, r.x..r.x + r.width)
+            .read_region(plane, r.y..r.y + r.height, r.x..r.x + r.width)
             .map_err(|e| e.to_string())?
             .data
+    } else if plane > 0 {
+        let page = urisc_io::read_page(input, plane)
+            .map_err(|e| e.to_string())?
+            .image
+            .into_u8();
+        (r.y..r.y + r.height)
+            .flat_map(|y| page.row(y)[r.x..r.x + r.width].iter().copied())
+            .collect()
     } else {
         let mut rows = urisc_io::open_rows(input).map_err(|e| e.to_string())?;
         let mut row = vec![0u8; rows.width()];
@@ -178,9 +192,19 @@ pub fn run_plan(args: CellsPlanArgs) -> Result<()> {
         args.blocks_per_task > 0,
         "--blocks-per-task 0: a task needs blocks"
     );
+    let (pages, ..) = urisc_io::probe(&args.input)?;
+    anyhow::ensure!(
+        args.plane < pages,
+        "{}: --plane {}, but it has {pages} plane(s)",
+        args.input.display(),
+        args.plane
+    );
     let (height, width, pixel_size_nm) = if zarr_store::is_zarr(&args.input) {
         let a = urisc_io::ZarrArray::open(&args.input)?;
         (a.height(), a.width(), a.pixel_size_nm())
+    } else if args.plane > 0 {
+        let page = urisc_io::read_page(&args.input, args.plane)?;
+        (page.image.height(), page.image.width(), page.pixel_size_nm)
     } else {
         let rows = urisc_io::open_rows(&args.input)?;
         (rows.height(), rows.width(), rows.pixel_size_nm())
@@ -192,6 +216,7 @@ pub fn run_plan(args: CellsPlanArgs) -> Result<()> {
         format: FORMAT.into(),
         input: std::fs::canonicalize(&args.input)
             .with_context(|| format!("{}: cannot resolve", args.input.display()))?,
+        plane: args.plane,
         tasks: blocks.blocks().div_ceil(args.blocks_per_task),
         blocks,
         blocks_per_task: args.blocks_per_task,
@@ -267,8 +292,8 @@ pub fn run_stage(args: CellsRunArgs) -> Result<()> {
         }
         None => (0..n).collect(),
     };
-    let input = plan.input.clone();
-    let read = move |r: Rect| read_levels(&input, r);
+    let (input, plane) = (plan.input.clone(), plan.plane);
+    let read = move |r: Rect| read_levels(&input, plane, r);
     let params = plan.params;
     let block_file = |dir: &str, b: usize| work.join(dir).join(format!("{b:06}.json"));
     match args.stage {

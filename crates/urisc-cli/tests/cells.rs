@@ -140,15 +140,6 @@ fn cells_refuses_bad_input_in_one_line_and_leaves_nothing() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     fails_with(&urisc(&["cells", s(&truncated), "--out", s(&out)]), "t.png");
     assert!(!out.exists(), "failed run leaves no folder");
-    // A multi-page stack: refused, not silently cut to its first page.
-    let stack = dir.path().join("stack.tif");
-    let page = Image::filled(H, W, 255u8);
-    urisc_io::write_tiff_stack(&stack, &[page.clone(), page], None, false).unwrap();
-    fails_with(
-        &urisc(&["cells", s(&stack), "--out", s(&out)]),
-        "stack.tif: a stack of 2 pages",
-    );
-    assert!(!out.exists());
     // An overlay image of another size: named, before any work.
     let em = dir.path().join("em.png");
     write_png(&em, &Image::filled(3, 3, 0u8), None, false).unwrap();
@@ -408,25 +399,95 @@ fn staged_block_wise_cells_equal_the_whole_section() {
     // Rerunning a finished stage skips its blocks.
     ok(&["cells-run", s(&work), "--stage", "labels", "--task", "0"]);
     // The store's chunks assemble to the whole-section labels.
+    let got = read_label_store(&work, h, w, 16);
+    assert_eq!(got, expected.data);
+}
+
+#[test]
+fn stacks_are_segmented_plane_by_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("a.png");
+    stored_map(&map);
+    let grid = urisc_io::read_u8(&map).unwrap();
+    // Plane 0: the grid; plane 1: no membrane at all (one cell).
+    let stack = dir.path().join("stack.tif");
+    urisc_io::write_tiff_stack(&stack, &[grid, Image::filled(H, W, 255u8)], None, false).unwrap();
+    let (single, stacked) = (dir.path().join("single"), dir.path().join("stacked"));
+    ok(&["cells", s(&map), "--out", s(&single)]);
+    ok(&["cells", s(&stack), "--out", s(&stacked), "--ome-zarr"]);
+    let z0 = read_labels(&stacked.join("stack_z000.tif")).unwrap();
+    assert_eq!(z0.data, read_labels(&single.join("a.tif")).unwrap().data);
+    let z1 = read_labels(&stacked.join("stack_z001.tif")).unwrap();
+    assert!(
+        z1.data.iter().all(|&l| l == 1),
+        "an empty plane is one cell"
+    );
+    assert!(stacked
+        .join("stack_z001.ome.zarr/labels/cells/zarr.json")
+        .is_file());
+}
+
+#[test]
+fn a_plane_of_a_stack_runs_through_the_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("a.png");
+    stored_map(&map);
+    let grid = urisc_io::read_u8(&map).unwrap();
+    let stack = dir.path().join("stack.tif");
+    urisc_io::write_tiff_stack(&stack, &[Image::filled(H, W, 255u8), grid], None, false).unwrap();
+    let whole = dir.path().join("whole");
+    ok(&[
+        "cells",
+        s(&map),
+        "--out",
+        s(&whole),
+        "--watershed",
+        "descent",
+    ]);
+    let work = dir.path().join("work");
+    fails_with(
+        &urisc(&["cells-plan", s(&stack), "--out", s(&work), "--plane", "2"]),
+        "2 plane(s)",
+    );
+    ok(&[
+        "cells-plan",
+        s(&stack),
+        "--out",
+        s(&work),
+        "--plane",
+        "1",
+        "--block",
+        "16",
+    ]);
+    for stage in ["fragments", "join", "first", "ids", "labels"] {
+        ok(&["cells-run", s(&work), "--stage", stage]); // no task: every block
+    }
+    let expected = read_labels(&whole.join("a.tif")).unwrap().data;
+    let got = read_label_store(&work, H, W, 16);
+    assert_eq!(got, expected);
+}
+
+/// The uint32 label store of a `cells-plan` work folder, assembled.
+fn read_label_store(work: &Path, h: usize, w: usize, chunk: usize) -> Vec<u32> {
+    let layout = urisc_io::zarr_store::StoreLayout {
+        root: work.join("cells.ome.zarr"),
+        planes: None,
+        height: h,
+        width: w,
+        chunk,
+        shard: 1,
+        data_type: "uint32".into(),
+    };
     let mut got = vec![0u32; h * w];
-    for uy in 0..h.div_ceil(16) {
-        for ux in 0..w.div_ceil(16) {
-            let layout = urisc_io::zarr_store::StoreLayout {
-                root: work.join("cells.ome.zarr"),
-                planes: None,
-                height: h,
-                width: w,
-                chunk: 16,
-                shard: 1,
-                data_type: "uint32".into(),
-            };
+    for uy in 0..h.div_ceil(chunk) {
+        for ux in 0..w.div_ceil(chunk) {
             let bytes = urisc_io::zarr_store::read_unit(&layout, 0, uy, ux, 4).unwrap();
-            let cols = 16.min(w - ux * 16);
+            let cols = chunk.min(w - ux * chunk);
             for (k, v) in bytes.chunks_exact(4).enumerate() {
-                let (r, c) = (uy * 16 + k / cols, ux * 16 + k % cols);
-                got[r * w + c] = u32::from_le_bytes(v.try_into().unwrap());
+                got[(uy * chunk + k / cols) * w + ux * chunk + k % cols] =
+                    u32::from_le_bytes(v.try_into().unwrap());
             }
         }
     }
-    assert_eq!(got, expected.data);
+    got
 }
