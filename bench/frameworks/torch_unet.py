@@ -4,6 +4,7 @@ Not a dependency of urisc: a yardstick for the Rust frameworks. Same network, sa
   train      batch 4x1x256², train-mode BN, BCE with logits vs random 0/1 target, backward, Adam step
   forward    batch 1x1x512², inference (torch.inference_mode, BN eval)
   input-grad gradient of one output logit w.r.t. the input
+  ort-forward the forward mode's network exported to ONNX and run by ONNX Runtime (CPU provider)
 Usage: python torch_unet.py MODE WIDTH [WARMUP STEPS]   (threads: $TORCH_THREADS, default 2)
 """
 import os
@@ -95,6 +96,36 @@ def main():
                 model(x)
 
         times = time_steps(warmup, steps, fwd)
+    elif mode == "ort-forward":
+        # The same network exported (opset 17, BN folded) and run by ONNX Runtime's CPU provider,
+        # what a user deploying the model would pick.
+        import io
+
+        import onnxruntime as ort
+
+        model.eval()
+        buf = io.BytesIO()
+        kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
+        torch.onnx.export(model, torch.randn(1, 1, 512, 512), buf, input_names=["input"],
+                          output_names=["logits"], opset_version=17, do_constant_folding=True, **kwargs)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(os.environ.get("TORCH_THREADS", "2"))
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+        x = torch.randn(1, 1, 512, 512).numpy()
+        with torch.inference_mode():
+            reference = model(torch.from_numpy(x)).numpy()
+        diff = float(abs(session.run(None, {"input": x})[0] - reference).max())
+
+        def fwd():
+            session.run(None, {"input": x})
+
+        times = time_steps(warmup, steps, fwd)
+        print(f"RESULT framework=onnxruntime mode=forward width={width} params={params} "
+              f"median_s={statistics.median(times):.4f} min_s={min(times):.4f} steps={len(times)} "
+              f"onnxruntime={ort.__version__} threads={options.intra_op_num_threads} max_diff_vs_torch={diff:.2e}")
+        return
     elif mode == "input-grad":
         model.eval()
         x = torch.randn(1, 1, 256, 256, requires_grad=True)

@@ -18,8 +18,13 @@ ROUNDS=${ROUNDS:-2}
 WARMUP=${WARMUP:-2}
 STEPS=${STEPS:-5}
 export RAYON_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS TORCH_THREADS=$THREADS
-PY=bench/frameworks/.venv/bin/python
-[ -x "$PY" ] || { echo "no $PY: run bench/frameworks/setup_torch.sh first" >&2; exit 1; }
+# The peers' Python: bench/frameworks/.venv (setup_torch.sh), else bench/onnx/.venv (setup.sh, which
+# also has ONNX Runtime); PY=… to choose. ONNX Runtime is timed when the venv has it.
+PY=${PY:-bench/frameworks/.venv/bin/python}
+[ -x "$PY" ] || PY=bench/onnx/.venv/bin/python
+[ -x "$PY" ] || { echo "no peer venv: run bench/frameworks/setup_torch.sh or bench/onnx/setup.sh first" >&2; exit 1; }
+MODES="train forward"
+if "$PY" -c 'import onnxruntime' 2>/dev/null; then MODES="train forward ort-forward"; fi
 cargo build --release --locked -p urisc-cli
 BIN=target/release/urisc
 
@@ -27,7 +32,8 @@ LOG=bench/speed/results/run-$(date +%Y%m%d-%H%M%S).log
 {
   echo "# $(date -Is) threads=$THREADS rounds=$ROUNDS warmup=$WARMUP steps=$STEPS"
   echo "# cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), nproc=$(nproc), urisc $(git rev-parse --short HEAD)"
-  echo "# $($PY -c 'import torch; print("torch", torch.__version__)')"
+  echo "# $($PY -c 'import torch; print("torch", torch.__version__)') $($PY -c 'import onnxruntime as o; print("onnxruntime", o.__version__)' 2>/dev/null)"
+  echo "# cpu flags: $(grep -m1 -o -w 'avx512f\|avx2\|fma\|amx_tile\|avx512_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 } | tee "$LOG"
 
 for r in $(seq "$ROUNDS"); do
@@ -36,7 +42,7 @@ for r in $(seq "$ROUNDS"); do
     out=$(/usr/bin/time -f "RSS %M" "$BIN" bench speed --width "$w" --threads "$THREADS" --warmup "$WARMUP" --steps "$STEPS" --json 2>&1)
     echo "URISC round=$r $(echo "$out" | grep '^{')" | tee -a "$LOG"
     echo "RSS urisc width=$w kib=$(echo "$out" | sed -n 's/^RSS //p')" | tee -a "$LOG"
-    for mode in train forward; do
+    for mode in $MODES; do
       out=$(/usr/bin/time -f "RSS %M" "$PY" bench/frameworks/torch_unet.py "$mode" "$w" "$WARMUP" "$STEPS" 2>&1)
       echo "$out" | grep '^RESULT' | sed "s/^/round=$r /" | tee -a "$LOG"
       if [ "$mode" = train ]; then
@@ -49,7 +55,7 @@ done
 python3 - "$LOG" <<'PY'
 import json, re, statistics, sys
 from collections import defaultdict
-urisc, torch, rss = defaultdict(list), defaultdict(list), defaultdict(list)
+urisc, torch, ort, rss = defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list)
 for line in open(sys.argv[1]):
     if line.startswith("RSS "):
         f = dict(re.findall(r"(\w+)=(\S+)", line))
@@ -58,6 +64,9 @@ for line in open(sys.argv[1]):
         j = json.loads(line.split(" ", 2)[2])
         for k in ("train_step_s", "fwd512_s", "gflops_train", "gflops_fwd", "peak_gflops"):
             urisc[(j["width"], k)].append(j[k])
+    elif "RESULT framework=onnxruntime" in line:
+        f = dict(re.findall(r"(\w+)=(\S+)", line))
+        ort[int(f["width"])].append(float(f["median_s"]))
     elif "RESULT framework=pytorch" in line:
         f = dict(re.findall(r"(\w+)=(\S+)", line))
         torch[(int(f["width"]), f["mode"])].append(float(f["median_s"]))
@@ -70,5 +79,10 @@ for w in sorted({w for w, _ in urisc}):
     print(f"{w:>5} {ut:>13.3f} {tt:>13.3f} {tt/ut:>10.2f}x {uf:>14.3f} {tf:>14.3f} {tf/uf:>10.2f}x "
           f"{100*med(urisc[(w,'gflops_train')])/peak:>10.0f}% {100*med(urisc[(w,'gflops_fwd')])/peak:>8.0f}% {peak:>12.0f} "
           f"{max(rss[('urisc', w)], default=0):>9.0f} {max(rss[('torch', w)], default=0):>15.0f}")
+if ort:
+    print(f"\n{'width':>5} {'urisc fwd512 s':>14} {'ORT fwd512 s':>12} {'urisc vs ORT':>12}   (ONNX Runtime CPU provider, same network)")
+    for w in sorted(ort):
+        uf, of = med(urisc[(w, "fwd512_s")]), med(ort[w])
+        print(f"{w:>5} {uf:>14.3f} {of:>12.3f} {of/uf:>11.2f}x")
 PY
 echo "log: $LOG"
