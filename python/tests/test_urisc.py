@@ -365,3 +365,21 @@ def test_train_returns_the_epoch_logs(tmp_path):
     assert [l["epoch"] for l in more] == [2]
     with pytest.raises(ValueError):
         urisc.train(config, out, overrides=["train.epochs=abc"], force=True)
+
+
+def test_the_type_stubs_match_the_module():
+    """python/urisc.pyi ships in the wheel and names exactly the module's public functions."""
+    import ast
+    import inspect
+    stub = Path(urisc.__file__).with_name("urisc.pyi")
+    if not stub.exists():  # maturin installs a mixed layout as a package folder
+        stub = Path(urisc.__file__).parent / "__init__.pyi"
+    assert stub.exists(), f"no stubs beside {urisc.__file__}"
+    tree = ast.parse(stub.read_text())
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    public = {n for n, v in vars(urisc).items() if not n.startswith("_") and callable(v)
+              and not inspect.isclass(v)}
+    assert functions == public
+    methods = {n.name for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "Model"
+               for n in c.body if isinstance(n, ast.FunctionDef)}
+    assert methods == {n for n in dir(urisc.Model) if not n.startswith("_")}
