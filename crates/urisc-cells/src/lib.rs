@@ -338,29 +338,36 @@ pub fn segment_cells(map: &MembraneMap, params: &CellParams) -> Result<Cells, Ce
     drop(smoothed);
     // 4. Watershed of the probability map.
     seeded_watershed(h, w, &map.levels, &mut labels, None);
-    // 5. Agglomeration.
+    // 5–6. Agglomeration, boundaries and final ids.
+    Ok(finish(map, labels, fragments, params, draw_boundaries))
+}
+
+/// Steps 5–6 on fragment labels `1..=fragments`: agglomeration, boundaries (by `boundaries`,
+/// when the parameters ask for them), final ids.
+fn finish(
+    map: &MembraneMap,
+    mut labels: Vec<u32>,
+    fragments: u32,
+    params: &CellParams,
+    boundaries: fn(usize, usize, &mut [u32], &[u16]),
+) -> Cells {
+    let (h, w) = (map.height, map.width);
     let mut graph = RegionGraph::build(h, w, &labels, &map.levels, fragments);
-    let merges = graph.merge_below(params.merge_threshold as f64 * LEVEL_MAX as f64);
-    let small_merges = if params.min_size > 0 {
-        graph.merge_small(params.min_size)
-    } else {
-        0
-    };
+    let (merges, small_merges) = agglomerate(&mut graph, params);
     let roots = graph.roots();
     drop(graph);
     labels.par_iter_mut().for_each(|l| *l = roots[*l as usize]);
-    // 6. Boundaries and final ids.
     if params.boundaries {
-        draw_boundaries(h, w, &mut labels, &map.levels);
+        boundaries(h, w, &mut labels, &map.levels);
     }
     let cells = relabel_sequential(&mut labels);
-    Ok(Cells {
+    Cells {
         labels: Image::new(h, w, labels),
         cells,
         fragments,
         merges,
         small_merges,
-    })
+    }
 }
 
 /// [`segment_cells`] with the descent watershed, on the whole section at once (the reference
@@ -378,22 +385,13 @@ fn segment_cells_descent(map: &MembraneMap, params: &CellParams) -> Result<Cells
     let mut labels = vec![0u32; h * w];
     let fragments = descent_fragments(h, w, &sd, &map.levels, &mut labels);
     drop(sd);
-    let mut graph = RegionGraph::build(h, w, &labels, &map.levels, fragments);
-    let (merges, small_merges) = agglomerate(&mut graph, params);
-    let roots = graph.roots();
-    drop(graph);
-    labels.par_iter_mut().for_each(|l| *l = roots[*l as usize]);
-    if params.boundaries {
-        draw_boundaries_local(h, w, &mut labels, &map.levels);
-    }
-    let cells = relabel_sequential(&mut labels);
-    Ok(Cells {
-        labels: Image::new(h, w, labels),
-        cells,
+    Ok(finish(
+        map,
+        labels,
         fragments,
-        merges,
-        small_merges,
-    })
+        params,
+        draw_boundaries_local,
+    ))
 }
 
 /// Step 5 on a region graph: merges by mean boundary level, then small cells.

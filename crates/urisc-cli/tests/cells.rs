@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use common::{fails_with, s, urisc};
+use common::{fails_with, ok, s, urisc};
 use urisc_io::{read_labels, write_png, write_tiff, GreyImage, Image};
 
 mod common;
@@ -37,13 +37,6 @@ fn gt(path: &Path) {
         .map(|i| if p(i) > 0.5 { 0 } else { 255 })
         .collect();
     write_png(path, &Image::new(H, W, data), None, false).unwrap();
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = urisc(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{args:?} failed: {err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -2,19 +2,10 @@
 //! (directly, and after `urisc model import`, with identical maps), `urisc model export`
 //! round-trips, and bad files get one line naming them.
 
-use common::{fails_with, repo, s, urisc};
+use common::{fails_with, ok, repo, s, urisc};
 use urisc_io::{write_png, Image};
 
 mod common;
-
-fn ok(args: &[&str]) {
-    let out = urisc(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn a_pytorch_unet_runs_in_predict_directly_and_after_import() {

@@ -3,7 +3,7 @@
 //! `scripts/test-onnx-tract.sh`.
 #![cfg(feature = "onnx")]
 
-use common::{fails_with, s, urisc};
+use common::{fails_with, ok, s, urisc};
 use prost::Message;
 use urisc_io::{read_u8, write_png, Image};
 use urisc_nn::onnx::proto::ModelProto;
@@ -11,15 +11,6 @@ use urisc_nn::onnx::{export_onnx, OnnxOutput};
 use urisc_nn::{seeded_net, Architecture, ModelConfig, ModelDescriptor};
 
 mod common;
-
-fn ok(args: &[&str]) {
-    let out = urisc(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn graphs_urisc_cannot_map_run_on_the_onnx_engine() {

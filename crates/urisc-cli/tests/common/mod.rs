@@ -78,3 +78,14 @@ pub fn tiny_dataset(dir: &Path) -> PathBuf {
     .unwrap();
     config
 }
+
+/// Runs `urisc ARGS`, asserts success (showing stderr otherwise), returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = urisc(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
