@@ -79,27 +79,6 @@ pub struct CellsArgs {
     force: bool,
 }
 
-fn inputs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for p in paths {
-        if urisc_io::zarr_store::is_zarr(p) {
-            files.push(p.clone()); // a Zarr store: one map, or a stack of planes
-        } else if p.is_dir() {
-            let found = urisc_eval::image_files(p)?;
-            anyhow::ensure!(
-                !found.is_empty(),
-                "{}: folder has no PNG, TIFF or JPEG files",
-                p.display()
-            );
-            files.extend(found);
-        } else {
-            anyhow::ensure!(p.exists(), "{}: no such file", p.display());
-            files.push(p.clone());
-        }
-    }
-    Ok(files)
-}
-
 fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -201,7 +180,7 @@ pub fn run(args: CellsArgs) -> Result<()> {
         "--block needs --watershed descent (the flooding watershed cannot be split into blocks)"
     );
     anyhow::ensure!(args.block != Some(0), "--block 0: a block needs pixels");
-    let files = inputs_of(&args.inputs)?;
+    let files = crate::inputs::input_files(&args.inputs)?;
     // Stacks (multi-page TIFF, 3-D Zarr) are segmented plane by plane, as STEM_zNNN.
     let mut sections: Vec<(PathBuf, Option<usize>)> = Vec::new();
     let mut file_of_section = Vec::new();

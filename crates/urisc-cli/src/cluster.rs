@@ -131,23 +131,7 @@ type Grouped = Vec<(String, PathBuf, Vec<Plane>)>;
 
 fn sections_of(inputs: &[PathBuf]) -> Result<Grouped> {
     let mut out: Grouped = Vec::new();
-    let mut files = Vec::new();
-    for p in inputs {
-        if urisc_io::zarr_store::is_zarr(p) {
-            files.push(p.clone());
-        } else if p.is_dir() {
-            let found = urisc_eval::image_files(p)?;
-            anyhow::ensure!(
-                !found.is_empty(),
-                "{}: folder has no PNG, TIFF or JPEG files",
-                p.display()
-            );
-            files.extend(found);
-        } else {
-            anyhow::ensure!(p.exists(), "{}: no such file", p.display());
-            files.push(p.clone());
-        }
-    }
+    let files = crate::inputs::input_files(inputs)?;
     for f in files {
         let name = urisc_io::image_stem(&f);
         if let Some((other, ..)) = out.iter().find(|(n, ..)| *n == name) {

@@ -8,6 +8,7 @@ mod cells_blocks;
 mod cluster;
 mod data;
 mod eval;
+mod inputs;
 mod model;
 mod predict;
 mod progress;

@@ -99,29 +99,18 @@ fn parse_tta(s: &str) -> Result<usize, String> {
 /// Sections to predict: files, the images of folders, and Zarr stores (each plane of a 3-D
 /// stack on its own).
 fn inputs_of(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Option<usize>)>> {
-    let mut files = Vec::new();
-    for p in paths {
-        if urisc_io::zarr_store::is_zarr(p) {
-            let array = urisc_io::zarr::ZarrArray::open(p)?;
+    let mut sections = Vec::new();
+    for f in crate::inputs::input_files(paths)? {
+        if urisc_io::zarr_store::is_zarr(&f) {
+            let array = urisc_io::zarr::ZarrArray::open(&f)?;
             if array.shape().len() == 3 {
-                files.extend((0..array.planes()).map(|z| (p.clone(), Some(z))));
-            } else {
-                files.push((p.clone(), None));
+                sections.extend((0..array.planes()).map(|z| (f.clone(), Some(z))));
+                continue;
             }
-        } else if p.is_dir() {
-            let found = urisc_eval::image_files(p)?;
-            anyhow::ensure!(
-                !found.is_empty(),
-                "{}: folder has no PNG, TIFF or JPEG files",
-                p.display()
-            );
-            files.extend(found.into_iter().map(|f| (f, None)));
-        } else {
-            anyhow::ensure!(p.exists(), "{}: no such file", p.display());
-            files.push((p.clone(), None));
         }
+        sections.push((f, None));
     }
-    Ok(files)
+    Ok(sections)
 }
 
 /// Predicts every input; returns the binary maps written. Every output is checked before

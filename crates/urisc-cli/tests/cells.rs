@@ -286,14 +286,7 @@ fn block_wise_cells_equal_the_whole_section() {
     let map = dir.path().join("a.png");
     stored_map(&map);
     let (whole, blocks) = (dir.path().join("whole"), dir.path().join("blocks"));
-    ok(&[
-        "cells",
-        s(&map),
-        "--out",
-        s(&whole),
-        "--watershed",
-        "descent",
-    ]);
+    descent_cells(&map, &whole);
     ok(&[
         "cells",
         s(&map),
@@ -342,14 +335,7 @@ fn staged_block_wise_cells_equal_the_whole_section() {
     let map = dir.path().join("m.png");
     write_png(&map, &Image::new(h, w, data), None, false).unwrap();
     let whole = dir.path().join("whole");
-    ok(&[
-        "cells",
-        s(&map),
-        "--out",
-        s(&whole),
-        "--watershed",
-        "descent",
-    ]);
+    descent_cells(&map, &whole);
     let expected = read_labels(&whole.join("m.tif")).unwrap();
     assert!(*expected.data.iter().max().unwrap() > 30, "many cells");
 
@@ -429,14 +415,7 @@ fn a_plane_of_a_stack_runs_through_the_stages() {
     let stack = dir.path().join("stack.tif");
     urisc_io::write_tiff_stack(&stack, &[Image::filled(H, W, 255u8), grid], None, false).unwrap();
     let whole = dir.path().join("whole");
-    ok(&[
-        "cells",
-        s(&map),
-        "--out",
-        s(&whole),
-        "--watershed",
-        "descent",
-    ]);
+    descent_cells(&map, &whole);
     let work = dir.path().join("work");
     fails_with(
         &urisc(&["cells-plan", s(&stack), "--out", s(&work), "--plane", "2"]),
@@ -483,4 +462,10 @@ fn read_label_store(work: &Path, h: usize, w: usize, chunk: usize) -> Vec<u32> {
         }
     }
     got
+}
+
+/// `urisc cells MAP --out DIR --watershed descent`: the single-process reference of the
+/// block-wise runs.
+fn descent_cells(map: &Path, out: &Path) {
+    ok(&["cells", s(map), "--out", s(out), "--watershed", "descent"]);
 }
