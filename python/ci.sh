@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python module's CI: a fresh virtual environment, `pip install ./python` (maturin builds
-# crates/urisc-py with cargo, release profile), then pytest on python/tests.
+# crates/urisc-py with cargo, profile `wheel`: release without debug info), then pytest on python/tests.
 # Comparisons with the CLI use $URISC_BIN, the newest of target/{release,debug}/urisc, or `urisc` on PATH
 # (also under $CARGO_TARGET_DIR; `cargo test --workspace` leaves target/debug/urisc behind);
 # without one they are skipped.
