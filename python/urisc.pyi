@@ -22,6 +22,8 @@ class Model:
         tile: Optional[int] = None,
         overlap: Optional[int] = None,
         batch: int = 4,
+        pixel_size_nm: Optional[float] = None,
+        scale: Optional[float] = None,
     ) -> npt.NDArray[np.float32]: ...
     @property
     def threshold(self) -> float: ...

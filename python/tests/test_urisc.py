@@ -133,6 +133,23 @@ def test_predict_options(model, slice16):
     assert p.shape == (200, 300)
 
 
+def test_predict_resamples_to_the_model_pixel_size(model, slice16):
+    """A 2× upsampled slice at 2 nm/pixel is predicted at the model's 4 nm/pixel: its 2×2 blocks
+    average back to the slice, so the map is the slice's map upsampled, on the big grid."""
+    big = np.repeat(np.repeat(slice16, 2, axis=0), 2, axis=1)
+    at_model_scale = model.predict(big, pixel_size_nm=2.0)
+    assert at_model_scale.shape == big.shape
+    np.testing.assert_array_equal(at_model_scale, model.predict(big, scale=0.5))
+    # Same pixel size as the model (within 2 %): no resampling.
+    np.testing.assert_array_equal(model.predict(slice16, pixel_size_nm=4.05), model.predict(slice16))
+    small = model.predict(slice16).astype(np.float64)
+    # Big pixel (2i, 2j) sits at small (i − ¼, j − ¼): bilinear weights 9/16, 3/16, 3/16, 1/16.
+    expected = (9 * small[1:, 1:] + 3 * small[:-1, 1:] + 3 * small[1:, :-1] + small[:-1, :-1]) / 16
+    np.testing.assert_allclose(at_model_scale[2::2, 2::2], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="scale"):
+        model.predict(slice16, scale=0.0)
+
+
 def test_gil_is_released_during_predict(model):
     big = np.tile(urisc.read_image(SLICE), (2, 2))
     count = 0

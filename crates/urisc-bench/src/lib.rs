@@ -16,7 +16,6 @@ pub mod leaderboard;
 pub mod plot;
 pub mod report;
 pub mod runner;
-pub mod scale;
 pub mod suite;
 
 use std::path::{Path, PathBuf};

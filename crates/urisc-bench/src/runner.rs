@@ -8,9 +8,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use urisc_data::LabelledImage;
 use urisc_eval::{evaluate, ImageReport, MetricSet, Pair, Protocol, Scores, Source};
-use urisc_infer::{predict_image, InferenceOptions};
+use urisc_infer::{predict_image_scaled, InferenceOptions};
 use urisc_io::Image;
-use urisc_model::SegmentationModel;
 use urisc_nn::{Engine, Segmenter};
 use urisc_train::{read_log, train, Progress, Split, TrainConfig};
 
@@ -551,32 +550,6 @@ fn predict_scaled(
     options: &InferenceOptions,
     scale: f64,
 ) -> Result<Image<f32>, BenchError> {
-    let model: &dyn SegmentationModel = model;
-    let run = |img: &Image<u8>| {
-        predict_image(model, img, options).map_err(|e| BenchError::Run(format!("prediction: {e}")))
-    };
-    if scale == 1.0 {
-        return run(image);
-    }
-    let (h, w) = (image.height, image.width);
-    let (sh, sw) = (
-        ((h as f64 * scale).round() as usize).max(1),
-        ((w as f64 * scale).round() as usize).max(1),
-    );
-    let plane: Vec<f32> = image.data.iter().map(|&v| v as f32).collect();
-    let small = crate::scale::resize(&plane, h, w, sh, sw);
-    let small = Image::new(
-        sh,
-        sw,
-        small
-            .iter()
-            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-            .collect(),
-    );
-    let p = run(&small)?;
-    Ok(Image::new(
-        h,
-        w,
-        crate::scale::resize(&p.data, sh, sw, h, w),
-    ))
+    predict_image_scaled(model, image, options, scale)
+        .map_err(|e| BenchError::Run(format!("prediction: {e}")))
 }

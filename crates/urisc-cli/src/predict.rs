@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
 use urisc_infer::outputs::{MapSettings, MapWriters, OutputPlan, ProbabilitySamples};
-use urisc_infer::{predict_stream, tile_count, InferenceOptions, TTA_CHOICES};
+use urisc_infer::{predict_stream_scaled, scaled_len, tile_count, InferenceOptions, TTA_CHOICES};
 use urisc_io::{open_rows, StreamFormat};
 use urisc_nn::{Engine, Segmenter};
 
@@ -84,6 +84,15 @@ pub struct PredictArgs {
     /// binary map in memory, 1 byte per pixel).
     #[arg(long, value_name = "PIXELS")]
     min_size: Option<usize>,
+    /// Pixel size of the inputs in nm/pixel, where their files do not record it (or record it
+    /// wrongly). With the model's pixel size it sets the scale sections are predicted at.
+    #[arg(long, value_name = "NM")]
+    pixel_size: Option<f64>,
+    /// Resample each section by this factor before predicting and its maps back onto its grid
+    /// (0.5: predict at half the resolution) [default: the input's pixel size over the model's,
+    /// when both are known; else 1].
+    #[arg(long)]
+    scale: Option<f64>,
     /// Overwrite existing outputs.
     #[arg(long)]
     force: bool,
@@ -144,6 +153,20 @@ fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
     options
         .validate()
         .map_err(|e| anyhow::anyhow!("--tile/--overlap/--batch: {e}"))?;
+    for (flag, value) in [("--pixel-size", args.pixel_size), ("--scale", args.scale)] {
+        if let Some(v) = value {
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0,
+                "{flag} {v}: must be a positive number"
+            );
+        }
+    }
+    if let Some(scale) = args.scale {
+        anyhow::ensure!(
+            (1.0 / 16.0..=16.0).contains(&scale),
+            "--scale {scale}: must be between 1/16 and 16"
+        );
+    }
     let files = inputs_of(&args.inputs)?;
     let mut plan = OutputPlan::for_sections(
         &files,
@@ -176,6 +199,22 @@ fn write_maps(
             None => open_rows(f)?,
         };
         let (h, w) = (source.height(), source.width());
+        let model_nm = model.descriptor().pixel_size_nm;
+        let input_nm = args.pixel_size.or(source.pixel_size_nm());
+        let scale = args
+            .scale
+            .unwrap_or_else(|| urisc_infer::model_scale(input_nm, model_nm));
+        let (sh, sw) = (scaled_len(h, scale), scaled_len(w, scale));
+        if scale != 1.0 {
+            eprintln!(
+                "urisc predict: {}: predicting at scale {scale:.3} ({sh}×{sw}{}), maps back to {h}×{w}",
+                f.display(),
+                match (input_nm, model_nm, args.scale) {
+                    (Some(i), Some(m), None) => format!(": input {i} nm/pixel, model {m} nm/pixel"),
+                    _ => String::new(),
+                }
+            );
+        }
         let settings = MapSettings {
             format: args.format.stream(),
             threshold,
@@ -184,17 +223,18 @@ fn write_maps(
                 ProbabilityType::F32 => ProbabilitySamples::F32,
             },
             min_size: args.min_size,
-            pixel_size_nm: source.pixel_size_nm().or(model.descriptor().pixel_size_nm),
+            pixel_size_nm: input_nm.or(model_nm.map(|m| m * scale)),
             overwrite: args.force,
         };
         let mut writers = MapWriters::create(maps, (h, w), &settings)?;
-        let total = tile_count(model, h, w, options);
+        let total = tile_count(model, sh, sw, options);
         let bar = crate::progress::bar(total as u64, "tiles");
         bar.set_message(f.display().to_string());
-        let stats = predict_stream(
+        let stats = predict_stream_scaled(
             model,
             source.as_mut(),
             options,
+            scale,
             &mut |done, _| bar.set_position(done as u64),
             &mut |r, p| writers.row(r, p),
         )?;
@@ -280,6 +320,9 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         batch: 4,
         tta: 1,
         min_size: None,
+        // The bundled slices are at the default model's 4 nm/pixel.
+        pixel_size: None,
+        scale: None,
         force: args.force,
     };
     predict_files(&predict)?;

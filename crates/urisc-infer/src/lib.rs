@@ -22,6 +22,7 @@ mod blend;
 mod cleanup;
 pub mod outputs;
 pub mod region;
+pub mod scale;
 mod tta;
 
 use std::collections::VecDeque;
@@ -32,6 +33,9 @@ use urisc_model::{BatchShape, ModelError, SegmentationModel};
 pub use blend::{gaussian_window, origins};
 pub use cleanup::clean_up;
 pub use region::{predict_region, read_region, Rect};
+pub use scale::{
+    model_scale, predict_image_scaled, predict_stream_scaled, scaled_len, ResampledRows,
+};
 pub use tta::{tta_transforms, TTA_CHOICES};
 
 /// How a section is tiled and augmented.

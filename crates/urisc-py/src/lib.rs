@@ -17,7 +17,7 @@ use urisc_attrib::context::max_radius_for;
 use urisc_attrib::ig::{integrated_gradients, logit_differences, IgSettings, Rule, TargetClass};
 use urisc_attrib::report::CurveCollector;
 use urisc_eval::{score_images, MetricSet, Protocol};
-use urisc_infer::{predict_image, InferenceOptions, TTA_CHOICES};
+use urisc_infer::{model_scale, predict_image_scaled, InferenceOptions, TTA_CHOICES};
 use urisc_io::{GreyImage, Image, IoError, IoErrorKind};
 use urisc_model::SegmentationModel;
 use urisc_nn::onnx::OnnxOutput;
@@ -272,7 +272,10 @@ impl Model {
     /// averaged. The image is converted to 8 bits first: uint8 as is, uint16 → round(v / 257),
     /// float in [0, 1] → round(v · 255) (values outside are clamped with a warning; NaN and
     /// infinities are refused). The GIL is released while the network runs.
-    #[pyo3(signature = (array, tta=1, tile=None, overlap=None, batch=4))]
+    /// `pixel_size_nm`: the image's pixel size; with the model's it sets the scale the image is
+    /// predicted at (resampled, and the map back onto the image's grid); `scale` sets it directly.
+    #[pyo3(signature = (array, tta=1, tile=None, overlap=None, batch=4, pixel_size_nm=None, scale=None))]
+    #[allow(clippy::too_many_arguments)]
     fn predict<'py>(
         &self,
         py: Python<'py>,
@@ -281,7 +284,18 @@ impl Model {
         tile: Option<usize>,
         overlap: Option<usize>,
         batch: usize,
+        pixel_size_nm: Option<f64>,
+        scale: Option<f64>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        for (name, value) in [("pixel_size_nm", pixel_size_nm), ("scale", scale)] {
+            if let Some(v) = value {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(value_error(format!(
+                        "{name}={v}: must be a positive number"
+                    )));
+                }
+            }
+        }
         if !TTA_CHOICES.contains(&tta) {
             return Err(value_error(format!("{tta}: TTA must be one of 1, 2, 4, 8")));
         }
@@ -302,10 +316,11 @@ impl Model {
         options
             .validate()
             .map_err(|e| value_error(format!("tile/overlap/batch: {e}")))?;
+        let scale = scale.unwrap_or_else(|| model_scale(pixel_size_nm, descriptor.pixel_size_nm));
         let image = u8_from_array(py, "image", array)?;
         let model = self.segmenter();
         let probabilities = py
-            .detach(|| predict_image(model, &image, &options))
+            .detach(|| predict_image_scaled(model, &image, &options, scale))
             .map_err(runtime_error)?;
         array2(py, probabilities)
     }

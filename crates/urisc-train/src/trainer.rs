@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use urisc_data::{CropSampler, LabelledImage};
-use urisc_infer::{predict_image, InferenceOptions};
+use urisc_infer::{predict_image_scaled, InferenceOptions};
 use urisc_io::{label_is_membrane, Image};
 use urisc_model::SegmentationModel;
 use urisc_nn::{load_model, save_model, ModelDescriptor};
@@ -264,6 +264,7 @@ pub fn train(
         let (val_f1, threshold) = best_threshold(
             &*engine.segmenter(ModelDescriptor::new(config.model.clone(), s)),
             &split.validation,
+            config.crop.size as f64 / config.crop.crop as f64,
         )?;
         let log = EpochLog {
             epoch,
@@ -287,7 +288,11 @@ pub fn train(
         state.rng_word_pos = rng.get_word_pos().to_string();
         let mut descriptor = ModelDescriptor::new(config.model.clone(), s);
         descriptor.threshold = threshold as f32;
-        descriptor.pixel_size_nm = config.data.pixel_size_nm;
+        // Crops of `crop` pixels resized to `size`: the network sees pixels that much larger.
+        descriptor.pixel_size_nm = config
+            .data
+            .pixel_size_nm
+            .map(|p| p * config.crop.crop as f64 / config.crop.size as f64);
         descriptor
             .training
             .insert("data".into(), config.data.path.display().to_string());
@@ -397,10 +402,12 @@ fn draw_curves(files: &RunFiles) -> Result<(), TrainError> {
 }
 
 /// Best validation F1 and its threshold (100 steps of 0.01); (0, 0.5) without validation data.
-/// Validates on the engine's kernels: urisc's own for the CPU engine, burn's on its device.
+/// Validates on the engine's kernels: urisc's own for the CPU engine, burn's on its device, at
+/// the training `scale` (crop.size / crop.crop), the map back on the validation image's grid.
 fn best_threshold(
     segmenter: &(dyn SegmentationModel + Sync),
     validation: &[(String, LabelledImage)],
+    scale: f64,
 ) -> Result<(f64, f64), urisc_model::ModelError> {
     if validation.is_empty() {
         return Ok((0.0, 0.5));
@@ -415,7 +422,7 @@ fn best_threshold(
     let mut probs = Vec::new();
     let mut membrane = Vec::new();
     for (_, li) in validation {
-        probs.extend(predict_image(segmenter, &li.image, &whole)?.data);
+        probs.extend(predict_image_scaled(segmenter, &li.image, &whole, scale)?.data);
         membrane.extend(li.label.data.iter().map(|&v| label_is_membrane(v)));
     }
     let best = urisc_metrics::best_f1_threshold(&probs, &membrane, 100);

@@ -129,6 +129,34 @@ fn loss_goes_down_and_checkpoints_are_written() {
     assert!(err.contains("--resume") && err.contains("--force"), "{err}");
 }
 
+/// Crops of 64 resized to 32 (half scale) with the skeleton recall term: the model records twice
+/// the data's pixel size, validation runs at half scale (F1 still learnt), the loss goes down.
+#[test]
+fn half_scale_training_with_skeleton_recall_records_the_model_pixel_size() {
+    let dir = setup();
+    let c = config(
+        &dir.path().join("data"),
+        4,
+        &[
+            "data.pixel_size_nm=4.0",
+            "crop.crop=48",
+            "crop.size=24",
+            "loss.skeleton_recall=1.0",
+        ],
+    );
+    let split = load_split(&c, dir.path()).unwrap();
+    let out = dir.path().join("run");
+    let logs = train(&c, &split, &out, false, false, &mut |_| {}).unwrap();
+    assert!(
+        logs[3].train_loss < 0.8 * logs[0].train_loss,
+        "loss did not go down: {:?}",
+        logs.iter().map(|l| l.train_loss).collect::<Vec<_>>()
+    );
+    assert!(logs[3].val_f1 > 0.4, "validation F1 {}", logs[3].val_f1);
+    let d = urisc_nn::read_descriptor(&RunFiles { dir: out }.last()).unwrap();
+    assert_eq!(d.pixel_size_nm, Some(8.0));
+}
+
 #[test]
 fn resumed_run_equals_uninterrupted_run() {
     let dir = setup();

@@ -56,7 +56,9 @@ impl TrainingEngine for CpuEngine {
         let (logits, tape) = self
             .net
             .forward_recorded(Act::from_vec(b, s, s, 1, images), Mode::Train);
-        let (value, dlogits) = config.loss.value_and_gradient(&logits.data, &targets);
+        let (value, dlogits) = config
+            .loss
+            .value_and_gradient(&logits.data, &targets, (b, s, s));
         let value = value as f32;
         if !value.is_finite() {
             return Err(value);
