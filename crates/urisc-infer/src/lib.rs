@@ -27,7 +27,7 @@ mod tta;
 
 use std::collections::VecDeque;
 
-use urisc_io::{reflect, Image, IoError, MemoryRows, RowSource};
+use urisc_io::{reflect, Image, IoError, RowSource};
 use urisc_model::{BatchShape, ModelError, SegmentationModel};
 
 pub use blend::{gaussian_window, origins};
@@ -263,23 +263,7 @@ pub fn predict_image(
     image: &Image<u8>,
     options: &InferenceOptions,
 ) -> Result<Image<f32>, ModelError> {
-    let mut data = Vec::with_capacity(image.len());
-    let mut source = MemoryRows::new(image.clone());
-    predict_stream(
-        model,
-        &mut source,
-        options,
-        &mut |_, _| {},
-        &mut |_, row| {
-            data.extend_from_slice(row);
-            Ok(())
-        },
-    )
-    .map_err(|e| match e {
-        InferError::Model(e) => e,
-        InferError::Io(e) => unreachable!("in-memory rows cannot fail: {e}"),
-    })?;
-    Ok(Image::new(image.height, image.width, data))
+    predict_image_scaled(model, image, options, 1.0)
 }
 
 /// Logits → probabilities of one batch (shared by the augmentation code).
