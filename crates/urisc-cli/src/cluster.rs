@@ -194,6 +194,17 @@ pub fn run_plan(args: PlanArgs) -> Result<()> {
         let mut members = Vec::new();
         let stack = planes.len() > 1 || urisc_io::zarr_store::is_zarr(&input);
         for mut plane in planes {
+            // Blocks are predicted on the section's own grid: say so when `urisc predict` would
+            // resample it to the model's pixel size.
+            let scale = urisc_infer::model_scale(plane.pixel_size_nm, d.pixel_size_nm);
+            if scale != 1.0 {
+                eprintln!(
+                    "urisc plan: {}: {} nm/pixel, the model {} nm/pixel; blocks are predicted at the section's own scale (urisc predict would resample by {scale:.3})",
+                    input.display(),
+                    plane.pixel_size_nm.unwrap_or_default(),
+                    d.pixel_size_nm.unwrap_or_default()
+                );
+            }
             plane.pixel_size_nm = plane.pixel_size_nm.or(d.pixel_size_nm);
             members.push(sections.len());
             sections.push(SectionInput {

@@ -75,6 +75,9 @@ fn blocks_by_array_index_equal_single_process_predict() {
         s(&d.join("pred")),
         "--probabilities",
         s(&d.join("prob")),
+        // Cluster blocks run on the section's grid (2 nm/pixel here), not resampled.
+        "--scale",
+        "1",
     ]));
     ok(&urisc(&[
         "predict",
@@ -83,6 +86,8 @@ fn blocks_by_array_index_equal_single_process_predict() {
         s(&d.join("pred-zarr")),
         "--format",
         "ome-zarr",
+        "--scale",
+        "1",
     ]));
 
     // Chunks of 1024 (the section is one chunk wide): the same chunk files as predict writes.
@@ -287,6 +292,8 @@ fn a_zarr_stack_is_planned_plane_by_plane_into_a_3d_store() {
         s(&png),
         "--out",
         s(&d.join("pred")),
+        "--scale",
+        "1",
     ]));
 
     let out = d.join("out");
@@ -326,6 +333,8 @@ fn a_zarr_stack_is_planned_plane_by_plane_into_a_3d_store() {
         s(&layout.root),
         "--out",
         s(&d.join("planes")),
+        "--scale",
+        "1",
     ]));
     same_pixels(&d.join("planes/stack_z000.png"), &d.join("pred/s1.png"));
     same_pixels(
