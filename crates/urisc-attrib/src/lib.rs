@@ -11,6 +11,8 @@
 //! - [`targets`]: the authors' grids, pixel lists, true-positive membrane pixels.
 //! - [`context`]: the context curve, R50/R90, summaries over targets.
 //! - [`heatmap`], [`plot`], [`report`]: PNG heatmaps, SVG curves, JSON/CSV reports.
+//! - [`study`]: conditions compared over several models (training seeds) and images, with
+//!   two-level bootstrap intervals.
 //!
 //! ```
 //! use urisc_attrib::context::{context_curve, radius_holding};
@@ -35,6 +37,7 @@ pub mod heatmap;
 pub mod ig;
 pub mod plot;
 pub mod report;
+pub mod study;
 pub mod targets;
 
 /// Problems with the inputs of an attribution run (the CLI adds the file name).

@@ -65,7 +65,7 @@ pub fn sample(targets: &[(usize, usize)], max: usize, seed: u64) -> Vec<(usize, 
 }
 
 /// SplitMix64 (Steele et al. 2014): a small, well-mixed generator, enough for sampling targets.
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -1,6 +1,7 @@
 //! `urisc attribute`: integrated gradients at target pixels and the context curve (how much of
 //! the attribution lies within distance r), with heatmaps; `urisc attribute compare` draws the
-//! curves of several runs (datasets, resolutions, models) in one plot.
+//! curves of several runs (datasets, resolutions, models) in one plot; `urisc attribute study`
+//! compares conditions over several training seeds with bootstrap intervals.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -10,8 +11,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use urisc_attrib::context::max_radius_for;
 use urisc_attrib::heatmap::{montage, render_full, write_rgb_png, HeatmapMode, HeatmapStyle};
 use urisc_attrib::ig::{integrated_gradients, logit_differences, IgSettings, Rule, TargetClass};
-use urisc_attrib::plot::context_curves_svg;
+use urisc_attrib::plot::{context_curves_svg, study_svg};
 use urisc_attrib::report::{curve_csv, AttributionReport, CurveCollector};
+use urisc_attrib::study::{study, Interval, StudyGroup, StudySettings};
 use urisc_attrib::targets;
 use urisc_infer::{predict_image, InferenceOptions};
 use urisc_io::{label_is_membrane, write_atomically};
@@ -32,6 +34,38 @@ enum AttributeCommand {
     /// Draw the context curves of several `urisc attribute` runs (their attribution.json) in one
     /// SVG plot and print their R50/R90 side by side.
     Compare(CompareArgs),
+    /// Compare conditions (e.g. training resolutions), each with several models (training
+    /// seeds) and images: mean per-target R50/R90 with two-level bootstrap intervals (models,
+    /// then targets), ratios to the first group, a JSON report and an SVG plot.
+    Study(StudyArgs),
+}
+
+#[derive(Args)]
+struct StudyArgs {
+    /// A condition: its label, then its runs' attribution.json files; runs of the same model
+    /// file are pooled as one model. Repeat per condition; ratios are to the first.
+    #[arg(
+        long = "group",
+        value_name = "NAME=JSON,JSON,…",
+        required = true,
+        num_args = 1
+    )]
+    groups: Vec<String>,
+    /// Bootstrap resamples.
+    #[arg(long, default_value_t = 10_000)]
+    resamples: usize,
+    /// Coverage of the percentile intervals.
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
+    /// Seed of the resampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The SVG plot to write; the numbers go beside it as the same name with .json.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Overwrite existing outputs.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -145,20 +179,104 @@ struct RunArgs {
 pub fn run(args: AttributeArgs) -> Result<()> {
     match args.command {
         Some(AttributeCommand::Compare(compare)) => run_compare(compare),
+        Some(AttributeCommand::Study(args)) => run_study(args),
         None => run_attribution(args.run),
     }
+}
+
+fn read_report(path: &std::path::Path) -> Result<AttributionReport> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_str::<AttributionReport>(&text)
+        .with_context(|| format!("{}: not an attribution report", path.display()))
+}
+
+fn run_study(args: StudyArgs) -> Result<()> {
+    let json_path = args.out.with_extension("json");
+    for path in [&args.out, &json_path] {
+        if path.exists() && !args.force {
+            anyhow::bail!("{}: exists (use --force to overwrite)", path.display());
+        }
+    }
+    let groups = args
+        .groups
+        .iter()
+        .map(|spec| {
+            let (name, files) = spec
+                .split_once('=')
+                .with_context(|| format!("--group {spec}: expected NAME=JSON,JSON,…"))?;
+            let reports = files
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(|f| read_report(std::path::Path::new(f)))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(StudyGroup {
+                name: name.to_string(),
+                reports,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let settings = StudySettings {
+        resamples: args.resamples,
+        confidence: args.confidence,
+        seed: args.seed,
+    };
+    let result =
+        study(&groups, &settings).map_err(|e| anyhow::anyhow!("urisc attribute study: {e}"))?;
+    let json = serde_json::to_string_pretty(&result)?;
+    write_atomically(&json_path, args.force, |f| {
+        std::io::Write::write_all(f, json.as_bytes())
+    })?;
+    let svg = study_svg(&result);
+    write_atomically(&args.out, args.force, |f| {
+        std::io::Write::write_all(f, svg.as_bytes())
+    })?;
+    let show = |i: Interval| format!("{:.1} [{:.1}, {:.1}]", i.estimate, i.low, i.high);
+    let show_ratio = |i: Interval| format!("{:.2} [{:.2}, {:.2}]", i.estimate, i.low, i.high);
+    let percent = args.confidence * 100.0;
+    println!(
+        "group\tmodels\ttargets\tR50 px ({percent:.0} % CI)\tR90 px\tR50 / first\tR90 / first\tR50 nm\tR90 nm\tseed SD R50, R90\tR90 seeds separated"
+    );
+    for g in &result.groups {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.1}, {:.1}\t{}",
+            g.name,
+            g.models.len(),
+            g.models.iter().map(|m| m.targets).sum::<usize>(),
+            show(g.r50),
+            show(g.r90),
+            show_ratio(g.r50_ratio),
+            show_ratio(g.r90_ratio),
+            g.r50_nm.map_or("-".into(), show),
+            g.r90_nm.map_or("-".into(), show),
+            g.between_model_sd_r50,
+            g.between_model_sd_r90,
+            match g.r90_seeds_separated {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            }
+        );
+        for m in &g.models {
+            println!(
+                "  {}\truns {}\ttargets {}\tR50 {:.1}\tR90 {:.1}",
+                m.model, m.runs, m.targets, m.r50, m.r90
+            );
+        }
+    }
+    eprintln!(
+        "urisc attribute study: wrote {} and {}",
+        args.out.display(),
+        json_path.display()
+    );
+    Ok(())
 }
 
 fn run_compare(args: CompareArgs) -> Result<()> {
     let reports = args
         .reports
         .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{}: cannot read", path.display()))?;
-            serde_json::from_str::<AttributionReport>(&text)
-                .with_context(|| format!("{}: not an attribution report", path.display()))
-        })
+        .map(|p| read_report(p))
         .collect::<Result<Vec<_>>>()?;
     let svg = context_curves_svg(&reports);
     write_atomically(&args.out, args.force, |f| {

@@ -818,6 +818,74 @@ fn attribute_writes_curves_heatmaps_and_compares_runs() {
 }
 
 #[test]
+fn attribute_study_reports_intervals_per_condition_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = repo().join("docs/attribution");
+    let (native, native_tp, twice) = (
+        docs.join("native.json"),
+        docs.join("native-tp.json"),
+        docs.join("2x.json"),
+    );
+    let plot = dir.path().join("study.svg");
+    let native_group = format!("native={},{}", s(&native), s(&native_tp));
+    let twice_group = format!("2x={}", s(&twice));
+    let args = [
+        "attribute",
+        "study",
+        "--group",
+        &native_group,
+        "--group",
+        &twice_group,
+        "--resamples",
+        "500",
+        "--out",
+        s(&plot),
+    ];
+    let run = urisc(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("study.json")).unwrap())
+            .unwrap();
+    let groups = result["groups"].as_array().unwrap();
+    // Both native runs are of one model file: pooled as one model of 121 + 64 targets.
+    assert_eq!(groups[0]["models"].as_array().unwrap().len(), 1);
+    assert_eq!(groups[0]["models"][0]["targets"], 185);
+    assert_eq!(groups[0]["r90_ratio"]["estimate"], 1.0);
+    let ratio = groups[1]["r90_ratio"]["estimate"].as_f64().unwrap();
+    let (low, high) = (
+        groups[1]["r90_ratio"]["low"].as_f64().unwrap(),
+        groups[1]["r90_ratio"]["high"].as_f64().unwrap(),
+    );
+    assert!(
+        low < ratio && ratio < high && low > 1.0,
+        "{low} {ratio} {high}"
+    );
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("<svg"));
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        table.lines().any(|l| l.starts_with("2x\t1\t121\t")),
+        "{table}"
+    );
+    fails_with(&urisc(&args), "--force");
+    fails_with(
+        &urisc(&[
+            "attribute",
+            "study",
+            "--group",
+            s(&native),
+            "--out",
+            s(&plot),
+            "--force",
+        ]),
+        "expected NAME=JSON",
+    );
+}
+
+#[test]
 fn attribute_rejects_bad_targets_and_images_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
