@@ -34,6 +34,10 @@ pub struct AttributionReport {
     pub model: String,
     /// The image file, as given.
     pub image: String,
+    /// Factor the image was resampled by before attribution (the image's pixel size over the
+    /// model's); `height`, `width`, target positions and radii are on the resampled grid.
+    #[serde(default = "unit_scale")]
+    pub scale: f64,
     /// Image height in pixels.
     pub height: usize,
     /// Image width in pixels.
@@ -52,6 +56,10 @@ pub struct AttributionReport {
     pub targets: Vec<TargetResult>,
     /// Curves run over r = 0 … `summary.mean.len() − 1` pixels; `None` if every map was zero.
     pub summary: Option<ContextSummary>,
+}
+
+fn unit_scale() -> f64 {
+    1.0
 }
 
 /// Accumulates per-target curves while attributions stream in, so no maps need to be kept.

@@ -314,6 +314,7 @@ mod tests {
             name: model.into(),
             model: model.into(),
             image: "i".into(),
+            scale: 1.0,
             height: 8,
             width: 8,
             pixel_size_nm: Some(pixel_size),

@@ -15,7 +15,7 @@ use urisc_attrib::plot::{context_curves_svg, study_svg};
 use urisc_attrib::report::{curve_csv, AttributionReport, CurveCollector};
 use urisc_attrib::study::{study, Interval, StudyGroup, StudySettings};
 use urisc_attrib::targets;
-use urisc_infer::{predict_image, InferenceOptions};
+use urisc_infer::{predict_image_scaled, InferenceOptions};
 use urisc_io::{label_is_membrane, write_atomically};
 use urisc_model::SegmentationModel;
 use urisc_nn::{Engine, Segmenter};
@@ -144,6 +144,16 @@ struct RunArgs {
     max_targets: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Pixel size of the image in nm/pixel, where its file does not record it (or records it
+    /// wrongly). With the model's pixel size it sets the scale the image is attributed at.
+    #[arg(long, value_name = "NM")]
+    pixel_size: Option<f64>,
+    /// Resample the image by this factor before attributing (0.5: at half the resolution), then
+    /// crop it to the model's size multiple. Targets are chosen in the image's coordinates and
+    /// mapped onto the resampled grid; radii are in its pixels [default: the image's pixel size
+    /// over the model's, when both are known; else 1].
+    #[arg(long, value_name = "SCALE")]
+    scale: Option<f64>,
     /// Interpolation steps between the baseline (mid-grey) and the image.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -333,12 +343,65 @@ fn check_memory(image_path: &std::path::Path, args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// The image resampled by `scale` and cropped to a multiple of the model's size multiple, with
+/// the targets (in the image's coordinates) moved onto that grid by their pixel centres; targets
+/// that fall into the cropped border or onto a pixel taken already are dropped (and counted).
+fn onto_scaled_grid(
+    image: &urisc_io::Image<u8>,
+    targets: &[(usize, usize)],
+    scale: f64,
+    multiple: usize,
+) -> Result<(urisc_io::Image<u8>, Vec<(usize, usize)>)> {
+    let (h, w) = (image.height, image.width);
+    let (sh, sw) = (
+        urisc_infer::scaled_len(h, scale),
+        urisc_infer::scaled_len(w, scale),
+    );
+    let (ch, cw) = (sh / multiple * multiple, sw / multiple * multiple);
+    anyhow::ensure!(
+        ch > 0 && cw > 0,
+        "{h}×{w} at scale {scale} is {sh}×{sw}, smaller than the model's size multiple {multiple}"
+    );
+    let resampled = urisc_infer::resample_image(image, sh, sw);
+    let data = resampled
+        .data
+        .chunks(sw)
+        .take(ch)
+        .flat_map(|row| &row[..cw])
+        .copied()
+        .collect();
+    let centre = |v: usize, from: usize, to: usize| {
+        ((v as f64 + 0.5) * to as f64 / from as f64 - 0.5)
+            .round()
+            .max(0.0) as usize
+    };
+    let mut seen = std::collections::HashSet::new();
+    let moved: Vec<(usize, usize)> = targets
+        .iter()
+        .map(|&(r, c)| (centre(r, h, sh), centre(c, w, sw)))
+        .filter(|&(r, c)| r < ch && c < cw && seen.insert((r, c)))
+        .collect();
+    anyhow::ensure!(
+        !moved.is_empty(),
+        "no target lies inside the image resampled by {scale} ({ch}×{cw})"
+    );
+    eprintln!(
+        "attributing at scale {scale}: {h}×{w} resampled to {sh}×{sw}, cropped to {ch}×{cw}; {} of {} targets",
+        moved.len(),
+        targets.len()
+    );
+    Ok((urisc_io::Image::new(ch, cw, data), moved))
+}
+
+/// Targets in `image`'s coordinates; with `--label`, true positives of the model's prediction
+/// made at `scale`, as `urisc predict` makes it.
 fn choose_targets(
     args: &RunArgs,
     model: &Segmenter,
     image: &urisc_io::Image<u8>,
-    (height, width): (usize, usize),
+    scale: f64,
 ) -> Result<Vec<(usize, usize)>> {
+    let (height, width) = (image.height, image.width);
     let all = if let Some(step) = args.grid {
         anyhow::ensure!(step >= 1, "--grid must be at least 1");
         targets::grid(height, width, step, args.grid_offset)
@@ -363,7 +426,7 @@ fn choose_targets(
             batch: 4,
             tta: 1,
         };
-        let logits: Vec<f32> = predict_image(model, image, &options)?
+        let logits: Vec<f32> = predict_image_scaled(model, image, &options, scale)?
             .data
             .iter()
             .map(|&p| (p / (1.0 - p)).ln())
@@ -401,13 +464,32 @@ fn run_attribution(args: RunArgs) -> Result<()> {
     );
     let model = Segmenter::load_or_default(args.model.as_deref(), args.engine)?;
     check_memory(image_path, &args)?;
+    for (flag, value) in [("--pixel-size", args.pixel_size), ("--scale", args.scale)] {
+        if let Some(v) = value {
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0,
+                "{flag} {v}: must be a positive number"
+            );
+        }
+    }
     let decoded = urisc_io::read_image(image_path)?;
-    let pixel_size_nm = decoded.pixel_size_nm.or(model.descriptor().pixel_size_nm);
-    let image = decoded.image.into_u8();
+    let input_nm = args.pixel_size.or(decoded.pixel_size_nm);
+    let model_nm = model.descriptor().pixel_size_nm;
+    let scale = args
+        .scale
+        .unwrap_or_else(|| urisc_infer::model_scale(input_nm, model_nm));
+    let original = decoded.image.into_u8();
+    let chosen = choose_targets(&args, &model, &original, scale)?;
+    let (image, targets) = if scale == 1.0 {
+        (original, chosen)
+    } else {
+        onto_scaled_grid(&original, &chosen, scale, model.size_multiple())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", image_path.display()))?
+    };
+    let pixel_size_nm = input_nm.map(|p| p / scale).or(model_nm);
     let (height, width) = (image.height, image.width);
     let normalized: Vec<f32> = image.data.iter().map(|&v| model.normalize(v)).collect();
     let in_image = |e: urisc_attrib::AttribError| anyhow::anyhow!("{}: {e}", image_path.display());
-    let targets = choose_targets(&args, &model, &image, (height, width))?;
     urisc_attrib::ig::check_inputs(model.size_multiple(), height, width, &targets)
         .map_err(in_image)?;
 
@@ -519,6 +601,7 @@ fn run_attribution(args: RunArgs) -> Result<()> {
             |p| p.display().to_string(),
         ),
         image: image_path.display().to_string(),
+        scale,
         height,
         width,
         pixel_size_nm,

@@ -818,6 +818,102 @@ fn attribute_writes_curves_heatmaps_and_compares_runs() {
 }
 
 #[test]
+fn attribute_resamples_to_the_models_pixel_size_and_moves_the_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("at4nm.safetensors");
+    let config = urisc_nn::ModelConfig {
+        architecture: urisc_nn::Architecture::Unet,
+        base_width: 8,
+        depth: 3,
+    };
+    let mut descriptor = urisc_nn::ModelDescriptor::new(config.clone(), 64);
+    descriptor.pixel_size_nm = Some(4.0);
+    urisc_nn::save_model(
+        &model,
+        &urisc_nn::seeded_net(&config, 7).unwrap(),
+        &descriptor,
+        false,
+    )
+    .unwrap();
+    let image = repo().join("data/isbi2012/images/00.png");
+    let attribute = |extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "attribute",
+            "--model",
+            s(&model),
+            "--image",
+            s(&image),
+            "--grid",
+            "128",
+            "--grid-offset",
+            "4",
+            "--steps",
+            "2",
+            "--heatmaps",
+            "0",
+            "--montage",
+            "0",
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        let run = urisc(&args);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("attribution.json")).unwrap())
+                .unwrap();
+        (report, String::from_utf8_lossy(&run.stderr).into_owned())
+    };
+    // A 2 nm/pixel image for a 4 nm/pixel model: attributed at half the resolution.
+    let (half, stderr) = attribute(&["--pixel-size", "2"], &dir.path().join("half"));
+    assert!(
+        stderr.contains("attributing at scale 0.5: 512×512 resampled to 256×256"),
+        "{stderr}"
+    );
+    assert_eq!(half["scale"], 0.5);
+    assert_eq!(
+        (half["height"].as_u64(), half["width"].as_u64()),
+        (Some(256), Some(256))
+    );
+    assert_eq!(half["pixel_size_nm"], 4.0);
+    let targets = half["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 16);
+    // Rows 4, 132, 260, 388 by their pixel centres: 2, 66, 130, 194.
+    let rows: Vec<u64> = targets.iter().map(|t| t["row"].as_u64().unwrap()).collect();
+    assert_eq!(&rows[..5], &[2, 2, 2, 2, 66]);
+    // --scale overrides the pixel sizes.
+    let (native, _) = attribute(
+        &["--pixel-size", "2", "--scale", "1"],
+        &dir.path().join("native"),
+    );
+    assert_eq!(
+        (native["scale"].as_f64(), native["height"].as_u64()),
+        (Some(1.0), Some(512))
+    );
+    assert_eq!(native["targets"][4]["row"], 132);
+    fails_with(
+        &urisc(&[
+            "attribute",
+            "--model",
+            s(&model),
+            "--image",
+            s(&image),
+            "--grid",
+            "8",
+            "--scale",
+            "0",
+            "--out",
+            s(&dir.path().join("zero")),
+        ]),
+        "--scale 0",
+    );
+}
+
+#[test]
 fn attribute_study_reports_intervals_per_condition_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let docs = repo().join("docs/attribution");

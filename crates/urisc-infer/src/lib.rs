@@ -34,7 +34,8 @@ pub use blend::{gaussian_window, origins};
 pub use cleanup::clean_up;
 pub use region::{predict_region, read_region, Rect};
 pub use scale::{
-    model_scale, predict_image_scaled, predict_stream_scaled, scaled_len, ResampledRows,
+    model_scale, predict_image_scaled, predict_stream_scaled, resample_image, scaled_len,
+    ResampledRows,
 };
 pub use tta::{tta_transforms, TTA_CHOICES};
 

@@ -190,6 +190,19 @@ pub fn predict_stream_scaled(
     })
 }
 
+/// `image` resampled to `height × width` with the same bilinear rule as sections in
+/// [`predict_stream_scaled`] (for work that needs the whole resampled image, e.g. attribution).
+pub fn resample_image(image: &Image<u8>, height: usize, width: usize) -> Image<u8> {
+    let mut source = MemoryRows::new(image.clone());
+    let mut rows = ResampledRows::new(&mut source, height, width);
+    let mut data = vec![0u8; height * width];
+    for row in data.chunks_mut(width) {
+        rows.read_row(row)
+            .unwrap_or_else(|e| unreachable!("in-memory rows cannot fail: {e}"));
+    }
+    Image::new(height, width, data)
+}
+
 /// [`crate::predict_image`] at `scale` × the image's resolution, the map on the image's grid.
 pub fn predict_image_scaled(
     model: &dyn SegmentationModel,
@@ -227,6 +240,15 @@ mod tests {
             rows.read_row(row).unwrap();
         }
         all
+    }
+
+    #[test]
+    fn resampled_images_halve_by_averaging_blocks() {
+        let image = Image::new(2, 4, vec![0, 10, 100, 200, 20, 30, 40, 40]);
+        let half = resample_image(&image, 1, 2);
+        assert_eq!(half.data, vec![15, 95]);
+        let same = resample_image(&image, 2, 4);
+        assert_eq!(same.data, image.data);
     }
 
     #[test]
