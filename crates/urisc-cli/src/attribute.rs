@@ -343,15 +343,18 @@ fn check_memory(image_path: &std::path::Path, args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// A target pixel: (row, column).
+type Pixel = (usize, usize);
+
 /// The image resampled by `scale` and cropped to a multiple of the model's size multiple, with
 /// the targets (in the image's coordinates) moved onto that grid by their pixel centres; targets
 /// that fall into the cropped border or onto a pixel taken already are dropped (and counted).
 fn onto_scaled_grid(
     image: &urisc_io::Image<u8>,
-    targets: &[(usize, usize)],
+    targets: &[Pixel],
     scale: f64,
     multiple: usize,
-) -> Result<(urisc_io::Image<u8>, Vec<(usize, usize)>)> {
+) -> Result<(urisc_io::Image<u8>, Vec<Pixel>)> {
     let (h, w) = (image.height, image.width);
     let (sh, sw) = (
         urisc_infer::scaled_len(h, scale),
@@ -376,7 +379,7 @@ fn onto_scaled_grid(
             .max(0.0) as usize
     };
     let mut seen = std::collections::HashSet::new();
-    let moved: Vec<(usize, usize)> = targets
+    let moved: Vec<Pixel> = targets
         .iter()
         .map(|&(r, c)| (centre(r, h, sh), centre(c, w, sw)))
         .filter(|&(r, c)| r < ch && c < cw && seen.insert((r, c)))
