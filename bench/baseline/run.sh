@@ -4,7 +4,8 @@
 # every map scored by `urisc eval` on the validation slices 16–19, with and without 8× TTA.
 #
 #   bench/baseline/run.sh OUT [MODEL.safetensors ...]
-#   MINUTES=10 WIDTH=16 SEEDS="1" THREADS=2 (defaults)
+#   MINUTES=10 WIDTH=16 SEEDS="1" THREADS=2 (defaults); STEPS=N trains N steps instead of MINUTES
+#   (further seeds of a timed run at its step count, while the machine is busy)
 #
 # The PyTorch side runs in bench/onnx/.venv (bench/onnx/setup.sh: pinned torch 2.15, pillow).
 # Prints one table (F1, ARE, V_rand, threshold) with the CPU's name; everything lands in OUT.
@@ -44,7 +45,7 @@ for seed in $seeds; do
   run="$out/torch-w$width-seed$seed"
   if [ ! -f "$run/summary.json" ]; then
     TORCH_THREADS=$threads "$py" "$root/bench/baseline/torch_isbi.py" "$root/data/isbi2012" "$run" \
-      --minutes "$minutes" --width "$width" --seed "$seed" 2> "$run.log"
+      --minutes "$minutes" ${STEPS:+--steps "$STEPS"} --width "$width" --seed "$seed" 2> "$run.log"
   fi
   for tta in tta1 tta8; do score "torch-w$width-seed$seed-$tta" "$run/$tta/binary"; done
 done

@@ -11,7 +11,9 @@ dihedral test-time augmentation, binary maps at the threshold that maximises pix
 16–19 (the same choice urisc's trainer makes for `val_threshold`), and summary.json.
 Score the binary maps with `urisc eval` (bench/baseline/run.sh does).
 
-Usage: python torch_isbi.py DATA OUT [--minutes 10] [--width 16] [--lr 1e-3] [--seed 1]
+Usage: python torch_isbi.py DATA OUT [--minutes 10 | --steps N] [--width 16] [--lr 1e-3] [--seed 1]
+--steps trains a fixed number of steps (cosine over steps) instead of a wall-clock budget: more seeds of
+a timed run, at its step count, on a machine that is busy with something else.
 Threads: $TORCH_THREADS (default 2).
 """
 import argparse
@@ -68,6 +70,7 @@ def main():
     ap.add_argument("data")
     ap.add_argument("out")
     ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1)
@@ -89,9 +92,10 @@ def main():
     net.train()
     while True:
         elapsed = time.perf_counter() - start
-        if elapsed >= budget:
+        progress = step / args.steps if args.steps else elapsed / budget
+        if progress >= 1.0:
             break
-        lr = 1e-5 + 0.5 * (args.lr - 1e-5) * (1 + math.cos(math.pi * elapsed / budget))
+        lr = 1e-5 + 0.5 * (args.lr - 1e-5) * (1 + math.cos(math.pi * progress))
         for group in opt.param_groups:
             group["lr"] = lr
         xs, ys = [], []
@@ -116,7 +120,8 @@ def main():
     train_seconds = time.perf_counter() - start
 
     net.eval()
-    summary = {"width": args.width, "minutes": args.minutes, "lr": args.lr, "seed": args.seed, "steps": step,
+    summary = {"width": args.width, "minutes": None if args.steps else args.minutes, "step_budget": args.steps,
+               "lr": args.lr, "seed": args.seed, "steps": step,
                "train_seconds": train_seconds, "mean": mean, "std": std, "threads": torch.get_num_threads(),
                "torch": torch.__version__, "log": log}
     with torch.inference_mode():
