@@ -4,8 +4,8 @@
 # a network built for context (deeper: a larger receptive field) use it?
 #
 # - Three seeds per resolution of the shipped default recipe (configs/default.toml; the 2× runs
-#   only point it at the upsampled data). Native seed 2012 is the shipped models/default (same
-#   config; its 10-minute cap did not bind).
+#   only point it at the upsampled data). Native seed 2012 is the default model of commit ddda2f6
+#   (the same config with a 10-minute cap that did not bind); seed 2 became the shipped model.
 # - The context model: a depth-6 U-Net for 2× data (receptive field 476 px instead of 236, the
 #   native model's field in nanometres) on 512² crops (batch 1: the same pixels per step as
 #   4 × 256²).
@@ -34,8 +34,13 @@ train() { # name data pixel_size seed [--set …]
     --set data.path="$data" --set data.pixel_size_nm="$nm" --set train.max_minutes=1000 "$@"
 }
 model_of() { # name
-  if [ "$1" = native-s2012 ]; then echo models/default/best.safetensors; else echo "$RUNS/$1/best.safetensors"; fi
+  echo "$RUNS/$1/best.safetensors"
 }
+# Native seed 2012 is the default model of commit ddda2f6 (configs/default.toml with seed 2012).
+if [ ! -f "$RUNS/native-s2012/best.safetensors" ]; then
+  mkdir -p "$RUNS/native-s2012"
+  git show ddda2f6:models/default/best.safetensors > "$RUNS/native-s2012/best.safetensors"
+fi
 attribute() { # model-name slice [extra…]
   local m=$1 slice=$2 out="$RUNS/attr/$1-$2"
   shift 2
