@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
+use urisc_eval::{evaluate_as, pair_inputs, render, MetricSet, OutputFormat, PredValues, Protocol};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ProtocolArg {
@@ -13,6 +13,20 @@ pub enum ProtocolArg {
     /// The competition's eval.py: grey-weighted sums; the prediction must be binary with at most
     /// ~1/6 membrane (black), else an error.
     Faithful,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PredValuesArg {
+    /// Float maps marked as membrane probabilities in their metadata (what `urisc predict
+    /// --probability-type f32` writes) are read as p and scored as 1 − p; all other maps,
+    /// unmarked float maps included, are membrane dark.
+    Auto,
+    /// Membrane dark (0 = membrane), whatever the metadata says.
+    Dark,
+    /// Membrane probabilities, whatever the metadata says: float p in [0, 1] with 1 = membrane
+    /// (e.g. a sigmoid output saved by another tool), or 8/16-bit maps with membrane at full
+    /// scale; inverted before scoring.
+    Probability,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -27,9 +41,15 @@ pub enum FormatArg {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Prediction: a PNG/TIFF file, a multi-page TIFF stack, or a folder (membrane black).
+    /// Prediction: a PNG/TIFF file, a multi-page TIFF stack, an OME-Zarr store, or a folder
+    /// (membrane black; see --pred-values for probability maps).
     #[arg(long, value_name = "PATH")]
     pred: PathBuf,
+    /// How prediction values are read: `auto` (float maps urisc marked as membrane
+    /// probabilities are scored as 1 − p, everything else as membrane dark), `dark`, or
+    /// `probability` (membrane bright, e.g. another tool's sigmoid output; inverted).
+    #[arg(long, value_enum, default_value = "auto", value_name = "HOW")]
+    pred_values: PredValuesArg,
     /// Ground truth of the same kind; folders are matched by file stem (membrane ≤ 122).
     #[arg(long, value_name = "PATH")]
     gt: PathBuf,
@@ -63,6 +83,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
         urisc_io::check_writable(out, args.force)?;
     }
     if args.instances {
+        if args.pred_values != PredValuesArg::Auto {
+            anyhow::bail!(
+                "--pred-values does not apply to --instances (label images hold cell ids)"
+            );
+        }
         let format = match args.format {
             FormatArg::Table => OutputFormat::Table,
             FormatArg::Json => OutputFormat::Json,
@@ -94,7 +119,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let pairs = pair_inputs(&args.pred, &args.gt)?;
     let bar = crate::progress::bar(pairs.len() as u64, "scoring");
-    let report = evaluate(&pairs, protocol, &metrics, &|name| {
+    let values = match args.pred_values {
+        PredValuesArg::Auto => PredValues::Auto,
+        PredValuesArg::Dark => PredValues::Dark,
+        PredValuesArg::Probability => PredValues::Probability,
+    };
+    let report = evaluate_as(&pairs, protocol, values, &metrics, &|name| {
         bar.set_message(name.to_string());
         bar.inc(1);
     })?;
@@ -103,6 +133,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if converted > 0 {
         eprintln!(
             "urisc: warning: {converted} image(s) were colour with unequal channels; converted to grey with luma weights"
+        );
+    }
+    let inverted = report.images.iter().filter(|i| i.pred_inverted).count();
+    if inverted > 0 && args.pred_values == PredValuesArg::Auto {
+        eprintln!(
+            "urisc: note: {inverted} prediction(s) are marked as membrane probabilities (float p, 1 = membrane) and were scored as 1 − p (--pred-values dark reads them as they are)"
         );
     }
     let clamped: usize = report.images.iter().map(|i| i.out_of_range).sum();

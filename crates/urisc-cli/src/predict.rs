@@ -34,7 +34,9 @@ impl MapFormat {
 pub enum ProbabilityType {
     /// 8-bit, membrane dark: value = 255·(1 − p), the U-RISC polarity `urisc eval` reads.
     U8,
-    /// 32-bit float membrane probability p in [0, 1] (TIFF or OME-Zarr).
+    /// 32-bit float membrane probability p in [0, 1], 1 = membrane (TIFF or OME-Zarr), marked as
+    /// such in the file (TIFF ImageDescription `urisc=membrane-probability`, OME-Zarr attribute
+    /// "urisc": {"values": "membrane-probability"}); `urisc eval` sees the mark and scores 1 − p.
     F32,
 }
 
@@ -61,7 +63,9 @@ pub struct PredictArgs {
     /// Also write probability maps here (they keep the full threshold sweep for V_rand / V_info).
     #[arg(long, value_name = "DIR")]
     probabilities: Option<PathBuf>,
-    /// Sample type of the probability maps.
+    /// Sample type of the probability maps: `u8` is membrane dark like every urisc map, `f32` is
+    /// p itself (membrane bright), marked in its metadata so `urisc eval` inverts it (other
+    /// tools' float maps without the mark: `urisc eval --pred-values probability`).
     #[arg(long, value_enum, default_value_t = ProbabilityType::U8)]
     probability_type: ProbabilityType,
     /// Membrane iff probability ≥ this [default: the model's validation threshold].

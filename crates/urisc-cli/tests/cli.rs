@@ -704,6 +704,184 @@ fn predict_streams_to_tiff_and_ome_zarr_with_tta_and_clean_up() {
     );
 }
 
+/// `predict --probability-type f32` writes p (membrane bright) and marks it; `eval` scores the
+/// marked map as 1 − p, so TIFF and OME-Zarr float maps score as the 8-bit membrane-dark map of
+/// the same prediction (which they did not: read as dark, they scored the inverted map).
+#[test]
+fn eval_scores_f32_probability_maps_as_their_8_bit_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let crop = |path: &Path| {
+        let img = urisc_io::read_u8(path).unwrap();
+        Image::new(
+            192,
+            256,
+            (0..192).flat_map(|r| img.row(r)[..256].to_vec()).collect(),
+        )
+    };
+    let (images, labels) = (dir.path().join("images"), dir.path().join("labels"));
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&labels).unwrap();
+    let isbi = repo().join("data/isbi2012");
+    write_png(
+        &images.join("16.png"),
+        &crop(&isbi.join("images/16.png")),
+        Some(4.0),
+        false,
+    )
+    .unwrap();
+    write_png(
+        &labels.join("16.png"),
+        &crop(&isbi.join("labels/16.png")),
+        Some(4.0),
+        false,
+    )
+    .unwrap();
+    // The embedded default model: a trained one, so that inverted maps score far worse.
+    let predict = |name: &str, format: &str, samples: &str| {
+        let prob = dir.path().join(name);
+        let run = urisc(&[
+            "predict",
+            s(&images),
+            "--out",
+            s(&dir.path().join(format!("{name}-binary"))),
+            "--format",
+            format,
+            "--probabilities",
+            s(&prob),
+            "--probability-type",
+            samples,
+        ]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        prob
+    };
+    let eval = |pred: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--pred",
+            s(pred),
+            "--gt",
+            s(&labels),
+            "--metrics",
+            "f1,vrand,vinfo,are",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = urisc(&args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["mean"].clone(), err)
+    };
+    let dark = predict("u8", "tiff", "u8");
+    let (want, said) = eval(&dark, &[]);
+    assert!(!said.contains("membrane probabilities"), "{said}");
+    assert!(
+        !urisc_io::read_image(&dark.join("16.tif"))
+            .unwrap()
+            .membrane_probability
+    );
+    assert!(want["f1"].as_f64().unwrap() > 0.6, "{want}");
+    for (name, format, file) in [
+        ("f32-tiff", "tiff", "16.tif"),
+        ("f32-zarr", "ome-zarr", "16.ome.zarr"),
+    ] {
+        let prob = predict(name, format, "f32");
+        let decoded = urisc_io::read_image(&prob.join(file)).unwrap();
+        assert!(decoded.membrane_probability, "{name}: not marked");
+        assert_eq!(decoded.image.bit_depth(), 32);
+        let (got, said) = eval(&prob, &[]);
+        assert!(
+            said.contains("1 prediction(s) are marked as membrane probabilities"),
+            "{name}: {said}"
+        );
+        for metric in ["f1", "vrand", "vinfo", "are"] {
+            let (a, b) = (
+                got[metric].as_f64().unwrap(),
+                want[metric].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() < 1e-3,
+                "{name} {metric}: f32 {a}, u8 {b} (same prediction)"
+            );
+        }
+        // Read as dark against the mark: the inverted map, far worse.
+        let (inverted, said) = eval(&prob, &["--pred-values", "dark"]);
+        assert!(!said.contains("membrane probabilities"), "{said}");
+        let (a, b) = (
+            inverted["f1"].as_f64().unwrap(),
+            want["f1"].as_f64().unwrap(),
+        );
+        assert!(a < b - 0.2, "{name}: --pred-values dark F1 {a}, u8 {b}");
+        // Explicitly probability: as the mark says.
+        let (explicit, _) = eval(&prob, &["--pred-values", "probability"]);
+        assert_eq!(explicit, got, "{name}");
+    }
+}
+
+/// Float maps without urisc's mark stay membrane dark, as before; `--pred-values probability`
+/// reads them (another tool's sigmoid output, say) as p and inverts them.
+#[test]
+fn unmarked_float_maps_are_dark_unless_pred_values_says_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, gt) = write_pair(dir.path(), "x", 0);
+    let label = urisc_io::read_u8(&gt).unwrap();
+    let float_map = |name: &str, value: fn(u8) -> f32| {
+        let path = dir.path().join(format!("{name}.tif"));
+        let data = label.data.iter().map(|&v| value(v)).collect();
+        let image = urisc_io::GreyImage::F32(Image::new(12, 12, data));
+        urisc_io::write_tiff(&path, &image, None, false).unwrap();
+        assert!(!urisc_io::read_image(&path).unwrap().membrane_probability);
+        path
+    };
+    // Membrane dark (0 on membrane) and membrane bright (p = 1 on membrane).
+    let dark = float_map("dark", |v| v as f32 / 255.0);
+    let bright = float_map("bright", |v| 1.0 - v as f32 / 255.0);
+    let f1 = |pred: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--pred",
+            s(pred),
+            "--gt",
+            s(&gt),
+            "--metrics",
+            "f1",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = urisc(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(!err.contains("marked as membrane probabilities"), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["mean"]["f1"].as_f64().unwrap()
+    };
+    assert_eq!(f1(&dark, &[]), 1.0, "unmarked float: dark");
+    assert_eq!(f1(&dark, &["--pred-values", "dark"]), 1.0);
+    assert_eq!(f1(&dark, &["--pred-values", "probability"]), 0.0);
+    assert_eq!(f1(&bright, &[]), 0.0, "unmarked float p is read as dark");
+    assert_eq!(f1(&bright, &["--pred-values", "probability"]), 1.0);
+    assert_eq!(f1(&bright, &["--pred-values", "auto"]), 0.0);
+    fails_with(
+        &urisc(&[
+            "eval",
+            "--instances",
+            "--pred",
+            s(&dark),
+            "--gt",
+            s(&gt),
+            "--pred-values",
+            "probability",
+        ]),
+        "--pred-values does not apply to --instances",
+    );
+}
+
 /// A small untrained model wide enough that its input gradients are not all zero (width 2
 /// can leave every path through a dead ReLU).
 fn attribution_model(dir: &Path) -> PathBuf {

@@ -177,6 +177,72 @@ fn blocks_by_array_index_equal_single_process_predict() {
     }
 }
 
+/// Float probability stores hold p, marked as `urisc predict --probability-type f32` marks its
+/// maps (so `urisc eval` scores them as 1 − p), and so are the TIFFs assembled from them.
+#[test]
+fn float_probability_stores_and_their_tiffs_are_marked_as_predict_marks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = section(d);
+    for format in ["tiff", "ome-zarr"] {
+        ok(&urisc(&[
+            "predict",
+            s(&input),
+            "--out",
+            s(&d.join(format!("pred-{format}"))),
+            "--format",
+            format,
+            "--probabilities",
+            s(&d.join(format!("prob-{format}"))),
+            "--probability-type",
+            "f32",
+            "--scale",
+            "1",
+        ]));
+    }
+    let out = d.join("store");
+    let manifest = out.join("manifest.json");
+    ok(&urisc(&[
+        "plan",
+        s(&input),
+        "--out",
+        s(&out),
+        "--chunk",
+        "1024",
+        "--probabilities",
+        "f32",
+    ]));
+    for i in 0..tasks(&manifest) {
+        ok(&run_block(&manifest, &[], &["--index", &i.to_string()]));
+    }
+    let store = out.join("s1-probability.ome.zarr");
+    assert!(urisc_io::read_image(&store).unwrap().membrane_probability);
+    assert!(
+        !urisc_io::read_image(&out.join("s1.ome.zarr"))
+            .unwrap()
+            .membrane_probability
+    );
+    assert_eq!(
+        std::fs::read(store.join("0/zarr.json")).unwrap(),
+        std::fs::read(d.join("prob-ome-zarr/s1.ome.zarr/0/zarr.json")).unwrap(),
+        "the same array metadata, mark included, as urisc predict --format ome-zarr"
+    );
+    let asm = d.join("asm");
+    ok(&urisc(&[
+        "assemble",
+        "--manifest",
+        s(&manifest),
+        "--out",
+        s(&asm),
+        "--format",
+        "tiff",
+        "--probabilities",
+    ]));
+    let assembled = urisc_io::read_image(&asm.join("s1.tif")).unwrap();
+    assert!(assembled.membrane_probability);
+    same_pixels(&asm.join("s1.tif"), &d.join("prob-tiff/s1.tif"));
+}
+
 #[test]
 fn exit_codes_separate_retryable_from_fatal_errors() {
     let dir = tempfile::tempdir().unwrap();

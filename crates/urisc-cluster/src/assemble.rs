@@ -10,7 +10,8 @@ use crate::error::ClusterError;
 use crate::manifest::{Section, Store};
 
 /// Writes `section`'s plane of `store` to `file` (PNG or TIFF by extension; `float32`
-/// probabilities need TIFF).
+/// probabilities need TIFF, and are marked as membrane probabilities in it, as `urisc predict`
+/// marks them).
 pub fn assemble(
     store: &Store,
     section: &Section,
@@ -22,10 +23,16 @@ pub fn assemble(
     } else {
         StreamFormat::Tiff
     };
+    let (h, w, nm) = (store.layout.height, store.layout.width, store.pixel_size_nm);
     match store.layout.data_type.as_str() {
-        "uint8" => copy_rows::<u8>(store, section, file, format, force, |b| b[0]),
+        "uint8" => {
+            let writer = RowWriter::<u8>::create(file, format, h, w, nm, force)?;
+            copy_rows(store, section, writer, |b| b[0])
+        }
         "float32" if format == StreamFormat::Tiff => {
-            copy_rows::<f32>(store, section, file, format, force, |b| {
+            // urisc's float32 stores hold membrane probabilities p (`urisc plan`).
+            let writer = RowWriter::create_probability(file, format, h, w, nm, force)?;
+            copy_rows(store, section, writer, |b| {
                 f32::from_le_bytes(b.try_into().expect("4 bytes"))
             })
         }
@@ -40,28 +47,18 @@ pub fn assemble(
     }
 }
 
-/// Streams the plane row by row into a writer of `T` samples decoded by `sample` from their
-/// little-endian bytes.
+/// Streams the plane row by row into `w`, a writer of `T` samples decoded by `sample` from
+/// their little-endian bytes.
 fn copy_rows<T: StreamSample>(
     store: &Store,
     section: &Section,
-    file: &Path,
-    format: StreamFormat,
-    force: bool,
+    mut w: RowWriter<T>,
     sample: impl Fn(&[u8]) -> T,
 ) -> Result<(), ClusterError> {
     let layout: &StoreLayout = &store.layout;
     let bytes = std::mem::size_of::<T>();
     let (uy, ux) = layout.units();
     let unit = layout.unit();
-    let mut w = RowWriter::<T>::create(
-        file,
-        format,
-        layout.height,
-        layout.width,
-        store.pixel_size_nm,
-        force,
-    )?;
     let mut row = Vec::with_capacity(layout.width);
     for y in 0..uy {
         let rows = unit.min(layout.height - y * unit);

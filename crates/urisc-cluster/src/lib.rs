@@ -41,7 +41,12 @@ pub fn create_stores(
                     .to_string()
             })
             .unwrap_or_default();
-        urisc_io::zarr_store::create(&s.layout, &name, s.pixel_size_nm, force)?;
+        if s.content == "probability" && s.layout.data_type == "float32" {
+            // p itself, not membrane dark: marked so readers (`urisc eval`) know.
+            urisc_io::zarr_store::create_probability(&s.layout, &name, s.pixel_size_nm, force)?;
+        } else {
+            urisc_io::zarr_store::create(&s.layout, &name, s.pixel_size_nm, force)?;
+        }
     }
     let state = manifest.state_dir();
     if state.exists() {

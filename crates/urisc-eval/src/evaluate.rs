@@ -34,6 +34,35 @@ impl Protocol {
     }
 }
 
+/// How prediction values are read. Scoring uses the on-disk convention, membrane dark
+/// (SPEC §2); a prediction read as membrane probabilities is inverted first (`1 − p` for float,
+/// `255 − v` / `65535 − v` for 8/16-bit), so it scores as the same map written membrane dark.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PredValues {
+    /// The file decides: float maps marked as membrane probabilities (what
+    /// `urisc predict --probability-type f32` writes, [`urisc_io::Decoded::membrane_probability`])
+    /// are probabilities, everything else (unmarked float maps included) is membrane dark.
+    #[default]
+    Auto,
+    /// Membrane dark, whatever the file's metadata says.
+    Dark,
+    /// Membrane probabilities (membrane bright), whatever the metadata says: float p in [0, 1]
+    /// with 1 = membrane (e.g. a sigmoid output saved by another tool), or 8/16-bit maps with
+    /// membrane at full scale.
+    Probability,
+}
+
+impl PredValues {
+    /// Whether a decoded prediction is inverted before scoring.
+    pub fn inverts(self, pred: &urisc_io::Decoded) -> bool {
+        match self {
+            PredValues::Auto => pred.membrane_probability,
+            PredValues::Dark => false,
+            PredValues::Probability => true,
+        }
+    }
+}
+
 /// Where one image of a pair comes from: a file, or a page of a multi-page TIFF.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
@@ -62,7 +91,8 @@ impl Source {
 pub struct Pair {
     /// Name in the report: the file stem, with `#PAGE` (3 digits) for a page of a stack.
     pub name: String,
-    /// The prediction map (membrane dark: binary black on white, or grey/float values).
+    /// The prediction map (membrane dark: binary black on white, or grey/float values; float
+    /// maps marked as membrane probabilities are read as such, see [`PredValues`]).
     pub pred: Source,
     /// The ground-truth label (membrane = value ≤ 122).
     pub gt: Source,
@@ -250,6 +280,10 @@ pub struct ImageReport {
     /// Floating-point pixels outside [0, 1] in either map (clamped to 0 or 255).
     #[serde(skip)]
     pub out_of_range: usize,
+    /// The prediction was read as membrane probabilities and inverted before scoring
+    /// ([`PredValues`]).
+    #[serde(skip)]
+    pub pred_inverted: bool,
 }
 
 /// The result of `urisc eval`: the stable JSON interface `{"protocol", "images", "mean"}`.
@@ -360,10 +394,21 @@ pub fn score_images(
     Ok((s, sweep))
 }
 
-/// Loads and scores one pair.
+/// Loads and scores one pair, its prediction's values read as the file says
+/// ([`PredValues::Auto`]).
 pub fn evaluate_pair(
     pair: &Pair,
     protocol: Protocol,
+    metrics: &MetricSet,
+) -> Result<ImageReport, EvalError> {
+    evaluate_pair_as(pair, protocol, PredValues::Auto, metrics)
+}
+
+/// Loads and scores one pair, its prediction's values read as `values` says.
+pub fn evaluate_pair_as(
+    pair: &Pair,
+    protocol: Protocol,
+    values: PredValues,
     metrics: &MetricSet,
 ) -> Result<ImageReport, EvalError> {
     // Sizes from the headers first: a mismatched (or absurdly large) prediction is refused
@@ -375,7 +420,11 @@ pub fn evaluate_pair(
     } else {
         return Err(size_mismatch(pair, (ph, pw), (gh, gw)));
     };
-    let pred = pair.pred.load()?;
+    let mut pred = pair.pred.load()?;
+    let pred_inverted = values.inverts(&pred);
+    if pred_inverted {
+        pred.image.invert();
+    }
     let (gh, gw) = (gt.image.height(), gt.image.width());
     let (ph, pw) = (pred.image.height(), pred.image.width());
     if (gh, gw) != (ph, pw) {
@@ -398,6 +447,7 @@ pub fn evaluate_pair(
         isbi_sweep,
         colour_converted,
         out_of_range,
+        pred_inverted,
     })
 }
 
@@ -415,11 +465,23 @@ fn size_mismatch(pair: &Pair, (ph, pw): (usize, usize), (gh, gw): (usize, usize)
 /// peak memory stays that of one large pair.
 const LARGE_IMAGE_PIXELS: usize = 16 << 20;
 
-/// Scores every pair and their mean. Small images are scored in parallel; `on_done` is called
-/// after each image (for progress bars).
+/// Scores every pair and their mean, each prediction's values read as the file says
+/// ([`PredValues::Auto`]). Small images are scored in parallel; `on_done` is called after each
+/// image (for progress bars).
 pub fn evaluate(
     pairs: &[Pair],
     protocol: Protocol,
+    metrics: &MetricSet,
+    on_done: &(dyn Fn(&str) + Sync),
+) -> Result<EvalReport, EvalError> {
+    evaluate_as(pairs, protocol, PredValues::Auto, metrics, on_done)
+}
+
+/// [`evaluate`] with the predictions' values read as `values` says.
+pub fn evaluate_as(
+    pairs: &[Pair],
+    protocol: Protocol,
+    values: PredValues,
     metrics: &MetricSet,
     on_done: &(dyn Fn(&str) + Sync),
 ) -> Result<EvalReport, EvalError> {
@@ -429,7 +491,7 @@ pub fn evaluate(
         large |= h * w > LARGE_IMAGE_PIXELS;
     }
     let run = |p: &Pair| {
-        let r = evaluate_pair(p, protocol, metrics);
+        let r = evaluate_pair_as(p, protocol, values, metrics);
         on_done(&p.name);
         r
     };

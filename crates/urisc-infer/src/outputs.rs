@@ -206,7 +206,8 @@ pub struct MapWriters {
 pub enum ProbabilitySamples {
     /// 8-bit, membrane dark: 255·(1 − p), the polarity `urisc eval` reads.
     U8,
-    /// 32-bit float p.
+    /// 32-bit float p, marked as membrane probabilities in the file's metadata
+    /// ([`RowWriter::create_probability`]) so `urisc eval` scores it as 1 − p.
     F32,
 }
 
@@ -261,7 +262,7 @@ impl MapWriters {
             match settings.probability {
                 ProbabilitySamples::U8 => writers.probability_u8 = Some(create_u8(path)?),
                 ProbabilitySamples::F32 => {
-                    writers.probability_f32 = Some(RowWriter::<f32>::create(
+                    writers.probability_f32 = Some(RowWriter::<f32>::create_probability(
                         path,
                         settings.format,
                         height,

@@ -24,6 +24,12 @@ pub struct Decoded {
     /// Floating-point pixels outside [0, 1], which become 0 or 255 when mapped to 8 bits
     /// (callers say so). Non-finite pixels are refused instead.
     pub out_of_range: usize,
+    /// A floating-point page whose metadata marks it as membrane probabilities p (1 = membrane),
+    /// as `urisc predict --probability-type f32` writes them ([`crate::PROBABILITY_DESCRIPTION`]
+    /// in a TIFF's ImageDescription, [`crate::zarr_store::mark_membrane_probability`]'s
+    /// attribute in OME-Zarr): the opposite of the membrane-dark convention of every other map.
+    /// Never set for integer pages.
+    pub membrane_probability: bool,
 }
 
 /// Reads the first page of a PNG, TIFF or JPEG, or plane 0 of a Zarr store, as grey.

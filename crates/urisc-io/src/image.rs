@@ -96,6 +96,16 @@ impl GreyImage {
         }
     }
 
+    /// Flips the polarity in place: `255 − v`, `65535 − v` or `1 − v` (a membrane-bright map
+    /// becomes membrane dark, and back).
+    pub fn invert(&mut self) {
+        match self {
+            GreyImage::U8(i) => i.data.iter_mut().for_each(|v| *v = 255 - *v),
+            GreyImage::U16(i) => i.data.iter_mut().for_each(|v| *v = 65535 - *v),
+            GreyImage::F32(i) => i.data.iter_mut().for_each(|v| *v = 1.0 - *v),
+        }
+    }
+
     /// The 8-bit view used by every 8-bit rule (label binarisation at 122, prediction < 128).
     /// 16-bit values map by `round(v / 257)` (exact for values written from 8-bit data), float
     /// values in [0, 1] by `round(v · 255)`, clamped. An 8-bit image is moved, not copied.

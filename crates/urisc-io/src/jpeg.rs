@@ -140,6 +140,7 @@ pub(crate) fn read(path: &Path) -> Result<Decoded, IoError> {
         colour_converted: converted,
         pixel_size_nm: None,
         out_of_range: 0,
+        membrane_probability: false,
     })
 }
 

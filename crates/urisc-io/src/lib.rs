@@ -64,7 +64,7 @@ use std::fs::File;
 use std::path::Path;
 
 pub use self::png::{write_png, write_png_rgb};
-pub use self::tiff::{write_label_tiff, write_tiff, write_tiff_stack};
+pub use self::tiff::{write_label_tiff, write_tiff, write_tiff_stack, PROBABILITY_DESCRIPTION};
 pub use codec::{page_size, probe, read_image, read_page, read_stack, read_u8, Decoded};
 pub use detect::{is_image_path, Format};
 pub use error::{IoError, IoErrorKind};

@@ -68,6 +68,7 @@ pub(crate) fn read(path: &Path) -> Result<Decoded, IoError> {
             colour_converted: false,
             pixel_size_nm,
             out_of_range: 0,
+            membrane_probability: false,
         });
     }
 
@@ -118,6 +119,7 @@ pub(crate) fn read(path: &Path) -> Result<Decoded, IoError> {
         colour_converted: converted,
         pixel_size_nm,
         out_of_range: 0,
+        membrane_probability: false,
     })
 }
 

@@ -179,7 +179,9 @@ enum Staging {
 
 impl<T: StreamSample> RowWriter<T> {
     /// Starts writing a `height × width` image to `path` (refused if it exists and not
-    /// `overwrite`). PNG takes `u8` samples only.
+    /// `overwrite`). PNG takes `u8` samples only. Nothing marks what the values mean: 8-bit maps
+    /// are membrane dark (SPEC §2); float membrane probabilities go through
+    /// [`RowWriter::create_probability`].
     pub fn create(
         path: &Path,
         format: StreamFormat,
@@ -187,6 +189,18 @@ impl<T: StreamSample> RowWriter<T> {
         width: usize,
         pixel_size_nm: Option<f64>,
         overwrite: bool,
+    ) -> Result<RowWriter<T>, IoError> {
+        RowWriter::start(path, format, height, width, pixel_size_nm, overwrite, false)
+    }
+
+    fn start(
+        path: &Path,
+        format: StreamFormat,
+        height: usize,
+        width: usize,
+        pixel_size_nm: Option<f64>,
+        overwrite: bool,
+        membrane_probability: bool,
     ) -> Result<RowWriter<T>, IoError> {
         check_writable(path, overwrite)?;
         if format == StreamFormat::Png && T::ZARR_TYPE != "uint8" {
@@ -237,11 +251,17 @@ impl<T: StreamSample> RowWriter<T> {
                     height,
                     width,
                     pixel_size_nm,
+                    membrane_probability,
                     bands,
                 )?,
-                (StreamFormat::OmeZarr, Staging::Dir(d)) => {
-                    crate::zarr::encode_rows::<T>(d.path(), height, width, pixel_size_nm, bands)?
-                }
+                (StreamFormat::OmeZarr, Staging::Dir(d)) => crate::zarr::encode_rows::<T>(
+                    d.path(),
+                    height,
+                    width,
+                    pixel_size_nm,
+                    membrane_probability,
+                    bands,
+                )?,
                 _ => unreachable!("staging matches the format"),
             }
             publish(staging, &final_path, overwrite)
@@ -310,6 +330,25 @@ impl<T: StreamSample> RowWriter<T> {
                 "writer thread panicked",
             )),
         }
+    }
+}
+
+impl RowWriter<f32> {
+    /// [`RowWriter::create`] for a map of membrane probabilities p (1 = membrane), marked as
+    /// such in its metadata so readers do not take it for a membrane-dark grey map: the TIFF
+    /// ImageDescription line [`crate::PROBABILITY_DESCRIPTION`], or the OME-Zarr attribute
+    /// `"urisc": {"values": "membrane-probability"}` (see
+    /// [`crate::zarr_store::mark_membrane_probability`]). [`crate::Decoded::membrane_probability`]
+    /// reads the mark back.
+    pub fn create_probability(
+        path: &Path,
+        format: StreamFormat,
+        height: usize,
+        width: usize,
+        pixel_size_nm: Option<f64>,
+        overwrite: bool,
+    ) -> Result<RowWriter<f32>, IoError> {
+        RowWriter::start(path, format, height, width, pixel_size_nm, overwrite, true)
     }
 }
 

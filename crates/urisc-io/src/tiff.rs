@@ -85,6 +85,18 @@ pub(crate) fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoE
         .map_err(|e| tiff_error(path, e))
 }
 
+/// The ImageDescription line that marks a float TIFF as membrane probabilities p (1 = membrane),
+/// as `urisc predict --probability-type f32` writes them; other lines (ImageJ's `unit=` and the
+/// like) may come before or after it.
+pub const PROBABILITY_DESCRIPTION: &str = "urisc=membrane-probability";
+
+/// Whether an ImageDescription holds the [`PROBABILITY_DESCRIPTION`] line.
+fn marks_membrane_probability(description: &str) -> bool {
+    description
+        .lines()
+        .any(|l| l.trim().trim_end_matches('\0') == PROBABILITY_DESCRIPTION)
+}
+
 /// Pixel size in nm from TIFF resolution tags (also ImageJ's `unit=` description).
 pub(crate) fn tiff_pixel_size<R: std::io::Read + Seek>(dec: &mut TiffDecoder<R>) -> Option<f64> {
     let xres = match dec.find_tag(Tag::XResolution).ok()?? {
@@ -153,6 +165,9 @@ fn read_tiff_page<R: std::io::Read + Seek>(
         .flatten()
         == Some(0);
     let pixel_size_nm = tiff_pixel_size(dec);
+    let marked = dec
+        .get_tag_ascii_string(Tag::ImageDescription)
+        .is_ok_and(|d| marks_membrane_probability(&d));
 
     let (chunk_w, chunk_h) = dec.chunk_dimensions();
     let (chunk_w, chunk_h) = (chunk_w as usize, chunk_h as usize);
@@ -248,11 +263,7 @@ fn read_tiff_page<R: std::io::Read + Seek>(
         )
     })?;
     if white_is_zero {
-        match &mut image {
-            GreyImage::U8(i) => i.data.iter_mut().for_each(|v| *v = 255 - *v),
-            GreyImage::U16(i) => i.data.iter_mut().for_each(|v| *v = 65535 - *v),
-            GreyImage::F32(i) => i.data.iter_mut().for_each(|v| *v = 1.0 - *v),
-        }
+        image.invert();
     }
     let mut out_of_range = 0;
     if let GreyImage::F32(i) = &image {
@@ -270,6 +281,7 @@ fn read_tiff_page<R: std::io::Read + Seek>(
         out_of_range = i.data.iter().filter(|v| !(0.0..=1.0).contains(*v)).count();
     }
     Ok(Decoded {
+        membrane_probability: marked && matches!(image, GreyImage::F32(_)),
         image,
         colour_converted: converted,
         pixel_size_nm,
@@ -540,12 +552,14 @@ impl RowSource for TiffStrips {
     }
 }
 
-/// The [`crate::RowWriter`] thread's TIFF encoder: bands of 64 rows in, one strip TIFF out.
+/// The [`crate::RowWriter`] thread's TIFF encoder: bands of 64 rows in, one strip TIFF out;
+/// `membrane_probability` writes the [`PROBABILITY_DESCRIPTION`] (float samples only).
 pub(crate) fn encode_strips<T: StreamSample>(
     file: File,
     height: usize,
     width: usize,
     pixel_size_nm: Option<f64>,
+    membrane_probability: bool,
     bands: impl Iterator<Item = Vec<T>>,
 ) -> Result<(), String> {
     let bytes = (height * width * std::mem::size_of::<T>()) as u64;
@@ -566,6 +580,11 @@ pub(crate) fn encode_strips<T: StreamSample>(
                         d: 100,
                     },
                 );
+            }
+            if membrane_probability && T::ZARR_TYPE == "float32" {
+                img.encoder()
+                    .write_tag(Tag::ImageDescription, PROBABILITY_DESCRIPTION)
+                    .map_err(e)?;
             }
             img.rows_per_strip(64).map_err(e)?;
             let mut received = 0;
@@ -655,5 +674,23 @@ pub(crate) fn read_u32_labels(path: &Path) -> Result<Option<Image<u32>>, IoError
             Ok(Some(Image::new(h as usize, w as usize, data)))
         }
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probability_line_is_found_among_imagej_lines() {
+        assert!(marks_membrane_probability(PROBABILITY_DESCRIPTION));
+        assert!(marks_membrane_probability(
+            "ImageJ=1.54f\nunit=nm\nurisc=membrane-probability\nmin=0.0\n"
+        ));
+        assert!(marks_membrane_probability("urisc=membrane-probability\r\n"));
+        assert!(!marks_membrane_probability("ImageJ=1.54f\nunit=nm\n"));
+        assert!(!marks_membrane_probability(
+            "urisc=membrane-probability-not"
+        ));
     }
 }

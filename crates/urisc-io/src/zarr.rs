@@ -21,19 +21,22 @@ pub use read::{ZarrArray, ZarrRows};
 pub const ZARR_CHUNK: usize = 1024;
 
 /// The [`crate::RowWriter`] thread's OME-Zarr encoder: bands of [`ZARR_CHUNK`] rows in, one
-/// chunk file per [`ZARR_CHUNK`] columns of each band out, into the staging folder `root`.
+/// chunk file per [`ZARR_CHUNK`] columns of each band out, into the staging folder `root`;
+/// `membrane_probability` marks the image (float samples only, see
+/// [`crate::zarr_store::mark_membrane_probability`]).
 pub(crate) fn encode_rows<T: StreamSample>(
     root: &Path,
     height: usize,
     width: usize,
     pixel_size_nm: Option<f64>,
+    membrane_probability: bool,
     bands: impl Iterator<Item = Vec<T>>,
 ) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     let array = root.join("0");
     std::fs::create_dir_all(&array).map_err(io)?;
     // The same metadata as the block writer's (`zarr_store`), so both outputs are one format.
-    let group = crate::zarr_store::group_metadata("membrane", false, pixel_size_nm);
+    let mut group = crate::zarr_store::group_metadata("membrane", false, pixel_size_nm);
     let layout = crate::zarr_store::StoreLayout {
         root: root.to_path_buf(),
         planes: None,
@@ -43,7 +46,10 @@ pub(crate) fn encode_rows<T: StreamSample>(
         shard: 1,
         data_type: T::ZARR_TYPE.to_string(),
     };
-    let meta = layout.array_metadata();
+    let mut meta = layout.array_metadata();
+    if membrane_probability && T::ZARR_TYPE == "float32" {
+        crate::zarr_store::mark_membrane_probability(&mut group, &mut meta);
+    }
     let write_json = |path: PathBuf, v: &serde_json::Value| {
         std::fs::write(path, serde_json::to_vec_pretty(v).expect("JSON")).map_err(io)
     };

@@ -146,6 +146,24 @@ pub fn group_metadata(name: &str, three_d: bool, pixel_size_nm: Option<f64>) -> 
     })
 }
 
+/// Marks OME-Zarr metadata as holding membrane probabilities p (1 = membrane), the opposite of
+/// the membrane-dark convention of urisc's 8-bit maps: the attribute
+/// `"urisc": {"values": "membrane-probability"}` in the image group's `zarr.json` and in its
+/// array's (so the array folder opened on its own says so too). Only for float arrays.
+pub fn mark_membrane_probability(group: &mut serde_json::Value, array: &mut serde_json::Value) {
+    for meta in [group, array] {
+        if !meta["attributes"].is_object() {
+            meta["attributes"] = serde_json::json!({});
+        }
+        meta["attributes"]["urisc"] = serde_json::json!({"values": "membrane-probability"});
+    }
+}
+
+/// Whether a `zarr.json`'s attributes carry [`mark_membrane_probability`]'s mark.
+pub fn marks_membrane_probability(meta: &serde_json::Value) -> bool {
+    meta["attributes"]["urisc"]["values"] == "membrane-probability"
+}
+
 /// Creates the image group and its array's metadata (the array's chunks are written later by
 /// [`write_unit`]). Refuses an existing store unless `overwrite`.
 pub fn create(
@@ -153,6 +171,27 @@ pub fn create(
     name: &str,
     pixel_size_nm: Option<f64>,
     overwrite: bool,
+) -> Result<(), IoError> {
+    create_store(layout, name, pixel_size_nm, overwrite, false)
+}
+
+/// [`create`] for a `float32` store of membrane probabilities p, marked as such
+/// ([`mark_membrane_probability`]).
+pub fn create_probability(
+    layout: &StoreLayout,
+    name: &str,
+    pixel_size_nm: Option<f64>,
+    overwrite: bool,
+) -> Result<(), IoError> {
+    create_store(layout, name, pixel_size_nm, overwrite, true)
+}
+
+fn create_store(
+    layout: &StoreLayout,
+    name: &str,
+    pixel_size_nm: Option<f64>,
+    overwrite: bool,
+    membrane_probability: bool,
 ) -> Result<(), IoError> {
     if layout.root.exists() {
         if !overwrite {
@@ -171,11 +210,13 @@ pub fn create(
             f.write_all(&serde_json::to_vec_pretty(&v).expect("JSON"))
         })
     };
-    write(
-        layout.root.join("zarr.json"),
-        group_metadata(name, layout.planes.is_some(), pixel_size_nm),
-    )?;
-    write(array.join("zarr.json"), layout.array_metadata())
+    let mut group = group_metadata(name, layout.planes.is_some(), pixel_size_nm);
+    let mut meta = layout.array_metadata();
+    if membrane_probability && layout.data_type.starts_with("float") {
+        mark_membrane_probability(&mut group, &mut meta);
+    }
+    write(layout.root.join("zarr.json"), group)?;
+    write(array.join("zarr.json"), meta)
 }
 
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {

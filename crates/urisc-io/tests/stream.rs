@@ -166,3 +166,63 @@ fn stripped_tiffs_stream_like_whole_decoding() {
         );
     }
 }
+
+/// Float membrane probabilities written with `create_probability` carry a mark that reads back
+/// (TIFF ImageDescription, OME-Zarr attributes of the group and of the array); plain float and
+/// 8-bit maps carry none.
+#[test]
+fn the_membrane_probability_mark_survives_write_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, w) = (70, 33);
+    let p: Vec<f32> = pattern(h, w).iter().map(|&v| v as f32 / 255.0).collect();
+    for format in [StreamFormat::Tiff, StreamFormat::OmeZarr] {
+        let ext = format.extension();
+        let marked = dir.path().join(format!("marked.{ext}"));
+        let mut writer =
+            RowWriter::<f32>::create_probability(&marked, format, h, w, Some(2.0), false).unwrap();
+        for row in p.chunks_exact(w) {
+            writer.write_row(row).unwrap();
+        }
+        writer.finish().unwrap();
+        let plain = dir.path().join(format!("plain.{ext}"));
+        write_all(&plain, format, h, w, &p);
+        let bytes = dir.path().join(format!("bytes.{ext}"));
+        write_all(&bytes, format, h, w, &pattern(h, w));
+
+        let back = read_image(&marked).unwrap();
+        assert!(back.membrane_probability, "{ext}: mark lost");
+        assert!((back.pixel_size_nm.unwrap() - 2.0).abs() < 1e-3);
+        match back.image {
+            GreyImage::F32(i) => assert_eq!(i.data, p, "{ext}: values as written"),
+            _ => panic!("{ext}: float expected"),
+        }
+        assert!(
+            urisc_io::read_page(&marked, 0)
+                .unwrap()
+                .membrane_probability
+        );
+        assert!(urisc_io::read_stack(&marked).unwrap()[0].membrane_probability);
+        assert!(!read_image(&plain).unwrap().membrane_probability, "{ext}");
+        assert!(!read_image(&bytes).unwrap().membrane_probability, "{ext}");
+    }
+    // The OME-Zarr mark is in the group's attributes and in the array's, so the array folder
+    // opened on its own is marked too.
+    let group: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("marked.ome.zarr/zarr.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        group["attributes"]["urisc"],
+        serde_json::json!({"values": "membrane-probability"})
+    );
+    assert!(group["attributes"]["ome"]["multiscales"].is_array());
+    let array = dir.path().join("marked.ome.zarr/0");
+    assert!(read_image(&array).unwrap().membrane_probability);
+    assert!(urisc_io::ZarrArray::open(&array)
+        .unwrap()
+        .membrane_probability());
+    // The TIFF mark is the ImageDescription line.
+    let tiff = std::fs::read(dir.path().join("marked.tif")).unwrap();
+    let needle = urisc_io::PROBABILITY_DESCRIPTION.as_bytes();
+    assert!(tiff.windows(needle.len()).any(|win| win == needle));
+}

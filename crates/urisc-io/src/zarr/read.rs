@@ -235,6 +235,7 @@ pub struct ZarrArray {
     keys: KeyEncoding,
     pipeline: Pipeline,
     pixel_size_nm: Option<f64>,
+    membrane_probability: bool,
 }
 
 fn corrupt(file: &Path, message: impl Into<String>) -> IoError {
@@ -331,7 +332,10 @@ impl ZarrArray {
                 if array_meta["node_type"] != "array" {
                     return Err(corrupt(&array_meta_file, "dataset 0 is not an array"));
                 }
-                ZarrArray::open_array(&array_dir, array_meta_file, array_meta, Some(ms))
+                let mut array =
+                    ZarrArray::open_array(&array_dir, array_meta_file, array_meta, Some(ms))?;
+                array.membrane_probability |= crate::zarr_store::marks_membrane_probability(&meta);
+                Ok(array)
             }
             _ => Err(corrupt(&meta_file, "node_type is neither array nor group")),
         }
@@ -426,6 +430,7 @@ impl ZarrArray {
         }
         let pipeline = Pipeline::parse(&meta["codecs"], ndim, f)?;
         let pixel_size_nm = multiscale.and_then(|ms| pixel_size(ms, ndim));
+        let membrane_probability = crate::zarr_store::marks_membrane_probability(&meta);
         Ok(ZarrArray {
             dir: dir.to_path_buf(),
             shape: full_shape[squeeze..].to_vec(),
@@ -439,6 +444,7 @@ impl ZarrArray {
             keys,
             pipeline,
             pixel_size_nm,
+            membrane_probability,
         })
     }
 
@@ -457,6 +463,13 @@ impl ZarrArray {
     /// `None` for a bare array or a unit that is missing or not a length.
     pub fn pixel_size_nm(&self) -> Option<f64> {
         self.pixel_size_nm
+    }
+
+    /// Whether the group's or the array's attributes mark the values as membrane probabilities
+    /// p (1 = membrane), as `urisc predict --probability-type f32` writes them
+    /// ([`crate::zarr_store::mark_membrane_probability`]).
+    pub fn membrane_probability(&self) -> bool {
+        self.membrane_probability
     }
 
     /// Number of planes: 1 for a 2-D array, z for a 3-D one.
@@ -584,6 +597,7 @@ impl ZarrArray {
         let image = self.read_region_grey(plane, 0..self.height(), 0..self.width())?;
         let out_of_range = count_out_of_range(&image);
         Ok(Decoded {
+            membrane_probability: self.membrane_probability && matches!(image, GreyImage::F32(_)),
             image,
             colour_converted: false,
             pixel_size_nm: self.pixel_size_nm,
