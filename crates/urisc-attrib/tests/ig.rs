@@ -180,6 +180,7 @@ fn tiny_unet(depth: usize) -> FastSegmenter {
         architecture: Architecture::Unet,
         base_width: 4,
         depth,
+        coarse: None,
     };
     let net = urisc_nn::seeded_net(&config, 2012).unwrap();
     FastSegmenter::from_cpu_net(net, ModelDescriptor::new(config, 32))

@@ -11,7 +11,7 @@ use urisc_eval::{evaluate, ImageReport, MetricSet, Pair, Protocol, Scores, Sourc
 use urisc_infer::{predict_image_scaled, InferenceOptions};
 use urisc_io::Image;
 use urisc_nn::{Engine, Segmenter};
-use urisc_train::{read_log, train, Progress, Split, TrainConfig};
+use urisc_train::{load_coarse, read_log, train, Progress, Split, TrainConfig};
 
 use crate::data::{fingerprint, load, materialise, sample_files, SampleFiles};
 use crate::error::BenchError;
@@ -348,6 +348,9 @@ fn carry_out(
                         .iter()
                         .map(|(n, li)| (n.clone(), clone_labelled(li)))
                         .collect(),
+                    // Made absolute when the suite was read.
+                    coarse: load_coarse(config, Path::new(""))
+                        .map_err(|e| BenchError::Run(format!("training: {e}")))?,
                 };
                 let resume = dir.join("state.json").exists();
                 events(Event::Stage(

@@ -484,8 +484,12 @@ impl Suite {
                         overrides.push(format!("train.max_minutes={minutes:?}"));
                     }
                     overrides.extend(m.set.iter().cloned());
-                    let config = TrainConfig::parse(&text, &overrides)
+                    let mut config = TrainConfig::parse(&text, &overrides)
                         .map_err(|e| fail(format!("config {}: {e}", config_path.display())))?;
+                    // The coarse model of a two-stage config is relative to the config file.
+                    if let (Some(c), Some(dir)) = (&mut config.coarse, config_path.parent()) {
+                        c.model = dir.join(&c.model);
+                    }
                     MethodSource::Train(Box::new(config))
                 }
                 (None, Some(model)) => {

@@ -280,6 +280,7 @@ fn info(
                 architecture,
                 base_width: width,
                 depth,
+                coarse: None,
             };
             c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
             (c, None)
@@ -301,6 +302,22 @@ fn info(
         config.depth,
         config.widths()
     );
+    // A two-stage model trains only its fine stage (the frozen coarse one runs forward); a
+    // two-scale model trains both.
+    let coarse_flops = config.coarse.as_ref().map_or(0, |c| {
+        let (kind, handed) = match c.features {
+            None => ("frozen", "its membrane probability the second input channel".to_string()),
+            Some(k) => ("trained jointly", format!("its {k} head channels fused into the input")),
+        };
+        println!(
+            "coarse stage:     {:?}, base width {}, depth {} on the input downsampled {}× ({kind}), {handed}",
+            c.model.architecture, c.model.base_width, c.model.depth, c.factor
+        );
+        match c.features {
+            None => forward_flops(&c.model, tile / c.factor, tile / c.factor),
+            Some(_) => 0,
+        }
+    });
     println!(
         "parameters:       {} trainable",
         group(trainable_parameters(&config))
@@ -311,8 +328,13 @@ fn info(
         flops as f64 / (tile * tile) as f64 / 1e3
     );
     println!(
-        "training FLOPs:   ≈ {:.2} GFLOP per {tile}×{tile} tile (forward + backward ≈ 3 × forward)",
-        3.0 * flops as f64 / 1e9
+        "training FLOPs:   ≈ {:.2} GFLOP per {tile}×{tile} tile (forward + backward ≈ 3 × forward{})",
+        (3 * (flops - coarse_flops) + coarse_flops) as f64 / 1e9,
+        if coarse_flops > 0 {
+            " of the fine stage, + the frozen coarse forward"
+        } else {
+            ""
+        }
     );
     println!(
         "receptive field:  {} pixels along each axis",

@@ -144,6 +144,7 @@ fn corrupt_or_invalid_models_are_named_as_such() {
         architecture: Architecture::Unet,
         base_width: 4,
         depth: 3,
+        coarse: None,
     };
     let good = || ModelDescriptor::new(config.clone(), 64);
     let nan = model_file(dir.path(), "nan.safetensors", &config, good(), |net| {

@@ -349,6 +349,7 @@ fn model_info_counts_like_pytorch_and_reads_model_files() {
         architecture: urisc_nn::Architecture::ResUnet,
         base_width: 4,
         depth: 3,
+        coarse: None,
     };
     let net = urisc_nn::seeded_net(&config, 7).unwrap();
     let mut descriptor = urisc_nn::ModelDescriptor::new(config, 128);
@@ -1003,6 +1004,7 @@ fn attribute_resamples_to_the_models_pixel_size_and_moves_the_targets() {
         architecture: urisc_nn::Architecture::Unet,
         base_width: 8,
         depth: 3,
+        coarse: None,
     };
     let mut descriptor = urisc_nn::ModelDescriptor::new(config.clone(), 64);
     descriptor.pixel_size_nm = Some(4.0);
@@ -1323,5 +1325,71 @@ fn predict_resamples_sections_to_the_model_pixel_size() {
             "0",
         ]),
         "--scale 0: must be a positive number",
+    );
+}
+
+/// `[coarse]` through the CLI: a two-stage model trains from a config, `model info` shows both
+/// stages and the field through the coarse path, `predict` runs it; a missing coarse model is
+/// one line naming the file.
+#[test]
+fn train_predict_and_describe_a_two_stage_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::tiny_dataset(dir.path());
+    let coarse = tiny_model(dir.path());
+    let out = dir.path().join("run");
+    let run = urisc(&[
+        "train",
+        "--config",
+        s(&config),
+        "--out",
+        s(&out),
+        "--set",
+        &format!("coarse.model=\"{}\"", coarse.display()),
+        "--set",
+        "coarse.factor=2",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let model = out.join("best.safetensors");
+    let info = urisc(&["model", "info", s(&model)]);
+    let text = String::from_utf8(info.stdout).unwrap();
+    assert!(
+        text.contains(
+            "coarse stage:     Unet, base width 2, depth 3 on the input downsampled 2× (frozen)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("tile sides:       multiples of 8"), "{text}");
+    assert!(text.contains("training coarse:"), "{text}");
+    let maps = dir.path().join("maps");
+    let predict = urisc(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--out",
+        s(&maps),
+        s(&dir.path().join("data/images/0.png")),
+    ]);
+    assert!(
+        predict.status.success(),
+        "{}",
+        String::from_utf8_lossy(&predict.stderr)
+    );
+    fails_with(
+        &urisc(&[
+            "train",
+            "--config",
+            s(&config),
+            "--out",
+            s(&dir.path().join("other")),
+            "--set",
+            "coarse.model=\"missing.safetensors\"",
+            "--set",
+            "coarse.factor=2",
+        ]),
+        "missing.safetensors",
     );
 }

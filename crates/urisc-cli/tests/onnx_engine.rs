@@ -19,6 +19,7 @@ fn graphs_urisc_cannot_map_run_on_the_onnx_engine() {
         architecture: Architecture::Unet,
         base_width: 4,
         depth: 3,
+        coarse: None,
     };
     let net = seeded_net(&config, 5).unwrap();
     let descriptor = ModelDescriptor::new(config, 32);

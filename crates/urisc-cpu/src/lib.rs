@@ -36,7 +36,7 @@ mod wide;
 
 pub use conv::{Conv, Epilogue};
 pub use loss::bce_with_logits;
-pub use net::{Block, ConvBn, LayerMut, Mode, Net, Tape, UpLevel};
+pub use net::{Block, Coarse, ConvBn, LayerMut, Mode, Net, Tape, UpLevel};
 pub use norm::{AffineGrads, BatchNorm, BnSaved};
 pub use param::{Adam, Moments};
 pub use peak::peak_gflops;

@@ -65,6 +65,137 @@ pub struct Net {
     pub head: Conv,
     /// Concatenated (U-Net) or added (LinkNet-style) skips.
     pub concat_skips: bool,
+    /// A coarse stage whose upsampled output is stacked on the image as further input channels
+    /// (`None`: the image is the only input).
+    pub coarse: Option<Box<Coarse>>,
+}
+
+/// The coarse stage of a two-stage or two-scale network: `net` runs on the input averaged over
+/// `factor × factor` blocks and its output is upsampled back by nearest neighbour.
+///
+/// - Frozen (`joint == false`, the two-stage scheme): a separately trained one-logit network,
+///   always on running statistics; its membrane probability (sigmoid) is the extra channel.
+/// - Joint (`joint == true`, a two-scale U-Net): trained with the fine network (batch statistics
+///   in training, gradients into its parameters); its head's channels are fused as features.
+#[derive(Clone, Debug)]
+pub struct Coarse {
+    /// The coarse network (one input channel).
+    pub net: Net,
+    /// Downsampling factor: 1, 2 or 4.
+    pub factor: usize,
+    /// Trained with the fine network, its head's outputs fused as features (see above).
+    pub joint: bool,
+}
+
+/// Averages 2×2 blocks (the adjoint of nearest upsampling, scaled).
+fn mean_pool2(x: &Act) -> Act {
+    let mut y = upsample2_backward(x);
+    y.data.iter_mut().for_each(|v| *v *= 0.25);
+    y
+}
+
+impl Coarse {
+    fn levels(&self) -> usize {
+        self.factor.trailing_zeros() as usize
+    }
+
+    /// Channels it adds to the fine network's input.
+    pub fn channels(&self) -> usize {
+        self.net.head.cout
+    }
+
+    /// The coarse map on the input's grid, and what its backward pass needs (a record only when
+    /// `record`: training a joint stage, or input gradients).
+    fn forward(&self, x: &Act, mode: Mode, record: bool) -> (Act, CoarseSaved) {
+        let mut small = x.clone();
+        for _ in 0..self.levels() {
+            small = mean_pool2(&small);
+        }
+        // A frozen stage is never in training mode.
+        let mode = if self.joint { mode } else { Mode::Eval };
+        let (mut y, tape) = if record {
+            let (y, t) = self.net.forward_recorded(small, mode);
+            (y, Some(t))
+        } else {
+            (self.net.infer(small), None)
+        };
+        if !self.joint {
+            y.data
+                .iter_mut()
+                .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp()));
+        }
+        let mut up = y.clone();
+        for _ in 0..self.levels() {
+            up = upsample2(&up);
+        }
+        (up, CoarseSaved { tape, y })
+    }
+
+    /// The input gradient (if `input_grad`) and parameter gradients (if `param_grads`, joint
+    /// stages only) of the coarse path, for the gradient `dy` of its upsampled map.
+    fn backward(
+        &self,
+        saved: CoarseSaved,
+        dy: Act,
+        input_grad: bool,
+        param_grads: bool,
+    ) -> (Option<Act>, Option<Vec<Vec<f32>>>) {
+        let mut d = dy;
+        for _ in 0..self.levels() {
+            d = upsample2_backward(&d);
+        }
+        if !self.joint {
+            for (g, &p) in d.data.iter_mut().zip(&saved.y.data) {
+                *g *= p * (1.0 - p);
+            }
+        }
+        let tape = saved
+            .tape
+            .expect("gradients through the coarse stage need a recorded forward pass");
+        let (dx, params) = self.net.backward(tape, &d, input_grad, param_grads);
+        let dx = dx.map(|mut dx| {
+            for _ in 0..self.levels() {
+                dx = upsample2(&dx);
+                dx.data.iter_mut().for_each(|v| *v *= 0.25);
+            }
+            dx
+        });
+        (dx, params)
+    }
+}
+
+struct CoarseSaved {
+    /// The coarse network's record (eval mode for a frozen stage).
+    tape: Option<Tape>,
+    /// Its output at the coarse scale (the probability, for a frozen stage's sigmoid derivative).
+    y: Act,
+}
+
+/// Channels of `a` then `b` per pixel (grids must agree).
+fn interleave(a: &Act, b: &Act) -> Act {
+    assert!(a.same_grid(b), "stacked maps share a grid");
+    let c = a.c + b.c;
+    let mut data = Vec::with_capacity(a.pixels() * c);
+    for (pa, pb) in a.data.chunks_exact(a.c).zip(b.data.chunks_exact(b.c)) {
+        data.extend_from_slice(pa);
+        data.extend_from_slice(pb);
+    }
+    Act::from_vec(a.n, a.h, a.w, c, data)
+}
+
+/// Splits the first `first` channels of each pixel from the rest.
+fn split_channels(x: &Act, first: usize) -> (Act, Act) {
+    let rest = x.c - first;
+    let mut a = Vec::with_capacity(x.pixels() * first);
+    let mut b = Vec::with_capacity(x.pixels() * rest);
+    for px in x.data.chunks_exact(x.c) {
+        a.extend_from_slice(&px[..first]);
+        b.extend_from_slice(&px[first..]);
+    }
+    (
+        Act::from_vec(x.n, x.h, x.w, first, a),
+        Act::from_vec(x.n, x.h, x.w, rest, b),
+    )
 }
 
 /// Batch statistics (training) or running statistics (evaluation) in batch norm.
@@ -80,6 +211,7 @@ pub enum Mode {
 pub struct Tape {
     mode: Mode,
     entries: Vec<Saved>,
+    coarse: Option<Box<CoarseSaved>>,
 }
 
 enum Saved {
@@ -335,8 +467,24 @@ impl Net {
         self.down.len()
     }
 
-    /// Logits `[n, h, w, 1]` of images `[n, h, w, 1]`, batch norm on running statistics and
-    /// fused into the convolutions.
+    /// Channels of the first convolution's input (the image, and a coarse stage's map).
+    pub fn input_channels(&self) -> usize {
+        match &self.down[0] {
+            Block::Plain { a, .. } | Block::Residual { a, .. } => a.conv.cin,
+        }
+    }
+
+    /// Tile sides must be multiples of this (the coarse stage's own multiple at its scale too).
+    pub fn size_multiple(&self) -> usize {
+        let own = 1 << (self.depth() - 1);
+        match &self.coarse {
+            Some(c) => own.max(c.factor * c.net.size_multiple()),
+            None => own,
+        }
+    }
+
+    /// Logits `[n, h, w, 1]` of images `[n, h, w, c]` (c = 1 with a coarse stage, else
+    /// [`Net::input_channels`]), batch norm on running statistics and fused into the convolutions.
     pub fn infer(&self, x: Act) -> Act {
         self.run(x, Mode::Eval, None)
     }
@@ -347,18 +495,38 @@ impl Net {
         let mut tape = Tape {
             mode,
             entries: Vec::new(),
+            coarse: None,
         };
         let logits = self.run(x, mode, Some(&mut tape));
         (logits, tape)
     }
 
     fn run(&self, x: Act, mode: Mode, mut tape: Option<&mut Tape>) -> Act {
-        assert_eq!(x.c, 1, "one input channel");
-        let multiple = 1 << (self.depth() - 1);
+        assert_eq!(
+            x.c + self.coarse.as_ref().map_or(0, |c| c.channels()),
+            self.input_channels(),
+            "input channels (a coarse stage supplies the last ones)"
+        );
+        let multiple = self.size_multiple();
         assert!(
             x.h.is_multiple_of(multiple) && x.w.is_multiple_of(multiple),
             "tile sides must be multiples of {multiple}"
         );
+        let x = match &self.coarse {
+            None => x,
+            Some(coarse) => {
+                // A frozen stage needs a record only for input gradients, which are taken on
+                // eval-mode records; a joint one whenever the fine stage is recorded.
+                let record = tape
+                    .as_ref()
+                    .is_some_and(|t| coarse.joint || t.mode == Mode::Eval);
+                let (p, saved) = coarse.forward(&x, mode, record);
+                if let Some(tape) = tape.as_deref_mut() {
+                    tape.coarse = Some(Box::new(saved));
+                }
+                interleave(&x, &p)
+            }
+        };
         let mut x = Arc::new(x);
         let mut skips = Vec::with_capacity(self.depth());
         for (k, block) in self.down.iter().enumerate() {
@@ -429,20 +597,23 @@ impl Net {
                 .remove(0);
             dx = upsample2_backward(&dup);
         }
+        // A joint coarse stage learns through the fine stage's input gradient.
+        let joint_params = param_grads && self.coarse.as_ref().is_some_and(|c| c.joint);
+        let first_dx = input_grad || joint_params;
         let depth = self.depth();
         let mut input = None;
         for (k, block) in self.down.iter().enumerate().rev() {
             if k + 1 < depth {
                 add_assign(&mut dx, &dskips.pop().expect("one skip gradient per level"));
             }
-            let need_dx = k > 0 || input_grad;
+            let need_dx = k > 0 || first_dx;
             let mut dins = block.backward(tape, &dx, &mut grads, need_dx);
             if k > 0 {
                 let Saved::Pool { arg, h, w } = tape.pop() else {
                     panic!("tape out of step: expected a pooling");
                 };
                 dx = max_pool2_backward(&dins.remove(0), &arg, h, w);
-            } else if input_grad {
+            } else if first_dx {
                 input = Some(dins.remove(0));
             }
         }
@@ -451,10 +622,27 @@ impl Net {
             p.reverse();
             p
         });
-        (input, params)
+        match (input, &self.coarse) {
+            (Some(dx), Some(coarse)) => {
+                let (mut dimage, dcoarse) = split_channels(&dx, 1);
+                let saved = tape.coarse.take().expect("the coarse stage's record");
+                let (dx, coarse_params) =
+                    coarse.backward(*saved, dcoarse, input_grad, joint_params);
+                if let Some(dx) = dx {
+                    add_assign(&mut dimage, &dx);
+                }
+                // A joint stage's parameters follow the fine stage's (`params_mut` order).
+                let params = params.map(|mut p| {
+                    p.extend(coarse_params.into_iter().flatten());
+                    p
+                });
+                (input_grad.then_some(dimage), params)
+            }
+            (input, _) => (input, params),
+        }
     }
 
-    /// Layers in execution order.
+    /// Layers in execution order (of this stage, not of a coarse one).
     pub fn visit_mut(&mut self, f: &mut dyn FnMut(LayerMut)) {
         for block in &mut self.down {
             block.visit_mut(f);
@@ -467,7 +655,7 @@ impl Net {
     }
 
     /// Trainable parameters in execution order: per conv weight then bias, per batch norm γ
-    /// then β.
+    /// then β; then a joint coarse stage's, in the same order (a frozen one's are not trained).
     pub fn params_mut(&mut self) -> Vec<&mut Vec<f32>> {
         fn conv<'a>(c: &'a mut Conv, out: &mut Vec<&'a mut Vec<f32>>) {
             out.push(&mut c.weight);
@@ -502,6 +690,11 @@ impl Net {
             block(&mut level.block, &mut out);
         }
         conv(&mut self.head, &mut out);
+        if let Some(c) = &mut self.coarse {
+            if c.joint {
+                out.extend(c.net.params_mut());
+            }
+        }
         out
     }
 
@@ -519,5 +712,10 @@ impl Net {
                 l.bn.update_running(stats.next().expect("one record per batch norm"));
             }
         });
+        if let (Some(c), Some(saved)) = (&mut self.coarse, &tape.coarse) {
+            if let (true, Some(t)) = (c.joint, &saved.tape) {
+                c.net.update_running_stats(t);
+            }
+        }
     }
 }

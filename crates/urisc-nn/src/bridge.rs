@@ -68,6 +68,7 @@ pub fn to_cpu_net(net: &SegmentationNet) -> urisc_cpu::Net {
             .collect(),
         head: conv_in(&net.head),
         concat_skips: net.concat_skips,
+        coarse: None,
     }
 }
 
@@ -165,6 +166,13 @@ pub fn load_burn_model(
     device: &Device,
 ) -> Result<(SegmentationNet, ModelDescriptor), ModelFileError> {
     let (net, descriptor) = load_model(path)?;
+    if descriptor.model.coarse.is_some() {
+        return Err(ModelFileError::Invalid {
+            path: path.to_path_buf(),
+            message: "a two-stage or two-scale model runs on the cpu engine only (burn has no coarse stage)"
+                .into(),
+        });
+    }
     let template = SegmentationNet::new(&descriptor.model, device);
     Ok((from_cpu_net(template, &net), descriptor))
 }

@@ -3,8 +3,17 @@
 use crate::config::{Architecture, ModelConfig};
 
 /// Trainable parameters: convolution weights and biases, BatchNorm scale and shift (running
-/// statistics are buffers, not parameters — PyTorch counts the same way).
+/// statistics are buffers, not parameters — PyTorch counts the same way). A two-stage model's
+/// coarse stage counts too (it was trained, before the fine stage).
 pub fn trainable_parameters(config: &ModelConfig) -> u64 {
+    let coarse = config
+        .coarse
+        .as_ref()
+        .map_or(0, |c| stage_parameters(&c.model, c.channels()));
+    coarse + stage_parameters(config, 1)
+}
+
+fn stage_parameters(config: &ModelConfig, head_channels: usize) -> u64 {
     let conv = |cin: usize, cout: usize, k: usize| (cin * cout * k * k + cout) as u64;
     let conv_bn = |cin: usize, cout: usize| conv(cin, cout, 3) + 2 * cout as u64;
     let residual = config.architecture == Architecture::ResUnet;
@@ -20,7 +29,14 @@ pub fn trainable_parameters(config: &ModelConfig) -> u64 {
     let w = config.widths();
     let mut total = 0;
     for k in 0..config.depth {
-        total += block(if k == 0 { 1 } else { w[k - 1] }, w[k]);
+        total += block(
+            if k == 0 {
+                config.input_channels()
+            } else {
+                w[k - 1]
+            },
+            w[k],
+        );
     }
     for k in 0..config.depth - 1 {
         total += conv_bn(w[k + 1], w[k]);
@@ -30,13 +46,20 @@ pub fn trainable_parameters(config: &ModelConfig) -> u64 {
             block(2 * w[k], w[k])
         };
     }
-    total + conv(w[0], 1, 1)
+    total + conv(w[0], head_channels, 1)
 }
 
 /// Floating-point operations of one forward pass on a `height × width` tile (batch 1): two per
 /// multiply-add of every convolution (BatchNorm, ReLU, pooling and upsampling are ignored: they
-/// are < 1 % of the total).
+/// are < 1 % of the total). A two-stage model adds its coarse stage at its reduced size.
 pub fn forward_flops(config: &ModelConfig, height: usize, width: usize) -> u64 {
+    let coarse = config.coarse.as_ref().map_or(0, |c| {
+        stage_flops(&c.model, c.channels(), height / c.factor, width / c.factor)
+    });
+    coarse + stage_flops(config, 1, height, width)
+}
+
+fn stage_flops(config: &ModelConfig, head_channels: usize, height: usize, width: usize) -> u64 {
     let conv =
         |cin: usize, cout: usize, k: usize, pixels: usize| 2 * (cin * cout * k * k * pixels) as u64;
     let residual = config.architecture == Architecture::ResUnet;
@@ -53,7 +76,15 @@ pub fn forward_flops(config: &ModelConfig, height: usize, width: usize) -> u64 {
     let pixels = |k: usize| (height >> k) * (width >> k);
     let mut total = 0;
     for k in 0..config.depth {
-        total += block(if k == 0 { 1 } else { w[k - 1] }, w[k], pixels(k));
+        total += block(
+            if k == 0 {
+                config.input_channels()
+            } else {
+                w[k - 1]
+            },
+            w[k],
+            pixels(k),
+        );
     }
     for k in 0..config.depth - 1 {
         total += conv(w[k + 1], w[k], 3, pixels(k));
@@ -63,14 +94,32 @@ pub fn forward_flops(config: &ModelConfig, height: usize, width: usize) -> u64 {
             block(2 * w[k], w[k], pixels(k))
         };
     }
-    total + conv(w[0], 1, 1, pixels(0))
+    total + conv(w[0], head_channels, 1, pixels(0))
 }
 
 /// The input rows (or columns) that output row `p` depends on, as `(first, last)` offsets from
 /// an unbounded plane: every path through the network is followed backwards (3×3 convolutions
 /// widen by one pixel per side at their level's scale, pooling maps a coarse pixel to two fine
-/// ones, nearest upsampling a fine pixel to one coarse one) and the intervals are united.
+/// ones, nearest upsampling a fine pixel to one coarse one) and the intervals are united. For a
+/// two-stage model, the coarse map's pixels in the fine stage's interval bring in the coarse
+/// stage's intervals, scaled up by its factor.
 pub fn receptive_interval(config: &ModelConfig, p: i64) -> (i64, i64) {
+    let (lo, hi) = stage_interval(config, p);
+    match &config.coarse {
+        None => (lo, hi),
+        Some(c) => {
+            let f = c.factor as i64;
+            (lo.div_euclid(f)..=hi.div_euclid(f))
+                .map(|q| {
+                    let (a, b) = stage_interval(&c.model, q);
+                    (a * f, b * f + f - 1)
+                })
+                .fold((lo, hi), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)))
+        }
+    }
+}
+
+fn stage_interval(config: &ModelConfig, p: i64) -> (i64, i64) {
     let last = config.depth - 1;
     // Output of encoder level k → input.
     fn encoder(k: usize, (lo, hi): (i64, i64)) -> (i64, i64) {

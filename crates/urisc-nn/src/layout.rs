@@ -5,7 +5,7 @@
 //! Names and layouts are burn's (`down.0.Plain.a.conv.weight`, OIHW convolution weights), so
 //! model files written by earlier urisc versions through burn load unchanged.
 
-use urisc_cpu::{BatchNorm, Block, Conv, ConvBn, Net, UpLevel};
+use urisc_cpu::{BatchNorm, Block, Coarse, Conv, ConvBn, Net, UpLevel};
 
 use crate::config::{Architecture, ModelConfig};
 
@@ -80,13 +80,42 @@ fn block(
 }
 
 /// Builds the network `config` describes, asking `src` for every tensor in build order.
+/// A two-stage network's coarse stage comes after the fine one, its tensors named
+/// `coarse.<name>`.
 pub(crate) fn build(config: &ModelConfig, src: &mut Source) -> Result<Net, String> {
     config.validate()?;
+    let mut net = build_stage(config, 1, src)?;
+    if let Some(c) = &config.coarse {
+        let coarse = build_stage(&c.model, c.channels(), &mut |name, shape, role| {
+            src(&format!("{COARSE_PREFIX}{name}"), shape, role)
+        })?;
+        net.coarse = Some(Box::new(Coarse {
+            net: coarse,
+            factor: c.factor,
+            joint: c.features.is_some(),
+        }));
+    }
+    Ok(net)
+}
+
+/// Prefix of the coarse stage's tensor names in a two-stage model.
+pub(crate) const COARSE_PREFIX: &str = "coarse.";
+
+/// One network; its head has `head_channels` outputs (1: the logit).
+fn build_stage(
+    config: &ModelConfig,
+    head_channels: usize,
+    src: &mut Source,
+) -> Result<Net, String> {
     let w = config.widths();
     let residual = config.architecture == Architecture::ResUnet;
     let mut down = Vec::with_capacity(config.depth);
     for k in 0..config.depth {
-        let cin = if k == 0 { 1 } else { w[k - 1] };
+        let cin = if k == 0 {
+            config.input_channels()
+        } else {
+            w[k - 1]
+        };
         down.push(block(&format!("down.{k}"), residual, cin, w[k], src)?);
     }
     // up[0] goes from the bottom level to the one above it; the last ends at level 0.
@@ -107,8 +136,9 @@ pub(crate) fn build(config: &ModelConfig, src: &mut Source) -> Result<Net, Strin
     Ok(Net {
         down,
         up,
-        head: conv("head", w[0], 1, 1, src)?,
+        head: conv("head", w[0], head_channels, 1, src)?,
         concat_skips: !residual,
+        coarse: None,
     })
 }
 
@@ -173,6 +203,13 @@ pub(crate) fn tensors(net: &Net) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         block(&mut out, &format!("up.{i}.block"), &l.block);
     }
     conv_tensors(&mut out, "head", &net.head);
+    if let Some(c) = &net.coarse {
+        out.extend(
+            tensors(&c.net)
+                .into_iter()
+                .map(|(name, shape, values)| (format!("{COARSE_PREFIX}{name}"), shape, values)),
+        );
+    }
     out
 }
 

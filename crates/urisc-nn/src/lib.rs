@@ -33,7 +33,7 @@ mod burn_segmenter;
 #[cfg(feature = "burn")]
 mod model;
 
-pub use config::{Architecture, ModelConfig};
+pub use config::{Architecture, CoarseStage, ModelConfig};
 pub use descriptor::{ModelDescriptor, Normalization, DESCRIPTOR_FORMAT};
 pub use fast::FastSegmenter;
 pub use file::{

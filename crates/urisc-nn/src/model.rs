@@ -148,7 +148,16 @@ impl SegmentationNet {
             }
         };
         let down = (0..config.depth)
-            .map(|k| block(if k == 0 { 1 } else { w[k - 1] }, w[k]))
+            .map(|k| {
+                block(
+                    if k == 0 {
+                        config.input_channels()
+                    } else {
+                        w[k - 1]
+                    },
+                    w[k],
+                )
+            })
             .collect();
         // up[0] goes from the bottom level to the one above it; the last ends at level 0.
         let up = (0..config.depth - 1)

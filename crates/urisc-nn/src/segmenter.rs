@@ -119,6 +119,7 @@ impl Segmenter {
                             architecture: crate::Architecture::Unet,
                             base_width: 1,
                             depth: 6,
+                            coarse: None,
                         };
                         let mut d = ModelDescriptor::new(config, 512);
                         d.training.insert(
@@ -176,6 +177,13 @@ impl Segmenter {
                 })?;
                 Segmenter::on_onnx_engine(path, &bytes)
             }
+            #[cfg(feature = "burn")]
+            Engine::Burn if descriptor.model.coarse.is_some() => Err(ModelFileError::Invalid {
+                path: path.to_path_buf(),
+                message:
+                    "a two-stage or two-scale model runs on the cpu engine only (burn has no coarse stage)"
+                        .into(),
+            }),
             #[cfg(feature = "burn")]
             Engine::Burn => {
                 let _ = path; // only named in errors

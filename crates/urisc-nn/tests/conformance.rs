@@ -21,6 +21,7 @@ fn every_engine_and_kernel_path_conforms() {
             architecture,
             base_width: 4,
             depth: 3,
+            coarse: None,
         };
         let net = seeded_net(&config, 3).unwrap();
         let descriptor = ModelDescriptor::new(config.clone(), 32);

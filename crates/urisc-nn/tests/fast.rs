@@ -183,6 +183,7 @@ fn config(architecture: Architecture) -> ModelConfig {
         architecture,
         base_width: 4,
         depth: 3,
+        coarse: None,
     }
 }
 
@@ -328,5 +329,78 @@ fn a_training_step_matches_burn_gradients_and_running_statistics() {
                 1e-5,
             );
         }
+    }
+}
+
+/// The fine stage of a two-stage or two-scale model (input channels: the image and the coarse
+/// stage's map or features) against burn: logits, input gradients for every channel, and every
+/// parameter gradient of a training step. The coarse path around it is checked by finite
+/// differences in `two_stage.rs`.
+#[test]
+fn multi_channel_fine_stages_match_burn() {
+    let autodiff = Device::flex().autodiff();
+    let (n, h, w) = (2, 8, 12);
+    let r = random(n * h * w, 22);
+    // A frozen stage's probability (one channel), a joint branch's three feature channels.
+    for (arch, features) in [
+        (Architecture::Unet, None),
+        (Architecture::ResUnet, None),
+        (Architecture::Unet, Some(3)),
+    ] {
+        let mut two_stage = config(arch);
+        two_stage.coarse = Some(Box::new(urisc_nn::CoarseStage {
+            factor: 2,
+            features,
+            model: config(arch),
+        }));
+        let c = 1 + features.unwrap_or(1);
+        let x = random(n * c * h * w, 21);
+        let net = SegmentationNet::new(&two_stage, &autodiff);
+        let mut cpu = to_cpu_net(&net);
+        assert_eq!(cpu.input_channels(), c);
+        let input = tensor4(x.clone(), [n, c, h, w], &autodiff).require_grad();
+        let logits = net.forward(input.clone());
+        let grads = (logits.clone() * tensor4(r.clone(), [n, 1, h, w], &autodiff))
+            .sum()
+            .backward();
+        let (ours, tape) = cpu.forward_recorded(act(&x, [n, c, h, w]), Mode::Train);
+        assert_close(
+            &format!("{arch:?} logits"),
+            &ours.data,
+            &values(logits),
+            1e-4,
+        );
+        cpu.update_running_stats(&tape);
+        let (dx, param_grads) =
+            cpu.backward(tape, &Act::from_vec(n, h, w, 1, r.clone()), true, true);
+        assert_close(
+            &format!("{arch:?} input gradient (every channel)"),
+            &dx.unwrap().to_nchw(),
+            &values(input.grad(&grads).unwrap()),
+            1e-4,
+        );
+        let mut grad_net = cpu.clone();
+        for (p, g) in grad_net.params_mut().into_iter().zip(param_grads.unwrap()) {
+            *p = g;
+        }
+        let ours_in_burn_layout = collect(&from_cpu_net(net.clone(), &grad_net), None);
+        let reference = collect(&net, Some(&grads));
+        let mut compared = 0;
+        for (i, (o, r)) in ours_in_burn_layout.iter().zip(&reference).enumerate() {
+            if let Some(r) = r {
+                assert_close(
+                    &format!("{arch:?} parameter {i} gradient"),
+                    o.as_ref().unwrap(),
+                    r,
+                    1e-3,
+                );
+                compared += 1;
+            }
+        }
+        assert_eq!(
+            compared,
+            cpu.params_mut().len(),
+            "{arch:?}: every parameter"
+        );
     }
 }

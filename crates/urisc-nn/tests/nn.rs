@@ -15,6 +15,7 @@ fn config(architecture: Architecture, base_width: usize, depth: usize) -> ModelC
         architecture,
         base_width,
         depth,
+        coarse: None,
     }
 }
 
@@ -374,6 +375,7 @@ fn segmenter_matches_the_network_and_its_gradient() {
         architecture: Architecture::Unet,
         base_width: 4,
         depth: 3,
+        coarse: None,
     };
     let device = Device::flex();
     // Seeded: with some random weights a corner target's ReLUs are all off (zero gradient).
@@ -430,6 +432,7 @@ fn tiled_prediction_of_a_real_network_equals_the_whole_image_away_from_tile_bord
         architecture: Architecture::Unet,
         base_width: 4,
         depth: 2,
+        coarse: None,
     };
     let device = Device::flex();
     let segmenter = urisc_nn::BurnSegmenter::new(

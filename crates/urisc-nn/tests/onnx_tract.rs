@@ -58,3 +58,44 @@ fn exported_models_run_in_tract_with_urisc_logits() {
         }
     }
 }
+
+/// A two-stage model exports as one graph (AveragePool, the coarse network, Sigmoid, nearest
+/// Resize, Concat, the fine network) that tract runs with urisc's logits: frozen stages at
+/// factors 2 and 4, and a jointly trained branch fusing features.
+#[test]
+fn two_stage_models_export_as_one_graph() {
+    // Frozen stages (probability) at factors 2 and 4, a joint branch (3 feature channels).
+    for (factor, features) in [(2, None), (4, None), (2, Some(3))] {
+        let (fine, mut descriptor) = net_with_statistics(Architecture::Unet);
+        let (coarse, coarse_descriptor) = net_with_statistics(Architecture::ResUnet);
+        descriptor.model.coarse = Some(Box::new(urisc_nn::CoarseStage {
+            factor,
+            features,
+            model: coarse_descriptor.model,
+        }));
+        // The fine stage's weights with more input channels (seeded), the coarse stage's
+        // statistics (a joint branch's head seeded for its channels).
+        let mut net = urisc_nn::seeded_net(&descriptor.model, 5).unwrap();
+        net.up = fine.up;
+        net.head = fine.head;
+        let mut coarse_net = net.coarse.take().unwrap().net;
+        coarse_net.down = coarse.down;
+        coarse_net.up = coarse.up;
+        net.coarse = Some(Box::new(urisc_cpu::Coarse {
+            net: coarse_net,
+            factor,
+            joint: features.is_some(),
+        }));
+        let (h, w) = (32, 48);
+        let x = input(h, w);
+        let expected = urisc_logits(&net, h, w, &x);
+        let logits = tract_run(
+            &export_onnx(&net, &descriptor, OnnxOutput::Logits),
+            h,
+            w,
+            &x,
+        );
+        let d = max_difference(&logits, &expected);
+        assert!(d < 1e-4, "factor {factor}: logits differ by {d}");
+    }
+}

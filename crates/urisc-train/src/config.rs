@@ -39,6 +39,22 @@ pub struct TrainConfig {
     pub schedule: ScheduleConfig,
     /// `[train]`: epochs, steps, batch, engine.
     pub train: RunConfig,
+    /// `[coarse]`: train the fine stage of a two-stage model on a frozen coarse model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coarse: Option<CoarseConfig>,
+}
+
+/// `[coarse]`: the competition winner's coarse-to-fine scheme. A trained model (frozen) runs on
+/// each crop downsampled by `factor`; its membrane probability, upsampled back, is the second
+/// input channel of the network trained here. Both stages go into the model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoarseConfig {
+    /// The coarse model file (relative paths are relative to the config file).
+    pub model: PathBuf,
+    /// Downsampling factor of the coarse stage's input: 1, 2 or 4 (2 for a 4 nm/pixel model on
+    /// 2 nm/pixel data).
+    pub factor: usize,
 }
 
 /// `[data]`: where the training data is and how it is split.
@@ -184,6 +200,35 @@ impl TrainConfig {
                 return Err(format!(
                     "train.max_minutes must be a positive number, not {m}"
                 ));
+            }
+        }
+        if let Some(c) = &self.coarse {
+            if ![1, 2, 4].contains(&c.factor) {
+                return Err(format!("coarse.factor must be 1, 2 or 4, not {}", c.factor));
+            }
+            if self.train.engine != EngineKind::Cpu {
+                return Err(
+                    "[coarse]: two-stage models train on train.engine = \"cpu\" only".into(),
+                );
+            }
+        }
+        if let Some(c) = &self.model.coarse {
+            if c.features.is_none() {
+                return Err(
+                    "model.coarse without features is a frozen coarse model: set [coarse] model and factor instead"
+                        .into(),
+                );
+            }
+            if self.coarse.is_some() {
+                return Err(
+                    "[coarse] (a frozen coarse model) and model.coarse (a jointly trained coarse branch) exclude each other"
+                        .into(),
+                );
+            }
+            if self.train.engine != EngineKind::Cpu {
+                return Err(
+                    "model.coarse: two-scale models train on train.engine = \"cpu\" only".into(),
+                );
             }
         }
         if self.train.engine == EngineKind::Onnx {

@@ -19,6 +19,6 @@ pub use plot::{training_curves_png, training_curves_svg};
 pub use run::{read_log, EpochLog, RunFiles};
 pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use speed::{measure_speed, SpeedOptions, SpeedReport};
-pub use trainer::{load_split, train, Progress, Split};
+pub use trainer::{load_coarse, load_split, train, Coarse, Progress, Split};
 /// Which engine trains (config key `train.engine`: `"cpu"` or `"burn"`).
 pub use urisc_nn::Engine as EngineKind;

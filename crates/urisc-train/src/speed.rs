@@ -72,6 +72,7 @@ pub fn measure_speed(options: &SpeedOptions, threads: usize) -> SpeedReport {
         architecture: Architecture::Unet,
         base_width: options.width,
         depth: options.depth,
+        coarse: None,
     };
     config.validate().expect("valid model config");
     let mut net = seeded_net(&config, 0).expect("valid benchmark network");

@@ -62,12 +62,97 @@ struct RunState {
     best_f1: f64,
 }
 
-/// Training and validation images, split by sample name.
+/// Training and validation images, split by sample name, and the frozen coarse model of a
+/// two-stage run.
 pub struct Split {
     /// Training images by sample name.
     pub train: Vec<(String, LabelledImage)>,
     /// Validation images by sample name (the config's `data.validation`).
     pub validation: Vec<(String, LabelledImage)>,
+    /// The config's `[coarse]` model, loaded and checked (`None` for a one-stage run).
+    pub coarse: Option<Coarse>,
+}
+
+/// The coarse stage of a two-stage run, frozen.
+pub struct Coarse {
+    /// The coarse network and its factor.
+    pub stage: urisc_nn::urisc_cpu::Coarse,
+    /// Its model file's descriptor.
+    pub descriptor: ModelDescriptor,
+}
+
+impl Split {
+    /// The network the run trains: the config's, with a frozen coarse stage's architecture.
+    pub fn model(&self, config: &TrainConfig) -> urisc_nn::ModelConfig {
+        let mut model = config.model.clone();
+        if let Some(c) = &self.coarse {
+            model.coarse = Some(Box::new(urisc_nn::CoarseStage {
+                factor: c.stage.factor,
+                features: None,
+                model: c.descriptor.model.clone(),
+            }));
+        }
+        model
+    }
+}
+
+/// Loads and checks the config's `[coarse]` model (paths relative to `base`).
+pub fn load_coarse(config: &TrainConfig, base: &Path) -> Result<Option<Coarse>, TrainError> {
+    let Some(c) = &config.coarse else {
+        return Ok(None);
+    };
+    let path = if c.model.is_absolute() {
+        c.model.clone()
+    } else {
+        base.join(&c.model)
+    };
+    let (net, descriptor) = load_model(&path)?;
+    if descriptor.model.coarse.is_some() {
+        return Err(TrainError::invalid(
+            &path,
+            "is a two-stage model; the coarse stage must be one-stage",
+        ));
+    }
+    if descriptor.normalization != urisc_nn::Normalization::default() {
+        return Err(TrainError::invalid(
+            &path,
+            "normalises intensities differently from training ((v/255 − 0.5)/0.5)",
+        ));
+    }
+    // The coarse model should see pixels of the size it was trained at.
+    let seen = config
+        .data
+        .pixel_size_nm
+        .map(|p| p * (c.factor * config.crop.crop) as f64 / config.crop.size as f64);
+    if let (Some(seen), Some(own)) = (seen, descriptor.pixel_size_nm) {
+        if (seen / own - 1.0).abs() > 0.1 {
+            return Err(TrainError::invalid(
+                &path,
+                format!(
+                    "was trained at {own} nm/pixel, but with coarse.factor = {} it would see {seen} nm/pixel",
+                    c.factor
+                ),
+            ));
+        }
+    }
+    let multiple = c.factor * descriptor.model.size_multiple();
+    if !config.crop.size.is_multiple_of(multiple) {
+        return Err(TrainError::invalid(
+            &path,
+            format!(
+                "with coarse.factor = {} its input needs crop.size to be a multiple of {multiple}, not {}",
+                c.factor, config.crop.size
+            ),
+        ));
+    }
+    Ok(Some(Coarse {
+        stage: urisc_nn::urisc_cpu::Coarse {
+            net,
+            factor: c.factor,
+            joint: false,
+        },
+        descriptor,
+    }))
 }
 
 /// Loads the dataset of `config.data` (relative paths resolved against `base`) and splits it.
@@ -81,6 +166,7 @@ pub fn load_split(config: &TrainConfig, base: &Path) -> Result<Split, TrainError
     let mut split = Split {
         train: vec![],
         validation: vec![],
+        coarse: load_coarse(config, base)?,
     };
     for (sample, image, label) in dataset.pairs() {
         let load = |r: &urisc_io::dataset::ImageRef| -> Result<Image<u8>, TrainError> {
@@ -145,6 +231,7 @@ pub fn train(
     }
     std::fs::create_dir_all(out).map_err(|e| TrainError::file(out, e))?;
 
+    let model = split.model(config);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let (mut engine, mut state) = if resume {
         let state: RunState = serde_json::from_str(
@@ -154,7 +241,7 @@ pub fn train(
         .map_err(|e| TrainError::invalid(&files.state(), e.to_string()))?;
         // The last checkpoint holds the weights and running statistics exactly (f32).
         let (last, descriptor) = load_model(&files.last())?;
-        if descriptor.model != config.model {
+        if descriptor.model != model {
             return Err(TrainError::invalid(
                 &files.last(),
                 "the checkpoint's model differs from the config's",
@@ -169,7 +256,12 @@ pub fn train(
         rng.set_word_pos(pos);
         (engine, state)
     } else {
-        let engine = crate::engine::start(config)?;
+        let mut net = urisc_nn::seeded_net(&model, config.seed)
+            .map_err(crate::config::ConfigError::Invalid)?;
+        if let Some(c) = &split.coarse {
+            net.coarse = Some(Box::new(c.stage.clone()));
+        }
+        let engine = crate::engine::start(config, net)?;
         let state = RunState {
             epochs_done: 0,
             global_step: 0,
@@ -262,7 +354,7 @@ pub fn train(
         }
         let inference = engine.inference_net();
         let (val_f1, threshold) = best_threshold(
-            &*engine.segmenter(ModelDescriptor::new(config.model.clone(), s)),
+            &*engine.segmenter(ModelDescriptor::new(model.clone(), s)),
             &split.validation,
             config.crop.size as f64 / config.crop.crop as f64,
         )?;
@@ -286,7 +378,7 @@ pub fn train(
         }
         state.epochs_done = epoch + 1;
         state.rng_word_pos = rng.get_word_pos().to_string();
-        let mut descriptor = ModelDescriptor::new(config.model.clone(), s);
+        let mut descriptor = ModelDescriptor::new(model.clone(), s);
         descriptor.threshold = threshold as f32;
         // Crops of `crop` pixels resized to `size`: the network sees pixels that much larger.
         descriptor.pixel_size_nm = config
@@ -302,6 +394,16 @@ pub fn train(
         descriptor
             .training
             .insert("seed".into(), config.seed.to_string());
+        if let Some(c) = &config.coarse {
+            descriptor.training.insert(
+                "coarse".into(),
+                format!(
+                    "{} (frozen, input downsampled {}×)",
+                    c.model.display(),
+                    c.factor
+                ),
+            );
+        }
         descriptor
             .training
             .insert("epochs".into(), state.epochs_done.to_string());

@@ -317,3 +317,157 @@ fn resuming_with_the_other_engine_is_refused() {
         log_before
     );
 }
+
+/// A two-stage run: a trained one-stage model, frozen, as the coarse stage of a new network.
+/// The loss goes down, the coarse stage is saved unchanged beside the trained fine stage, the
+/// run resumes, and coarse models that do not fit are refused with the file named.
+#[test]
+fn a_two_stage_run_trains_the_fine_stage_on_a_frozen_coarse_model() {
+    let dir = setup();
+    let data = dir.path().join("data");
+    let c = config(&data, 3, &[]);
+    let coarse_run = dir.path().join("coarse");
+    train(
+        &c,
+        &load_split(&c, dir.path()).unwrap(),
+        &coarse_run,
+        false,
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
+    let coarse_file = coarse_run.join("best.safetensors");
+    let (coarse_net, coarse_descriptor) = urisc_nn::load_model(&coarse_file).unwrap();
+
+    let two = config(
+        &data,
+        4,
+        &[
+            "coarse.model=\"coarse/best.safetensors\"",
+            "coarse.factor=2",
+        ],
+    );
+    let split = load_split(&two, dir.path()).unwrap();
+    let out = dir.path().join("two-stage");
+    let logs = train(&two, &split, &out, false, false, &mut |_| {}).unwrap();
+    assert!(
+        logs.last().unwrap().train_loss < logs[0].train_loss,
+        "{} → {}",
+        logs[0].train_loss,
+        logs.last().unwrap().train_loss
+    );
+    let (net, descriptor) = urisc_nn::load_model(&out.join("best.safetensors")).unwrap();
+    let stage = descriptor.model.coarse.as_ref().expect("a two-stage model");
+    assert_eq!((stage.factor, &stage.model), (2, &coarse_descriptor.model));
+    assert_eq!(net.input_channels(), 2);
+    // The coarse stage is frozen: it predicts exactly as its own file does.
+    let x = urisc_nn::urisc_cpu::Act::from_vec(
+        1,
+        16,
+        16,
+        1,
+        urisc_nn::urisc_cpu::pseudo_random(256, 4),
+    );
+    let saved = &net.coarse.as_ref().unwrap().net;
+    assert_eq!(saved.infer(x.clone()).data, coarse_net.infer(x).data);
+
+    // Resuming continues from the last checkpoint, both stages loaded from it.
+    let more = config(
+        &data,
+        5,
+        &[
+            "coarse.model=\"coarse/best.safetensors\"",
+            "coarse.factor=2",
+        ],
+    );
+    let logs = train(&more, &split, &out, true, false, &mut |_| {}).unwrap();
+    assert_eq!(logs.len(), 1);
+
+    // A coarse model trained at another pixel size than it would see is refused.
+    let mismatched = config(
+        &data,
+        1,
+        &[
+            "coarse.model=\"coarse/best.safetensors\"",
+            "coarse.factor=4",
+            "data.pixel_size_nm=4.0",
+        ],
+    );
+    let mut d = coarse_descriptor.clone();
+    d.pixel_size_nm = Some(4.0);
+    urisc_nn::save_model(&coarse_file, &coarse_net, &d, true).unwrap();
+    let err = load_split(&mismatched, dir.path())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("coarse/best.safetensors") && err.contains("nm/pixel"),
+        "{err}"
+    );
+    // A two-stage model cannot be a coarse stage.
+    let nested = config(
+        &data,
+        1,
+        &[
+            "coarse.model=\"two-stage/best.safetensors\"",
+            "coarse.factor=2",
+        ],
+    );
+    let err = load_split(&nested, dir.path())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("two-stage/best.safetensors") && err.contains("one-stage"),
+        "{err}"
+    );
+}
+
+/// A two-scale run (`[model.coarse]` with `features`): the coarse branch trains with the fine
+/// network — the loss goes down and the branch's weights move — and a killed-and-resumed run
+/// equals an uninterrupted one (Adam's moments and running statistics cover the branch too).
+#[test]
+fn a_two_scale_run_trains_both_branches_and_resumes_exactly() {
+    let dir = setup();
+    let data = dir.path().join("data");
+    let two_scale = [
+        "model.coarse.factor=2",
+        "model.coarse.features=2",
+        "model.coarse.model.architecture=\"res_unet\"",
+        "model.coarse.model.base_width=3",
+        "model.coarse.model.depth=2",
+    ];
+    let c = config(&data, 4, &two_scale);
+    let split = load_split(&c, dir.path()).unwrap();
+    let out = dir.path().join("whole");
+    let logs = train(&c, &split, &out, false, false, &mut |_| {}).unwrap();
+    assert!(logs[3].train_loss < logs[0].train_loss, "{logs:?}");
+    let (trained, descriptor) = urisc_nn::load_model(&out.join("last.safetensors")).unwrap();
+    assert_eq!(descriptor.model, c.model);
+    let initial = urisc_nn::seeded_net(&c.model, c.seed).unwrap();
+    let weights = |n: &urisc_nn::urisc_cpu::Net| n.coarse.as_ref().unwrap().net.head.weight.clone();
+    assert_ne!(weights(&trained), weights(&initial), "the branch trained");
+
+    let two = config(&data, 2, &two_scale);
+    let resumed = dir.path().join("resumed");
+    train(&two, &split, &resumed, false, false, &mut |_| {}).unwrap();
+    train(&c, &split, &resumed, true, false, &mut |_| {}).unwrap();
+    // Equal up to the order of parallel sums (as for one-stage runs above).
+    let logits = |d: &Path| {
+        use urisc_model::SegmentationModel;
+        let m = urisc_nn::FastSegmenter::load(&d.join("last.safetensors")).unwrap();
+        let input: Vec<f32> = (0..32 * 32).map(|i| (i % 7) as f32 / 7.0).collect();
+        let shape = urisc_model::BatchShape {
+            n: 1,
+            height: 32,
+            width: 32,
+        };
+        m.logits(&input, shape).unwrap()
+    };
+    let worst = logits(&out)
+        .iter()
+        .zip(&logits(&resumed))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-3, "resumed run differs: max |Δlogit| = {worst}");
+}

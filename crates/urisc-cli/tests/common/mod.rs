@@ -35,6 +35,7 @@ pub fn untrained_model(dir: &Path, name: &str, base_width: usize) -> PathBuf {
         architecture: urisc_nn::Architecture::Unet,
         base_width,
         depth: 3,
+        coarse: None,
     };
     let net = urisc_nn::seeded_net(&config, 7).unwrap();
     urisc_nn::save_model(

@@ -42,6 +42,18 @@ fn string_attr(name: &str, s: &str) -> AttributeProto {
     }
 }
 
+/// The ×2 nearest upsampling scales, shared by every decoder level.
+const UPSAMPLE_SCALES: &str = "upsample.scales";
+
+/// Nearest upsampling as urisc's: out[y][x] = in[⌊y/f⌋][⌊x/f⌋].
+fn nearest_floor() -> Vec<AttributeProto> {
+    vec![
+        string_attr("mode", "nearest"),
+        string_attr("coordinate_transformation_mode", "asymmetric"),
+        string_attr("nearest_mode", "floor"),
+    ]
+}
+
 /// A float tensor stored as little-endian `raw_data` (what exporters write; compact).
 pub(super) fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
     TensorProto {
@@ -54,6 +66,40 @@ pub(super) fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> Tensor
 }
 
 impl Builder {
+    /// One network's graph from value `input`; its logits' value. Initialisers are named as
+    /// the model file's tensors, with `prefix` (`coarse.` for a coarse stage).
+    fn stage(&mut self, net: &Net, input: &str, prefix: &str) -> String {
+        let mut x = input.to_string();
+        let mut skips = Vec::new();
+        for (k, block) in net.down.iter().enumerate() {
+            if k > 0 {
+                x = self.node(
+                    "MaxPool",
+                    &[&x],
+                    vec![
+                        ints_attr("kernel_shape", &[2, 2]),
+                        ints_attr("strides", &[2, 2]),
+                    ],
+                );
+            }
+            x = self.block(&format!("{prefix}down.{k}"), &x, block);
+            skips.push(x.clone());
+        }
+        skips.pop();
+        for (i, level) in net.up.iter().enumerate() {
+            let up = self.node("Resize", &[&x, "", UPSAMPLE_SCALES], nearest_floor());
+            let reduced = self.conv_bn(&format!("{prefix}up.{i}.reduce"), &up, &level.reduce, true);
+            let skip = skips.pop().expect("one skip per decoder level");
+            let merged = if net.concat_skips {
+                self.node("Concat", &[&reduced, &skip], vec![int_attr("axis", 1)])
+            } else {
+                self.node("Add", &[&reduced, &skip], vec![])
+            };
+            x = self.block(&format!("{prefix}up.{i}.block"), &merged, &level.block);
+        }
+        self.plain_conv(&format!("{prefix}head"), &x, &net.head)
+    }
+
     fn value(&mut self) -> String {
         self.next += 1;
         format!("t{}", self.next - 1)
@@ -178,47 +224,44 @@ pub fn export_onnx(net: &Net, descriptor: &ModelDescriptor, output: OnnxOutput) 
         initializers: Vec::new(),
         next: 0,
     };
-    let scales = "upsample.scales";
     b.initializers
-        .push(float_tensor(scales, &[4], &[1.0, 1.0, 2.0, 2.0]));
-    let mut x = "input".to_string();
-    let mut skips = Vec::new();
-    for (k, block) in net.down.iter().enumerate() {
-        if k > 0 {
-            x = b.node(
-                "MaxPool",
-                &[&x],
-                vec![
-                    ints_attr("kernel_shape", &[2, 2]),
-                    ints_attr("strides", &[2, 2]),
-                ],
-            );
+        .push(float_tensor(UPSAMPLE_SCALES, &[4], &[1.0, 1.0, 2.0, 2.0]));
+    let input = match &net.coarse {
+        None => "input".to_string(),
+        Some(c) => {
+            // The coarse stage: f×f means, its network (+ sigmoid), nearest ×f, stacked on the image.
+            let f = c.factor as i64;
+            let small = if f > 1 {
+                b.node(
+                    "AveragePool",
+                    &["input"],
+                    vec![
+                        ints_attr("kernel_shape", &[f, f]),
+                        ints_attr("strides", &[f, f]),
+                    ],
+                )
+            } else {
+                "input".to_string()
+            };
+            let y = b.stage(&c.net, &small, "coarse.");
+            // A frozen stage hands on its probability, a joint one its features.
+            let p = if c.joint {
+                y
+            } else {
+                b.node("Sigmoid", &[&y], vec![])
+            };
+            let up = if f > 1 {
+                let scales = "coarse.scales";
+                b.initializers
+                    .push(float_tensor(scales, &[4], &[1.0, 1.0, f as f32, f as f32]));
+                b.node("Resize", &[&p, "", scales], nearest_floor())
+            } else {
+                p
+            };
+            b.node("Concat", &["input", &up], vec![int_attr("axis", 1)])
         }
-        x = b.block(&format!("down.{k}"), &x, block);
-        skips.push(x.clone());
-    }
-    skips.pop();
-    for (i, level) in net.up.iter().enumerate() {
-        // Nearest ×2 as urisc's upsample: out[y][x] = in[⌊y/2⌋][⌊x/2⌋].
-        let up = b.node(
-            "Resize",
-            &[&x, "", scales],
-            vec![
-                string_attr("mode", "nearest"),
-                string_attr("coordinate_transformation_mode", "asymmetric"),
-                string_attr("nearest_mode", "floor"),
-            ],
-        );
-        let reduced = b.conv_bn(&format!("up.{i}.reduce"), &up, &level.reduce, true);
-        let skip = skips.pop().expect("one skip per decoder level");
-        let merged = if net.concat_skips {
-            b.node("Concat", &[&reduced, &skip], vec![int_attr("axis", 1)])
-        } else {
-            b.node("Add", &[&reduced, &skip], vec![])
-        };
-        x = b.block(&format!("up.{i}.block"), &merged, &level.block);
-    }
-    let logits = b.plain_conv("head", &x, &net.head);
+    };
+    let logits = b.stage(net, &input, "");
     let (out_value, out_name) = match output {
         OnnxOutput::Logits => (logits, "logits"),
         OnnxOutput::Probability => (b.node("Sigmoid", &[&logits], vec![]), "probability"),

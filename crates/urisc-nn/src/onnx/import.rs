@@ -625,6 +625,7 @@ pub fn import_onnx(
         architecture,
         base_width: widths[0],
         depth: widths.len(),
+        coarse: None,
     };
     if widths != config.widths() {
         return Err(format!(

@@ -11,6 +11,7 @@ pub fn net_with_statistics(architecture: Architecture) -> (Net, ModelDescriptor)
         architecture,
         base_width: 4,
         depth: 3,
+        coarse: None,
     };
     let mut net = seeded_net(&config, 11).unwrap();
     let mut seed = 100;

@@ -67,10 +67,12 @@ fn unavailable(kind: EngineKind) -> TrainError {
     TrainError::EngineUnavailable(name(kind))
 }
 
-/// A fresh network, initialised from the config's seed (the same weights on every engine).
-pub(crate) fn start(config: &TrainConfig) -> Result<Box<dyn TrainingEngine>, TrainError> {
-    let net = urisc_nn::seeded_net(&config.model, config.seed)
-        .map_err(crate::config::ConfigError::Invalid)?;
+/// Starts training `net`, a fresh network initialised from the config's seed (the same weights
+/// on every engine).
+pub(crate) fn start(
+    config: &TrainConfig,
+    net: urisc_cpu::Net,
+) -> Result<Box<dyn TrainingEngine>, TrainError> {
     match config.train.engine {
         EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::start(config, net))),
         #[cfg(feature = "burn")]
