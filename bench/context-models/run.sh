@@ -10,7 +10,8 @@
 #
 # Three seeds each on ISBI 2012 upsampled 2× (slices 00–15), scored on the 2× validation slices
 # 16–19 with and without 8× TTA; integrated gradients of each seed on 24 grid targets of slice 16
-# (the context study's grid, docs/attribution.md) to see whether the larger field is used.
+# (the context study's grid, docs/attribution.md) to see whether the larger field is used (the run in
+# docs/ stopped before the third two-scale seed's attribution, for time).
 #
 #   bash bench/context-models/run.sh     # ≈ 2 h on 2 cores; resumes and skips what is there
 set -euo pipefail
