@@ -9,6 +9,54 @@ use rayon::prelude::*;
 use crate::sgemm;
 use crate::tensor::Act;
 use crate::wide::wide;
+use crate::winograd;
+
+/// How 3×3 convolutions (forward and data gradient) run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// Winograd F(2×2, 3×3): 2.25× fewer multiplications (the default).
+    Winograd,
+    /// The implicit GEMM over the nine taps (or im2col on the portable path).
+    Direct,
+}
+
+impl ConvAlgorithm {
+    /// The name as `URISC_CONV` spells it: `winograd` or `direct`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvAlgorithm::Winograd => "winograd",
+            ConvAlgorithm::Direct => "direct",
+        }
+    }
+}
+
+/// 0: not chosen yet; 1: Winograd; 2: direct.
+static ALGORITHM: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// The algorithm in use: the one [`set_conv_algorithm`] chose, else `URISC_CONV` (`winograd` or
+/// `direct`), else Winograd.
+pub fn conv_algorithm() -> ConvAlgorithm {
+    use std::sync::atomic::Ordering;
+    let algorithm = match ALGORITHM.load(Ordering::Relaxed) {
+        1 => ConvAlgorithm::Winograd,
+        2 => ConvAlgorithm::Direct,
+        _ => match std::env::var("URISC_CONV").as_deref() {
+            Ok("direct") => ConvAlgorithm::Direct,
+            _ => ConvAlgorithm::Winograd,
+        },
+    };
+    set_conv_algorithm(algorithm);
+    algorithm
+}
+
+/// Chooses the 3×3 convolution algorithm for the whole process (tests and benchmarks run both).
+pub fn set_conv_algorithm(algorithm: ConvAlgorithm) {
+    let code = match algorithm {
+        ConvAlgorithm::Winograd => 1,
+        ConvAlgorithm::Direct => 2,
+    };
+    ALGORITHM.store(code, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Work done on each band of a convolution's output while it is in cache (pixel-major slices
 /// of `cout` channels): the fused batch norm + ReLU of inference.
@@ -99,13 +147,22 @@ impl Conv {
         inputs: &[&Act],
         post: Option<&Epilogue>,
     ) -> Act {
-        self.apply_on(sgemm::native(), weight, bias, cout, inputs, post)
+        let algorithm = conv_algorithm();
+        self.apply_on(
+            (sgemm::native(), algorithm),
+            weight,
+            bias,
+            cout,
+            inputs,
+            post,
+        )
     }
 
-    /// [`Conv::apply`] on the native kernel or the portable GEMM.
+    /// [`Conv::apply`] on the native kernel or the portable GEMM, with `algorithm` for 3×3
+    /// kernels.
     fn apply_on(
         &self,
-        native: bool,
+        (native, algorithm): (bool, ConvAlgorithm),
         weight: &[f32],
         bias: Option<&[f32]>,
         cout: usize,
@@ -123,6 +180,10 @@ impl Conv {
             self.k * self.k * cin * cout,
             "weight for inputs"
         );
+        if self.k == 3 && algorithm == ConvAlgorithm::Winograd && cin >= winograd::MIN_CHANNELS {
+            let u = winograd::transform_weights(weight, cin, cout);
+            return winograd::forward(native, inputs, &u, bias, cout, post);
+        }
         let patch = self.k * self.k * cin;
         let (h, w) = (first.h, first.w);
         let mut out = Act::zeros(first.n, h, w, cout);
@@ -187,11 +248,17 @@ impl Conv {
     /// Gradient with respect to the inputs (one per input, with its channels): the convolution
     /// of `dy` with the flipped, transposed kernel.
     pub fn backward_data(&self, dy: &Act, input_channels: &[usize]) -> Vec<Act> {
-        self.backward_data_on(sgemm::native(), dy, input_channels)
+        let algorithm = conv_algorithm();
+        self.backward_data_on((sgemm::native(), algorithm), dy, input_channels)
     }
 
-    /// [`Conv::backward_data`] on the native kernel or the portable GEMM.
-    fn backward_data_on(&self, native: bool, dy: &Act, input_channels: &[usize]) -> Vec<Act> {
+    /// [`Conv::backward_data`] on the native kernel or the portable GEMM, with `algorithm`.
+    fn backward_data_on(
+        &self,
+        native: (bool, ConvAlgorithm),
+        dy: &Act,
+        input_channels: &[usize],
+    ) -> Vec<Act> {
         let cin: usize = input_channels.iter().sum();
         assert_eq!(cin, self.cin, "input channels");
         let kk = self.k * self.k;
@@ -608,35 +675,39 @@ mod tests {
         assert!(worst <= 1e-5 * scale, "max difference {worst}");
     }
 
-    /// The native kernel and the portable GEMM path give the same convolution and gradients
-    /// (the burn comparison in urisc-nn exercises whichever path this CPU takes).
+    /// Every native path and both algorithms give the portable direct convolution and its
+    /// gradients (the burn comparison in urisc-nn exercises whichever path this CPU takes).
     #[test]
-    fn native_and_portable_paths_agree() {
+    fn every_path_and_algorithm_agrees_with_portable_direct() {
+        agrees_with_portable_direct(false, ConvAlgorithm::Winograd);
         let native: Vec<sgemm::KernelPath> = sgemm::available_kernel_paths()
             .into_iter()
             .filter(|p| *p != sgemm::KernelPath::Portable)
             .collect();
         if native.is_empty() {
-            eprintln!(
-                "skipped native_and_portable_paths_agree: this CPU runs only the portable path"
-            );
-            return;
+            eprintln!("native kernels skipped: this CPU runs only the portable path");
         }
         for path in native {
             sgemm::set_kernel_path(path).unwrap();
-            native_path_agrees_with_portable();
+            agrees_with_portable_direct(true, ConvAlgorithm::Direct);
+            agrees_with_portable_direct(true, ConvAlgorithm::Winograd);
         }
         sgemm::set_kernel_path(sgemm::available_kernel_paths()[0]).unwrap();
     }
 
-    /// The chosen native path (see [`native_and_portable_paths_agree`]) against the portable one.
-    fn native_path_agrees_with_portable() {
+    /// The chosen kernel path (native or portable) with `algorithm` against the portable direct
+    /// convolution: odd and tiny images, batches, concatenated inputs, channel counts that fill
+    /// no vector, 1×1 kernels.
+    fn agrees_with_portable_direct(native: bool, algorithm: ConvAlgorithm) {
+        let reference = (false, ConvAlgorithm::Direct);
         for (case, &(n, groups, cout, h, w, k)) in [
             (1usize, &[1usize][..], 16usize, 7usize, 9usize, 3usize),
             (2, &[20, 12], 40, 5, 3, 3),
             (1, &[33], 17, 1, 15, 3),
             (3, &[8], 5, 4, 4, 1),
             (1, &[7], 70, 3, 29, 3),
+            (2, &[3], 8, 1, 1, 3),
+            (1, &[16, 16], 32, 30, 34, 3),
         ]
         .iter()
         .enumerate()
@@ -665,19 +736,19 @@ mod tests {
             );
             let dy = Act::from_vec(n, h, w, cout, random(n * h * w * cout, 97));
             let w_ = &conv.weight;
-            let fwd = |native| {
-                conv.apply_on(native, w_, Some(&conv.bias), cout, &refs, None)
+            let fwd = |how| {
+                conv.apply_on(how, w_, Some(&conv.bias), cout, &refs, None)
                     .data
             };
-            close(&fwd(true), &fwd(false));
-            let dx = |native| -> Vec<f32> {
-                conv.backward_data_on(native, &dy, groups)
+            close(&fwd((native, algorithm)), &fwd(reference));
+            let dx = |how| -> Vec<f32> {
+                conv.backward_data_on(how, &dy, groups)
                     .into_iter()
                     .flat_map(|a| a.data)
                     .collect()
             };
-            close(&dx(true), &dx(false));
-            let (dw_n, db_n) = conv.backward_weight_on(true, &refs, &dy);
+            close(&dx((native, algorithm)), &dx(reference));
+            let (dw_n, db_n) = conv.backward_weight_on(native, &refs, &dy);
             let (dw_p, db_p) = conv.backward_weight_on(false, &refs, &dy);
             close(&dw_n, &dw_p);
             close(&db_n, &db_p);

@@ -33,8 +33,9 @@ mod resample;
 mod sgemm;
 mod tensor;
 mod wide;
+mod winograd;
 
-pub use conv::{Conv, Epilogue};
+pub use conv::{conv_algorithm, set_conv_algorithm, Conv, ConvAlgorithm, Epilogue};
 pub use loss::bce_with_logits;
 pub use net::{Block, Coarse, ConvBn, LayerMut, Mode, Net, Tape, UpLevel};
 pub use norm::{AffineGrads, BatchNorm, BnSaved};

@@ -29,6 +29,33 @@ pub struct Segment {
     pub b: *const f32,
 }
 
+/// A run of reduction steps whose row operands lie at a constant distance: row `r` at step `s`
+/// is `a + r·lda + s` (a dense matrix, or the taps of a panel inside one image row). The tile
+/// then needs three base registers for its rows instead of [`MR`] pointers (which spill).
+#[derive(Clone, Copy)]
+pub struct Strided {
+    /// Row 0's operand at step 0.
+    pub a: *const f32,
+    /// Floats between consecutive rows' operands.
+    pub lda: usize,
+    /// Reduction steps in the segment.
+    pub steps: usize,
+    /// B row of step 0 (column 0); step `s` reads the B row at `b + s·ldb`.
+    pub b: *const f32,
+}
+
+impl Strided {
+    /// The same segment with one pointer per row.
+    fn rows(&self) -> Segment {
+        Segment {
+            rows: std::array::from_fn(|r| self.a.wrapping_add(r * self.lda)),
+            row_step: 1,
+            steps: self.steps,
+            b: self.b,
+        }
+    }
+}
+
 /// Which kernels run: a native implicit-GEMM tile (AVX-512, or AVX2 + FMA), or the portable
 /// path (im2col + the `gemm` crate, plain per-element loops) that every CPU has and every native
 /// path is tested against.
@@ -177,6 +204,40 @@ pub unsafe fn tile(
     }
 }
 
+/// [`tile`] for segments with strided rows.
+///
+/// # Safety
+/// As for [`tile`]: all [`MR`] rows of every segment (`a + r·lda`, `r < MR`, also beyond `mr`)
+/// must be readable for `steps` floats.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn tile_strided(
+    segments: &[Strided],
+    j0: usize,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel_path() == KernelPath::Avx512 {
+        // SAFETY: the AVX-512 path is chosen only where AVX-512 F was detected; the pointers
+        // cover the segments and sizes (caller's contract).
+        unsafe {
+            if nr > 16 {
+                avx512::tile_strided::<2>(segments, j0, ldb, c, ldc, mr, nr, accumulate)
+            } else {
+                avx512::tile_strided::<1>(segments, j0, ldb, c, ldc, mr, nr, accumulate)
+            }
+        }
+        return;
+    }
+    let rows: Vec<Segment> = segments.iter().map(Strided::rows).collect();
+    // SAFETY: the same rows as pointers (caller's contract as for `tile`).
+    unsafe { tile(&rows, j0, ldb, c, ldc, mr, nr, accumulate) }
+}
+
 /// `C[m×n] (+)= A[m×k]·B[k×n]` with A (i, p) at `a[i·a_rs + p·a_cs]`, B row-major (`ldb`), C
 /// row-major (`ldc`), on the portable `gemm` crate.
 ///
@@ -225,7 +286,7 @@ pub unsafe fn portable(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Segment, MR};
+    use super::{Segment, Strided, MR};
 
     fn mask(lanes: usize) -> __mmask16 {
         if lanes >= 16 {
@@ -294,6 +355,64 @@ mod avx512 {
                 };
                 // SAFETY: writes only the enabled lanes, columns `< nr` of row `r < mr` of the C
                 // tile, which the caller's contract covers.
+                unsafe { _mm512_mask_storeu_ps(p, masks[v], value) };
+            }
+        }
+    }
+
+    /// [`super::tile_strided`] with `NV` vectors of 16 columns.
+    ///
+    /// # Safety
+    /// AVX-512 F must be available, and the pointers must cover what the segments and sizes
+    /// describe, as for [`super::tile_strided`].
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile_strided<const NV: usize>(
+        segments: &[Strided],
+        j0: usize,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        accumulate: bool,
+    ) {
+        let masks: [__mmask16; NV] = std::array::from_fn(|v| mask(nr.saturating_sub(16 * v)));
+        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+        for seg in segments {
+            // SAFETY: column `j0` of the segment's first B row is inside B (caller's contract).
+            let mut b = unsafe { seg.b.add(j0) };
+            let mut a = seg.a;
+            let lda = seg.lda;
+            for _ in 0..seg.steps {
+                // SAFETY: `b` is this step's B row from column `j0`; the masks enable only the
+                // `nr` columns the caller's contract covers.
+                let bv: [__m512; NV] = std::array::from_fn(|v| unsafe {
+                    _mm512_maskz_loadu_ps(masks[v], b.add(16 * v))
+                });
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    // SAFETY: row `r < MR` at this step: readable (caller's contract).
+                    let av = _mm512_set1_ps(unsafe { *a.add(r * lda) });
+                    for v in 0..NV {
+                        acc_r[v] = _mm512_fmadd_ps(av, bv[v], acc_r[v]);
+                    }
+                }
+                // Wrapping: past the last step the pointers are not read.
+                b = b.wrapping_add(ldb);
+                a = a.wrapping_add(1);
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate().take(mr) {
+            for v in 0..NV {
+                // SAFETY: row `r < mr` of the C tile, columns from `16·v`: inside C.
+                let p = unsafe { c.add(r * ldc + 16 * v) };
+                let value = if accumulate {
+                    // SAFETY: the enabled lanes of row `r` of the C tile.
+                    _mm512_add_ps(acc_r[v], unsafe { _mm512_maskz_loadu_ps(masks[v], p) })
+                } else {
+                    acc_r[v]
+                };
+                // SAFETY: the enabled lanes of row `r < mr` of the C tile.
                 unsafe { _mm512_mask_storeu_ps(p, masks[v], value) };
             }
         }

@@ -1,0 +1,41 @@
+//! Times one 3×3 convolution's forward pass, direct and Winograd:
+//! `cargo run --release -p urisc-cpu --example conv_timing -- H W CIN COUT [REPS]`.
+use std::time::Instant;
+use urisc_cpu::{pseudo_random, set_conv_algorithm, Act, Conv, ConvAlgorithm};
+
+fn main() {
+    let a: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let (h, w, cin, cout) = (a[0], a[1], a[2], a[3]);
+    let reps = a.get(4).copied().unwrap_or(20);
+    let x = Act::from_vec(1, h, w, cin, pseudo_random(h * w * cin, 1));
+    let conv = Conv::new(
+        cin,
+        cout,
+        3,
+        pseudo_random(9 * cin * cout, 2),
+        vec![0.0; cout],
+    );
+    let flops = 2.0 * 9.0 * (h * w * cin * cout) as f64;
+    let only = std::env::var("ONLY").ok();
+    for algorithm in [ConvAlgorithm::Direct, ConvAlgorithm::Winograd] {
+        if only.as_deref().is_some_and(|o| o != algorithm.name()) {
+            continue;
+        }
+        set_conv_algorithm(algorithm);
+        conv.forward(&[&x], None);
+        let t = Instant::now();
+        for _ in 0..reps {
+            std::hint::black_box(conv.forward(&[&x], None));
+        }
+        let s = t.elapsed().as_secs_f64() / reps as f64;
+        println!(
+            "{:>8} {h}x{w} {cin}->{cout}: {:.3} ms, {:.0} GFLOP/s (direct-equivalent)",
+            algorithm.name(),
+            s * 1e3,
+            flops / s / 1e9
+        );
+    }
+}

@@ -1,0 +1,567 @@
+//! 3×3 convolutions (padding 1, stride 1) as Winograd F(2×2, 3×3): each 2×2 block of output
+//! pixels comes from a 4×4 input tile through 16 element-wise products in the transformed
+//! domain, 2.25× fewer multiplications than the direct convolution. Per band of tiles: the
+//! input tiles are transformed (`Bᵀ d B`), the 16 products summed over input channels are 16
+//! GEMMs `M_ξ = V_ξ · U_ξ` (tiles × input channels by input × output channels, on the native
+//! tile or the portable GEMM) and the output transform (`Aᵀ M A`) adds the bias and writes the
+//! pixels; the epilogue then runs on the band while it is in cache.
+//!
+//! The transforms of F(2×2, 3×3) have coefficients 0, ±1 and ±½, so rounding stays at the level of
+//! the direct convolution's (tests compare both on every path).
+
+use rayon::prelude::*;
+
+use crate::conv::Epilogue;
+use crate::sgemm;
+use crate::tensor::Act;
+
+/// Fewer input channels than this and the direct convolution is faster (the GEMMs' reduction
+/// is too short to pay for the transforms; measured at 1, 2, 4 and 8 channels).
+pub(crate) const MIN_CHANNELS: usize = 4;
+/// The transformed domain's positions: 4 × 4.
+const POSITIONS: usize = 16;
+/// Floats of one transformed input matrix `V_ξ` a band aims at (1 MiB: re-read from L2 for
+/// every block of output channels).
+const V_BUDGET: usize = 1 << 18;
+/// Floats of a band's whole scratch (`V` and `M`, all positions) at most, unless one tile row
+/// needs more (1 MiB: measured best of 0.25–8 MiB on 8–256 channels).
+const SCRATCH_BUDGET: usize = 1 << 18;
+
+/// `conv3×3(concat(inputs))` with transformed weights `u` (from [`transform_weights`]) plus
+/// `bias`, `post` on each band; `native` runs the GEMMs on the native tile.
+pub(crate) fn forward(
+    native: bool,
+    inputs: &[&Act],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    cout: usize,
+    post: Option<&Epilogue>,
+) -> Act {
+    let first = inputs[0];
+    let cin: usize = inputs.iter().map(|a| a.c).sum();
+    assert_eq!(u.len(), POSITIONS * cin * cout, "transformed weights");
+    let (n, h, w) = (first.n, first.h, first.w);
+    let mut out = Act::zeros(n, h, w, cout);
+    if out.data.is_empty() {
+        return out;
+    }
+    let (tile_rows, tile_cols) = (h.div_ceil(2), w.div_ceil(2));
+    let per_tile = POSITIONS * (cin + cout);
+    let band_tiles = (V_BUDGET / cin.max(1)).min(SCRATCH_BUDGET / per_tile);
+    // At least one band per thread where there are rows for it.
+    let by_threads = tile_rows.div_ceil(rayon::current_num_threads().div_ceil(n));
+    let band_tile_rows = (band_tiles / tile_cols).clamp(1, by_threads);
+    let zeros = vec![0f32; inputs.iter().map(|a| a.c).max().unwrap_or(0)];
+    out.data
+        .par_chunks_mut(h * w * cout)
+        .enumerate()
+        .flat_map(|(image, out_image)| {
+            out_image
+                .par_chunks_mut(2 * band_tile_rows * w * cout)
+                .enumerate()
+                .map(move |(band, out_band)| (image, band, out_band))
+        })
+        .for_each(|(image, band, out_band)| {
+            let rows = (out_band.len() / (w * cout)).div_ceil(2);
+            let band = Band {
+                image,
+                tr0: band * band_tile_rows,
+                rows,
+                tile_cols,
+            };
+            let tiles = rows * tile_cols;
+            SCRATCH.with(|scratch| {
+                let (v, m) = &mut *scratch.borrow_mut();
+                let v = grown(v, POSITIONS * (tiles + sgemm::MR) * cin);
+                let m = grown(m, POSITIONS * tiles * cout);
+                let mut offset = 0;
+                for input in inputs {
+                    transform_input(input, &band, offset, cin, &zeros, v);
+                    offset += input.c;
+                }
+                multiply(native, v, u, m, tiles, cin, cout);
+                transform_output(m, &band, bias, cout, w, out_band);
+            });
+            if let Some(post) = post {
+                post(out_band);
+            }
+        });
+    out
+}
+
+thread_local! {
+    /// Each thread's transformed inputs and products (`V`, `M`), kept between bands and calls.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// The first `len` floats of `buffer`, grown (never shrunk) to hold them.
+fn grown(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
+/// A run of tile rows of one image: tile row `tr0 ..`, `rows` of them, `tile_cols` tiles each.
+struct Band {
+    image: usize,
+    tr0: usize,
+    rows: usize,
+    tile_cols: usize,
+}
+
+/// A vector of channels for the transforms: written once, compiled for AVX-512, AVX2 and plain
+/// scalars (LLVM does not keep the transforms' 16 arrays in registers on its own).
+trait Lanes: Copy {
+    /// Channels per vector.
+    const LANES: usize;
+    /// `lanes ≤ LANES` floats from `p`, zeros after.
+    ///
+    /// # Safety
+    /// `p` must cover `lanes` floats; the vector's instructions must be available.
+    unsafe fn load(p: *const f32, lanes: usize) -> Self;
+    /// The first `lanes ≤ LANES` floats to `p`.
+    ///
+    /// # Safety
+    /// `p` must cover `lanes` floats; the vector's instructions must be available.
+    unsafe fn store(self, p: *mut f32, lanes: usize);
+    /// `x` in every lane.
+    fn splat(x: f32) -> Self;
+    /// Lane-wise product.
+    fn mul(self, other: Self) -> Self;
+    /// Lane-wise sum.
+    fn add(self, other: Self) -> Self;
+    /// Lane-wise difference.
+    fn sub(self, other: Self) -> Self;
+}
+
+/// One float: the portable path.
+#[derive(Clone, Copy)]
+struct Scalar(f32);
+
+impl Lanes for Scalar {
+    const LANES: usize = 1;
+    #[inline(always)]
+    unsafe fn load(p: *const f32, _lanes: usize) -> Self {
+        // SAFETY: `p` covers one float (caller's contract).
+        Scalar(unsafe { *p })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, _lanes: usize) {
+        // SAFETY: `p` covers one float (caller's contract).
+        unsafe { *p = self.0 };
+    }
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        Scalar(x)
+    }
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        Scalar(self.0 * other.0)
+    }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        Scalar(self.0 + other.0)
+    }
+    #[inline(always)]
+    fn sub(self, other: Self) -> Self {
+        Scalar(self.0 - other.0)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::Lanes;
+
+    /// 16 floats in a zmm register.
+    #[derive(Clone, Copy)]
+    pub(super) struct Zmm(__m512);
+
+    impl Lanes for Zmm {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn load(p: *const f32, lanes: usize) -> Self {
+            let mask = ((1u32 << lanes) - 1) as __mmask16;
+            // SAFETY: the mask enables the `lanes` floats `p` covers (caller's contract, as is
+            // AVX-512 F); masked-off lanes are not read.
+            Zmm(unsafe { _mm512_maskz_loadu_ps(mask, p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32, lanes: usize) {
+            let mask = ((1u32 << lanes) - 1) as __mmask16;
+            // SAFETY: as for `load`; masked-off lanes are not written.
+            unsafe { _mm512_mask_storeu_ps(p, mask, self.0) };
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            // SAFETY: a `Zmm` is used only inside functions compiled with AVX-512 F.
+            Zmm(unsafe { _mm512_set1_ps(x) })
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Zmm(unsafe { _mm512_mul_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Zmm(unsafe { _mm512_add_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            // SAFETY: as for `add`.
+            Zmm(unsafe { _mm512_sub_ps(self.0, other.0) })
+        }
+    }
+
+    /// 8 floats in a ymm register.
+    #[derive(Clone, Copy)]
+    pub(super) struct Ymm(__m256);
+
+    /// Lanes `< lanes` of 8 enabled, as `_mm256_maskload_ps` wants them (sign bit set).
+    #[inline(always)]
+    unsafe fn mask(lanes: usize) -> __m256i {
+        let on = |i: usize| if i < lanes { -1 } else { 0 };
+        // SAFETY: AVX is available wherever a `Ymm` is used (caller's contract).
+        unsafe { _mm256_setr_epi32(on(0), on(1), on(2), on(3), on(4), on(5), on(6), on(7)) }
+    }
+
+    impl Lanes for Ymm {
+        const LANES: usize = 8;
+        #[inline(always)]
+        unsafe fn load(p: *const f32, lanes: usize) -> Self {
+            // SAFETY: `p` covers `lanes` floats and AVX2 is available (caller's contract); the
+            // mask keeps the load to them.
+            unsafe {
+                if lanes == 8 {
+                    Ymm(_mm256_loadu_ps(p))
+                } else {
+                    Ymm(_mm256_maskload_ps(p, mask(lanes)))
+                }
+            }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32, lanes: usize) {
+            // SAFETY: as for `load`; the mask keeps the store to the `lanes` floats.
+            unsafe {
+                if lanes == 8 {
+                    _mm256_storeu_ps(p, self.0)
+                } else {
+                    _mm256_maskstore_ps(p, mask(lanes), self.0)
+                }
+            }
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            // SAFETY: a `Ymm` is used only inside functions compiled with AVX2.
+            Ymm(unsafe { _mm256_set1_ps(x) })
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Ymm(unsafe { _mm256_mul_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Ymm(unsafe { _mm256_add_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            // SAFETY: as for `add`.
+            Ymm(unsafe { _mm256_sub_ps(self.0, other.0) })
+        }
+    }
+}
+
+/// Runs `$generic::<Lanes>(args)` with the kernel path's vectors, in a function compiled for
+/// them.
+macro_rules! dispatch {
+    ($generic:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+            unsafe fn avx512<F: FnOnce()>(f: F) {
+                f()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<F: FnOnce()>(f: F) {
+                f()
+            }
+            match crate::sgemm::kernel_path() {
+                // SAFETY: the AVX-512 path is chosen only where AVX-512 F and BW were detected.
+                crate::sgemm::KernelPath::Avx512 => unsafe {
+                    avx512(|| $generic::<x86::Zmm>($($arg),*))
+                },
+                // SAFETY: the AVX2 path is chosen only where AVX2 and FMA were detected.
+                crate::sgemm::KernelPath::Avx2 => unsafe {
+                    avx2(|| $generic::<x86::Ymm>($($arg),*))
+                },
+                crate::sgemm::KernelPath::Portable => $generic::<Scalar>($($arg),*),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $generic::<Scalar>($($arg),*)
+    }};
+}
+
+/// `U_ξ = G g Gᵀ` for every input/output channel pair: `[16][cin][cout]` from weights
+/// `[9][cin][cout]`.
+pub(crate) fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
+    assert_eq!(weight.len(), 9 * cin * cout, "3×3 weights");
+    let mut u = vec![0f32; POSITIONS * cin * cout];
+    dispatch!(transform_weights_with(weight, cin, cout, &mut u));
+    u
+}
+
+/// [`transform_weights`] with vectors `L` (over output channels).
+#[inline(always)]
+fn transform_weights_with<L: Lanes>(weight: &[f32], cin: usize, cout: usize, u: &mut [f32]) {
+    let plane = cin * cout;
+    let half = L::splat(0.5);
+    // G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
+    let g_rows = |[g0, g1, g2]: [L; 3]| {
+        let sum = g0.add(g2);
+        [g0, sum.add(g1).mul(half), sum.sub(g1).mul(half), g2]
+    };
+    for i in 0..cin {
+        for o0 in (0..cout).step_by(L::LANES) {
+            let lanes = L::LANES.min(cout - o0);
+            // SAFETY: tap `t`, input channel `i`, output channels `o0 .. o0 + lanes`: inside
+            // `weight` (asserted size); the vector's instructions are the dispatching function's.
+            let g: [L; 9] = std::array::from_fn(|t| unsafe {
+                L::load(weight.as_ptr().add((t * cin + i) * cout + o0), lanes)
+            });
+            // Along kernel rows (for each kernel column), then along kernel columns.
+            let [c0, c1, c2]: [[L; 4]; 3] =
+                std::array::from_fn(|tx| g_rows([g[tx], g[3 + tx], g[6 + tx]]));
+            for (a, ((x0, x1), x2)) in c0.into_iter().zip(c1).zip(c2).enumerate() {
+                let row = g_rows([x0, x1, x2]);
+                for (b, value) in row.into_iter().enumerate() {
+                    // SAFETY: position `4a + b`, pair (`i`, `o0 ..`): inside `u` (sized by the
+                    // caller as 16 planes of `cin·cout`).
+                    unsafe {
+                        value.store(
+                            u.as_mut_ptr().add((a * 4 + b) * plane + i * cout + o0),
+                            lanes,
+                        )
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// `V[ξ][tile][offset ..] = (Bᵀ d B)[ξ]` for `input`'s channels, `d` the tile's 4×4 pixels (top
+/// left at output pixel − 1; zeros outside the image).
+fn transform_input(
+    input: &Act,
+    band: &Band,
+    offset: usize,
+    cin: usize,
+    zeros: &[f32],
+    v: &mut [f32],
+) {
+    assert!(v.len() >= POSITIONS * band.rows * band.tile_cols * cin);
+    assert!(zeros.len() >= input.c && offset + input.c <= cin);
+    dispatch!(transform_input_with(input, band, offset, cin, zeros, v))
+}
+
+/// [`transform_input`] with vectors `L`.
+#[inline(always)]
+fn transform_input_with<L: Lanes>(
+    input: &Act,
+    band: &Band,
+    offset: usize,
+    cin: usize,
+    zeros: &[f32],
+    v: &mut [f32],
+) {
+    let (h, w, c) = (input.h, input.w, input.c);
+    let tiles = band.rows * band.tile_cols;
+    let image = &input.data[band.image * h * w * c..][..h * w * c];
+    for t in 0..tiles {
+        let (ty, tx) = (band.tr0 + t / band.tile_cols, t % band.tile_cols);
+        // The tile's 4×4 pixels from (2ty − 1, 2tx − 1); inside the image all are one pointer
+        // plus constant offsets, at the borders each is checked (zeros outside).
+        let (y0, x0) = (2 * ty as isize - 1, 2 * tx as isize - 1);
+        let inside = y0 >= 0 && x0 >= 0 && y0 as usize + 4 <= h && x0 as usize + 4 <= w;
+        let d: [*const f32; 16] = if inside {
+            let corner = image[(y0 as usize * w + x0 as usize) * c..].as_ptr();
+            std::array::from_fn(|k| corner.wrapping_add(((k / 4) * w + k % 4) * c))
+        } else {
+            std::array::from_fn(|k| {
+                let (y, x) = (y0 + (k / 4) as isize, x0 + (k % 4) as isize);
+                if y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w {
+                    image[(y as usize * w + x as usize) * c..].as_ptr()
+                } else {
+                    zeros.as_ptr()
+                }
+            })
+        };
+        let dst = v[t * POSITIONS * cin + offset..].as_mut_ptr();
+        for c0 in (0..c).step_by(L::LANES) {
+            let lanes = L::LANES.min(c - c0);
+            // SAFETY: each pointer covers the `c` channels of a pixel (or of `zeros`, asserted
+            // long enough), so `c0 + lanes ≤ c` floats from it; the vector's instructions are
+            // those the dispatching function was compiled for.
+            let x: [L; 16] = std::array::from_fn(|k| unsafe { L::load(d[k].add(c0), lanes) });
+            // Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] along rows…
+            let mut r = x;
+            for i in 0..4 {
+                let [a, b, cc, dd] = [x[4 * i], x[4 * i + 1], x[4 * i + 2], x[4 * i + 3]];
+                r[4 * i] = a.sub(cc);
+                r[4 * i + 1] = b.add(cc);
+                r[4 * i + 2] = cc.sub(b);
+                r[4 * i + 3] = b.sub(dd);
+            }
+            // …then along columns, each result to its position's matrix.
+            for j in 0..4 {
+                let [a, b, cc, dd] = [r[j], r[4 + j], r[8 + j], r[12 + j]];
+                let out = [a.sub(cc), b.add(cc), cc.sub(b), b.sub(dd)];
+                for (i, value) in out.into_iter().enumerate() {
+                    // SAFETY: position `4i + j`'s row of tile `t` at channel `offset + c0`:
+                    // `lanes` floats inside `v` (asserted size).
+                    unsafe { value.store(dst.add((4 * i + j) * cin + c0), lanes) };
+                }
+            }
+        }
+    }
+}
+
+/// `M_ξ = V_ξ · U_ξ` for the 16 positions (`V_ξ` tiles × cin, `U_ξ` cin × cout).
+fn multiply(
+    native: bool,
+    v: &[f32],
+    u: &[f32],
+    m: &mut [f32],
+    tiles: usize,
+    cin: usize,
+    cout: usize,
+) {
+    for xi in 0..POSITIONS {
+        let v_xi = &v[xi * cin..];
+        let u_xi = &u[xi * cin * cout..][..cin * cout];
+        let m_xi = &mut m[xi * cout..];
+        let (lda, ldc) = (POSITIONS * cin, POSITIONS * cout);
+        if !native {
+            // SAFETY: the slices have exactly the sizes the strides describe.
+            unsafe {
+                sgemm::portable(
+                    (tiles, cout, cin),
+                    v_xi.as_ptr(),
+                    (lda, 1),
+                    u_xi.as_ptr(),
+                    cout,
+                    m_xi.as_mut_ptr(),
+                    ldc,
+                    false,
+                );
+            }
+            continue;
+        }
+        for j0 in (0..cout).step_by(sgemm::NR) {
+            let nr = sgemm::NR.min(cout - j0);
+            for i0 in (0..tiles).step_by(sgemm::MR) {
+                let mr = sgemm::MR.min(tiles - i0);
+                let segment = sgemm::Strided {
+                    a: v_xi[i0 * lda..].as_ptr(),
+                    lda,
+                    steps: cin,
+                    b: u_xi.as_ptr(),
+                };
+                // SAFETY: `native` is passed only where `sgemm::native()` holds; rows `i0 ..
+                // i0 + MR` of `V_ξ` are readable (`v` has `MR` rows of slack past the last
+                // position), B (`U_ξ`) has `cin` rows of `cout` columns from `j0`, and the C tile
+                // (`mr` rows × `nr` columns from `j0`) lies inside `M_ξ`.
+                unsafe {
+                    sgemm::tile_strided(
+                        &[segment],
+                        j0,
+                        cout,
+                        m_xi[i0 * ldc + j0..].as_mut_ptr(),
+                        ldc,
+                        mr,
+                        nr,
+                        false,
+                    )
+                };
+            }
+        }
+    }
+}
+
+/// Output pixels of the band from `M`: `Aᵀ M A` with `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`, plus
+/// the bias; pixels beyond the image (odd sizes) are dropped.
+fn transform_output(
+    m: &[f32],
+    band: &Band,
+    bias: Option<&[f32]>,
+    cout: usize,
+    w: usize,
+    out_band: &mut [f32],
+) {
+    assert!(m.len() >= POSITIONS * band.rows * band.tile_cols * cout);
+    assert!(bias.is_none_or(|b| b.len() == cout) && out_band.len().is_multiple_of(w * cout));
+    dispatch!(transform_output_with(m, band, bias, cout, w, out_band))
+}
+
+/// [`transform_output`] with vectors `L`.
+#[inline(always)]
+fn transform_output_with<L: Lanes>(
+    m: &[f32],
+    band: &Band,
+    bias: Option<&[f32]>,
+    cout: usize,
+    w: usize,
+    out_band: &mut [f32],
+) {
+    let tiles = band.rows * band.tile_cols;
+    let y_end = out_band.len() / (w * cout);
+    let out = out_band.as_mut_ptr();
+    for t in 0..tiles {
+        let (ty, tx) = (t / band.tile_cols, t % band.tile_cols);
+        let src = m[t * POSITIONS * cout..].as_ptr();
+        let targets: [Option<usize>; 4] = std::array::from_fn(|k| {
+            let (oy, ox) = (2 * ty + k / 2, 2 * tx + k % 2);
+            (oy < y_end && ox < w).then_some((oy * w + ox) * cout)
+        });
+        for o0 in (0..cout).step_by(L::LANES) {
+            let lanes = L::LANES.min(cout - o0);
+            // SAFETY: position `k`'s row of tile `t` from channel `o0`: `lanes` floats inside
+            // `m` (asserted size); the vector's instructions are the dispatching function's.
+            let x: [L; 16] =
+                std::array::from_fn(|k| unsafe { L::load(src.add(k * cout + o0), lanes) });
+            let mut r = [x[0]; 8];
+            for i in 0..4 {
+                let [a, b, c, d] = [x[4 * i], x[4 * i + 1], x[4 * i + 2], x[4 * i + 3]];
+                r[2 * i] = a.add(b).add(c);
+                r[2 * i + 1] = b.sub(c).sub(d);
+            }
+            let mut y = [x[0]; 4];
+            for j in 0..2 {
+                let [a, b, c, d] = [r[j], r[2 + j], r[4 + j], r[6 + j]];
+                y[j] = a.add(b).add(c);
+                y[2 + j] = b.sub(c).sub(d);
+            }
+            if let Some(bias) = bias {
+                // SAFETY: `bias` holds `cout` floats (asserted).
+                let b = unsafe { L::load(bias.as_ptr().add(o0), lanes) };
+                for value in y.iter_mut() {
+                    *value = value.add(b);
+                }
+            }
+            for (value, target) in y.into_iter().zip(targets) {
+                if let Some(at) = target {
+                    // SAFETY: an output pixel inside the band (`oy < y_end`, `ox < w`), `lanes`
+                    // channels from `o0 < cout`.
+                    unsafe { value.store(out.add(at + o0), lanes) };
+                }
+            }
+        }
+    }
+}
