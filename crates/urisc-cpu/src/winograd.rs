@@ -41,9 +41,8 @@ pub(crate) fn forward(
     let cin: usize = inputs.iter().map(|a| a.c).sum();
     assert_eq!(u.len(), POSITIONS * cin * cout, "transformed weights");
     let (n, h, w) = (first.n, first.h, first.w);
-    let mut out = Act::zeros(n, h, w, cout);
-    if out.data.is_empty() {
-        return out;
+    if n * h * w * cout == 0 {
+        return Act::zeros(n, h, w, cout);
     }
     let (tile_rows, tile_cols) = (h.div_ceil(2), w.div_ceil(2));
     let per_tile = POSITIONS * (cin + cout);
@@ -52,41 +51,45 @@ pub(crate) fn forward(
     let by_threads = tile_rows.div_ceil(rayon::current_num_threads().div_ceil(n));
     let band_tile_rows = (band_tiles / tile_cols).clamp(1, by_threads);
     let zeros = vec![0f32; inputs.iter().map(|a| a.c).max().unwrap_or(0)];
-    out.data
-        .par_chunks_mut(h * w * cout)
-        .enumerate()
-        .flat_map(|(image, out_image)| {
-            out_image
-                .par_chunks_mut(2 * band_tile_rows * w * cout)
-                .enumerate()
-                .map(move |(band, out_band)| (image, band, out_band))
-        })
-        .for_each(|(image, band, out_band)| {
-            let rows = (out_band.len() / (w * cout)).div_ceil(2);
-            let band = Band {
-                image,
-                tr0: band * band_tile_rows,
-                rows,
-                tile_cols,
-            };
-            let tiles = rows * tile_cols;
-            SCRATCH.with(|scratch| {
-                let (v, m) = &mut *scratch.borrow_mut();
-                let v = grown(v, POSITIONS * (tiles + sgemm::MR) * cin);
-                let m = grown(m, POSITIONS * tiles * cout);
-                let mut offset = 0;
-                for input in inputs {
-                    transform_input(input, &band, offset, cin, &zeros, v);
-                    offset += input.c;
+    let fill = |data: &mut [std::mem::MaybeUninit<f32>]| {
+        data.par_chunks_mut(h * w * cout)
+            .enumerate()
+            .flat_map(|(image, out_image)| {
+                out_image
+                    .par_chunks_mut(2 * band_tile_rows * w * cout)
+                    .enumerate()
+                    .map(move |(band, out_band)| (image, band, out_band))
+            })
+            .for_each(|(image, band, out_band)| {
+                let rows = (out_band.len() / (w * cout)).div_ceil(2);
+                let band = Band {
+                    image,
+                    tr0: band * band_tile_rows,
+                    rows,
+                    tile_cols,
+                };
+                let tiles = rows * tile_cols;
+                SCRATCH.with(|scratch| {
+                    let (v, m) = &mut *scratch.borrow_mut();
+                    let v = grown(v, POSITIONS * (tiles + sgemm::MR) * cin);
+                    let m = grown(m, POSITIONS * tiles * cout);
+                    let mut offset = 0;
+                    for input in inputs {
+                        transform_input(input, &band, offset, cin, &zeros, v);
+                        offset += input.c;
+                    }
+                    multiply(native, v, u, m, tiles, cin, cout);
+                    transform_output(m, &band, bias, cout, w, out_band);
+                });
+                // SAFETY: the output transform wrote every pixel and channel of the band.
+                let out_band = unsafe { &mut *(out_band as *mut [_] as *mut [f32]) };
+                if let Some(post) = post {
+                    post(out_band);
                 }
-                multiply(native, v, u, m, tiles, cin, cout);
-                transform_output(m, &band, bias, cout, w, out_band);
-            });
-            if let Some(post) = post {
-                post(out_band);
-            }
-        });
-    out
+            })
+    };
+    // SAFETY: every band of every image is written whole (above).
+    unsafe { Act::filled_by((n, h, w, cout), fill) }
 }
 
 thread_local! {
@@ -503,7 +506,7 @@ fn transform_output(
     bias: Option<&[f32]>,
     cout: usize,
     w: usize,
-    out_band: &mut [f32],
+    out_band: &mut [std::mem::MaybeUninit<f32>],
 ) {
     assert!(m.len() >= POSITIONS * band.rows * band.tile_cols * cout);
     assert!(bias.is_none_or(|b| b.len() == cout) && out_band.len().is_multiple_of(w * cout));
@@ -518,11 +521,11 @@ fn transform_output_with<L: Lanes>(
     bias: Option<&[f32]>,
     cout: usize,
     w: usize,
-    out_band: &mut [f32],
+    out_band: &mut [std::mem::MaybeUninit<f32>],
 ) {
     let tiles = band.rows * band.tile_cols;
     let y_end = out_band.len() / (w * cout);
-    let out = out_band.as_mut_ptr();
+    let out = out_band.as_mut_ptr().cast::<f32>();
     for t in 0..tiles {
         let (ty, tx) = (t / band.tile_cols, t % band.tile_cols);
         let src = m[t * POSITIONS * cout..].as_ptr();
