@@ -238,6 +238,24 @@ pub unsafe fn tile_strided(
     unsafe { tile(&rows, j0, ldb, c, ldc, mr, nr, accumulate) }
 }
 
+/// The signature of [`tile_strided`] and of the kernels [`strided_tile_for`] returns.
+pub type StridedTile = unsafe fn(&[Strided], usize, usize, *mut f32, usize, usize, usize, bool);
+
+/// The kernel [`tile_strided`] would call for tiles of `nr` columns, chosen once for a loop of
+/// many small tiles (the choice per call was 3 % of an inference pass).
+pub fn strided_tile_for(nr: usize) -> StridedTile {
+    #[cfg(target_arch = "x86_64")]
+    if kernel_path() == KernelPath::Avx512 {
+        return if nr > 16 {
+            avx512::tile_strided::<2>
+        } else {
+            avx512::tile_strided::<1>
+        };
+    }
+    let _ = nr;
+    tile_strided
+}
+
 /// `C[m×n] (+)= A[m×k]·B[k×n]` with A (i, p) at `a[i·a_rs + p·a_cs]`, B row-major (`ldb`), C
 /// row-major (`ldc`), on the portable `gemm` crate.
 ///

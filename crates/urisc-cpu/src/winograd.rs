@@ -469,6 +469,7 @@ fn multiply(
         }
         for j0 in (0..cout).step_by(sgemm::NR) {
             let nr = sgemm::NR.min(cout - j0);
+            let kernel = sgemm::strided_tile_for(nr);
             for i0 in (0..tiles).step_by(sgemm::MR) {
                 let mr = sgemm::MR.min(tiles - i0);
                 let segment = sgemm::Strided {
@@ -482,7 +483,7 @@ fn multiply(
                 // position), B (`U_ξ`) has `cin` rows of `cout` columns from `j0`, and the C tile
                 // (`mr` rows × `nr` columns from `j0`) lies inside `M_ξ`.
                 unsafe {
-                    sgemm::tile_strided(
+                    kernel(
                         &[segment],
                         j0,
                         cout,
