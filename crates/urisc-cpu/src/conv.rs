@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use crate::sgemm;
-use crate::tensor::Act;
+use crate::tensor::{copy_channels, Act};
 use crate::wide::wide;
 use crate::winograd;
 
@@ -201,7 +201,7 @@ impl Conv {
                     let m = out_band.len() / cout;
                     if let Some(bias) = bias {
                         for px in out_band.chunks_exact_mut(cout) {
-                            px.copy_from_slice(bias);
+                            copy_channels(px, bias);
                         }
                     }
                     if native {
@@ -382,7 +382,7 @@ fn split_channels(x: Act, channels: &[usize]) -> Vec<Act> {
         let mut offset = 0;
         for out in outs.iter_mut() {
             let c = out.c;
-            out.data[p * c..][..c].copy_from_slice(&px[offset..offset + c]);
+            copy_channels(&mut out.data[p * c..][..c], &px[offset..offset + c]);
             offset += c;
         }
     }
@@ -532,8 +532,10 @@ fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
                     let mut offset = 0;
                     for input in inputs {
                         let c = input.c;
-                        dst[offset..offset + c]
-                            .copy_from_slice(&input.data[(row * w + x) * c..][..c]);
+                        copy_channels(
+                            &mut dst[offset..offset + c],
+                            &input.data[(row * w + x) * c..][..c],
+                        );
                         offset += c;
                     }
                 }
@@ -653,7 +655,7 @@ fn gather_patch(inputs: &[&Act], k: usize, pixel: usize, dst: &mut [f32]) {
             for input in inputs {
                 let c = input.c;
                 let px = (row_start + ix as usize) * c;
-                tap[offset..offset + c].copy_from_slice(&input.data[px..px + c]);
+                copy_channels(&mut tap[offset..offset + c], &input.data[px..px + c]);
                 offset += c;
             }
         }

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::tensor::Act;
+use crate::tensor::{copy_channels_uninit, Act};
 use crate::wide::wide;
 
 /// Max-pools 2×2 windows (odd last rows/columns dropped, as burn and PyTorch); also returns
@@ -90,15 +90,7 @@ pub fn upsample2(x: &Act) -> Act {
             .for_each(|(r, out_row)| {
                 let src = &x.data[(r / 2) * w * c..][..w * c];
                 for (ox, px) in out_row.chunks_exact_mut(c).enumerate() {
-                    // SAFETY: `px` and the source pixel are `c` floats each, in different
-                    // allocations.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            src[(ox / 2) * c..].as_ptr(),
-                            px.as_mut_ptr().cast::<f32>(),
-                            c,
-                        )
-                    };
+                    copy_channels_uninit(px, &src[(ox / 2) * c..][..c]);
                 }
             })
     };
