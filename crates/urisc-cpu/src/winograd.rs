@@ -50,7 +50,6 @@ pub(crate) fn forward(
     // At least one band per thread where there are rows for it.
     let by_threads = tile_rows.div_ceil(rayon::current_num_threads().div_ceil(n));
     let band_tile_rows = (band_tiles / tile_cols).clamp(1, by_threads);
-    let zeros = vec![0f32; inputs.iter().map(|a| a.c).max().unwrap_or(0)];
     let fill = |data: &mut [std::mem::MaybeUninit<f32>]| {
         data.par_chunks_mut(h * w * cout)
             .enumerate()
@@ -75,7 +74,7 @@ pub(crate) fn forward(
                     let m = grown(m, POSITIONS * tiles * cout);
                     let mut offset = 0;
                     for input in inputs {
-                        transform_input(input, &band, offset, cin, &zeros, v);
+                        transform_input(input, &band, offset, cin, v);
                         offset += input.c;
                     }
                     multiply(native, v, u, m, tiles, cin, cout);
@@ -361,17 +360,10 @@ fn transform_weights_with<L: Lanes>(weight: &[f32], cin: usize, cout: usize, u: 
 
 /// `V[ξ][tile][offset ..] = (Bᵀ d B)[ξ]` for `input`'s channels, `d` the tile's 4×4 pixels (top
 /// left at output pixel − 1; zeros outside the image).
-fn transform_input(
-    input: &Act,
-    band: &Band,
-    offset: usize,
-    cin: usize,
-    zeros: &[f32],
-    v: &mut [f32],
-) {
+fn transform_input(input: &Act, band: &Band, offset: usize, cin: usize, v: &mut [f32]) {
     assert!(v.len() >= POSITIONS * band.rows * band.tile_cols * cin);
-    assert!(zeros.len() >= input.c && offset + input.c <= cin);
-    dispatch!(transform_input_with(input, band, offset, cin, zeros, v))
+    assert!(offset + input.c <= cin);
+    dispatch!(transform_input_with(input, band, offset, cin, v))
 }
 
 /// [`transform_input`] with vectors `L`.
@@ -381,56 +373,58 @@ fn transform_input_with<L: Lanes>(
     band: &Band,
     offset: usize,
     cin: usize,
-    zeros: &[f32],
     v: &mut [f32],
 ) {
     let (h, w, c) = (input.h, input.w, input.c);
-    let tiles = band.rows * band.tile_cols;
     let image = &input.data[band.image * h * w * c..][..h * w * c];
-    for t in 0..tiles {
-        let (ty, tx) = (band.tr0 + t / band.tile_cols, t % band.tile_cols);
-        // The tile's 4×4 pixels from (2ty − 1, 2tx − 1); inside the image all are one pointer
-        // plus constant offsets, at the borders each is checked (zeros outside).
-        let (y0, x0) = (2 * ty as isize - 1, 2 * tx as isize - 1);
-        let inside = y0 >= 0 && x0 >= 0 && y0 as usize + 4 <= h && x0 as usize + 4 <= w;
-        let d: [*const f32; 16] = if inside {
-            let corner = image[(y0 as usize * w + x0 as usize) * c..].as_ptr();
-            std::array::from_fn(|k| corner.wrapping_add(((k / 4) * w + k % 4) * c))
-        } else {
-            std::array::from_fn(|k| {
-                let (y, x) = (y0 + (k / 4) as isize, x0 + (k % 4) as isize);
-                if y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w {
-                    image[(y as usize * w + x as usize) * c..].as_ptr()
-                } else {
-                    zeros.as_ptr()
-                }
-            })
+    for tr in 0..band.rows {
+        // The tile row's four input rows from 2ty − 1 (None outside the image: zeros).
+        let y0 = 2 * (band.tr0 + tr) as isize - 1;
+        let rows: [Option<&[f32]>; 4] = std::array::from_fn(|i| {
+            let y = y0 + i as isize;
+            (y >= 0 && (y as usize) < h).then(|| &image[y as usize * w * c..][..w * c])
+        });
+        // Bᵀ along the column of input pixels at `x` (zeros outside the image).
+        let column = |x: isize, c0: usize, lanes: usize| -> [L; 4] {
+            let d: [L; 4] = std::array::from_fn(|i| match rows[i] {
+                // SAFETY: pixel `x < w` of an image row: `c ≥ c0 + lanes` floats from its
+                // channel `c0`; the vector's instructions are the dispatching function's.
+                Some(row) if x >= 0 && (x as usize) < w => unsafe {
+                    L::load(row.as_ptr().add(x as usize * c + c0), lanes)
+                },
+                _ => L::splat(0.0),
+            });
+            [
+                d[0].sub(d[2]),
+                d[1].add(d[2]),
+                d[2].sub(d[1]),
+                d[1].sub(d[3]),
+            ]
         };
-        let dst = v[t * POSITIONS * cin + offset..].as_mut_ptr();
+        let row_start = v[tr * band.tile_cols * POSITIONS * cin + offset..].as_mut_ptr();
         for c0 in (0..c).step_by(L::LANES) {
             let lanes = L::LANES.min(c - c0);
-            // SAFETY: each pointer covers the `c` channels of a pixel (or of `zeros`, asserted
-            // long enough), so `c0 + lanes ≤ c` floats from it; the vector's instructions are
-            // those the dispatching function was compiled for.
-            let x: [L; 16] = std::array::from_fn(|k| unsafe { L::load(d[k].add(c0), lanes) });
-            // Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] along rows…
-            let mut r = x;
-            for i in 0..4 {
-                let [a, b, cc, dd] = [x[4 * i], x[4 * i + 1], x[4 * i + 2], x[4 * i + 3]];
-                r[4 * i] = a.sub(cc);
-                r[4 * i + 1] = b.add(cc);
-                r[4 * i + 2] = cc.sub(b);
-                r[4 * i + 3] = b.sub(dd);
-            }
-            // …then along columns, each result to its position's matrix.
-            for j in 0..4 {
-                let [a, b, cc, dd] = [r[j], r[4 + j], r[8 + j], r[12 + j]];
-                let out = [a.sub(cc), b.add(cc), cc.sub(b), b.sub(dd)];
-                for (i, value) in out.into_iter().enumerate() {
-                    // SAFETY: position `4i + j`'s row of tile `t` at channel `offset + c0`:
-                    // `lanes` floats inside `v` (asserted size).
-                    unsafe { value.store(dst.add((4 * i + j) * cin + c0), lanes) };
+            // Adjacent tiles share two columns: each column is transformed once.
+            let (mut a, mut b) = (column(-1, c0, lanes), column(0, c0, lanes));
+            for tx in 0..band.tile_cols {
+                let x = 2 * tx as isize;
+                let (cc, dd) = (column(x + 1, c0, lanes), column(x + 2, c0, lanes));
+                let dst = row_start.wrapping_add(tx * POSITIONS * cin + c0);
+                for i in 0..4 {
+                    // Then B along the row: positions 4i .. 4i + 3 of the tile.
+                    let out = [
+                        a[i].sub(cc[i]),
+                        b[i].add(cc[i]),
+                        cc[i].sub(b[i]),
+                        b[i].sub(dd[i]),
+                    ];
+                    for (j, value) in out.into_iter().enumerate() {
+                        // SAFETY: position `4i + j`'s row of this tile at channel `offset + c0`:
+                        // `lanes` floats inside `v` (asserted size).
+                        unsafe { value.store(dst.add((4 * i + j) * cin), lanes) };
+                    }
                 }
+                (a, b) = (cc, dd);
             }
         }
     }
