@@ -1,12 +1,16 @@
-"""PyTorch peer of `urisc predict`: the same U-Net run the conventional way on a whole section.
+"""PyTorch (or ONNX Runtime) peer of `urisc predict`: the same U-Net run the conventional way on a
+whole section.
 
 The section is loaded whole, every overlapping tile (same tile side and overlap as urisc, last
 tile flush with the border) runs in batches under torch.inference_mode with BN in eval mode,
 and the probabilities are blended with the same Gaussian window (sigma = tile / 8) into a
 full-size float map, as nnU-Net and the authors' patching do. Weights are random: speed and
 memory do not depend on them.
-Usage: python torch_sliding_window.py IMAGE WIDTH TILE OVERLAP BATCH TTA   (threads: $TORCH_THREADS)
-Prints one JSON line: seconds, tiles, mpixel_per_s, peak_rss_mib.
+With ENGINE `ort` the network is exported to ONNX (opset 17, batch norm folded, dynamic batch) and
+every batch runs in ONNX Runtime's CPU provider (all graph optimisations) instead of PyTorch.
+Usage: python torch_sliding_window.py IMAGE WIDTH TILE OVERLAP BATCH TTA [ENGINE]
+(threads: $TORCH_THREADS; ENGINE torch (default) or ort)
+Prints one JSON line: engine, seconds, tiles, mpixel_per_s, peak_rss_mib.
 """
 import json
 import os
@@ -50,11 +54,42 @@ def undo(x, k):
     return torch.flip(x, [3]) if k >= 4 else x
 
 
+def ort_runner(model, batch, tile, threads):
+    """The network in ONNX Runtime: a function from an NCHW batch tensor to probabilities."""
+    import io
+
+    import onnxruntime as ort
+
+    buf = io.BytesIO()
+    kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
+    torch.onnx.export(model, torch.randn(batch, 1, tile, tile), buf, input_names=["input"],
+                      output_names=["logits"], opset_version=17, do_constant_folding=True,
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **kwargs)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def run(x):
+        logits = session.run(None, {"input": np.ascontiguousarray(x.numpy())})[0]
+        return torch.sigmoid(torch.from_numpy(logits))
+
+    return run
+
+
 def main():
     path, width, tile, overlap, batch, tta = sys.argv[1], *map(int, sys.argv[2:7])
-    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
+    engine = sys.argv[7] if len(sys.argv) > 7 else "torch"
+    threads = int(os.environ.get("TORCH_THREADS", "2"))
+    torch.set_num_threads(threads)
     transforms = {1: [0], 2: [0, 4], 4: [0, 4, 2, 6], 8: list(range(8))}[tta]
     model = UNet(width).eval()
+    if engine == "ort":
+        run = ort_runner(model, batch, tile, threads)
+    else:
+        def run(x):
+            return torch.sigmoid(model(x))
     start = time.perf_counter()
     image = np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255.0
     image = (image - 0.5) / 0.5
@@ -67,7 +102,7 @@ def main():
         for i in range(0, len(tiles), batch):
             chunk = tiles[i : i + batch]
             x = torch.from_numpy(np.stack([image[r : r + tile, c : c + tile] for r, c in chunk]))[:, None]
-            p = sum(undo(torch.sigmoid(model(dihedral(x, k))), k) for k in transforms) / len(transforms)
+            p = sum(undo(run(dihedral(x, k)), k) for k in transforms) / len(transforms)
             p = p[:, 0].numpy()
             for (r, c), t in zip(chunk, p):
                 acc[r : r + tile, c : c + tile] += win * t
@@ -76,7 +111,7 @@ def main():
     seconds = time.perf_counter() - start
     assert prob.shape == (h, w)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(seconds, 2), "tiles": len(tiles), "tta": tta,
+    print(json.dumps({"engine": engine, "seconds": round(seconds, 2), "tiles": len(tiles), "tta": tta,
                       "mpixel_per_s": round(h * w / 1e6 / seconds, 3), "peak_rss_mib": round(peak)}))
 
 

@@ -2,7 +2,9 @@
 //! parallel. On AVX-512 CPUs the forward pass (and the data gradient, a convolution with the
 //! flipped kernel) is an implicit GEMM reading taps in place, and the weight gradient reads a
 //! zero-padded copy of the input; elsewhere im2col + the `gemm` crate. Several inputs are read
-//! as one channel-concatenated input (the U-Net's skip concatenation costs no copy).
+//! as one channel-concatenated input (the U-Net's skip concatenation costs no copy). 3×3
+//! forward passes and data gradients run as Winograd F(2×2, 3×3) (`winograd.rs`) unless
+//! [`ConvAlgorithm::Direct`] is chosen.
 
 use rayon::prelude::*;
 
@@ -180,7 +182,7 @@ impl Conv {
             self.k * self.k * cin * cout,
             "weight for inputs"
         );
-        if self.k == 3 && algorithm == ConvAlgorithm::Winograd && cin >= winograd::MIN_CHANNELS {
+        if self.k == 3 && algorithm == ConvAlgorithm::Winograd {
             let u = winograd::transform_weights(weight, cin, cout);
             return winograd::forward(native, inputs, &u, bias, cout, post);
         }

@@ -4,7 +4,9 @@
 //! AVX-512 tile (14 output pixels × 32 output channels in registers) whose operands are read
 //! through per-row pointers: a 3×3 convolution's taps point straight at neighbouring pixels'
 //! channel vectors (zeros outside the image), so no im2col copy is made, and the U-Net's skip
-//! concatenation is read in place. Work is split into bands of rows across rayon's threads. In
+//! concatenation is read in place. 3×3 convolutions run as
+//! Winograd F(2×2, 3×3) instead (2.25× fewer multiplications; `URISC_CONV=direct` to compare),
+//! their 16 GEMMs on the same tile. Work is split into bands of rows across rayon's threads. In
 //! inference, batch norm and ReLU run as each band's epilogue while it is in cache. Training and
 //! input gradients record a [`Tape`]; data gradients are convolutions with the flipped kernel,
 //! weight gradients the same tile over (tap, channel) rows and pixel steps, batch norm + ReLU

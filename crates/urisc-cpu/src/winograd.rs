@@ -15,9 +15,6 @@ use crate::conv::Epilogue;
 use crate::sgemm;
 use crate::tensor::Act;
 
-/// Fewer input channels than this and the direct convolution is faster (the GEMMs' reduction
-/// is too short to pay for the transforms; measured at 1, 2, 4 and 8 channels).
-pub(crate) const MIN_CHANNELS: usize = 4;
 /// Tiles per band at least, whatever the budgets say: every band reads all of `U` (64 MiB at
 /// 1024 channels in and out), and a band's last panel of fewer than [`sgemm::MR`] tiles wastes
 /// the rest of the tile (bands of one 16-tile row ran the deep levels at about half speed).
