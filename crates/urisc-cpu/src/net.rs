@@ -277,7 +277,12 @@ impl ConvBn {
             // needs only the output (for the ReLU mask) and the scale.
             let (scale, shift) = self.bn.eval_affine();
             let post = move |band: &mut [f32]| affine_band(band, &scale, &shift, relu);
-            let y = Arc::new(self.conv.forward(&refs, Some(&post)));
+            // Without a tape no gradient flows back through this pass: inference kernels.
+            let y = Arc::new(if tape.is_some() {
+                self.conv.forward(&refs, Some(&post))
+            } else {
+                self.conv.forward_inference(&refs, Some(&post))
+            });
             if let Some(tape) = tape {
                 tape.entries.push(Saved::ConvBn {
                     inputs: inputs.to_vec(),

@@ -21,8 +21,34 @@ use crate::tensor::Act;
 /// Measured at width 64 (training step / 512² forward): 1 tile 7.40 / 1.62 s, 56: 6.61 / 1.51,
 /// 112: 6.08 / 1.50, 224: 6.07 / 1.36, 448: 6.35 / 1.41, 896: 6.21 / 1.53.
 const MIN_BAND_TILES: usize = 16 * sgemm::MR;
-/// The transformed domain's positions: 4 × 4.
+/// The transformed domain's positions of F(2×2, 3×3): 4 × 4.
 const POSITIONS: usize = 16;
+
+/// Which Winograd algorithm: output tiles of 2 × 2 (16 positions; exact to rounding, for
+/// training and gradients) or 4 × 4 (36 positions, 4× fewer multiplications than the direct
+/// convolution; transforms with coefficients up to 8 round more, ~1e-5 relative here: inference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tile {
+    /// F(2×2, 3×3).
+    F2,
+    /// F(4×4, 3×3).
+    F4,
+}
+
+impl Tile {
+    /// Output pixels per tile side.
+    fn side(self) -> usize {
+        match self {
+            Tile::F2 => 2,
+            Tile::F4 => 4,
+        }
+    }
+
+    /// Positions of the transformed domain (input tile side squared).
+    pub(crate) fn positions(self) -> usize {
+        (self.side() + 2) * (self.side() + 2)
+    }
+}
 /// Floats of one transformed input matrix `V_ξ` a band aims at (1 MiB: re-read from L2 for
 /// every block of output channels).
 const V_BUDGET: usize = 1 << 18;
@@ -34,6 +60,7 @@ const SCRATCH_BUDGET: usize = 1 << 18;
 /// `bias`, `post` on each band; `native` runs the GEMMs on the native tile.
 pub(crate) fn forward(
     native: bool,
+    tile: Tile,
     inputs: &[&Act],
     u: &[f32],
     bias: Option<&[f32]>,
@@ -42,13 +69,14 @@ pub(crate) fn forward(
 ) -> Act {
     let first = inputs[0];
     let cin: usize = inputs.iter().map(|a| a.c).sum();
-    assert_eq!(u.len(), POSITIONS * cin * cout, "transformed weights");
+    let (side, positions) = (tile.side(), tile.positions());
+    assert_eq!(u.len(), positions * cin * cout, "transformed weights");
     let (n, h, w) = (first.n, first.h, first.w);
     if n * h * w * cout == 0 {
         return Act::zeros(n, h, w, cout);
     }
-    let (tile_rows, tile_cols) = (h.div_ceil(2), w.div_ceil(2));
-    let per_tile = POSITIONS * (cin + cout);
+    let (tile_rows, tile_cols) = (h.div_ceil(side), w.div_ceil(side));
+    let per_tile = positions * (cin + cout);
     let band_tiles = (V_BUDGET / cin.max(1))
         .min(SCRATCH_BUDGET / per_tile)
         .max(MIN_BAND_TILES);
@@ -66,12 +94,12 @@ pub(crate) fn forward(
             .enumerate()
             .flat_map(|(image, out_image)| {
                 out_image
-                    .par_chunks_mut(2 * band_tile_rows * w * cout)
+                    .par_chunks_mut(side * band_tile_rows * w * cout)
                     .enumerate()
                     .map(move |(band, out_band)| (image, band, out_band))
             })
             .for_each(|(image, band, out_band)| {
-                let rows = (out_band.len() / (w * cout)).div_ceil(2);
+                let rows = (out_band.len() / (w * cout)).div_ceil(side);
                 let band = Band {
                     image,
                     tr0: band * band_tile_rows,
@@ -81,15 +109,15 @@ pub(crate) fn forward(
                 let tiles = rows * tile_cols;
                 SCRATCH.with(|scratch| {
                     let (v, m) = &mut *scratch.borrow_mut();
-                    let v = grown(v, POSITIONS * (tiles + sgemm::MR) * cin);
-                    let m = grown(m, POSITIONS * tiles * cout);
+                    let v = grown(v, positions * (tiles + sgemm::MR) * cin);
+                    let m = grown(m, positions * tiles * cout);
                     let mut offset = 0;
                     for input in inputs {
-                        transform_input(input, &band, offset, cin, v);
+                        transform_input(tile, input, &band, offset, cin, v);
                         offset += input.c;
                     }
-                    multiply(native, v, u, m, tiles, cin, cout);
-                    transform_output(m, &band, bias, cout, w, out_band);
+                    multiply(native, positions, v, u, m, (tiles, cin, cout));
+                    transform_output(tile, m, &band, bias, cout, w, out_band);
                 });
                 // SAFETY: the output transform wrote every pixel and channel of the band.
                 let out_band = unsafe { &mut *(out_band as *mut [_] as *mut [f32]) };
@@ -144,10 +172,27 @@ trait Lanes: Copy {
     fn splat(x: f32) -> Self;
     /// Lane-wise product.
     fn mul(self, other: Self) -> Self;
+    /// Every lane times `k`.
+    #[inline(always)]
+    fn scale(self, k: f32) -> Self {
+        self.mul(Self::splat(k))
+    }
     /// Lane-wise sum.
     fn add(self, other: Self) -> Self;
     /// Lane-wise difference.
     fn sub(self, other: Self) -> Self;
+}
+
+/// `[f(0), f(1), …]`: `std::array::from_fn` for vectors, small enough to be inlined into the
+/// function compiled for them (`from_fn`'s machinery was not, leaving every vector operation a
+/// call).
+#[inline(always)]
+fn vectors<T: Copy, const N: usize>(zero: T, mut f: impl FnMut(usize) -> T) -> [T; N] {
+    let mut out = [zero; N];
+    for (i, value) in out.iter_mut().enumerate() {
+        *value = f(i);
+    }
+    out
 }
 
 /// One float: the portable path.
@@ -324,11 +369,111 @@ macro_rules! dispatch {
 
 /// `U_ξ = G g Gᵀ` for every input/output channel pair: `[16][cin][cout]` from weights
 /// `[9][cin][cout]`.
-pub(crate) fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
+pub(crate) fn transform_weights(tile: Tile, weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
     assert_eq!(weight.len(), 9 * cin * cout, "3×3 weights");
-    let mut u = vec![0f32; POSITIONS * cin * cout];
-    dispatch!(transform_weights_with(weight, cin, cout, &mut u));
+    let mut u = vec![0f32; tile.positions() * cin * cout];
+    match tile {
+        Tile::F2 => dispatch!(transform_weights_with(weight, cin, cout, &mut u)),
+        Tile::F4 => dispatch!(transform_weights4_with(weight, cin, cout, &mut u)),
+    }
     u
+}
+
+/// `Bᵀ d` of F(4×4, 3×3) for six values.
+#[inline(always)]
+fn input6<L: Lanes>([d0, d1, d2, d3, d4, d5]: [L; 6]) -> [L; 6] {
+    let (t1, t2) = (d4.sub(d2.scale(4.0)), d3.sub(d1.scale(4.0)));
+    let (t3, t4) = (d4.sub(d2), d3.sub(d1).scale(2.0));
+    [
+        d0.scale(4.0).sub(d2.scale(5.0)).add(d4),
+        t1.add(t2),
+        t1.sub(t2),
+        t3.add(t4),
+        t3.sub(t4),
+        d1.scale(4.0).sub(d3.scale(5.0)).add(d5),
+    ]
+}
+
+/// [`input6`] down the column of input pixels at `x` of six image `rows` (`None`, or `x`
+/// outside `0 .. w`: zeros), channels `c0 .. c0 + lanes` of `c`.
+#[inline(always)]
+fn column6<L: Lanes>(
+    rows: &[Option<&[f32]>; 6],
+    x: isize,
+    w: usize,
+    c: usize,
+    c0: usize,
+    lanes: usize,
+) -> [L; 6] {
+    let inside = x >= 0 && (x as usize) < w;
+    let mut d = [L::splat(0.0); 6];
+    for (value, row) in d.iter_mut().zip(rows) {
+        if let (Some(row), true) = (row, inside) {
+            // SAFETY: pixel `x < w` of an image row: `c ≥ c0 + lanes` floats from channel `c0`;
+            // the vector's instructions are the dispatching function's.
+            *value = unsafe { L::load(row.as_ptr().add(x as usize * c + c0), lanes) };
+        }
+    }
+    input6(d)
+}
+
+/// `Aᵀ m` of F(4×4, 3×3) for six values.
+#[inline(always)]
+fn output6<L: Lanes>([m0, m1, m2, m3, m4, m5]: [L; 6]) -> [L; 4] {
+    let (s1, d1, s2, d2) = (m1.add(m2), m1.sub(m2), m3.add(m4), m3.sub(m4));
+    [
+        m0.add(s1).add(s2),
+        d1.add(d2.scale(2.0)),
+        s1.add(s2.scale(4.0)),
+        d1.add(d2.scale(8.0)).add(m5),
+    ]
+}
+
+/// `G g` of F(4×4, 3×3) for three kernel values.
+#[inline(always)]
+fn weights6<L: Lanes>([g0, g1, g2]: [L; 3]) -> [L; 6] {
+    let sum = g0.add(g2);
+    let outer = g0.scale(1.0 / 24.0).add(g2.scale(1.0 / 6.0));
+    let middle = g1.scale(1.0 / 12.0);
+    [
+        g0.scale(0.25),
+        sum.add(g1).scale(-1.0 / 6.0),
+        sum.sub(g1).scale(-1.0 / 6.0),
+        outer.add(middle),
+        outer.sub(middle),
+        g2,
+    ]
+}
+
+/// [`transform_weights`] of F(4×4, 3×3) with vectors `L`: `G` = [[¼, 0, 0], [−⅙, −⅙, −⅙],
+/// [−⅙, ⅙, −⅙], [1/24, 1/12, ⅙], [1/24, −1/12, ⅙], [0, 0, 1]].
+#[inline(always)]
+fn transform_weights4_with<L: Lanes>(weight: &[f32], cin: usize, cout: usize, u: &mut [f32]) {
+    let plane = cin * cout;
+    for i in 0..cin {
+        for o0 in (0..cout).step_by(L::LANES) {
+            let lanes = L::LANES.min(cout - o0);
+            // SAFETY: tap `t`, input channel `i`, output channels `o0 .. o0 + lanes`: inside
+            // `weight` (asserted size); the vector's instructions are the dispatching function's.
+            let g: [L; 9] = vectors(L::splat(0.0), |t| unsafe {
+                L::load(weight.as_ptr().add((t * cin + i) * cout + o0), lanes)
+            });
+            let [c0, c1, c2]: [[L; 6]; 3] = vectors([L::splat(0.0); 6], |tx| {
+                weights6([g[tx], g[3 + tx], g[6 + tx]])
+            });
+            for (a, ((x0, x1), x2)) in c0.into_iter().zip(c1).zip(c2).enumerate() {
+                for (b, value) in weights6([x0, x1, x2]).into_iter().enumerate() {
+                    // SAFETY: position `6a + b`, pair (`i`, `o0 ..`): inside `u` (36 planes).
+                    unsafe {
+                        value.store(
+                            u.as_mut_ptr().add((a * 6 + b) * plane + i * cout + o0),
+                            lanes,
+                        )
+                    };
+                }
+            }
+        }
+    }
 }
 
 /// [`transform_weights`] with vectors `L` (over output channels).
@@ -371,10 +516,65 @@ fn transform_weights_with<L: Lanes>(weight: &[f32], cin: usize, cout: usize, u: 
 
 /// `V[ξ][tile][offset ..] = (Bᵀ d B)[ξ]` for `input`'s channels, `d` the tile's 4×4 pixels (top
 /// left at output pixel − 1; zeros outside the image).
-fn transform_input(input: &Act, band: &Band, offset: usize, cin: usize, v: &mut [f32]) {
-    assert!(v.len() >= POSITIONS * band.rows * band.tile_cols * cin);
+fn transform_input(tile: Tile, input: &Act, band: &Band, offset: usize, cin: usize, v: &mut [f32]) {
+    assert!(v.len() >= tile.positions() * band.rows * band.tile_cols * cin);
     assert!(offset + input.c <= cin);
-    dispatch!(transform_input_with(input, band, offset, cin, v))
+    match tile {
+        Tile::F2 => dispatch!(transform_input_with(input, band, offset, cin, v)),
+        Tile::F4 => dispatch!(transform_input4_with(input, band, offset, cin, v)),
+    }
+}
+
+/// [`transform_input`] of F(4×4, 3×3) with vectors `L`: 6×6 tiles from (4ty − 1, 4tx − 1),
+/// `Bᵀ` = [[4, 0, −5, 0, 1, 0], [0, −4, −4, 1, 1, 0], [0, 4, −4, −1, 1, 0], [0, −2, −1, 2, 1, 0],
+/// [0, 2, −1, −2, 1, 0], [0, 4, 0, −5, 0, 1]].
+#[inline(always)]
+fn transform_input4_with<L: Lanes>(
+    input: &Act,
+    band: &Band,
+    offset: usize,
+    cin: usize,
+    v: &mut [f32],
+) {
+    const P: usize = 36;
+    let (h, w, c) = (input.h, input.w, input.c);
+    let image = &input.data[band.image * h * w * c..][..h * w * c];
+    for tr in 0..band.rows {
+        let y0 = 4 * (band.tr0 + tr) as isize - 1;
+        let rows: [Option<&[f32]>; 6] = std::array::from_fn(|i| {
+            let y = y0 + i as isize;
+            (y >= 0 && (y as usize) < h).then(|| &image[y as usize * w * c..][..w * c])
+        });
+        let column = |x: isize, c0: usize, lanes: usize| column6::<L>(&rows, x, w, c, c0, lanes);
+        let row_start = v[tr * band.tile_cols * P * cin + offset..].as_mut_ptr();
+        for c0 in (0..c).step_by(L::LANES) {
+            let lanes = L::LANES.min(c - c0);
+            // Adjacent tiles share two columns.
+            let (mut a, mut b) = (column(-1, c0, lanes), column(0, c0, lanes));
+            for tx in 0..band.tile_cols {
+                let x = 4 * tx as isize;
+                let cols = [
+                    a,
+                    b,
+                    column(x + 1, c0, lanes),
+                    column(x + 2, c0, lanes),
+                    column(x + 3, c0, lanes),
+                    column(x + 4, c0, lanes),
+                ];
+                let dst = row_start.wrapping_add(tx * P * cin + c0);
+                #[allow(clippy::needless_range_loop)] // `i` picks one value of every column
+                for i in 0..6 {
+                    let out = input6::<L>(vectors(L::splat(0.0), |j| cols[j][i]));
+                    for (j, value) in out.into_iter().enumerate() {
+                        // SAFETY: position `6i + j`'s row of this tile at channel `offset + c0`:
+                        // `lanes` floats inside `v` (asserted size).
+                        unsafe { value.store(dst.add((6 * i + j) * cin), lanes) };
+                    }
+                }
+                (a, b) = (cols[4], cols[5]);
+            }
+        }
+    }
 }
 
 /// [`transform_input`] with vectors `L`.
@@ -441,21 +641,20 @@ fn transform_input_with<L: Lanes>(
     }
 }
 
-/// `M_ξ = V_ξ · U_ξ` for the 16 positions (`V_ξ` tiles × cin, `U_ξ` cin × cout).
+/// `M_ξ = V_ξ · U_ξ` for every position (`V_ξ` tiles × cin, `U_ξ` cin × cout).
 fn multiply(
     native: bool,
+    positions: usize,
     v: &[f32],
     u: &[f32],
     m: &mut [f32],
-    tiles: usize,
-    cin: usize,
-    cout: usize,
+    (tiles, cin, cout): (usize, usize, usize),
 ) {
-    for xi in 0..POSITIONS {
+    for xi in 0..positions {
         let v_xi = &v[xi * cin..];
         let u_xi = &u[xi * cin * cout..][..cin * cout];
         let m_xi = &mut m[xi * cout..];
-        let (lda, ldc) = (POSITIONS * cin, POSITIONS * cout);
+        let (lda, ldc) = (positions * cin, positions * cout);
         if !native {
             // SAFETY: the slices have exactly the sizes the strides describe.
             unsafe {
@@ -507,6 +706,7 @@ fn multiply(
 /// Output pixels of the band from `M`: `Aᵀ M A` with `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`, plus
 /// the bias; pixels beyond the image (odd sizes) are dropped.
 fn transform_output(
+    tile: Tile,
     m: &[f32],
     band: &Band,
     bias: Option<&[f32]>,
@@ -514,9 +714,62 @@ fn transform_output(
     w: usize,
     out_band: &mut [std::mem::MaybeUninit<f32>],
 ) {
-    assert!(m.len() >= POSITIONS * band.rows * band.tile_cols * cout);
+    assert!(m.len() >= tile.positions() * band.rows * band.tile_cols * cout);
     assert!(bias.is_none_or(|b| b.len() == cout) && out_band.len().is_multiple_of(w * cout));
-    dispatch!(transform_output_with(m, band, bias, cout, w, out_band))
+    match tile {
+        Tile::F2 => dispatch!(transform_output_with(m, band, bias, cout, w, out_band)),
+        Tile::F4 => dispatch!(transform_output4_with(m, band, bias, cout, w, out_band)),
+    }
+}
+
+/// [`transform_output`] of F(4×4, 3×3) with vectors `L`: `Aᵀ` = [[1, 1, 1, 1, 1, 0],
+/// [0, 1, −1, 2, −2, 0], [0, 1, 1, 4, 4, 0], [0, 1, −1, 8, −8, 1]].
+#[inline(always)]
+fn transform_output4_with<L: Lanes>(
+    m: &[f32],
+    band: &Band,
+    bias: Option<&[f32]>,
+    cout: usize,
+    w: usize,
+    out_band: &mut [std::mem::MaybeUninit<f32>],
+) {
+    const P: usize = 36;
+    let tiles = band.rows * band.tile_cols;
+    let y_end = out_band.len() / (w * cout);
+    let out = out_band.as_mut_ptr().cast::<f32>();
+    for t in 0..tiles {
+        let (ty, tx) = (t / band.tile_cols, t % band.tile_cols);
+        let src = m[t * P * cout..].as_ptr();
+        let targets: [Option<usize>; 16] = std::array::from_fn(|k| {
+            let (oy, ox) = (4 * ty + k / 4, 4 * tx + k % 4);
+            (oy < y_end && ox < w).then_some((oy * w + ox) * cout)
+        });
+        for o0 in (0..cout).step_by(L::LANES) {
+            let lanes = L::LANES.min(cout - o0);
+            // Along rows of the 6×6 products first (six rows of four), then along columns.
+            let r: [[L; 4]; 6] = vectors([L::splat(0.0); 4], |i| {
+                // SAFETY: positions `6i .. 6i + 5` of tile `t` from channel `o0`: `lanes`
+                // floats each inside `m` (asserted size).
+                output6(vectors(L::splat(0.0), |j| unsafe {
+                    L::load(src.add((6 * i + j) * cout + o0), lanes)
+                }))
+            });
+            // SAFETY: `bias` holds `cout` floats (asserted).
+            let b = bias.map(|bias| unsafe { L::load(bias.as_ptr().add(o0), lanes) });
+            for j in 0..4 {
+                let y = output6(vectors(L::splat(0.0), |i| r[i][j]));
+                for (i, mut value) in y.into_iter().enumerate() {
+                    if let Some(b) = b {
+                        value = value.add(b);
+                    }
+                    if let Some(pixel) = targets[4 * i + j] {
+                        // SAFETY: an output pixel inside the band, `lanes` channels from `o0`.
+                        unsafe { value.store(out.add(pixel + o0), lanes) };
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// [`transform_output`] with vectors `L`.
