@@ -18,7 +18,8 @@ use crate::winograd;
 pub enum ConvAlgorithm {
     /// Winograd F(4×4, 3×3) for inference passes ([`Conv::forward_inference`]: 4× fewer
     /// multiplications, rounding within ~1e-5 of the largest output), F(2×2, 3×3) for training
-    /// and gradients (2.25× fewer, rounding at the direct convolution's level). The default.
+    /// and gradients (2.25× fewer, rounding at the direct convolution's level), on the native
+    /// kernel paths; the portable path convolves directly. The default.
     Winograd,
     /// Winograd F(2×2, 3×3) everywhere.
     Winograd2,
@@ -37,8 +38,11 @@ impl ConvAlgorithm {
     }
 
     /// The Winograd tile for a pass (`inference`: no gradient will flow through it), or none.
-    fn tile(self, inference: bool) -> Option<winograd::Tile> {
+    /// The default does not use Winograd on the portable path, whose scalar transforms made it
+    /// slower there (`bench/speed/results/kernels-20261129.log`).
+    fn tile(self, inference: bool, native: bool) -> Option<winograd::Tile> {
         match self {
+            ConvAlgorithm::Winograd if !native => None,
             ConvAlgorithm::Winograd if inference => Some(winograd::Tile::F4),
             ConvAlgorithm::Winograd | ConvAlgorithm::Winograd2 => Some(winograd::Tile::F2),
             ConvAlgorithm::Direct => None,
@@ -154,31 +158,19 @@ impl Conv {
     /// `conv(concat(inputs))` plus bias; `post` then runs on each band of the output while it
     /// is in cache (pixel-major slices of `cout` channels).
     pub fn forward(&self, inputs: &[&Act], post: Option<&Epilogue>) -> Act {
-        let tile = conv_algorithm().tile(false);
+        let native = sgemm::native();
+        let tile = conv_algorithm().tile(false, native);
         let (weight, bias) = (&self.weight, Some(&self.bias[..]));
-        self.apply_on(
-            (sgemm::native(), tile),
-            weight,
-            bias,
-            self.cout,
-            inputs,
-            post,
-        )
+        self.apply_on((native, tile), weight, bias, self.cout, inputs, post)
     }
 
     /// [`Conv::forward`] for a pass no gradient will flow through (inference): 3×3 kernels may
     /// then use Winograd F(4×4, 3×3) (see [`ConvAlgorithm::Winograd`]).
     pub fn forward_inference(&self, inputs: &[&Act], post: Option<&Epilogue>) -> Act {
-        let tile = conv_algorithm().tile(true);
+        let native = sgemm::native();
+        let tile = conv_algorithm().tile(true, native);
         let (weight, bias) = (&self.weight, Some(&self.bias[..]));
-        self.apply_on(
-            (sgemm::native(), tile),
-            weight,
-            bias,
-            self.cout,
-            inputs,
-            post,
-        )
+        self.apply_on((native, tile), weight, bias, self.cout, inputs, post)
     }
 
     /// `conv(inputs)` with `weight` (`[k·k][Σ input channels][cout]`), optional bias, on the
@@ -302,7 +294,7 @@ impl Conv {
             bias: Vec::new(),
         };
         let (native, algorithm) = native;
-        let how = (native, algorithm.tile(false));
+        let how = (native, algorithm.tile(false, native));
         let dx = transposed.apply_on(how, &flipped, None, cin, &[dy], None);
         split_channels(dx, input_channels)
     }
@@ -776,10 +768,11 @@ mod tests {
                     .data
             };
             let expected = fwd(reference);
-            close(&fwd((native, algorithm.tile(false))), &expected);
+            // The portable path's Winograd is exercised too (the default skips it there).
+            close(&fwd((native, algorithm.tile(false, true))), &expected);
             // Inference passes may take F(4×4, 3×3), whose transforms round more (at most
             // 3.7e-6 of the largest output in these cases on an AVX-512 Xeon).
-            let error = relative_error(&fwd((native, algorithm.tile(true))), &expected);
+            let error = relative_error(&fwd((native, algorithm.tile(true, true))), &expected);
             let bound = if algorithm == ConvAlgorithm::Winograd {
                 2e-5
             } else {

@@ -66,8 +66,7 @@ pub enum KernelPath {
     Avx512,
     /// The same tile interface in blocks of 5 rows × 16 columns (10 ymm accumulators) and
     /// per-element loops compiled for AVX2 + FMA, for x86-64-v3 CPUs without AVX-512 (AMD Zen
-    /// 2/3, most Intel client parts). Opt-in (`URISC_KERNELS=avx2`) until it beats the portable
-    /// path (see [`kernel_path`]).
+    /// 2/3, most Intel client parts).
     Avx2,
     /// im2col + the `gemm` crate and plain per-element loops: any CPU.
     Portable,
@@ -116,9 +115,11 @@ static CHOSEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0)
 
 /// The path in use: the one [`set_kernel_path`] chose, else the environment variable
 /// `URISC_KERNELS` (`avx512`, `avx2` or `portable`; a path this CPU lacks falls back to the
-/// default), else the default: AVX-512 where the CPU has it, else the portable path. The AVX2
-/// tile is opt-in for now: on the one machine measured it was ~5 % slower than the portable
-/// path's AVX2 GEMM (`docs/decisions/0003-lean-default-build.md`, addendum).
+/// default), else the default: the widest native path the CPU has. The AVX2 path became the
+/// default with the Winograd convolutions, which run their transforms in ymm registers and
+/// their GEMMs on its tile: width 8 on an Intel Xeon forced to AVX2, 512² forward 0.042 s and
+/// training step 0.28 s against 0.080 / 0.33 s on the portable path
+/// (`bench/speed/results/kernels-20261129.log`).
 pub fn kernel_path() -> KernelPath {
     use std::sync::atomic::Ordering;
     let available = available();
@@ -127,11 +128,7 @@ pub fn kernel_path() -> KernelPath {
         return available[(chosen - 1) as usize];
     }
     let wanted = std::env::var("URISC_KERNELS").ok();
-    let default = available
-        .iter()
-        .copied()
-        .find(|p| *p != KernelPath::Avx2)
-        .unwrap_or(KernelPath::Portable);
+    let default = available[0];
     let path = available
         .iter()
         .copied()
@@ -233,9 +230,23 @@ pub unsafe fn tile_strided(
         }
         return;
     }
-    let rows: Vec<Segment> = segments.iter().map(Strided::rows).collect();
-    // SAFETY: the same rows as pointers (caller's contract as for `tile`).
-    unsafe { tile(&rows, j0, ldb, c, ldc, mr, nr, accumulate) }
+    // One segment at a time with its rows as pointers (no allocation per call): the first
+    // stores, the others add to C.
+    for (i, segment) in segments.iter().enumerate() {
+        // SAFETY: the same rows as pointers (caller's contract as for `tile`).
+        unsafe {
+            tile(
+                &[segment.rows()],
+                j0,
+                ldb,
+                c,
+                ldc,
+                mr,
+                nr,
+                accumulate || i > 0,
+            )
+        }
+    }
 }
 
 /// The signature of [`tile_strided`] and of the kernels [`strided_tile_for`] returns.

@@ -337,7 +337,8 @@ mod x86 {
 }
 
 /// Runs `$generic::<Lanes>(args)` with the kernel path's vectors, in a function compiled for
-/// them.
+/// them (the closure is forced inline: one left out of line is compiled without the features,
+/// and every vector operation in it becomes a call).
 macro_rules! dispatch {
     ($generic:ident($($arg:expr),* $(,)?)) => {{
         #[cfg(target_arch = "x86_64")]
@@ -353,11 +354,11 @@ macro_rules! dispatch {
             match crate::sgemm::kernel_path() {
                 // SAFETY: the AVX-512 path is chosen only where AVX-512 F and BW were detected.
                 crate::sgemm::KernelPath::Avx512 => unsafe {
-                    avx512(|| $generic::<x86::Zmm>($($arg),*))
+                    avx512(#[inline(always)] || $generic::<x86::Zmm>($($arg),*))
                 },
                 // SAFETY: the AVX2 path is chosen only where AVX2 and FMA were detected.
                 crate::sgemm::KernelPath::Avx2 => unsafe {
-                    avx2(|| $generic::<x86::Ymm>($($arg),*))
+                    avx2(#[inline(always)] || $generic::<x86::Ymm>($($arg),*))
                 },
                 crate::sgemm::KernelPath::Portable => $generic::<Scalar>($($arg),*),
             }
