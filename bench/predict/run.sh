@@ -21,7 +21,9 @@ cargo build --release --locked
 URISC=target/release/urisc
 SECTION=$OUT/synth-$SIZE/images/section.png
 [ -f "$SECTION" ] || $URISC synth section --size "$SIZE" --out "$OUT/synth-$SIZE"
-# The same tiling as urisc predict's defaults for this model.
+# The same tiling as urisc predict's defaults for this model, at the section's own resolution
+# (--scale 1: the synthetic section records 2 nm/pixel, and urisc would otherwise predict it at the
+# model's 4 nm, a quarter of the pixels the peers process).
 TILE=$($URISC model info "$MODEL" | awk '/^tile size:/ {print $3}')
 WIDTH=$($URISC model info "$MODEL" | sed -n 's/.*base width \([0-9]*\).*/\1/p')
 LOG=bench/predict/results/run-$(date -u +%Y%m%d-%H%M%S).log
@@ -31,7 +33,7 @@ echo "cpu flags: $(grep -m1 -o -w 'avx512f\|avx2\|fma\|amx_tile\|avx512_bf16' /p
 for tta in $TTAS; do
   /usr/bin/time -f "urisc wall %e s, peak RSS %M KiB" \
     env RAYON_NUM_THREADS=$THREADS $URISC predict --model "$MODEL" "$SECTION" --out "$OUT/tta$tta" \
-    --tta "$tta" --tile "$TILE" --overlap 64 --batch 4 --force 2>&1 | grep -E "urisc (predict: .*MPixel|wall)" | tee -a "$LOG"
+    --tta "$tta" --tile "$TILE" --overlap 64 --batch 4 --scale 1 --force 2>&1 | grep -E "urisc (predict: .*MPixel|wall)" | tee -a "$LOG"
   for engine in $ENGINES; do
     echo -n "$engine tta $tta: " | tee -a "$LOG"
     TORCH_THREADS=$THREADS $PY bench/predict/torch_sliding_window.py "$SECTION" "$WIDTH" "$TILE" 64 4 "$tta" "$engine" | tee -a "$LOG"
