@@ -125,3 +125,32 @@ pub fn upsample2_backward(dy: &Act) -> Act {
         });
     dx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::pseudo_random;
+
+    /// Every output pixel is its source pixel, for channel counts below, at and past a block
+    /// of 8 (the copies go in blocks of 8 plus a remainder) and for a batch.
+    #[test]
+    fn upsample2_copies_each_pixel_to_its_four() {
+        for c in [1, 3, 8, 13, 16] {
+            let (n, h, w) = (2, 3, 5);
+            let x = Act::from_vec(n, h, w, c, pseudo_random(n * h * w * c, c as u64));
+            let y = upsample2(&x);
+            assert_eq!((y.n, y.h, y.w, y.c), (n, 2 * h, 2 * w, c));
+            for b in 0..n {
+                for oy in 0..2 * h {
+                    for ox in 0..2 * w {
+                        for ch in 0..c {
+                            let got = y.data[((b * 2 * h + oy) * 2 * w + ox) * c + ch];
+                            let want = x.data[((b * h + oy / 2) * w + ox / 2) * c + ch];
+                            assert_eq!(got, want, "c {c}, image {b}, pixel ({oy}, {ox}), ch {ch}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

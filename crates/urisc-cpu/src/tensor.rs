@@ -153,3 +153,24 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blocks of 8 and the remainder are both copied, into written and unwritten memory.
+    #[test]
+    fn channel_copies_cover_blocks_and_remainders() {
+        for len in [0, 1, 5, 8, 13, 16, 23] {
+            let src = pseudo_random(len, len as u64);
+            let mut dst = vec![f32::NAN; len];
+            copy_channels(&mut dst, &src);
+            assert_eq!(dst, src, "copy_channels, {len} floats");
+            let mut uninit = vec![std::mem::MaybeUninit::new(f32::NAN); len];
+            copy_channels_uninit(&mut uninit, &src);
+            // SAFETY: every element was initialised (with NaN, then the copy).
+            let copied: Vec<f32> = uninit.iter().map(|v| unsafe { v.assume_init() }).collect();
+            assert_eq!(copied, src, "copy_channels_uninit, {len} floats");
+        }
+    }
+}
