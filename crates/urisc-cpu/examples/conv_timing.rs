@@ -1,4 +1,4 @@
-//! Times one 3×3 convolution's forward pass, direct and Winograd:
+//! Times one 3×3 convolution's forward pass, direct and Winograd, and its weight gradient:
 //! `cargo run --release -p urisc-cpu --example conv_timing -- H W CIN COUT [REPS]`.
 use std::time::Instant;
 use urisc_cpu::{pseudo_random, set_conv_algorithm, Act, Conv, ConvAlgorithm};
@@ -38,4 +38,16 @@ fn main() {
             flops / s / 1e9
         );
     }
+    let dy = Act::from_vec(1, h, w, cout, pseudo_random(h * w * cout, 3));
+    conv.backward_weight(&[&x], &dy);
+    let t = Instant::now();
+    for _ in 0..reps {
+        std::hint::black_box(conv.backward_weight(&[&x], &dy));
+    }
+    let s = t.elapsed().as_secs_f64() / reps as f64;
+    println!(
+        "  weight gradient {h}x{w} {cin}->{cout}: {:.3} ms, {:.0} GFLOP/s",
+        s * 1e3,
+        flops / s / 1e9
+    );
 }

@@ -29,15 +29,18 @@ pub struct Segment {
     pub b: *const f32,
 }
 
-/// A run of reduction steps whose row operands lie at a constant distance: row `r` at step `s`
-/// is `a + r·lda + s` (a dense matrix, or the taps of a panel inside one image row). The tile
-/// then needs three base registers for its rows instead of [`MR`] pointers (which spill).
+/// A run of reduction steps whose row operands lie at constant distances: row `r` at step `s`
+/// is `a + r·lda + s·step` (a dense matrix or its transpose, or the taps of a panel inside one
+/// image row). The tile then needs three base registers for its rows instead of [`MR`]
+/// pointers (which spill).
 #[derive(Clone, Copy)]
 pub struct Strided {
     /// Row 0's operand at step 0.
     pub a: *const f32,
     /// Floats between consecutive rows' operands.
     pub lda: usize,
+    /// Floats between a row operand's consecutive steps.
+    pub step: usize,
     /// Reduction steps in the segment.
     pub steps: usize,
     /// B row of step 0 (column 0); step `s` reads the B row at `b + s·ldb`.
@@ -49,7 +52,7 @@ impl Strided {
     fn rows(&self) -> Segment {
         Segment {
             rows: std::array::from_fn(|r| self.a.wrapping_add(r * self.lda)),
-            row_step: 1,
+            row_step: self.step,
             steps: self.steps,
             b: self.b,
         }
@@ -205,7 +208,7 @@ pub unsafe fn tile(
 ///
 /// # Safety
 /// As for [`tile`]: all [`MR`] rows of every segment (`a + r·lda`, `r < MR`, also beyond `mr`)
-/// must be readable for `steps` floats.
+/// must be readable at each of `steps` steps `step` floats apart.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn tile_strided(
     segments: &[Strided],
@@ -412,7 +415,7 @@ mod avx512 {
             // SAFETY: column `j0` of the segment's first B row is inside B (caller's contract).
             let mut b = unsafe { seg.b.add(j0) };
             let mut a = seg.a;
-            let lda = seg.lda;
+            let (lda, step) = (seg.lda, seg.step);
             for _ in 0..seg.steps {
                 // SAFETY: `b` is this step's B row from column `j0`; the masks enable only the
                 // `nr` columns the caller's contract covers.
@@ -428,7 +431,7 @@ mod avx512 {
                 }
                 // Wrapping: past the last step the pointers are not read.
                 b = b.wrapping_add(ldb);
-                a = a.wrapping_add(1);
+                a = a.wrapping_add(step);
             }
         }
         for (r, acc_r) in acc.iter().enumerate().take(mr) {

@@ -78,20 +78,8 @@ pub(crate) fn forward(
     if n * h * w * cout == 0 {
         return Act::zeros(n, h, w, cout);
     }
-    let (tile_rows, tile_cols) = (h.div_ceil(side), w.div_ceil(side));
-    let per_tile = positions * (cin + cout);
-    let band_tiles = (V_BUDGET / cin.max(1))
-        .min(SCRATCH_BUDGET / per_tile)
-        .max(MIN_BAND_TILES);
-    // Bands of equal size, as many as a multiple of the threads where one image has to feed
-    // them all (uneven bands left a thread idle at the deep levels).
-    let threads = rayon::current_num_threads();
-    let mut bands = tile_rows.div_ceil((band_tiles / tile_cols).max(1));
-    if n < threads {
-        let per_image = threads.div_ceil(n);
-        bands = bands.div_ceil(per_image) * per_image;
-    }
-    let band_tile_rows = tile_rows.div_ceil(bands.min(tile_rows));
+    let tile_cols = w.div_ceil(side);
+    let band_tile_rows = band_tile_rows(tile, (n, h, w), cin, cout);
     let fill = |data: &mut [std::mem::MaybeUninit<f32>]| {
         data.par_chunks_mut(h * w * cout)
             .enumerate()
@@ -112,11 +100,12 @@ pub(crate) fn forward(
                 let tiles = rows * tile_cols;
                 SCRATCH.with(|scratch| {
                     let (v, m) = &mut *scratch.borrow_mut();
+                    let layout = Layout::by_tile(positions, cin);
                     let v = grown(v, positions * (tiles + sgemm::MR) * cin);
                     let m = grown(m, positions * tiles * cout);
                     let mut offset = 0;
                     for input in inputs {
-                        transform_input(tile, input, &band, offset, cin, v);
+                        transform_input(tile, input, &band, (offset, cin), layout, v);
                         offset += input.c;
                     }
                     multiply(native, positions, v, u, m, (tiles, cin, cout));
@@ -131,6 +120,25 @@ pub(crate) fn forward(
     };
     // SAFETY: every band of every image is written whole (above).
     unsafe { Act::filled_by((n, h, w, cout), fill) }
+}
+
+/// Tile rows per band of a convolution on `n` images of `h × w`: the scratch budgets, at least
+/// [`MIN_BAND_TILES`] tiles, and bands of equal size, as many as a multiple of the threads where
+/// one image has to feed them all (uneven bands left a thread idle at the deep levels).
+fn band_tile_rows(tile: Tile, (n, h, w): (usize, usize, usize), cin: usize, cout: usize) -> usize {
+    let (side, positions) = (tile.side(), tile.positions());
+    let (tile_rows, tile_cols) = (h.div_ceil(side), w.div_ceil(side));
+    let per_tile = positions * (cin + cout);
+    let band_tiles = (V_BUDGET / cin.max(1))
+        .min(SCRATCH_BUDGET / per_tile)
+        .max(MIN_BAND_TILES);
+    let threads = rayon::current_num_threads();
+    let mut bands = tile_rows.div_ceil((band_tiles / tile_cols).max(1));
+    if n < threads {
+        let per_image = threads.div_ceil(n);
+        bands = bands.div_ceil(per_image) * per_image;
+    }
+    tile_rows.div_ceil(bands.min(tile_rows))
 }
 
 thread_local! {
@@ -154,6 +162,41 @@ struct Band {
     tr0: usize,
     rows: usize,
     tile_cols: usize,
+}
+
+/// Where a transform writes tile `t`'s position `ξ`: `t·tile + ξ·position` (channels
+/// contiguous from there).
+#[derive(Clone, Copy)]
+struct Layout {
+    tile: usize,
+    position: usize,
+}
+
+impl Layout {
+    /// A tile's positions together (`[tile][ξ][channel]`): the forward pass's GEMM reads every
+    /// position of a panel of tiles, the output transform a tile's positions at once.
+    fn by_tile(positions: usize, channels: usize) -> Layout {
+        Layout {
+            tile: positions * channels,
+            position: channels,
+        }
+    }
+
+    /// One position's tiles together (`[ξ][tile][channel]`): the weight gradient's GEMM reduces
+    /// over tiles, which then follow each other in memory. Positions lie a cache line further
+    /// apart than their tiles need, so that the transform's 16 output streams do not fall into
+    /// one L1 set when that size is a multiple of 4 KiB.
+    fn by_position(tiles: usize, channels: usize) -> Layout {
+        Layout {
+            tile: channels,
+            position: tiles * channels + 16,
+        }
+    }
+
+    /// Floats the layout spans for `tiles` tiles of `positions` positions of `channels`.
+    fn len(self, tiles: usize, positions: usize, channels: usize) -> usize {
+        (tiles - 1) * self.tile + (positions - 1) * self.position + channels
+    }
 }
 
 /// A vector of channels for the transforms: written once, compiled for AVX-512, AVX2 and plain
@@ -383,6 +426,219 @@ pub(crate) fn transform_weights(tile: Tile, weight: &[f32], cin: usize, cout: us
     u
 }
 
+/// The weight gradient (`[9][cin][cout]`, the layout of [`crate::Conv`]'s weights) of
+/// `conv3×3(concat(inputs))` for output gradient `dy`, in the F(2×2, 3×3) domain: per band the
+/// input tiles' `V = Bᵀ d B` (as the forward pass) and the output gradient's `A dY Aᵀ`, then
+/// `dU_ξ += V_ξᵀ · (A dY Aᵀ)_ξ` (one GEMM per position, reduced over tiles), and at the end
+/// `dW = Gᵀ dU G`: 2.25× fewer multiplications than over the nine taps. `native` runs the GEMMs
+/// on the native tile. The bands are split into one contiguous run per thread and the runs'
+/// sums added in order, so the result does not depend on scheduling.
+pub(crate) fn weight_gradient(native: bool, inputs: &[&Act], dy: &Act) -> Vec<f32> {
+    let first = inputs[0];
+    let (cin, cout) = (inputs.iter().map(|a| a.c).sum::<usize>(), dy.c);
+    let (n, h, w) = (first.n, first.h, first.w);
+    assert!(first.same_grid(dy), "dy on the input grid");
+    if n * h * w * cin * cout == 0 {
+        return vec![0.0; 9 * cin * cout];
+    }
+    let (tile_rows, tile_cols) = (h.div_ceil(2), w.div_ceil(2));
+    let rows_per_band = band_tile_rows(Tile::F2, (n, h, w), cin, cout);
+    let bands: Vec<Band> = (0..n)
+        .flat_map(|image| {
+            (0..tile_rows).step_by(rows_per_band).map(move |tr0| Band {
+                image,
+                tr0,
+                rows: rows_per_band.min(tile_rows - tr0),
+                tile_cols,
+            })
+        })
+        .collect();
+    let runs = rayon::current_num_threads().clamp(1, bands.len());
+    let plane = cin * cout;
+    let partials: Vec<Vec<f32>> = (0..runs)
+        .into_par_iter()
+        .map(|run| {
+            let mut du = vec![0f32; POSITIONS * plane];
+            SCRATCH.with(|scratch| {
+                let (v, m) = &mut *scratch.borrow_mut();
+                for band in &bands[run * bands.len() / runs..(run + 1) * bands.len() / runs] {
+                    let tiles = band.rows * band.tile_cols;
+                    let (v_layout, m_layout) = (
+                        Layout::by_position(tiles, cin),
+                        Layout::by_position(tiles, cout),
+                    );
+                    let v = grown(v, v_layout.len(tiles, POSITIONS, cin) + sgemm::MR);
+                    let m = grown(m, m_layout.len(tiles, POSITIONS, cout));
+                    let mut offset = 0;
+                    for input in inputs {
+                        transform_input(Tile::F2, input, band, (offset, cin), v_layout, v);
+                        offset += input.c;
+                    }
+                    transform_gradient(dy, band, m_layout, m);
+                    let layouts = (v_layout, m_layout);
+                    accumulate_products(native, (v, m), layouts, &mut du, (tiles, cin, cout));
+                }
+            });
+            du
+        })
+        .collect();
+    let mut du = vec![0f32; POSITIONS * plane];
+    for partial in &partials {
+        crate::conv::add_into(&mut du, partial);
+    }
+    let mut dw = vec![0f32; 9 * plane];
+    dispatch!(gradient_weights_with(&du, cin, cout, &mut dw));
+    dw
+}
+
+/// `M[tile][ξ] = (A dY Aᵀ)[ξ]` for the band's 2×2 blocks of the output gradient `dy` (zeros
+/// beyond the image), `A = [[1, 0], [1, 1], [1, −1], [0, −1]]`: the gradient of the products
+/// the output transform sums.
+fn transform_gradient(dy: &Act, band: &Band, layout: Layout, m: &mut [f32]) {
+    assert!(m.len() >= layout.len(band.rows * band.tile_cols, POSITIONS, dy.c));
+    dispatch!(transform_gradient_with(dy, band, layout, m))
+}
+
+/// [`transform_gradient`] with vectors `L`.
+#[inline(always)]
+fn transform_gradient_with<L: Lanes>(dy: &Act, band: &Band, layout: Layout, m: &mut [f32]) {
+    let (h, w, c) = (dy.h, dy.w, dy.c);
+    let image = &dy.data[band.image * h * w * c..][..h * w * c];
+    // `A x` for the two values of a block's row or column.
+    let spread = |a: L, b: L| [a, a.add(b), a.sub(b), L::splat(0.0).sub(b)];
+    for tr in 0..band.rows {
+        let y0 = 2 * (band.tr0 + tr);
+        let rows: [Option<&[f32]>; 2] =
+            std::array::from_fn(|i| (y0 + i < h).then(|| &image[(y0 + i) * w * c..][..w * c]));
+        for tx in 0..band.tile_cols {
+            let dst = m[(tr * band.tile_cols + tx) * layout.tile..].as_mut_ptr();
+            for c0 in (0..c).step_by(L::LANES) {
+                let lanes = L::LANES.min(c - c0);
+                let load = |i: usize, x: usize| match rows[i] {
+                    // SAFETY: pixel `x < w` of an image row: `c ≥ c0 + lanes` floats from its
+                    // channel `c0`; the vector's instructions are the dispatching function's.
+                    Some(row) if x < w => unsafe { L::load(row.as_ptr().add(x * c + c0), lanes) },
+                    _ => L::splat(0.0),
+                };
+                // Along the block's two rows, then down each of the four columns.
+                let r0 = spread(load(0, 2 * tx), load(0, 2 * tx + 1));
+                let r1 = spread(load(1, 2 * tx), load(1, 2 * tx + 1));
+                for j in 0..4 {
+                    for (i, value) in spread(r0[j], r1[j]).into_iter().enumerate() {
+                        // SAFETY: position `4i + j` of this tile from channel `c0`: `lanes`
+                        // floats inside `m` (asserted size).
+                        unsafe { value.store(dst.add((4 * i + j) * layout.position + c0), lanes) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dU_ξ += V_ξᵀ · M_ξ` for every position (`V_ξ` tiles × cin, `M_ξ` tiles × cout, `dU_ξ`
+/// cin × cout, `V` and `M` laid out by position): rows of the tile are input channels,
+/// reduction steps are tiles.
+fn accumulate_products(
+    native: bool,
+    (v, m): (&[f32], &[f32]),
+    (v_layout, m_layout): (Layout, Layout),
+    du: &mut [f32],
+    (tiles, cin, cout): (usize, usize, usize),
+) {
+    for xi in 0..POSITIONS {
+        let (v_xi, m_xi) = (&v[xi * v_layout.position..], &m[xi * m_layout.position..]);
+        let du_xi = &mut du[xi * cin * cout..][..cin * cout];
+        if !native {
+            // SAFETY: the slices have exactly the sizes the strides describe.
+            unsafe {
+                sgemm::portable(
+                    (cin, cout, tiles),
+                    v_xi.as_ptr(),
+                    (1, v_layout.tile),
+                    m_xi.as_ptr(),
+                    m_layout.tile,
+                    du_xi.as_mut_ptr(),
+                    cout,
+                    true,
+                );
+            }
+            continue;
+        }
+        for j0 in (0..cout).step_by(sgemm::NR) {
+            let nr = sgemm::NR.min(cout - j0);
+            let kernel = sgemm::strided_tile_for(nr);
+            for i0 in (0..cin).step_by(sgemm::MR) {
+                let mr = sgemm::MR.min(cin - i0);
+                let segment = sgemm::Strided {
+                    a: v_xi[i0..].as_ptr(),
+                    lda: 1,
+                    step: v_layout.tile,
+                    steps: tiles,
+                    b: m_xi.as_ptr(),
+                };
+                // SAFETY: `native` is passed only where `sgemm::native()` holds; rows `i0 ..
+                // i0 + MR` (channels, beyond `cin` into the next tile's) of every tile of
+                // `V_ξ` are readable (`v` has `MR` floats of slack), B (`M_ξ`) has `tiles` rows
+                // of `cout` columns from `j0`, and the C tile (`mr` rows × `nr` columns from
+                // `j0`) lies inside `dU_ξ`.
+                unsafe {
+                    kernel(
+                        &[segment],
+                        j0,
+                        m_layout.tile,
+                        du_xi[i0 * cout + j0..].as_mut_ptr(),
+                        cout,
+                        mr,
+                        nr,
+                        true,
+                    )
+                };
+            }
+        }
+    }
+}
+
+/// `dW = Gᵀ dU G` per input/output channel pair: `[9][cin][cout]` from `[16][cin][cout]`
+/// (the transpose of [`transform_weights_with`]'s `G g Gᵀ`).
+#[inline(always)]
+fn gradient_weights_with<L: Lanes>(du: &[f32], cin: usize, cout: usize, dw: &mut [f32]) {
+    let plane = cin * cout;
+    assert!(du.len() >= POSITIONS * plane && dw.len() >= 9 * plane);
+    let half = L::splat(0.5);
+    // Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
+    let g_columns = |[x0, x1, x2, x3]: [L; 4]| {
+        let sum = x1.add(x2).mul(half);
+        [x0.add(sum), x1.sub(x2).mul(half), sum.add(x3)]
+    };
+    for i in 0..cin {
+        for o0 in (0..cout).step_by(L::LANES) {
+            let lanes = L::LANES.min(cout - o0);
+            // SAFETY: position `k`, pair (`i`, `o0 ..`): inside `du` (asserted size); the
+            // vector's instructions are the dispatching function's.
+            let x: [L; 16] = vectors(L::splat(0.0), |k| unsafe {
+                L::load(du.as_ptr().add(k * plane + i * cout + o0), lanes)
+            });
+            // Along positions' columns (kernel columns) for each row, then down the rows.
+            let rows: [[L; 3]; 4] = vectors([L::splat(0.0); 3], |a| {
+                g_columns([x[4 * a], x[4 * a + 1], x[4 * a + 2], x[4 * a + 3]])
+            });
+            #[allow(clippy::needless_range_loop)] // `tx` picks one value of every row
+            for tx in 0..3 {
+                let taps = g_columns([rows[0][tx], rows[1][tx], rows[2][tx], rows[3][tx]]);
+                for (ty, value) in taps.into_iter().enumerate() {
+                    // SAFETY: tap `(ty, tx)`, pair (`i`, `o0 ..`): inside `dw` (asserted).
+                    unsafe {
+                        value.store(
+                            dw.as_mut_ptr().add(((3 * ty + tx) * cin + i) * cout + o0),
+                            lanes,
+                        )
+                    };
+                }
+            }
+        }
+    }
+}
+
 /// `Bᵀ d` of F(4×4, 3×3) for six values.
 #[inline(always)]
 fn input6<L: Lanes>([d0, d1, d2, d3, d4, d5]: [L; 6]) -> [L; 6] {
@@ -520,12 +776,19 @@ fn transform_weights_with<L: Lanes>(weight: &[f32], cin: usize, cout: usize, u: 
 
 /// `V[ξ][tile][offset ..] = (Bᵀ d B)[ξ]` for `input`'s channels, `d` the tile's 4×4 pixels (top
 /// left at output pixel − 1; zeros outside the image).
-fn transform_input(tile: Tile, input: &Act, band: &Band, offset: usize, cin: usize, v: &mut [f32]) {
-    assert!(v.len() >= tile.positions() * band.rows * band.tile_cols * cin);
+fn transform_input(
+    tile: Tile,
+    input: &Act,
+    band: &Band,
+    (offset, cin): (usize, usize),
+    layout: Layout,
+    v: &mut [f32],
+) {
+    assert!(v.len() >= layout.len(band.rows * band.tile_cols, tile.positions(), cin));
     assert!(offset + input.c <= cin);
     match tile {
-        Tile::F2 => dispatch!(transform_input_with(input, band, offset, cin, v)),
-        Tile::F4 => dispatch!(transform_input4_with(input, band, offset, cin, v)),
+        Tile::F2 => dispatch!(transform_input_with(input, band, offset, layout, v)),
+        Tile::F4 => dispatch!(transform_input4_with(input, band, offset, layout, v)),
     }
 }
 
@@ -537,10 +800,9 @@ fn transform_input4_with<L: Lanes>(
     input: &Act,
     band: &Band,
     offset: usize,
-    cin: usize,
+    layout: Layout,
     v: &mut [f32],
 ) {
-    const P: usize = 36;
     let (h, w, c) = (input.h, input.w, input.c);
     let image = &input.data[band.image * h * w * c..][..h * w * c];
     for tr in 0..band.rows {
@@ -550,7 +812,7 @@ fn transform_input4_with<L: Lanes>(
             (y >= 0 && (y as usize) < h).then(|| &image[y as usize * w * c..][..w * c])
         });
         let column = |x: isize, c0: usize, lanes: usize| column6::<L>(&rows, x, w, c, c0, lanes);
-        let row_start = v[tr * band.tile_cols * P * cin + offset..].as_mut_ptr();
+        let row_start = v[tr * band.tile_cols * layout.tile + offset..].as_mut_ptr();
         for c0 in (0..c).step_by(L::LANES) {
             let lanes = L::LANES.min(c - c0);
             // Adjacent tiles share two columns.
@@ -565,14 +827,14 @@ fn transform_input4_with<L: Lanes>(
                     column(x + 3, c0, lanes),
                     column(x + 4, c0, lanes),
                 ];
-                let dst = row_start.wrapping_add(tx * P * cin + c0);
+                let dst = row_start.wrapping_add(tx * layout.tile + c0);
                 #[allow(clippy::needless_range_loop)] // `i` picks one value of every column
                 for i in 0..6 {
                     let out = input6::<L>(vectors(L::splat(0.0), |j| cols[j][i]));
                     for (j, value) in out.into_iter().enumerate() {
                         // SAFETY: position `6i + j`'s row of this tile at channel `offset + c0`:
                         // `lanes` floats inside `v` (asserted size).
-                        unsafe { value.store(dst.add((6 * i + j) * cin), lanes) };
+                        unsafe { value.store(dst.add((6 * i + j) * layout.position), lanes) };
                     }
                 }
                 (a, b) = (cols[4], cols[5]);
@@ -587,7 +849,7 @@ fn transform_input_with<L: Lanes>(
     input: &Act,
     band: &Band,
     offset: usize,
-    cin: usize,
+    layout: Layout,
     v: &mut [f32],
 ) {
     let (h, w, c) = (input.h, input.w, input.c);
@@ -616,7 +878,7 @@ fn transform_input_with<L: Lanes>(
                 d[1].sub(d[3]),
             ]
         };
-        let row_start = v[tr * band.tile_cols * POSITIONS * cin + offset..].as_mut_ptr();
+        let row_start = v[tr * band.tile_cols * layout.tile + offset..].as_mut_ptr();
         for c0 in (0..c).step_by(L::LANES) {
             let lanes = L::LANES.min(c - c0);
             // Adjacent tiles share two columns: each column is transformed once.
@@ -624,7 +886,7 @@ fn transform_input_with<L: Lanes>(
             for tx in 0..band.tile_cols {
                 let x = 2 * tx as isize;
                 let (cc, dd) = (column(x + 1, c0, lanes), column(x + 2, c0, lanes));
-                let dst = row_start.wrapping_add(tx * POSITIONS * cin + c0);
+                let dst = row_start.wrapping_add(tx * layout.tile + c0);
                 for i in 0..4 {
                     // Then B along the row: positions 4i .. 4i + 3 of the tile.
                     let out = [
@@ -636,7 +898,7 @@ fn transform_input_with<L: Lanes>(
                     for (j, value) in out.into_iter().enumerate() {
                         // SAFETY: position `4i + j`'s row of this tile at channel `offset + c0`:
                         // `lanes` floats inside `v` (asserted size).
-                        unsafe { value.store(dst.add((4 * i + j) * cin), lanes) };
+                        unsafe { value.store(dst.add((4 * i + j) * layout.position), lanes) };
                     }
                 }
                 (a, b) = (cc, dd);
@@ -683,6 +945,7 @@ fn multiply(
                 let segment = sgemm::Strided {
                     a: v_xi[i0 * lda..].as_ptr(),
                     lda,
+                    step: 1,
                     steps: cin,
                     b: u_xi.as_ptr(),
                 };
