@@ -216,7 +216,7 @@ impl Conv {
             .par_chunks_mut(band_rows * w * cout)
             .enumerate()
             .for_each_init(Vec::new, |scratch, (band, out_band)| {
-                wide(|| {
+                wide(#[inline(always)] || {
                     let p0 = band * band_rows * w;
                     let m = out_band.len() / cout;
                     if let Some(bias) = bias {
@@ -340,7 +340,7 @@ impl Conv {
         let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..groups)
             .into_par_iter()
             .map(|g| {
-                wide(|| {
+                wide(#[inline(always)] || {
                     let (r0, r1) = (g * rows / groups, (g + 1) * rows / groups);
                     let mut dw = vec![0f32; patch * cout];
                     if let Some(padded) = &padded {
@@ -395,7 +395,7 @@ fn bias_gradient(dy: &Act) -> Vec<f32> {
         .into_par_iter()
         .map(|g| {
             let (r0, r1) = (g * rows / runs, (g + 1) * rows / runs);
-            wide(|| channel_sums(&dy.data[r0 * w * c..r1 * w * c], c))
+            wide(#[inline(always)] || channel_sums(&dy.data[r0 * w * c..r1 * w * c], c))
         })
         .collect();
     let mut total = vec![0f32; c];
@@ -583,7 +583,7 @@ fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
         .par_chunks_mut(wp * cin)
         .enumerate()
         .for_each(|(prow, out)| {
-            wide(|| {
+            wide(#[inline(always)] || {
                 let (img, py) = (prow / hp, prow % hp);
                 if py < pad || py >= pad + h {
                     return;

@@ -87,7 +87,7 @@ impl BatchNorm {
             .par_chunks_mut(REDUCE_PIXELS * c)
             .zip(z.data.par_chunks(REDUCE_PIXELS * c))
             .for_each(|(y, z)| {
-                wide(|| {
+                wide(#[inline(always)] || {
                     y.copy_from_slice(z);
                     affine_band(y, &scale, &shift, relu);
                 })
@@ -143,23 +143,22 @@ impl BatchNorm {
     ) -> (Act, Option<AffineGrads>) {
         let c = self.channels();
         let gamma = &self.gamma;
-        let masked = |yv: f32, g: f32| if relu && yv <= 0.0 { 0.0 } else { g };
         let mut dz = Act::zeros(dy.n, dy.h, dy.w, c);
         let step = REDUCE_PIXELS * c;
+        let block = block_floats(c);
         if !saved.train {
             let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * saved.inv_std[ch]).collect();
+            let scale = tiled(&scale, block);
             dz.data
                 .par_chunks_mut(step)
                 .zip(dy.data.par_chunks(step))
                 .zip(y.data.par_chunks(step))
                 .for_each(|((dz, dy), y)| {
-                    wide(|| {
-                        let pixels = dz.chunks_exact_mut(c).zip(dy.chunks_exact(c));
-                        for ((dz, dy), y) in pixels.zip(y.chunks_exact(c)) {
-                            let lanes = dz.iter_mut().zip(dy).zip(y).zip(&scale);
-                            for (((dz, &dy), &y), &s) in lanes {
-                                *dz = masked(y, dy) * s;
-                            }
+                    wide(#[inline(always)] || {
+                        if relu {
+                            scale_gradient::<true>(dz, dy, y, &scale)
+                        } else {
+                            scale_gradient::<false>(dz, dy, y, &scale)
                         }
                     })
                 });
@@ -167,25 +166,21 @@ impl BatchNorm {
         }
         let z = z.expect("training-mode backward needs the normalised input");
         let (mean, inv_std) = (&saved.mean, &saved.inv_std);
+        let mean_block = tiled(mean, block);
         let (sum_g, sum_g_xhat) = dy
             .data
             .par_chunks(step)
             .zip(y.data.par_chunks(step))
             .zip(z.data.par_chunks(step))
             .map(|((dy, y), z)| {
-                wide(|| {
+                wide(#[inline(always)] || {
                     // f32 within a chunk (vectorises), f64 across chunks.
-                    let mut sg = vec![0f32; c];
-                    let mut sgx = vec![0f32; c];
-                    let pixels = dy.chunks_exact(c).zip(y.chunks_exact(c));
-                    for ((dy, y), z) in pixels.zip(z.chunks_exact(c)) {
-                        let lanes = sg.iter_mut().zip(sgx.iter_mut()).zip(dy).zip(y).zip(z);
-                        for (((((sg, sgx), &dy), &y), &z), &mu) in lanes.zip(mean) {
-                            let g = masked(y, dy);
-                            *sg += g;
-                            *sgx += g * (z - mu);
-                        }
-                    }
+                    let (sg, sgx) = if relu {
+                        gradient_sums::<true>(dy, y, z, &mean_block)
+                    } else {
+                        gradient_sums::<false>(dy, y, z, &mean_block)
+                    };
+                    let (sg, sgx) = (per_channel(&sg, c), per_channel(&sgx, c));
                     let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
                     let sgx = sgx.iter().zip(inv_std).map(|(s, i)| s * i).collect();
                     (widen(sg), widen(sgx))
@@ -204,27 +199,110 @@ impl BatchNorm {
         let bias: Vec<f32> = (0..c)
             .map(|ch| slope[ch] * mean[ch] - k[ch] * mean_g[ch])
             .collect();
+        let coefficients = [tiled(&k, block), tiled(&slope, block), tiled(&bias, block)];
         dz.data
             .par_chunks_mut(step)
             .zip(dy.data.par_chunks(step))
             .zip(y.data.par_chunks(step))
             .zip(z.data.par_chunks(step))
             .for_each(|(((dz, dy), y), z)| {
-                wide(|| {
-                    let pixels = dz.chunks_exact_mut(c).zip(dy.chunks_exact(c));
-                    for (((dz, dy), y), z) in pixels.zip(y.chunks_exact(c)).zip(z.chunks_exact(c)) {
-                        let lanes = dz.iter_mut().zip(dy).zip(y).zip(z);
-                        let per_channel = k.iter().zip(&slope).zip(&bias);
-                        for ((((dz, &dy), &y), &z), ((&k, &slope), &bias)) in lanes.zip(per_channel)
-                        {
-                            *dz = k * masked(y, dy) - slope * z + bias;
-                        }
+                wide(#[inline(always)] || {
+                    if relu {
+                        input_gradient::<true>(dz, (dy, y, z), &coefficients)
+                    } else {
+                        input_gradient::<false>(dz, (dy, y, z), &coefficients)
                     }
                 })
             });
         let dgamma: Vec<f32> = sum_g_xhat.iter().map(|&s| s as f32).collect();
         let dbeta: Vec<f32> = sum_g.iter().map(|&s| s as f32).collect();
         (dz, Some((dgamma, dbeta)))
+    }
+}
+
+/// Floats per block of the per-channel loops: whole pixels, at least 64 floats. The loops run
+/// over blocks with per-channel values repeated to the block's length, a fixed trip count the
+/// vectoriser fills; over one pixel at a time (16 channels) they stayed scalar.
+fn block_floats(c: usize) -> usize {
+    c * 64usize.div_ceil(c.max(1))
+}
+
+/// Per-channel `values` repeated to `floats` (a multiple of their length).
+fn tiled(values: &[f32], floats: usize) -> Vec<f32> {
+    values.iter().copied().cycle().take(floats).collect()
+}
+
+/// Block-long partial sums folded to one per channel (`c` channels).
+fn per_channel(block: &[f32], c: usize) -> Vec<f32> {
+    let mut sums = vec![0f32; c];
+    for px in block.chunks_exact(c) {
+        sums.iter_mut().zip(px).for_each(|(s, v)| *s += v);
+    }
+    sums
+}
+
+/// The output gradient where ReLU passed the value (`y > 0`), else 0; all of it without ReLU.
+#[inline(always)]
+fn through_relu<const RELU: bool>(y: f32, g: f32) -> f32 {
+    if RELU && y <= 0.0 {
+        0.0
+    } else {
+        g
+    }
+}
+
+/// Evaluation mode: `dz = scale · g` per channel (`scale` tiled to a block).
+#[inline(always)]
+fn scale_gradient<const RELU: bool>(dz: &mut [f32], dy: &[f32], y: &[f32], scale: &[f32]) {
+    let block = scale.len();
+    for ((dz, dy), y) in dz.chunks_mut(block).zip(dy.chunks(block)).zip(y.chunks(block)) {
+        let n = dz.len();
+        let (dy, y, scale) = (&dy[..n], &y[..n], &scale[..n]);
+        for i in 0..n {
+            dz[i] = through_relu::<RELU>(y[i], dy[i]) * scale[i];
+        }
+    }
+}
+
+/// Training mode: block-long partial sums of `g` and `g·(z − mean)` (`mean` tiled to a block).
+#[inline(always)]
+fn gradient_sums<const RELU: bool>(
+    dy: &[f32],
+    y: &[f32],
+    z: &[f32],
+    mean: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let block = mean.len();
+    let (mut sg, mut sgx) = (vec![0f32; block], vec![0f32; block]);
+    for ((dy, y), z) in dy.chunks(block).zip(y.chunks(block)).zip(z.chunks(block)) {
+        let n = dy.len();
+        let (y, z, mean) = (&y[..n], &z[..n], &mean[..n]);
+        let (sg, sgx) = (&mut sg[..n], &mut sgx[..n]);
+        for i in 0..n {
+            let g = through_relu::<RELU>(y[i], dy[i]);
+            sg[i] += g;
+            sgx[i] += g * (z[i] - mean[i]);
+        }
+    }
+    (sg, sgx)
+}
+
+/// Training mode: `dz = k·g − slope·z + bias` per channel (`[k, slope, bias]` tiled to a block).
+#[inline(always)]
+fn input_gradient<const RELU: bool>(
+    dz: &mut [f32],
+    (dy, y, z): (&[f32], &[f32], &[f32]),
+    [k, slope, bias]: &[Vec<f32>; 3],
+) {
+    let block = k.len();
+    let blocks = dz.chunks_mut(block).zip(dy.chunks(block));
+    for (((dz, dy), y), z) in blocks.zip(y.chunks(block)).zip(z.chunks(block)) {
+        let n = dz.len();
+        let (dy, y, z) = (&dy[..n], &y[..n], &z[..n]);
+        let (k, slope, bias) = (&k[..n], &slope[..n], &bias[..n]);
+        for i in 0..n {
+            dz[i] = k[i] * through_relu::<RELU>(y[i], dy[i]) - slope[i] * z[i] + bias[i];
+        }
     }
 }
 
@@ -246,7 +324,7 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
         .data
         .par_chunks(REDUCE_PIXELS * c)
         .map(|chunk| {
-            wide(|| {
+            wide(#[inline(always)] || {
                 // f32 within a chunk (vectorises), f64 across chunks.
                 let mut s = vec![0f32; c];
                 let mut q = vec![0f32; c];

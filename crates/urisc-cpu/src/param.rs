@@ -58,7 +58,7 @@ impl Adam {
         let correction2 = 1.0 - b2.powi(self.step);
         for ((param, grad), (m, v)) in params.into_iter().zip(grads).zip(&mut self.moments) {
             assert_eq!(param.len(), grad.len(), "gradient size");
-            crate::wide::wide(|| {
+            crate::wide::wide(#[inline(always)] || {
                 for (((p, &g), m), v) in param
                     .iter_mut()
                     .zip(grad)

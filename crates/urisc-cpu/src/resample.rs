@@ -19,7 +19,7 @@ pub fn max_pool2(x: &Act) -> (Act, Vec<u8>) {
         .zip(arg.par_chunks_mut(ow * c))
         .enumerate()
         .for_each(|(r, (out_row, arg_row))| {
-            wide(|| {
+            wide(#[inline(always)] || {
                 let (img, oy) = (r / oh, r % oh);
                 let top = &x.data[((img * x.h + 2 * oy) * x.w) * c..][..x.w * c];
                 let bottom = &x.data[((img * x.h + 2 * oy + 1) * x.w) * c..][..x.w * c];
@@ -62,7 +62,7 @@ pub fn max_pool2_backward(dy: &Act, arg: &[u8], h: usize, w: usize) -> Act {
         .par_chunks_mut(h * w * c)
         .enumerate()
         .for_each(|(img, dx_img)| {
-            wide(|| {
+            wide(#[inline(always)] || {
                 for oy in 0..oh {
                     for ox in 0..ow {
                         for ch in 0..c {
@@ -109,7 +109,7 @@ pub fn upsample2_backward(dy: &Act) -> Act {
         .par_chunks_mut(w * c)
         .enumerate()
         .for_each(|(r, dx_row)| {
-            wide(|| {
+            wide(#[inline(always)] || {
                 let (img, y) = (r / h, r % h);
                 for dy_row in 0..2 {
                     let src = &dy.data[((img * dy.h + 2 * y + dy_row) * dy.w) * c..][..dy.w * c];
