@@ -216,51 +216,54 @@ impl Conv {
             .par_chunks_mut(band_rows * w * cout)
             .enumerate()
             .for_each_init(Vec::new, |scratch, (band, out_band)| {
-                wide(#[inline(always)] || {
-                    let p0 = band * band_rows * w;
-                    let m = out_band.len() / cout;
-                    if let Some(bias) = bias {
-                        for px in out_band.chunks_exact_mut(cout) {
-                            copy_channels(px, bias);
+                wide(
+                    #[inline(always)]
+                    || {
+                        let p0 = band * band_rows * w;
+                        let m = out_band.len() / cout;
+                        if let Some(bias) = bias {
+                            for px in out_band.chunks_exact_mut(cout) {
+                                copy_channels(px, bias);
+                            }
                         }
-                    }
-                    if native {
-                        implicit_gemm(
-                            inputs,
-                            self.k,
-                            weight,
-                            cout,
-                            p0,
-                            out_band,
-                            bias.is_some(),
-                            &zeros,
-                        );
-                    } else {
-                        let lhs = if self.k == 1 && inputs.len() == 1 {
-                            &first.data[p0 * cin..][..m * cin]
-                        } else {
-                            scratch.resize(m * patch, 0.0);
-                            im2col(inputs, self.k, p0, scratch);
-                            &scratch[..]
-                        };
-                        // SAFETY: the slices have exactly the sizes the strides describe.
-                        unsafe {
-                            sgemm::portable(
-                                (m, cout, patch),
-                                lhs.as_ptr(),
-                                (patch, 1),
-                                weight.as_ptr(),
+                        if native {
+                            implicit_gemm(
+                                inputs,
+                                self.k,
+                                weight,
                                 cout,
-                                out_band.as_mut_ptr(),
-                                cout,
+                                p0,
+                                out_band,
                                 bias.is_some(),
+                                &zeros,
                             );
+                        } else {
+                            let lhs = if self.k == 1 && inputs.len() == 1 {
+                                &first.data[p0 * cin..][..m * cin]
+                            } else {
+                                scratch.resize(m * patch, 0.0);
+                                im2col(inputs, self.k, p0, scratch);
+                                &scratch[..]
+                            };
+                            // SAFETY: the slices have exactly the sizes the strides describe.
+                            unsafe {
+                                sgemm::portable(
+                                    (m, cout, patch),
+                                    lhs.as_ptr(),
+                                    (patch, 1),
+                                    weight.as_ptr(),
+                                    cout,
+                                    out_band.as_mut_ptr(),
+                                    cout,
+                                    bias.is_some(),
+                                );
+                            }
                         }
-                    }
-                    if let Some(post) = post {
-                        post(out_band);
-                    }
-                })
+                        if let Some(post) = post {
+                            post(out_band);
+                        }
+                    },
+                )
             });
         out
     }
@@ -340,41 +343,52 @@ impl Conv {
         let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..groups)
             .into_par_iter()
             .map(|g| {
-                wide(#[inline(always)] || {
-                    let (r0, r1) = (g * rows / groups, (g + 1) * rows / groups);
-                    let mut dw = vec![0f32; patch * cout];
-                    if let Some(padded) = &padded {
-                        // SAFETY: `padded` is the padded concatenation of the inputs, `dy` matches;
-                        // it exists only when `native`, which callers pass only where
-                        // `sgemm::native()` holds.
-                        unsafe {
-                            weight_gradient_padded(padded, k, self.cin, first, r0..r1, dy, &mut dw)
-                        };
-                    } else {
-                        let band_rows = band_rows(rows, w, patch);
-                        let mut col = Vec::new();
-                        for b0 in (r0..r1).step_by(band_rows) {
-                            let m = band_rows.min(r1 - b0) * w;
-                            col.resize(m * patch, 0.0);
-                            im2col(inputs, k, b0 * w, &mut col);
-                            // SAFETY: the slices have exactly the sizes the strides describe.
+                wide(
+                    #[inline(always)]
+                    || {
+                        let (r0, r1) = (g * rows / groups, (g + 1) * rows / groups);
+                        let mut dw = vec![0f32; patch * cout];
+                        if let Some(padded) = &padded {
+                            // SAFETY: `padded` is the padded concatenation of the inputs, `dy` matches;
+                            // it exists only when `native`, which callers pass only where
+                            // `sgemm::native()` holds.
                             unsafe {
-                                sgemm::portable(
-                                    (patch, cout, m),
-                                    col.as_ptr(),
-                                    (1, patch),
-                                    dy.data[b0 * w * cout..].as_ptr(),
-                                    cout,
-                                    dw.as_mut_ptr(),
-                                    cout,
-                                    true,
-                                );
+                                weight_gradient_padded(
+                                    padded,
+                                    k,
+                                    self.cin,
+                                    first,
+                                    r0..r1,
+                                    dy,
+                                    &mut dw,
+                                )
+                            };
+                        } else {
+                            let band_rows = band_rows(rows, w, patch);
+                            let mut col = Vec::new();
+                            for b0 in (r0..r1).step_by(band_rows) {
+                                let m = band_rows.min(r1 - b0) * w;
+                                col.resize(m * patch, 0.0);
+                                im2col(inputs, k, b0 * w, &mut col);
+                                // SAFETY: the slices have exactly the sizes the strides describe.
+                                unsafe {
+                                    sgemm::portable(
+                                        (patch, cout, m),
+                                        col.as_ptr(),
+                                        (1, patch),
+                                        dy.data[b0 * w * cout..].as_ptr(),
+                                        cout,
+                                        dw.as_mut_ptr(),
+                                        cout,
+                                        true,
+                                    );
+                                }
                             }
                         }
-                    }
-                    let db = channel_sums(&dy.data[r0 * w * cout..r1 * w * cout], cout);
-                    (dw, db)
-                })
+                        let db = channel_sums(&dy.data[r0 * w * cout..r1 * w * cout], cout);
+                        (dw, db)
+                    },
+                )
             })
             .collect();
         let mut total = (vec![0f32; patch * cout], vec![0f32; cout]);
@@ -395,7 +409,10 @@ fn bias_gradient(dy: &Act) -> Vec<f32> {
         .into_par_iter()
         .map(|g| {
             let (r0, r1) = (g * rows / runs, (g + 1) * rows / runs);
-            wide(#[inline(always)] || channel_sums(&dy.data[r0 * w * c..r1 * w * c], c))
+            wide(
+                #[inline(always)]
+                || channel_sums(&dy.data[r0 * w * c..r1 * w * c], c),
+            )
         })
         .collect();
     let mut total = vec![0f32; c];
@@ -583,25 +600,28 @@ fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
         .par_chunks_mut(wp * cin)
         .enumerate()
         .for_each(|(prow, out)| {
-            wide(#[inline(always)] || {
-                let (img, py) = (prow / hp, prow % hp);
-                if py < pad || py >= pad + h {
-                    return;
-                }
-                let row = img * h + py - pad;
-                for x in 0..w {
-                    let dst = &mut out[(x + pad) * cin..][..cin];
-                    let mut offset = 0;
-                    for input in inputs {
-                        let c = input.c;
-                        copy_channels(
-                            &mut dst[offset..offset + c],
-                            &input.data[(row * w + x) * c..][..c],
-                        );
-                        offset += c;
+            wide(
+                #[inline(always)]
+                || {
+                    let (img, py) = (prow / hp, prow % hp);
+                    if py < pad || py >= pad + h {
+                        return;
                     }
-                }
-            })
+                    let row = img * h + py - pad;
+                    for x in 0..w {
+                        let dst = &mut out[(x + pad) * cin..][..cin];
+                        let mut offset = 0;
+                        for input in inputs {
+                            let c = input.c;
+                            copy_channels(
+                                &mut dst[offset..offset + c],
+                                &input.data[(row * w + x) * c..][..c],
+                            );
+                            offset += c;
+                        }
+                    }
+                },
+            )
         });
     padded
 }

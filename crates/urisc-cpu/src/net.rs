@@ -375,7 +375,12 @@ fn add_assign(a: &mut Act, b: &Act) {
     a.data
         .par_chunks_mut(1 << 16)
         .zip(b.data.par_chunks(1 << 16))
-        .for_each(|(a, b)| wide(#[inline(always)] || crate::conv::add_into(a, b)));
+        .for_each(|(a, b)| {
+            wide(
+                #[inline(always)]
+                || crate::conv::add_into(a, b),
+            )
+        });
 }
 
 impl Block {
@@ -394,9 +399,12 @@ impl Block {
                     None => (*x).clone(),
                 };
                 let mut y = add(&main, &shortcut);
-                y.data
-                    .par_chunks_mut(1 << 16)
-                    .for_each(|c| wide(#[inline(always)] || c.iter_mut().for_each(|v| *v = v.max(0.0))));
+                y.data.par_chunks_mut(1 << 16).for_each(|c| {
+                    wide(
+                        #[inline(always)]
+                        || c.iter_mut().for_each(|v| *v = v.max(0.0)),
+                    )
+                });
                 let y = Arc::new(y);
                 if let Some(tape) = tape {
                     tape.entries.push(Saved::ResidualOut { y: y.clone() });
@@ -427,13 +435,16 @@ impl Block {
                     .par_chunks_mut(1 << 16)
                     .zip(y.data.par_chunks(1 << 16))
                     .for_each(|(g, y)| {
-                        wide(#[inline(always)] || {
-                            for (g, &y) in g.iter_mut().zip(y) {
-                                if y <= 0.0 {
-                                    *g = 0.0;
+                        wide(
+                            #[inline(always)]
+                            || {
+                                for (g, &y) in g.iter_mut().zip(y) {
+                                    if y <= 0.0 {
+                                        *g = 0.0;
+                                    }
                                 }
-                            }
-                        })
+                            },
+                        )
                     });
                 let dshortcut = match projection {
                     Some(p) => conv_backward(p, tape, &g, grads),

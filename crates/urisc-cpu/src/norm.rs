@@ -1,5 +1,7 @@
 //! Batch normalisation over N·H·W per channel, fused with the ReLU that follows it.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::tensor::Act;
@@ -82,16 +84,27 @@ impl BatchNorm {
         let shift: Vec<f32> = (0..c)
             .map(|ch| self.beta[ch] - mean[ch] * scale[ch])
             .collect();
-        let mut y = Act::zeros(z.n, z.h, z.w, c);
-        y.data
-            .par_chunks_mut(REDUCE_PIXELS * c)
-            .zip(z.data.par_chunks(REDUCE_PIXELS * c))
-            .for_each(|(y, z)| {
-                wide(#[inline(always)] || {
-                    y.copy_from_slice(z);
-                    affine_band(y, &scale, &shift, relu);
+        let block = block_floats(c);
+        let (scale, shift) = (tiled(&scale, block), tiled(&shift, block));
+        let fill = |y: &mut [MaybeUninit<f32>]| {
+            y.par_chunks_mut(REDUCE_PIXELS * c)
+                .zip(z.data.par_chunks(REDUCE_PIXELS * c))
+                .for_each(|(y, z)| {
+                    wide(
+                        #[inline(always)]
+                        || {
+                            if relu {
+                                affine_into::<true>(y, z, &scale, &shift)
+                            } else {
+                                affine_into::<false>(y, z, &scale, &shift)
+                            }
+                        },
+                    )
                 })
-            });
+        };
+        // SAFETY: the chunks of `y` and `z` pair up whole, and `affine_into` writes every
+        // element of its chunk.
+        let y = unsafe { Act::filled_by((z.n, z.h, z.w, c), fill) };
         let saved = BnSaved {
             mean,
             inv_std,
@@ -143,26 +156,32 @@ impl BatchNorm {
     ) -> (Act, Option<AffineGrads>) {
         let c = self.channels();
         let gamma = &self.gamma;
-        let mut dz = Act::zeros(dy.n, dy.h, dy.w, c);
+        let shape = (dy.n, dy.h, dy.w, c);
         let step = REDUCE_PIXELS * c;
         let block = block_floats(c);
         if !saved.train {
             let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * saved.inv_std[ch]).collect();
             let scale = tiled(&scale, block);
-            dz.data
-                .par_chunks_mut(step)
-                .zip(dy.data.par_chunks(step))
-                .zip(y.data.par_chunks(step))
-                .for_each(|((dz, dy), y)| {
-                    wide(#[inline(always)] || {
-                        if relu {
-                            scale_gradient::<true>(dz, dy, y, &scale)
-                        } else {
-                            scale_gradient::<false>(dz, dy, y, &scale)
-                        }
+            let fill = |dz: &mut [MaybeUninit<f32>]| {
+                dz.par_chunks_mut(step)
+                    .zip(dy.data.par_chunks(step))
+                    .zip(y.data.par_chunks(step))
+                    .for_each(|((dz, dy), y)| {
+                        wide(
+                            #[inline(always)]
+                            || {
+                                if relu {
+                                    scale_gradient::<true>(dz, dy, y, &scale)
+                                } else {
+                                    scale_gradient::<false>(dz, dy, y, &scale)
+                                }
+                            },
+                        )
                     })
-                });
-            return (dz, None);
+            };
+            // SAFETY: `dy` and `y` have `dz`'s shape, so the chunks pair up whole, and
+            // `scale_gradient` writes every element of its chunk.
+            return (unsafe { Act::filled_by(shape, fill) }, None);
         }
         let z = z.expect("training-mode backward needs the normalised input");
         let (mean, inv_std) = (&saved.mean, &saved.inv_std);
@@ -173,18 +192,22 @@ impl BatchNorm {
             .zip(y.data.par_chunks(step))
             .zip(z.data.par_chunks(step))
             .map(|((dy, y), z)| {
-                wide(#[inline(always)] || {
-                    // f32 within a chunk (vectorises), f64 across chunks.
-                    let (sg, sgx) = if relu {
-                        gradient_sums::<true>(dy, y, z, &mean_block)
-                    } else {
-                        gradient_sums::<false>(dy, y, z, &mean_block)
-                    };
-                    let (sg, sgx) = (per_channel(&sg, c), per_channel(&sgx, c));
-                    let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
-                    let sgx = sgx.iter().zip(inv_std).map(|(s, i)| s * i).collect();
-                    (widen(sg), widen(sgx))
-                })
+                wide(
+                    #[inline(always)]
+                    || {
+                        // f32 within a chunk (vectorises), f64 across chunks.
+                        let (sg, sgx) = if relu {
+                            gradient_sums::<true>(dy, y, z, &mean_block)
+                        } else {
+                            gradient_sums::<false>(dy, y, z, &mean_block)
+                        };
+                        let (sg, sgx) = (per_channel(&sg, c), per_channel(&sgx, c));
+                        let widen =
+                            |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+                        let sgx = sgx.iter().zip(inv_std).map(|(s, i)| s * i).collect();
+                        (widen(sg), widen(sgx))
+                    },
+                )
             })
             .collect::<Vec<_>>()
             .into_iter()
@@ -200,20 +223,27 @@ impl BatchNorm {
             .map(|ch| slope[ch] * mean[ch] - k[ch] * mean_g[ch])
             .collect();
         let coefficients = [tiled(&k, block), tiled(&slope, block), tiled(&bias, block)];
-        dz.data
-            .par_chunks_mut(step)
-            .zip(dy.data.par_chunks(step))
-            .zip(y.data.par_chunks(step))
-            .zip(z.data.par_chunks(step))
-            .for_each(|(((dz, dy), y), z)| {
-                wide(#[inline(always)] || {
-                    if relu {
-                        input_gradient::<true>(dz, (dy, y, z), &coefficients)
-                    } else {
-                        input_gradient::<false>(dz, (dy, y, z), &coefficients)
-                    }
+        let fill = |dz: &mut [MaybeUninit<f32>]| {
+            dz.par_chunks_mut(step)
+                .zip(dy.data.par_chunks(step))
+                .zip(y.data.par_chunks(step))
+                .zip(z.data.par_chunks(step))
+                .for_each(|(((dz, dy), y), z)| {
+                    wide(
+                        #[inline(always)]
+                        || {
+                            if relu {
+                                input_gradient::<true>(dz, (dy, y, z), &coefficients)
+                            } else {
+                                input_gradient::<false>(dz, (dy, y, z), &coefficients)
+                            }
+                        },
+                    )
                 })
-            });
+        };
+        // SAFETY: `dy`, `y` and `z` have `dz`'s shape, so the chunks pair up whole, and
+        // `input_gradient` writes every element of its chunk.
+        let dz = unsafe { Act::filled_by(shape, fill) };
         let dgamma: Vec<f32> = sum_g_xhat.iter().map(|&s| s as f32).collect();
         let dbeta: Vec<f32> = sum_g.iter().map(|&s| s as f32).collect();
         (dz, Some((dgamma, dbeta)))
@@ -251,15 +281,43 @@ fn through_relu<const RELU: bool>(y: f32, g: f32) -> f32 {
     }
 }
 
+/// `y = z·scale + shift` (then ReLU) per channel (`scale`, `shift` tiled to a block).
+#[inline(always)]
+fn affine_into<const RELU: bool>(
+    y: &mut [MaybeUninit<f32>],
+    z: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+) {
+    let block = scale.len();
+    for (y, z) in y.chunks_mut(block).zip(z.chunks(block)) {
+        let n = y.len();
+        let (z, scale, shift) = (&z[..n], &scale[..n], &shift[..n]);
+        for i in 0..n {
+            let a = z[i] * scale[i] + shift[i];
+            y[i] = MaybeUninit::new(if RELU { a.max(0.0) } else { a });
+        }
+    }
+}
+
 /// Evaluation mode: `dz = scale · g` per channel (`scale` tiled to a block).
 #[inline(always)]
-fn scale_gradient<const RELU: bool>(dz: &mut [f32], dy: &[f32], y: &[f32], scale: &[f32]) {
+fn scale_gradient<const RELU: bool>(
+    dz: &mut [MaybeUninit<f32>],
+    dy: &[f32],
+    y: &[f32],
+    scale: &[f32],
+) {
     let block = scale.len();
-    for ((dz, dy), y) in dz.chunks_mut(block).zip(dy.chunks(block)).zip(y.chunks(block)) {
+    for ((dz, dy), y) in dz
+        .chunks_mut(block)
+        .zip(dy.chunks(block))
+        .zip(y.chunks(block))
+    {
         let n = dz.len();
         let (dy, y, scale) = (&dy[..n], &y[..n], &scale[..n]);
         for i in 0..n {
-            dz[i] = through_relu::<RELU>(y[i], dy[i]) * scale[i];
+            dz[i] = MaybeUninit::new(through_relu::<RELU>(y[i], dy[i]) * scale[i]);
         }
     }
 }
@@ -290,7 +348,7 @@ fn gradient_sums<const RELU: bool>(
 /// Training mode: `dz = k·g − slope·z + bias` per channel (`[k, slope, bias]` tiled to a block).
 #[inline(always)]
 fn input_gradient<const RELU: bool>(
-    dz: &mut [f32],
+    dz: &mut [MaybeUninit<f32>],
     (dy, y, z): (&[f32], &[f32], &[f32]),
     [k, slope, bias]: &[Vec<f32>; 3],
 ) {
@@ -301,7 +359,8 @@ fn input_gradient<const RELU: bool>(
         let (dy, y, z) = (&dy[..n], &y[..n], &z[..n]);
         let (k, slope, bias) = (&k[..n], &slope[..n], &bias[..n]);
         for i in 0..n {
-            dz[i] = k[i] * through_relu::<RELU>(y[i], dy[i]) - slope[i] * z[i] + bias[i];
+            let g = through_relu::<RELU>(y[i], dy[i]);
+            dz[i] = MaybeUninit::new(k[i] * g - slope[i] * z[i] + bias[i]);
         }
     }
 }
@@ -324,19 +383,22 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
         .data
         .par_chunks(REDUCE_PIXELS * c)
         .map(|chunk| {
-            wide(#[inline(always)] || {
-                // f32 within a chunk (vectorises), f64 across chunks.
-                let mut s = vec![0f32; c];
-                let mut q = vec![0f32; c];
-                for px in chunk.chunks_exact(c) {
-                    for ch in 0..c {
-                        s[ch] += px[ch];
-                        q[ch] += px[ch] * px[ch];
+            wide(
+                #[inline(always)]
+                || {
+                    // f32 within a chunk (vectorises), f64 across chunks.
+                    let mut s = vec![0f32; c];
+                    let mut q = vec![0f32; c];
+                    for px in chunk.chunks_exact(c) {
+                        for ch in 0..c {
+                            s[ch] += px[ch];
+                            q[ch] += px[ch] * px[ch];
+                        }
                     }
-                }
-                let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
-                (widen(s), widen(q))
-            })
+                    let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+                    (widen(s), widen(q))
+                },
+            )
         })
         .collect::<Vec<_>>()
         .into_iter()

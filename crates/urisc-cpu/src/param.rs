@@ -58,18 +58,22 @@ impl Adam {
         let correction2 = 1.0 - b2.powi(self.step);
         for ((param, grad), (m, v)) in params.into_iter().zip(grads).zip(&mut self.moments) {
             assert_eq!(param.len(), grad.len(), "gradient size");
-            crate::wide::wide(#[inline(always)] || {
-                for (((p, &g), m), v) in param
-                    .iter_mut()
-                    .zip(grad)
-                    .zip(m.iter_mut())
-                    .zip(v.iter_mut())
-                {
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    *p -= learning_rate * (*m / correction1) / ((*v / correction2).sqrt() + eps);
-                }
-            });
+            crate::wide::wide(
+                #[inline(always)]
+                || {
+                    for (((p, &g), m), v) in param
+                        .iter_mut()
+                        .zip(grad)
+                        .zip(m.iter_mut())
+                        .zip(v.iter_mut())
+                    {
+                        *m = b1 * *m + (1.0 - b1) * g;
+                        *v = b2 * *v + (1.0 - b2) * g * g;
+                        *p -=
+                            learning_rate * (*m / correction1) / ((*v / correction2).sqrt() + eps);
+                    }
+                },
+            );
         }
     }
 }

@@ -19,32 +19,35 @@ pub fn max_pool2(x: &Act) -> (Act, Vec<u8>) {
         .zip(arg.par_chunks_mut(ow * c))
         .enumerate()
         .for_each(|(r, (out_row, arg_row))| {
-            wide(#[inline(always)] || {
-                let (img, oy) = (r / oh, r % oh);
-                let top = &x.data[((img * x.h + 2 * oy) * x.w) * c..][..x.w * c];
-                let bottom = &x.data[((img * x.h + 2 * oy + 1) * x.w) * c..][..x.w * c];
-                for ox in 0..ow {
-                    let candidates = [
-                        &top[2 * ox * c..][..c],
-                        &top[(2 * ox + 1) * c..][..c],
-                        &bottom[2 * ox * c..][..c],
-                        &bottom[(2 * ox + 1) * c..][..c],
-                    ];
-                    for ch in 0..c {
-                        let mut best = candidates[0][ch];
-                        let mut which = 0u8;
-                        for (i, cand) in candidates.iter().enumerate().skip(1) {
-                            // Strictly greater: ties and NaN keep the first, as the reference.
-                            if cand[ch] > best {
-                                best = cand[ch];
-                                which = i as u8;
+            wide(
+                #[inline(always)]
+                || {
+                    let (img, oy) = (r / oh, r % oh);
+                    let top = &x.data[((img * x.h + 2 * oy) * x.w) * c..][..x.w * c];
+                    let bottom = &x.data[((img * x.h + 2 * oy + 1) * x.w) * c..][..x.w * c];
+                    for ox in 0..ow {
+                        let candidates = [
+                            &top[2 * ox * c..][..c],
+                            &top[(2 * ox + 1) * c..][..c],
+                            &bottom[2 * ox * c..][..c],
+                            &bottom[(2 * ox + 1) * c..][..c],
+                        ];
+                        for ch in 0..c {
+                            let mut best = candidates[0][ch];
+                            let mut which = 0u8;
+                            for (i, cand) in candidates.iter().enumerate().skip(1) {
+                                // Strictly greater: ties and NaN keep the first, as the reference.
+                                if cand[ch] > best {
+                                    best = cand[ch];
+                                    which = i as u8;
+                                }
                             }
+                            out_row[ox * c + ch] = best;
+                            arg_row[ox * c + ch] = which;
                         }
-                        out_row[ox * c + ch] = best;
-                        arg_row[ox * c + ch] = which;
                     }
-                }
-            })
+                },
+            )
         });
     (out, arg)
 }
@@ -62,18 +65,21 @@ pub fn max_pool2_backward(dy: &Act, arg: &[u8], h: usize, w: usize) -> Act {
         .par_chunks_mut(h * w * c)
         .enumerate()
         .for_each(|(img, dx_img)| {
-            wide(#[inline(always)] || {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        for ch in 0..c {
-                            let i = ((img * oh + oy) * ow + ox) * c + ch;
-                            let a = arg[i] as usize;
-                            let (y, x) = (2 * oy + a / 2, 2 * ox + a % 2);
-                            dx_img[(y * w + x) * c + ch] = dy.data[i];
+            wide(
+                #[inline(always)]
+                || {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            for ch in 0..c {
+                                let i = ((img * oh + oy) * ow + ox) * c + ch;
+                                let a = arg[i] as usize;
+                                let (y, x) = (2 * oy + a / 2, 2 * ox + a % 2);
+                                dx_img[(y * w + x) * c + ch] = dy.data[i];
+                            }
                         }
                     }
-                }
-            })
+                },
+            )
         });
     dx
 }
@@ -109,19 +115,23 @@ pub fn upsample2_backward(dy: &Act) -> Act {
         .par_chunks_mut(w * c)
         .enumerate()
         .for_each(|(r, dx_row)| {
-            wide(#[inline(always)] || {
-                let (img, y) = (r / h, r % h);
-                for dy_row in 0..2 {
-                    let src = &dy.data[((img * dy.h + 2 * y + dy_row) * dy.w) * c..][..dy.w * c];
-                    for (x, px) in dx_row.chunks_exact_mut(c).enumerate() {
-                        for half in 0..2 {
-                            for (d, &g) in px.iter_mut().zip(&src[(2 * x + half) * c..][..c]) {
-                                *d += g;
+            wide(
+                #[inline(always)]
+                || {
+                    let (img, y) = (r / h, r % h);
+                    for dy_row in 0..2 {
+                        let src =
+                            &dy.data[((img * dy.h + 2 * y + dy_row) * dy.w) * c..][..dy.w * c];
+                        for (x, px) in dx_row.chunks_exact_mut(c).enumerate() {
+                            for half in 0..2 {
+                                for (d, &g) in px.iter_mut().zip(&src[(2 * x + half) * c..][..c]) {
+                                    *d += g;
+                                }
                             }
                         }
                     }
-                }
-            })
+                },
+            )
         });
     dx
 }
