@@ -17,7 +17,7 @@ mod train;
 
 use std::process::ExitCode;
 
-/// Large freed buffers are kept for the next one of their size (see `urisc_cpu::Recycling`:
+/// Training keeps large freed buffers for the next one of their size (see `urisc_cpu::Recycling`:
 /// fresh mappings and their page faults were 11 % of a width-64 training step).
 #[global_allocator]
 static ALLOCATOR: urisc_cpu::Recycling = urisc_cpu::Recycling;

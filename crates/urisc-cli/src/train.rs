@@ -27,6 +27,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    urisc_cpu::Recycling::keep_freed_blocks(true);
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("{}: cannot read", args.config.display()))?;
     let config = TrainConfig::parse(&text, &args.overrides)

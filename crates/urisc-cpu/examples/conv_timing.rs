@@ -1,4 +1,5 @@
-//! Times one 3×3 convolution's forward pass, direct and Winograd, and its weight gradient:
+//! Times one 3×3 convolution's forward pass (training and inference), direct and Winograd, and
+//! its weight gradient:
 //! `cargo run --release -p urisc-cpu --example conv_timing -- H W CIN COUT [REPS]`.
 use std::time::Instant;
 use urisc_cpu::{pseudo_random, set_conv_algorithm, Act, Conv, ConvAlgorithm};
@@ -25,18 +26,28 @@ fn main() {
             continue;
         }
         set_conv_algorithm(algorithm);
-        conv.forward(&[&x], None);
-        let t = Instant::now();
-        for _ in 0..reps {
-            std::hint::black_box(conv.forward(&[&x], None));
+        for inference in [false, true] {
+            let run = || {
+                if inference {
+                    conv.forward_inference(&[&x], None)
+                } else {
+                    conv.forward(&[&x], None)
+                }
+            };
+            run();
+            let t = Instant::now();
+            for _ in 0..reps {
+                std::hint::black_box(run());
+            }
+            let s = t.elapsed().as_secs_f64() / reps as f64;
+            let pass = if inference { "inference" } else { "training" };
+            println!(
+                "{:>8} {pass:>9} {h}x{w} {cin}->{cout}: {:.3} ms, {:.0} GFLOP/s (direct-equivalent)",
+                algorithm.name(),
+                s * 1e3,
+                flops / s / 1e9
+            );
         }
-        let s = t.elapsed().as_secs_f64() / reps as f64;
-        println!(
-            "{:>8} {h}x{w} {cin}->{cout}: {:.3} ms, {:.0} GFLOP/s (direct-equivalent)",
-            algorithm.name(),
-            s * 1e3,
-            flops / s / 1e9
-        );
     }
     let dy = Act::from_vec(1, h, w, cout, pseudo_random(h * w * cout, 3));
     conv.backward_weight(&[&x], &dy);

@@ -4,10 +4,13 @@
 //! step after step. Above glibc's largest mmap threshold (32 MiB: every level-1 activation of
 //! a width-64 U-Net on 4 × 256² pixels is 64 MiB) each one is a fresh mapping: the kernel zeroes
 //! it page by page on first touch, and unmapping it flushes the other cores' TLBs. That was 11 %
-//! of a width-64 training step on the AVX-512 Xeon. Binaries opt in with
-//! `#[global_allocator] static ALLOCATOR: urisc_cpu::Recycling = urisc_cpu::Recycling;`.
+//! of a width-64 training step on the AVX-512 Xeon. Binaries install it with
+//! `#[global_allocator] static ALLOCATOR: urisc_cpu::Recycling = urisc_cpu::Recycling;` and
+//! switch it on with [`Recycling::keep_freed_blocks`] for training: kept blocks raise peak
+//! memory (streamed prediction of a section: 70 → 101 MiB, no faster), so it is off by default.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Blocks this large or larger are kept when freed (smaller ones are glibc's business: it
@@ -20,12 +23,21 @@ const MAX_KEPT: usize = 1 << 31;
 
 /// Freed blocks: (address, size) of each slot, 0 where empty.
 static KEPT: Mutex<[(usize, usize); SLOTS]> = Mutex::new([(0, 0); SLOTS]);
+/// Whether freed large blocks are kept (see [`Recycling::keep_freed_blocks`]).
+static KEEPING: AtomicBool = AtomicBool::new(false);
 
-/// The system allocator, except that freed blocks of 4 MiB or more with alignment ≤ 16 are kept
-/// (up to 32 blocks and 2 GiB) and handed out again for a request of exactly their size.
+/// The system allocator, except that once [`Recycling::keep_freed_blocks`] is on, freed blocks of
+/// 4 MiB or more with alignment ≤ 16 are kept (up to 32 blocks and 2 GiB) and handed out again
+/// for a request of exactly their size.
 pub struct Recycling;
 
 impl Recycling {
+    /// Keeps freed large blocks from now on (`true`), or frees them again (`false`; blocks kept
+    /// so far are still handed out).
+    pub fn keep_freed_blocks(keep: bool) {
+        KEEPING.store(keep, Ordering::Relaxed);
+    }
+
     /// Whether blocks of `layout` are kept.
     fn kept(layout: Layout) -> bool {
         layout.size() >= MIN_BLOCK && layout.align() <= 16
@@ -44,6 +56,9 @@ impl Recycling {
 
     /// Keeps `ptr` (of `size` bytes), or returns false where the cache is full.
     fn keep(ptr: *mut u8, size: usize) -> bool {
+        if !KEEPING.load(Ordering::Relaxed) {
+            return false;
+        }
         let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
         let total: usize = kept.iter().map(|&(_, s)| s).sum();
         if total + size > MAX_KEPT {
@@ -122,6 +137,7 @@ mod tests {
     #[test]
     fn a_freed_large_block_is_handed_out_again_for_its_size_only() {
         let recycling = Recycling;
+        Recycling::keep_freed_blocks(true);
         let layout = Layout::from_size_align(MIN_BLOCK + 4096, 16).unwrap();
         let other = Layout::from_size_align(MIN_BLOCK + 8192, 16).unwrap();
         // SAFETY: layouts of non-zero size; each block is freed once with its own layout.
