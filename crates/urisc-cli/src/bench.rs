@@ -213,7 +213,6 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 (1..=8).contains(&depth),
                 "--depth must be 1 to 8, not {depth}"
             );
-            urisc_cpu::Recycling::keep_freed_blocks(true);
             let options = urisc_train::SpeedOptions {
                 width,
                 depth,

@@ -9,8 +9,8 @@
 //! their 16 GEMMs on the same tile. Work is split into bands of rows across rayon's threads. In
 //! inference, batch norm and ReLU run as each band's epilogue while it is in cache. Training and
 //! input gradients record a [`Tape`]; data gradients are convolutions with the flipped kernel,
-//! weight gradients the same tile over (tap, channel) rows and pixel steps, batch norm + ReLU
-//! backward fused. CPUs without AVX-512 take im2col + the `gemm` crate instead.
+//! 3×3 weight gradients GEMMs in the Winograd domain reduced over tiles (others the same tile over
+//! (tap, channel) rows and pixel steps), batch norm + ReLU backward fused. CPUs without AVX-512 take im2col + the `gemm` crate instead.
 //!
 //! The network structure mirrors `urisc_nn::SegmentationNet` (which converts to and from
 //! [`Net`]); tests there check every layer and whole networks against burn's reference

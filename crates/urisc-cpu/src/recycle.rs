@@ -21,21 +21,43 @@ const SLOTS: usize = 32;
 /// Bytes kept at most (the largest blocks come first to go when a new one would pass it).
 const MAX_KEPT: usize = 1 << 31;
 
-/// Freed blocks: (address, size) of each slot, 0 where empty.
-static KEPT: Mutex<[(usize, usize); SLOTS]> = Mutex::new([(0, 0); SLOTS]);
+/// Freed blocks: (address, size, alignment) of each slot, address 0 where empty.
+static KEPT: Mutex<[(usize, usize, usize); SLOTS]> = Mutex::new([(0, 0, 0); SLOTS]);
 /// Whether freed large blocks are kept (see [`Recycling::keep_freed_blocks`]).
 static KEEPING: AtomicBool = AtomicBool::new(false);
 
 /// The system allocator, except that once [`Recycling::keep_freed_blocks`] is on, freed blocks of
 /// 4 MiB or more with alignment ≤ 16 are kept (up to 32 blocks and 2 GiB) and handed out again
-/// for a request of exactly their size.
+/// for a request of exactly their layout.
 pub struct Recycling;
 
 impl Recycling {
-    /// Keeps freed large blocks from now on (`true`), or frees them again (`false`; blocks kept
-    /// so far are still handed out).
+    /// Keeps freed large blocks from now on (`true`), or frees them again (`false`, which also
+    /// returns the blocks kept so far to the system).
     pub fn keep_freed_blocks(keep: bool) {
         KEEPING.store(keep, Ordering::Relaxed);
+        if keep {
+            return;
+        }
+        let kept = std::mem::replace(&mut *Self::slots(), [(0, 0, 0); SLOTS]);
+        for (ptr, size, align) in kept {
+            if ptr != 0 {
+                // SAFETY: a kept block, owned by the cache alone, allocated by `System` with
+                // this size and alignment (see `dealloc`).
+                unsafe {
+                    System.dealloc(
+                        ptr as *mut u8,
+                        Layout::from_size_align_unchecked(size, align),
+                    )
+                };
+            }
+        }
+    }
+
+    /// The slots, locked. A poisoned lock only means a panic elsewhere while it was held; the
+    /// slots are always consistent (each update is one assignment).
+    fn slots() -> std::sync::MutexGuard<'static, [(usize, usize, usize); SLOTS]> {
+        KEPT.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether blocks of `layout` are kept.
@@ -43,30 +65,31 @@ impl Recycling {
         layout.size() >= MIN_BLOCK && layout.align() <= 16
     }
 
-    /// A kept block of exactly `size` bytes, taken out of the cache.
-    fn take(size: usize) -> Option<*mut u8> {
-        // A poisoned lock only means a panic elsewhere while it was held; the slots are
-        // always consistent (each update is one assignment).
-        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = kept.iter_mut().find(|(ptr, s)| *ptr != 0 && *s == size)?;
+    /// A kept block of exactly `layout` (size and alignment), taken out of the cache.
+    fn take(layout: Layout) -> Option<*mut u8> {
+        let mut kept = Self::slots();
+        let slot = kept
+            .iter_mut()
+            .find(|(ptr, s, a)| *ptr != 0 && *s == layout.size() && *a == layout.align())?;
         let ptr = slot.0 as *mut u8;
-        *slot = (0, 0);
+        *slot = (0, 0, 0);
         Some(ptr)
     }
 
-    /// Keeps `ptr` (of `size` bytes), or returns false where the cache is full.
-    fn keep(ptr: *mut u8, size: usize) -> bool {
+    /// Keeps `ptr` (allocated with `layout`), or returns false where keeping is off or the cache
+    /// is full.
+    fn keep(ptr: *mut u8, layout: Layout) -> bool {
         if !KEEPING.load(Ordering::Relaxed) {
             return false;
         }
-        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-        let total: usize = kept.iter().map(|&(_, s)| s).sum();
-        if total + size > MAX_KEPT {
+        let mut kept = Self::slots();
+        let total: usize = kept.iter().map(|&(_, s, _)| s).sum();
+        if total + layout.size() > MAX_KEPT {
             return false;
         }
-        match kept.iter_mut().find(|(p, _)| *p == 0) {
+        match kept.iter_mut().find(|(p, _, _)| *p == 0) {
             Some(slot) => {
-                *slot = (ptr as usize, size);
+                *slot = (ptr as usize, layout.size(), layout.align());
                 true
             }
             None => false,
@@ -74,15 +97,13 @@ impl Recycling {
     }
 }
 
-// SAFETY: every block handed out is either fresh from `System` or a kept one of exactly the
-// requested size and an alignment `System` gave for a layout of at most 16 (which satisfies any
-// request of alignment ≤ 16); kept blocks are owned by the cache alone until taken again, and
-// are returned to `System` with the layout they were allocated with (same size, alignment ≤ 16:
-// `System` frees those with `free`, whatever the alignment).
+// SAFETY: every block handed out is either fresh from `System` or a kept one allocated by
+// `System` with exactly the requested layout; kept blocks are owned by the cache alone until taken
+// again or returned to `System` with that layout (`keep_freed_blocks(false)`).
 unsafe impl GlobalAlloc for Recycling {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if Self::kept(layout) {
-            if let Some(ptr) = Self::take(layout.size()) {
+            if let Some(ptr) = Self::take(layout) {
                 return ptr;
             }
         }
@@ -92,7 +113,7 @@ unsafe impl GlobalAlloc for Recycling {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if Self::kept(layout) {
-            if let Some(ptr) = Self::take(layout.size()) {
+            if let Some(ptr) = Self::take(layout) {
                 // SAFETY: a kept block of `layout.size()` bytes, owned by the caller now.
                 unsafe { std::ptr::write_bytes(ptr, 0, layout.size()) };
                 return ptr;
@@ -103,11 +124,11 @@ unsafe impl GlobalAlloc for Recycling {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if Self::kept(layout) && Self::keep(ptr, layout.size()) {
+        if Self::kept(layout) && Self::keep(ptr, layout) {
             return;
         }
-        // SAFETY: `ptr` was allocated with `layout` (caller's contract; kept blocks are only
-        // handed out for their own size, with alignment ≤ 16 both times).
+        // SAFETY: `ptr` was allocated with `layout` (caller's contract; a kept block is only
+        // handed out for the layout `System` allocated it with).
         unsafe { System.dealloc(ptr, layout) }
     }
 
@@ -154,6 +175,12 @@ mod tests {
                 .all(|&v| v == 0));
             recycling.dealloc(b, other);
             recycling.dealloc(c, layout);
+            // Switching off returns the kept blocks: none is handed out again.
+            Recycling::keep_freed_blocks(false);
+            assert!(Recycling::slots().iter().all(|&(ptr, _, _)| ptr == 0));
+            let d = recycling.alloc(layout);
+            recycling.dealloc(d, layout);
+            assert!(Recycling::slots().iter().all(|&(ptr, _, _)| ptr == 0));
             // Small blocks go to the system allocator untouched.
             let small = Layout::from_size_align(64, 8).unwrap();
             let s = recycling.alloc(small);
