@@ -24,6 +24,27 @@ use urisc_nn::onnx::OnnxOutput;
 use urisc_nn::{Engine, ModelFileError, Segmenter};
 use urisc_train::{load_split, train as train_run, Progress, TrainConfig, TrainError};
 
+/// Training keeps large freed buffers for the next one of their size, as the CLI's does (see
+/// `urisc_cpu::Recycling`); only while `train` runs, so a Python session holds nothing after it.
+#[global_allocator]
+static ALLOCATOR: urisc_cpu::Recycling = urisc_cpu::Recycling;
+
+/// Keeps freed large buffers while it lives (a training run), returns them when dropped.
+struct KeptBuffers;
+
+impl KeptBuffers {
+    fn start() -> KeptBuffers {
+        urisc_cpu::Recycling::keep_freed_blocks(true);
+        KeptBuffers
+    }
+}
+
+impl Drop for KeptBuffers {
+    fn drop(&mut self) {
+        urisc_cpu::Recycling::keep_freed_blocks(false);
+    }
+}
+
 // ----------------------------------------------------------------------------------------
 // Errors: the CLI's one-line messages, as the Python exception that fits.
 
@@ -673,6 +694,7 @@ fn train<'py>(
         .unwrap_or_default();
     let mut warnings = Vec::new();
     let result = py.detach(|| {
+        let _kept = KeptBuffers::start();
         let split = load_split(&config, &base)?;
         train_run(&config, &split, &out, resume, force, &mut |p| {
             if let Progress::Warning(message) = p {
