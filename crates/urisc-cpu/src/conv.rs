@@ -13,7 +13,7 @@ use crate::tensor::{copy_channels, Act};
 use crate::wide::wide;
 use crate::winograd;
 
-/// How 3×3 convolutions (forward and data gradient) run.
+/// How 3×3 convolutions (forward, data and weight gradients) run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvAlgorithm {
     /// Winograd F(4×4, 3×3) for inference passes ([`Conv::forward_inference`]: 4× fewer
