@@ -424,3 +424,85 @@ pub fn affine_band(band: &mut [f32], scale: &[f32], shift: &[f32], relu: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::pseudo_random as random;
+
+    /// Batch norm (+ ReLU) forward and backward, train and eval mode, against the textbook
+    /// formulas in f64 one value at a time: channel counts around the 64-float blocks (1, 5, 16,
+    /// 17, 70) and pixel counts that end mid-block and span several reduction chunks.
+    #[test]
+    fn blocked_loops_match_the_formulas() {
+        for (case, &(c, pixels)) in [(1, 3), (5, 7), (16, 5000), (17, 9), (70, 4099)]
+            .iter()
+            .enumerate()
+        {
+            let seed = 10 * case as u64;
+            let bn = BatchNorm {
+                gamma: random(c, seed).iter().map(|g| 1.0 + 0.5 * g).collect(),
+                beta: random(c, seed + 1),
+                running_mean: random(c, seed + 2),
+                running_var: random(c, seed + 3).iter().map(|v| 0.5 + v.abs()).collect(),
+                epsilon: 1e-5,
+                momentum: 0.1,
+            };
+            let z = Act::from_vec(1, 1, pixels, c, random(pixels * c, seed + 4));
+            let dy = Act::from_vec(1, 1, pixels, c, random(pixels * c, seed + 5));
+            let at = |v: &[f32], p: usize, ch: usize| f64::from(v[p * c + ch]);
+            for (train, relu) in [(true, true), (true, false), (false, true), (false, false)] {
+                let (y, saved) = bn.forward(&z, relu, train);
+                let (dz, affine) = bn.backward(train.then_some(&z), &y, &dy, &saved, relu);
+                for ch in 0..c {
+                    let (mean, var) = if train {
+                        let mean =
+                            (0..pixels).map(|p| at(&z.data, p, ch)).sum::<f64>() / pixels as f64;
+                        let var = (0..pixels)
+                            .map(|p| (at(&z.data, p, ch) - mean).powi(2))
+                            .sum::<f64>()
+                            / pixels as f64;
+                        (mean, var)
+                    } else {
+                        (
+                            f64::from(bn.running_mean[ch]),
+                            f64::from(bn.running_var[ch]),
+                        )
+                    };
+                    let inv_std = 1.0 / (var + 1e-5).sqrt();
+                    let (gamma, beta) = (f64::from(bn.gamma[ch]), f64::from(bn.beta[ch]));
+                    let xhat = |p: usize| (at(&z.data, p, ch) - mean) * inv_std;
+                    let pre = |p: usize| gamma * xhat(p) + beta;
+                    let g = |p: usize| {
+                        if relu && pre(p) <= 0.0 {
+                            0.0
+                        } else {
+                            at(&dy.data, p, ch)
+                        }
+                    };
+                    let sum_g: f64 = (0..pixels).map(g).sum();
+                    let sum_gx: f64 = (0..pixels).map(|p| g(p) * xhat(p)).sum();
+                    let n = pixels as f64;
+                    for p in 0..pixels {
+                        let want_y = if relu { pre(p).max(0.0) } else { pre(p) };
+                        let got_y = at(&y.data, p, ch);
+                        assert!((got_y - want_y).abs() < 1e-4, "y {c} {train} {relu}");
+                        let want_dz = if train {
+                            gamma * inv_std * (g(p) - sum_g / n - xhat(p) * sum_gx / n)
+                        } else {
+                            gamma * inv_std * g(p)
+                        };
+                        let got_dz = at(&dz.data, p, ch);
+                        assert!((got_dz - want_dz).abs() < 1e-4, "dz {c} {train} {relu}");
+                    }
+                    if let Some((dgamma, dbeta)) = &affine {
+                        let tolerance = 1e-4 * n.sqrt();
+                        assert!((f64::from(dgamma[ch]) - sum_gx).abs() < tolerance, "dγ {c}");
+                        assert!((f64::from(dbeta[ch]) - sum_g).abs() < tolerance, "dβ {c}");
+                    }
+                }
+                assert_eq!(affine.is_some(), train);
+            }
+        }
+    }
+}

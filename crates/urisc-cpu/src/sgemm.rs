@@ -271,6 +271,61 @@ pub fn strided_tile_for(nr: usize) -> StridedTile {
 }
 
 /// `C[m×n] (+)= A[m×k]·B[k×n]` with A (i, p) at `a[i·a_rs + p·a_cs]`, B row-major (`ldb`), C
+/// row-major (`ldc`): on the native strided tile where `native` (tiles of [`MR`] rows × [`NR`]
+/// columns, the whole reduction in registers), else on the portable `gemm` crate.
+///
+/// # Safety
+/// The pointers must cover the matrices their sizes and strides describe; where `native`,
+/// [`native`] must hold and A must stay readable for [`MR`] rows from every tile's first (rows
+/// beyond `m` are read, not used).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn strided(
+    native: bool,
+    (m, n, k): (usize, usize, usize),
+    a: *const f32,
+    (a_rs, a_cs): (usize, usize),
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    if !native {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { portable((m, n, k), a, (a_rs, a_cs), b, ldb, c, ldc, accumulate) };
+        return;
+    }
+    for j0 in (0..n).step_by(NR) {
+        let nr = NR.min(n - j0);
+        let kernel = strided_tile_for(nr);
+        for i0 in (0..m).step_by(MR) {
+            let segment = Strided {
+                a: a.wrapping_add(i0 * a_rs),
+                lda: a_rs,
+                step: a_cs,
+                steps: k,
+                b,
+            };
+            // SAFETY: `native()` holds and A's rows `i0 .. i0 + MR` are readable for the `k`
+            // steps (caller's contract); B has `k` rows of `n ≥ j0 + nr` columns; the C tile
+            // (`min(MR, m − i0)` rows × `nr` columns from (i0, j0)) lies inside C.
+            unsafe {
+                kernel(
+                    &[segment],
+                    j0,
+                    ldb,
+                    c.add(i0 * ldc + j0),
+                    ldc,
+                    MR.min(m - i0),
+                    nr,
+                    accumulate,
+                )
+            };
+        }
+    }
+}
+
+/// `C[m×n] (+)= A[m×k]·B[k×n]` with A (i, p) at `a[i·a_rs + p·a_cs]`, B row-major (`ldb`), C
 /// row-major (`ldc`), on the portable `gemm` crate.
 ///
 /// # Safety

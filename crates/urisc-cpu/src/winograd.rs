@@ -548,53 +548,23 @@ fn accumulate_products(
     for xi in 0..POSITIONS {
         let (v_xi, m_xi) = (&v[xi * v_layout.position..], &m[xi * m_layout.position..]);
         let du_xi = &mut du[xi * cin * cout..][..cin * cout];
-        if !native {
-            // SAFETY: the slices have exactly the sizes the strides describe.
-            unsafe {
-                sgemm::portable(
-                    (cin, cout, tiles),
-                    v_xi.as_ptr(),
-                    (1, v_layout.tile),
-                    m_xi.as_ptr(),
-                    m_layout.tile,
-                    du_xi.as_mut_ptr(),
-                    cout,
-                    true,
-                );
-            }
-            continue;
-        }
-        for j0 in (0..cout).step_by(sgemm::NR) {
-            let nr = sgemm::NR.min(cout - j0);
-            let kernel = sgemm::strided_tile_for(nr);
-            for i0 in (0..cin).step_by(sgemm::MR) {
-                let mr = sgemm::MR.min(cin - i0);
-                let segment = sgemm::Strided {
-                    a: v_xi[i0..].as_ptr(),
-                    lda: 1,
-                    step: v_layout.tile,
-                    steps: tiles,
-                    b: m_xi.as_ptr(),
-                };
-                // SAFETY: `native` is passed only where `sgemm::native()` holds; rows `i0 ..
-                // i0 + MR` (channels, beyond `cin` into the next tile's) of every tile of
-                // `V_ξ` are readable (`v` has `MR` floats of slack), B (`M_ξ`) has `tiles` rows
-                // of `cout` columns from `j0`, and the C tile (`mr` rows × `nr` columns from
-                // `j0`) lies inside `dU_ξ`.
-                unsafe {
-                    kernel(
-                        &[segment],
-                        j0,
-                        m_layout.tile,
-                        du_xi[i0 * cout + j0..].as_mut_ptr(),
-                        cout,
-                        mr,
-                        nr,
-                        true,
-                    )
-                };
-            }
-        }
+        // SAFETY: `V_ξ`ᵀ (cin × tiles: channel `i`, tile `t` at `i + t·tile`) and `M_ξ` (tiles ×
+        // cout, rows `tile` apart) lie inside `v` and `m` (their layouts); rows past `cin` read
+        // into the next tile's channels, and `v` has `MR` floats of slack past the last; `dU_ξ`
+        // is cin × cout; `native` is passed only where `sgemm::native()` holds.
+        unsafe {
+            sgemm::strided(
+                native,
+                (cin, cout, tiles),
+                v_xi.as_ptr(),
+                (1, v_layout.tile),
+                m_xi.as_ptr(),
+                m_layout.tile,
+                du_xi.as_mut_ptr(),
+                cout,
+                true,
+            )
+        };
     }
 }
 
@@ -916,57 +886,27 @@ fn multiply(
     m: &mut [f32],
     (tiles, cin, cout): (usize, usize, usize),
 ) {
+    let (lda, ldc) = (positions * cin, positions * cout);
     for xi in 0..positions {
         let v_xi = &v[xi * cin..];
         let u_xi = &u[xi * cin * cout..][..cin * cout];
         let m_xi = &mut m[xi * cout..];
-        let (lda, ldc) = (positions * cin, positions * cout);
-        if !native {
-            // SAFETY: the slices have exactly the sizes the strides describe.
-            unsafe {
-                sgemm::portable(
-                    (tiles, cout, cin),
-                    v_xi.as_ptr(),
-                    (lda, 1),
-                    u_xi.as_ptr(),
-                    cout,
-                    m_xi.as_mut_ptr(),
-                    ldc,
-                    false,
-                );
-            }
-            continue;
-        }
-        for j0 in (0..cout).step_by(sgemm::NR) {
-            let nr = sgemm::NR.min(cout - j0);
-            let kernel = sgemm::strided_tile_for(nr);
-            for i0 in (0..tiles).step_by(sgemm::MR) {
-                let mr = sgemm::MR.min(tiles - i0);
-                let segment = sgemm::Strided {
-                    a: v_xi[i0 * lda..].as_ptr(),
-                    lda,
-                    step: 1,
-                    steps: cin,
-                    b: u_xi.as_ptr(),
-                };
-                // SAFETY: `native` is passed only where `sgemm::native()` holds; rows `i0 ..
-                // i0 + MR` of `V_ξ` are readable (`v` has `MR` rows of slack past the last
-                // position), B (`U_ξ`) has `cin` rows of `cout` columns from `j0`, and the C tile
-                // (`mr` rows × `nr` columns from `j0`) lies inside `M_ξ`.
-                unsafe {
-                    kernel(
-                        &[segment],
-                        j0,
-                        cout,
-                        m_xi[i0 * ldc + j0..].as_mut_ptr(),
-                        ldc,
-                        mr,
-                        nr,
-                        false,
-                    )
-                };
-            }
-        }
+        // SAFETY: `V_ξ` (tiles × cin, rows `lda` apart, with `MR` rows of slack past the last
+        // position), `U_ξ` (cin × cout) and `M_ξ` (tiles × cout, rows `ldc` apart) lie inside
+        // their slices; `native` is passed only where `sgemm::native()` holds.
+        unsafe {
+            sgemm::strided(
+                native,
+                (tiles, cout, cin),
+                v_xi.as_ptr(),
+                (lda, 1),
+                u_xi.as_ptr(),
+                cout,
+                m_xi.as_mut_ptr(),
+                ldc,
+                false,
+            )
+        };
     }
 }
 
