@@ -1,10 +1,15 @@
-//! Times one 3×3 convolution's forward pass (training and inference), direct and Winograd, and
-//! its weight gradient:
+//! Times one 3×3 convolution's forward pass and weight gradient with each algorithm (`ONLY=direct`,
+//! `winograd2` or `winograd` for one):
 //! `cargo run --release -p urisc-cpu --example conv_timing -- H W CIN COUT [REPS]`.
 use std::time::Instant;
-use urisc_cpu::{pseudo_random, set_conv_algorithm, Act, Conv, ConvAlgorithm};
+use urisc_cpu::{pseudo_random, set_conv_algorithm, Act, Conv, ConvAlgorithm, Recycling};
+
+// As in `urisc train`: large freed buffers are kept for the next call rather than unmapped.
+#[global_allocator]
+static ALLOCATOR: Recycling = Recycling;
 
 fn main() {
+    Recycling::keep_freed_blocks(true);
     let a: Vec<usize> = std::env::args()
         .skip(1)
         .map(|s| s.parse().unwrap())
@@ -20,45 +25,38 @@ fn main() {
         vec![0.0; cout],
     );
     let flops = 2.0 * 9.0 * (h * w * cin * cout) as f64;
+    let dy = Act::from_vec(1, h, w, cout, pseudo_random(h * w * cout, 3));
     let only = std::env::var("ONLY").ok();
-    for algorithm in [ConvAlgorithm::Direct, ConvAlgorithm::Winograd] {
+    for algorithm in [
+        ConvAlgorithm::Direct,
+        ConvAlgorithm::Winograd2,
+        ConvAlgorithm::Winograd,
+    ] {
         if only.as_deref().is_some_and(|o| o != algorithm.name()) {
             continue;
         }
         set_conv_algorithm(algorithm);
-        for inference in [false, true] {
-            let run = || {
-                if inference {
-                    conv.forward_inference(&[&x], None)
-                } else {
-                    conv.forward(&[&x], None)
-                }
-            };
-            run();
+        let time = |pass: &dyn Fn()| {
+            pass();
             let t = Instant::now();
             for _ in 0..reps {
-                std::hint::black_box(run());
+                pass();
             }
-            let s = t.elapsed().as_secs_f64() / reps as f64;
-            let pass = if inference { "inference" } else { "training" };
+            t.elapsed().as_secs_f64() / reps as f64
+        };
+        let forward = time(&|| {
+            std::hint::black_box(conv.forward(&[&x], None));
+        });
+        let gradient = time(&|| {
+            std::hint::black_box(conv.backward_weight(&[&x], &dy));
+        });
+        for (pass, s) in [("forward", forward), ("weight gradient", gradient)] {
             println!(
-                "{:>8} {pass:>9} {h}x{w} {cin}->{cout}: {:.3} ms, {:.0} GFLOP/s (direct-equivalent)",
+                "{:>9} {pass:>15} {h}x{w} {cin}->{cout}: {:.3} ms, {:.0} GFLOP/s (direct-equivalent)",
                 algorithm.name(),
                 s * 1e3,
                 flops / s / 1e9
             );
         }
     }
-    let dy = Act::from_vec(1, h, w, cout, pseudo_random(h * w * cout, 3));
-    conv.backward_weight(&[&x], &dy);
-    let t = Instant::now();
-    for _ in 0..reps {
-        std::hint::black_box(conv.backward_weight(&[&x], &dy));
-    }
-    let s = t.elapsed().as_secs_f64() / reps as f64;
-    println!(
-        "  weight gradient {h}x{w} {cin}->{cout}: {:.3} ms, {:.0} GFLOP/s",
-        s * 1e3,
-        flops / s / 1e9
-    );
 }

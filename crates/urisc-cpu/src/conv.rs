@@ -2,9 +2,9 @@
 //! parallel. On AVX-512 CPUs the forward pass (and the data gradient, a convolution with the
 //! flipped kernel) is an implicit GEMM reading taps in place, and the weight gradient reads a
 //! zero-padded copy of the input; elsewhere im2col + the `gemm` crate. Several inputs are read
-//! as one channel-concatenated input (the U-Net's skip concatenation costs no copy). 3×3
-//! forward passes and data gradients run as Winograd F(2×2, 3×3) (`winograd.rs`) unless
-//! [`ConvAlgorithm::Direct`] is chosen.
+//! as one channel-concatenated input (the U-Net's skip concatenation costs no copy). On the
+//! native paths 3×3 forward passes, data and weight gradients run as Winograd F(4×4, 3×3)
+//! (`winograd.rs`) unless [`ConvAlgorithm::Winograd2`] or [`ConvAlgorithm::Direct`] is chosen.
 
 use rayon::prelude::*;
 
@@ -16,12 +16,13 @@ use crate::winograd;
 /// How 3×3 convolutions (forward, data and weight gradients) run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvAlgorithm {
-    /// Winograd F(4×4, 3×3) for inference passes ([`Conv::forward_inference`]: 4× fewer
-    /// multiplications, rounding within ~1e-5 of the largest output), F(2×2, 3×3) for training
-    /// and gradients (2.25× fewer, rounding at the direct convolution's level), on the native
-    /// kernel paths; the portable path convolves directly. The default.
+    /// Winograd F(4×4, 3×3) for forward passes, data and weight gradients on the native kernel
+    /// paths (4× fewer multiplications; transforms with coefficients up to 8 round within ~1e-5
+    /// of the largest value), F(2×2, 3×3) for data gradients whose support must be exact (see
+    /// [`Conv::backward_data`]); the portable path convolves directly. The default.
     Winograd,
-    /// Winograd F(2×2, 3×3) everywhere.
+    /// Winograd F(2×2, 3×3) everywhere, the portable path too (2.25× fewer multiplications;
+    /// coefficients 0, ±1, ±½ round at the direct convolution's level).
     Winograd2,
     /// The implicit GEMM over the nine taps (or im2col on the portable path).
     Direct,
@@ -37,15 +38,16 @@ impl ConvAlgorithm {
         }
     }
 
-    /// The Winograd tile for a pass (`inference`: no gradient will flow through it), or none.
-    /// The default does not use Winograd on the portable path, whose scalar transforms made it
-    /// slower there (`bench/speed/results/kernels-20261129.log`).
-    fn tile(self, inference: bool, native: bool) -> Option<winograd::Tile> {
+    /// The Winograd tile for 3×3 kernels, or none; `exact_support` for data gradients that must
+    /// be exactly zero outside the receptive field. The default does not use Winograd on the
+    /// portable path, whose scalar transforms made it slower there
+    /// (`bench/speed/results/kernels-20261129.log`).
+    fn tile(self, native: bool, exact_support: bool) -> Option<winograd::Tile> {
         match self {
-            ConvAlgorithm::Winograd if !native => None,
-            ConvAlgorithm::Winograd if inference => Some(winograd::Tile::F4),
-            ConvAlgorithm::Winograd | ConvAlgorithm::Winograd2 => Some(winograd::Tile::F2),
-            ConvAlgorithm::Direct => None,
+            ConvAlgorithm::Winograd if native && !exact_support => Some(winograd::Tile::F4),
+            ConvAlgorithm::Winograd if native => Some(winograd::Tile::F2),
+            ConvAlgorithm::Winograd2 => Some(winograd::Tile::F2),
+            ConvAlgorithm::Winograd | ConvAlgorithm::Direct => None,
         }
     }
 }
@@ -92,7 +94,8 @@ const MIN_BAND_PIXELS: usize = 512;
 
 /// Input channels from which 3×3 weight gradients are taken in the Winograd domain: its GEMM
 /// has a row per input channel, and below 8 the direct one was faster (AVX-512 Xeon, 512²,
-/// 2 threads: 4→16 channels 2.6 ms direct vs 3.7 ms Winograd, 8→16 5.0 vs 4.0 ms).
+/// 2 threads, direct vs F(4×4): 1→16 channels 1.8 vs 3.0 ms, 4→16 2.9 vs 3.1 ms, 8→16 7.0 vs
+/// 3.0 ms).
 const MIN_WINOGRAD_GRADIENT_CHANNELS: usize = 8;
 
 /// A convolution with bias. Weights are stored `[k·k][cin][cout]` (tap-major, output channel
@@ -164,16 +167,7 @@ impl Conv {
     /// is in cache (pixel-major slices of `cout` channels).
     pub fn forward(&self, inputs: &[&Act], post: Option<&Epilogue>) -> Act {
         let native = sgemm::native();
-        let tile = conv_algorithm().tile(false, native);
-        let (weight, bias) = (&self.weight, Some(&self.bias[..]));
-        self.apply_on((native, tile), weight, bias, self.cout, inputs, post)
-    }
-
-    /// [`Conv::forward`] for a pass no gradient will flow through (inference): 3×3 kernels may
-    /// then use Winograd F(4×4, 3×3) (see [`ConvAlgorithm::Winograd`]).
-    pub fn forward_inference(&self, inputs: &[&Act], post: Option<&Epilogue>) -> Act {
-        let native = sgemm::native();
-        let tile = conv_algorithm().tile(true, native);
+        let tile = conv_algorithm().tile(native, false);
         let (weight, bias) = (&self.weight, Some(&self.bias[..]));
         self.apply_on((native, tile), weight, bias, self.cout, inputs, post)
     }
@@ -269,16 +263,26 @@ impl Conv {
     }
 
     /// Gradient with respect to the inputs (one per input, with its channels): the convolution
-    /// of `dy` with the flipped, transposed kernel.
-    pub fn backward_data(&self, dy: &Act, input_channels: &[usize]) -> Vec<Act> {
-        let algorithm = conv_algorithm();
-        self.backward_data_on((sgemm::native(), algorithm), dy, input_channels)
+    /// of `dy` with the flipped, transposed kernel. With `exact_support` an input pixel's
+    /// gradient sums only the outputs whose window holds it, as in exact arithmetic, and is
+    /// exactly zero elsewhere: integrated gradients rely on it (receptive fields, backward passes
+    /// shared by targets whose fields do not overlap). Without, 3×3 kernels may take Winograd
+    /// F(4×4, 3×3), whose transforms also pass rounding-level values (~1e-7 relative) from
+    /// outputs up to three pixels away: fine for training.
+    pub fn backward_data(
+        &self,
+        dy: &Act,
+        input_channels: &[usize],
+        exact_support: bool,
+    ) -> Vec<Act> {
+        let how = (sgemm::native(), conv_algorithm(), exact_support);
+        self.backward_data_on(how, dy, input_channels)
     }
 
     /// [`Conv::backward_data`] on the native kernel or the portable GEMM, with `algorithm`.
     fn backward_data_on(
         &self,
-        native: (bool, ConvAlgorithm),
+        (native, algorithm, exact_support): (bool, ConvAlgorithm, bool),
         dy: &Act,
         input_channels: &[usize],
     ) -> Vec<Act> {
@@ -301,8 +305,7 @@ impl Conv {
             weight: Vec::new(),
             bias: Vec::new(),
         };
-        let (native, algorithm) = native;
-        let how = (native, algorithm.tile(false, native));
+        let how = (native, algorithm.tile(native, exact_support));
         let dx = transposed.apply_on(how, &flipped, None, cin, &[dy], None);
         split_channels(dx, input_channels)
     }
@@ -314,7 +317,7 @@ impl Conv {
     }
 
     /// [`Conv::backward_weight`] on the native kernel or the portable GEMM, 3×3 kernels in the
-    /// Winograd F(2×2, 3×3) domain where `algorithm` takes it for gradients.
+    /// Winograd domain where `algorithm` takes it.
     fn backward_weight_on(
         &self,
         (native, algorithm): (bool, ConvAlgorithm),
@@ -328,12 +331,12 @@ impl Conv {
         if dy.data.is_empty() {
             return (vec![0.0; patch * cout], vec![0.0; cout]);
         }
-        if let (3, Some(_), true) = (
+        if let (3, Some(tile), true) = (
             k,
-            algorithm.tile(false, native),
+            algorithm.tile(native, false),
             self.cin >= MIN_WINOGRAD_GRADIENT_CHANNELS,
         ) {
-            let dw = winograd::weight_gradient(native, inputs, dy);
+            let dw = winograd::weight_gradient(native, tile, inputs, dy);
             return (dw, bias_gradient(dy));
         }
         let padded = native.then(|| pad_concat(inputs, k / 2));
@@ -749,6 +752,9 @@ mod tests {
     use super::*;
     use crate::tensor::pseudo_random as random;
 
+    /// Held by tests that switch the process's kernel path.
+    static PATHS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// The largest difference relative to the largest reference value.
     fn relative_error(a: &[f32], b: &[f32]) -> f32 {
         let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
@@ -760,15 +766,17 @@ mod tests {
         worst / scale
     }
 
-    fn close(a: &[f32], b: &[f32]) {
+    /// `a` within `bound` of `b` (relative to `b`'s largest value).
+    fn close(a: &[f32], b: &[f32], bound: f32, what: &str) {
         let error = relative_error(a, b);
-        assert!(error <= 1e-5, "relative difference {error}");
+        assert!(error <= bound, "{what}: relative difference {error}");
     }
 
     /// Every native path and every algorithm give the portable direct convolution and its
     /// gradients (the burn comparison in urisc-nn exercises whichever path this CPU takes).
     #[test]
     fn every_path_and_algorithm_agrees_with_portable_direct() {
+        let _paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
         agrees_with_portable_direct(false, ConvAlgorithm::Winograd);
         agrees_with_portable_direct(false, ConvAlgorithm::Winograd2);
         let native: Vec<sgemm::KernelPath> = sgemm::available_kernel_paths()
@@ -785,6 +793,43 @@ mod tests {
             agrees_with_portable_direct(true, ConvAlgorithm::Winograd2);
         }
         sgemm::set_kernel_path(sgemm::available_kernel_paths()[0]).unwrap();
+    }
+
+    /// Data gradients asked for with exact support are exactly zero outside the 3×3 windows of
+    /// the outputs with a gradient, on every path and algorithm (F(4×4)'s are not: checked).
+    #[test]
+    fn exact_support_data_gradients_vanish_outside_the_window() {
+        let _paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+        let (h, w, cin, cout, y0, x0) = (13, 14, 9, 12, 6, 5);
+        let conv = Conv::new(cin, cout, 3, random(9 * cin * cout, 5), vec![0.0; cout]);
+        let mut dy = Act::zeros(1, h, w, cout);
+        dy.data[(y0 * w + x0) * cout..][..cout].copy_from_slice(&random(cout, 6));
+        let mut checked = 0;
+        for path in sgemm::available_kernel_paths() {
+            sgemm::set_kernel_path(path).unwrap();
+            let native = path != sgemm::KernelPath::Portable;
+            for algorithm in [
+                ConvAlgorithm::Winograd,
+                ConvAlgorithm::Winograd2,
+                ConvAlgorithm::Direct,
+            ] {
+                let dx = conv.backward_data_on((native, algorithm, true), &dy, &[cin]);
+                for (pixel, values) in dx[0].data.chunks(cin).enumerate() {
+                    let (y, x) = (pixel / w, pixel % w);
+                    if y.abs_diff(y0) > 1 || x.abs_diff(x0) > 1 {
+                        assert!(
+                            values.iter().all(|&v| v == 0.0),
+                            "{path:?} {algorithm:?}: gradient at ({y}, {x})"
+                        );
+                    } else {
+                        assert!(values.iter().any(|&v| v != 0.0));
+                    }
+                }
+                checked += 1;
+            }
+        }
+        sgemm::set_kernel_path(sgemm::available_kernel_paths()[0]).unwrap();
+        assert!(checked >= 3);
     }
 
     /// The chosen kernel path (native or portable) with `algorithm` against the portable direct
@@ -834,35 +879,38 @@ mod tests {
                 conv.apply_on(how, w_, Some(&conv.bias), cout, &refs, None)
                     .data
             };
-            let expected = fwd(reference);
-            // The portable path's Winograd is exercised too (the default skips it there).
-            close(&fwd((native, algorithm.tile(false, true))), &expected);
-            // Inference passes may take F(4×4, 3×3), whose transforms round more (at most
-            // 3.7e-6 of the largest output in these cases on an AVX-512 Xeon).
-            let error = relative_error(&fwd((native, algorithm.tile(true, true))), &expected);
-            let bound = if algorithm == ConvAlgorithm::Winograd {
+            // F(4×4, 3×3)'s transforms round more than F(2×2)'s and the direct sums (at most
+            // 6.2e-6 of the largest value in these cases on an AVX-512 Xeon, 8e-7 for F(2×2)).
+            let bound = if algorithm.tile(true, false) == Some(winograd::Tile::F4) {
                 2e-5
             } else {
                 1e-5
             };
-            assert!(
-                error <= bound,
-                "{algorithm:?} inference: relative error {error}"
-            );
+            let expected = fwd(reference);
+            // The portable path's Winograd is exercised too (the default skips it there).
+            let what = format!("{algorithm:?} case {case} native {native}");
+            let forward = fwd((native, algorithm.tile(true, false)));
+            close(&forward, &expected, bound, &format!("{what}: forward"));
             let dx = |how| -> Vec<f32> {
                 conv.backward_data_on(how, &dy, groups)
                     .into_iter()
                     .flat_map(|a| a.data)
                     .collect()
             };
+            let dx_p = dx((false, ConvAlgorithm::Direct, true));
+            let dx_n = dx((native, algorithm, false));
+            close(&dx_n, &dx_p, bound, &format!("{what}: data gradient"));
+            let dx_n = dx((native, algorithm, true));
             close(
-                &dx((native, algorithm)),
-                &dx((false, ConvAlgorithm::Direct)),
+                &dx_n,
+                &dx_p,
+                1e-5,
+                &format!("{what}: exact-support data gradient"),
             );
             let (dw_n, db_n) = conv.backward_weight_on((native, algorithm), &refs, &dy);
             let (dw_p, db_p) = conv.backward_weight_on((false, ConvAlgorithm::Direct), &refs, &dy);
-            close(&dw_n, &dw_p);
-            close(&db_n, &db_p);
+            close(&dw_n, &dw_p, bound, &format!("{what}: weight gradient"));
+            close(&db_n, &db_p, 1e-5, &format!("{what}: bias gradient"));
         }
     }
 }

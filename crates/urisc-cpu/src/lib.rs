@@ -5,12 +5,14 @@
 //! through per-row pointers: a 3×3 convolution's taps point straight at neighbouring pixels'
 //! channel vectors (zeros outside the image), so no im2col copy is made, and the U-Net's skip
 //! concatenation is read in place. 3×3 convolutions run as
-//! Winograd F(2×2, 3×3) instead (2.25× fewer multiplications; `URISC_CONV=direct` to compare),
-//! their 16 GEMMs on the same tile. Work is split into bands of rows across rayon's threads. In
-//! inference, batch norm and ReLU run as each band's epilogue while it is in cache. Training and
-//! input gradients record a [`Tape`]; data gradients are convolutions with the flipped kernel,
-//! 3×3 weight gradients GEMMs in the Winograd domain reduced over tiles (others the same tile over
-//! (tap, channel) rows and pixel steps), batch norm + ReLU backward fused. CPUs without AVX-512 take im2col + the `gemm` crate instead.
+//! Winograd F(4×4, 3×3) instead (4× fewer multiplications; `URISC_CONV=winograd2` for F(2×2, 3×3),
+//! `direct` to compare), their 36 GEMMs on the same tile. Work is split into bands of rows across
+//! rayon's threads. In inference, batch norm and ReLU run as each band's epilogue while it is in
+//! cache. Training and input gradients record a [`Tape`]; data gradients are convolutions with
+//! the flipped kernel, 3×3 weight gradients GEMMs in the Winograd domain reduced over tiles
+//! (others the same tile over (tap, channel) rows and pixel steps), batch norm + ReLU backward
+//! fused. CPUs with AVX2 and FMA but not AVX-512 run the same code on 8-float vectors and an
+//! AVX2 tile; others take im2col + the `gemm` crate (`URISC_KERNELS` forces a path).
 //!
 //! The network structure mirrors `urisc_nn::SegmentationNet` (which converts to and from
 //! [`Net`]); tests there check every layer and whole networks against burn's reference

@@ -245,6 +245,9 @@ impl Tape {
 /// Gradients collected by a backward pass, pushed in reverse execution order.
 struct Collected {
     params: Option<Vec<Vec<f32>>>,
+    /// Data gradients exactly zero outside the receptive field ([`Conv::backward_data`]): when
+    /// the input gradient is asked for (integrated gradients rely on it), not in training.
+    exact_support: bool,
 }
 
 impl Collected {
@@ -277,12 +280,7 @@ impl ConvBn {
             // needs only the output (for the ReLU mask) and the scale.
             let (scale, shift) = self.bn.eval_affine();
             let post = move |band: &mut [f32]| affine_band(band, &scale, &shift, relu);
-            // Without a tape no gradient flows back through this pass: inference kernels.
-            let y = Arc::new(if tape.is_some() {
-                self.conv.forward(&refs, Some(&post))
-            } else {
-                self.conv.forward_inference(&refs, Some(&post))
-            });
+            let y = Arc::new(self.conv.forward(&refs, Some(&post)));
             if let Some(tape) = tape {
                 tape.entries.push(Saved::ConvBn {
                     inputs: inputs.to_vec(),
@@ -340,7 +338,7 @@ impl ConvBn {
             return Vec::new();
         }
         let channels: Vec<usize> = inputs.iter().map(|a| a.c).collect();
-        self.conv.backward_data(&dz, &channels)
+        self.conv.backward_data(&dz, &channels, grads.exact_support)
     }
 }
 
@@ -361,7 +359,8 @@ fn conv_backward(conv: &Conv, tape: &mut Tape, dy: &Act, grads: &mut Collected) 
         grads.push(db);
         grads.push(dw);
     }
-    conv.backward_data(dy, &[input.c]).remove(0)
+    conv.backward_data(dy, &[input.c], grads.exact_support)
+        .remove(0)
 }
 
 fn add(a: &Act, b: &Act) -> Act {
@@ -578,8 +577,9 @@ impl Net {
     }
 
     /// Backward pass of a recorded forward pass for logit gradients `dlogits`. Returns the
-    /// input gradient (if `input_grad`) and, if `param_grads` (training-mode tapes only), the
-    /// parameter gradients in [`Net::params_mut`] order.
+    /// input gradient (if `input_grad`: then every data gradient is exactly zero outside the
+    /// receptive field, see [`Conv::backward_data`]) and, if `param_grads` (training-mode tapes
+    /// only), the parameter gradients in [`Net::params_mut`] order.
     pub fn backward(
         &self,
         mut tape: Tape,
@@ -594,6 +594,7 @@ impl Net {
         let tape = &mut tape;
         let mut grads = Collected {
             params: param_grads.then(Vec::new),
+            exact_support: input_grad,
         };
         let mut dx = conv_backward(&self.head, tape, dlogits, &mut grads);
         let mut dskips = Vec::with_capacity(self.depth());

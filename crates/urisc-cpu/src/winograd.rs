@@ -433,7 +433,7 @@ pub(crate) fn transform_weights(tile: Tile, weight: &[f32], cin: usize, cout: us
 /// `dW = Gᵀ dU G`: 2.25× fewer multiplications than over the nine taps. `native` runs the GEMMs
 /// on the native tile. The bands are split into one contiguous run per thread and the runs'
 /// sums added in order, so the result does not depend on scheduling.
-pub(crate) fn weight_gradient(native: bool, inputs: &[&Act], dy: &Act) -> Vec<f32> {
+pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Act) -> Vec<f32> {
     let first = inputs[0];
     let (cin, cout) = (inputs.iter().map(|a| a.c).sum::<usize>(), dy.c);
     let (n, h, w) = (first.n, first.h, first.w);
@@ -441,8 +441,9 @@ pub(crate) fn weight_gradient(native: bool, inputs: &[&Act], dy: &Act) -> Vec<f3
     if n * h * w * cin * cout == 0 {
         return vec![0.0; 9 * cin * cout];
     }
-    let (tile_rows, tile_cols) = (h.div_ceil(2), w.div_ceil(2));
-    let rows_per_band = band_tile_rows(Tile::F2, (n, h, w), cin, cout);
+    let (side, positions) = (tile.side(), tile.positions());
+    let (tile_rows, tile_cols) = (h.div_ceil(side), w.div_ceil(side));
+    let rows_per_band = band_tile_rows(tile, (n, h, w), cin, cout);
     let bands: Vec<Band> = (0..n)
         .flat_map(|image| {
             (0..tile_rows).step_by(rows_per_band).map(move |tr0| Band {
@@ -458,7 +459,7 @@ pub(crate) fn weight_gradient(native: bool, inputs: &[&Act], dy: &Act) -> Vec<f3
     let partials: Vec<Vec<f32>> = (0..runs)
         .into_par_iter()
         .map(|run| {
-            let mut du = vec![0f32; POSITIONS * plane];
+            let mut du = vec![0f32; positions * plane];
             SCRATCH.with(|scratch| {
                 let (v, m) = &mut *scratch.borrow_mut();
                 for band in &bands[run * bands.len() / runs..(run + 1) * bands.len() / runs] {
@@ -467,36 +468,98 @@ pub(crate) fn weight_gradient(native: bool, inputs: &[&Act], dy: &Act) -> Vec<f3
                         Layout::by_position(tiles, cin),
                         Layout::by_position(tiles, cout),
                     );
-                    let v = grown(v, v_layout.len(tiles, POSITIONS, cin) + sgemm::MR);
-                    let m = grown(m, m_layout.len(tiles, POSITIONS, cout));
+                    let v = grown(v, v_layout.len(tiles, positions, cin) + sgemm::MR);
+                    let m = grown(m, m_layout.len(tiles, positions, cout));
                     let mut offset = 0;
                     for input in inputs {
-                        transform_input(Tile::F2, input, band, (offset, cin), v_layout, v);
+                        transform_input(tile, input, band, (offset, cin), v_layout, v);
                         offset += input.c;
                     }
-                    transform_gradient(dy, band, m_layout, m);
+                    transform_gradient(tile, dy, band, m_layout, m);
                     let layouts = (v_layout, m_layout);
-                    accumulate_products(native, (v, m), layouts, &mut du, (tiles, cin, cout));
+                    let sizes = (tiles, cin, cout);
+                    accumulate_products(native, positions, (v, m), layouts, &mut du, sizes);
                 }
             });
             du
         })
         .collect();
-    let mut du = vec![0f32; POSITIONS * plane];
+    let mut du = vec![0f32; positions * plane];
     for partial in &partials {
         crate::conv::add_into(&mut du, partial);
     }
     let mut dw = vec![0f32; 9 * plane];
-    dispatch!(gradient_weights_with(&du, cin, cout, &mut dw));
+    match tile {
+        Tile::F2 => dispatch!(gradient_weights_with(&du, cin, cout, &mut dw)),
+        Tile::F4 => dispatch!(gradient_weights4_with(&du, cin, cout, &mut dw)),
+    }
     dw
 }
 
 /// `M[tile][ξ] = (A dY Aᵀ)[ξ]` for the band's 2×2 blocks of the output gradient `dy` (zeros
 /// beyond the image), `A = [[1, 0], [1, 1], [1, −1], [0, −1]]`: the gradient of the products
 /// the output transform sums.
-fn transform_gradient(dy: &Act, band: &Band, layout: Layout, m: &mut [f32]) {
-    assert!(m.len() >= layout.len(band.rows * band.tile_cols, POSITIONS, dy.c));
-    dispatch!(transform_gradient_with(dy, band, layout, m))
+fn transform_gradient(tile: Tile, dy: &Act, band: &Band, layout: Layout, m: &mut [f32]) {
+    let tiles = band.rows * band.tile_cols;
+    assert!(m.len() >= layout.len(tiles, tile.positions(), dy.c));
+    match tile {
+        Tile::F2 => dispatch!(transform_gradient_with(dy, band, layout, m)),
+        Tile::F4 => dispatch!(transform_gradient4_with(dy, band, layout, m)),
+    }
+}
+
+/// `A x` of F(4×4, 3×3) for a row or column of four output-gradient values (the transpose of
+/// [`output6`]).
+#[inline(always)]
+fn gradient6<L: Lanes>([x0, x1, x2, x3]: [L; 4]) -> [L; 6] {
+    let (even, odd) = (x0.add(x2), x1.add(x3));
+    let (even4, odd8) = (x0.add(x2.scale(4.0)), x1.scale(2.0).add(x3.scale(8.0)));
+    [
+        x0,
+        even.add(odd),
+        even.sub(odd),
+        even4.add(odd8),
+        even4.sub(odd8),
+        x3,
+    ]
+}
+
+/// [`transform_gradient`] of F(4×4, 3×3) with vectors `L`: 4×4 blocks of `dy` to 6×6, `A` the
+/// transpose of [`transform_output4_with`]'s `Aᵀ`.
+#[inline(always)]
+fn transform_gradient4_with<L: Lanes>(dy: &Act, band: &Band, layout: Layout, m: &mut [f32]) {
+    let (h, w, c) = (dy.h, dy.w, dy.c);
+    let image = &dy.data[band.image * h * w * c..][..h * w * c];
+    for tr in 0..band.rows {
+        let y0 = 4 * (band.tr0 + tr);
+        let rows: [Option<&[f32]>; 4] =
+            std::array::from_fn(|i| (y0 + i < h).then(|| &image[(y0 + i) * w * c..][..w * c]));
+        for tx in 0..band.tile_cols {
+            let dst = m[(tr * band.tile_cols + tx) * layout.tile..].as_mut_ptr();
+            for c0 in (0..c).step_by(L::LANES) {
+                let lanes = L::LANES.min(c - c0);
+                let load = |i: usize, x: usize| match rows[i] {
+                    // SAFETY: pixel `x < w` of an image row: `c ≥ c0 + lanes` floats from its
+                    // channel `c0`; the vector's instructions are the dispatching function's.
+                    Some(row) if x < w => unsafe { L::load(row.as_ptr().add(x * c + c0), lanes) },
+                    _ => L::splat(0.0),
+                };
+                // Along the block's four rows, then down each of the six columns.
+                let r: [[L; 6]; 4] = vectors([L::splat(0.0); 6], |i| {
+                    gradient6(vectors(L::splat(0.0), |j| load(i, 4 * tx + j)))
+                });
+                #[allow(clippy::needless_range_loop)] // `j` picks one value of every row
+                for j in 0..6 {
+                    let column = gradient6([r[0][j], r[1][j], r[2][j], r[3][j]]);
+                    for (i, value) in column.into_iter().enumerate() {
+                        // SAFETY: position `6i + j` of this tile from channel `c0`: `lanes`
+                        // floats inside `m` (asserted size).
+                        unsafe { value.store(dst.add((6 * i + j) * layout.position + c0), lanes) };
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// [`transform_gradient`] with vectors `L`.
@@ -540,12 +603,13 @@ fn transform_gradient_with<L: Lanes>(dy: &Act, band: &Band, layout: Layout, m: &
 /// reduction steps are tiles.
 fn accumulate_products(
     native: bool,
+    positions: usize,
     (v, m): (&[f32], &[f32]),
     (v_layout, m_layout): (Layout, Layout),
     du: &mut [f32],
     (tiles, cin, cout): (usize, usize, usize),
 ) {
-    for xi in 0..POSITIONS {
+    for xi in 0..positions {
         let (v_xi, m_xi) = (&v[xi * v_layout.position..], &m[xi * m_layout.position..]);
         let du_xi = &mut du[xi * cin * cout..][..cin * cout];
         // SAFETY: `V_ξ`ᵀ (cin × tiles: channel `i`, tile `t` at `i + t·tile`) and `M_ξ` (tiles ×
@@ -596,6 +660,52 @@ fn gradient_weights_with<L: Lanes>(du: &[f32], cin: usize, cout: usize, dw: &mut
             for tx in 0..3 {
                 let taps = g_columns([rows[0][tx], rows[1][tx], rows[2][tx], rows[3][tx]]);
                 for (ty, value) in taps.into_iter().enumerate() {
+                    // SAFETY: tap `(ty, tx)`, pair (`i`, `o0 ..`): inside `dw` (asserted).
+                    unsafe {
+                        value.store(
+                            dw.as_mut_ptr().add(((3 * ty + tx) * cin + i) * cout + o0),
+                            lanes,
+                        )
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// `Gᵀ x` of F(4×4, 3×3) for six values (the transpose of [`weights6`]): three kernel values.
+#[inline(always)]
+fn taps6<L: Lanes>([x0, x1, x2, x3, x4, x5]: [L; 6]) -> [L; 3] {
+    let (sum12, diff21, sum34, diff34) = (x1.add(x2), x2.sub(x1), x3.add(x4), x3.sub(x4));
+    [
+        x0.scale(0.25)
+            .sub(sum12.scale(1.0 / 6.0))
+            .add(sum34.scale(1.0 / 24.0)),
+        diff21.scale(1.0 / 6.0).add(diff34.scale(1.0 / 12.0)),
+        sum34.sub(sum12).scale(1.0 / 6.0).add(x5),
+    ]
+}
+
+/// [`gradient_weights_with`] of F(4×4, 3×3): `dW = Gᵀ dU G` from `[36][cin][cout]`.
+#[inline(always)]
+fn gradient_weights4_with<L: Lanes>(du: &[f32], cin: usize, cout: usize, dw: &mut [f32]) {
+    let plane = cin * cout;
+    assert!(du.len() >= 36 * plane && dw.len() >= 9 * plane);
+    for i in 0..cin {
+        for o0 in (0..cout).step_by(L::LANES) {
+            let lanes = L::LANES.min(cout - o0);
+            // Along each row of positions (kernel columns), then down the rows (kernel rows).
+            let rows: [[L; 3]; 6] = vectors([L::splat(0.0); 3], |a| {
+                // SAFETY: position `6a + b`, pair (`i`, `o0 ..`): inside `du` (asserted size);
+                // the vector's instructions are the dispatching function's.
+                taps6(vectors(L::splat(0.0), |b| unsafe {
+                    L::load(du.as_ptr().add((6 * a + b) * plane + i * cout + o0), lanes)
+                }))
+            });
+            #[allow(clippy::needless_range_loop)] // `tx` picks one value of every row
+            for tx in 0..3 {
+                let column = vectors(L::splat(0.0), |a| rows[a][tx]);
+                for (ty, value) in taps6(column).into_iter().enumerate() {
                     // SAFETY: tap `(ty, tx)`, pair (`i`, `o0 ..`): inside `dw` (asserted).
                     unsafe {
                         value.store(

@@ -101,22 +101,25 @@ fn convolutions_match_burn_forward_and_both_gradients() {
         assert_close(&format!("{label} forward"), &y.to_nchw(), &values(yt), 1e-5);
 
         let dy = act(&r, [n, cout, h, w]);
-        let dxs = conv.backward_data(&dy, groups);
-        // Reassemble the groups' gradients into one NCHW tensor.
-        let mut dx = Act::zeros(n, h, w, cin);
-        let mut offset = 0;
-        for g in &dxs {
-            for (p, px) in g.data.chunks_exact(g.c).enumerate() {
-                dx.data[p * cin + offset..][..g.c].copy_from_slice(px);
+        // Exact support (input gradients) and training's data gradients (F(4×4) on native paths).
+        for exact_support in [true, false] {
+            let dxs = conv.backward_data(&dy, groups, exact_support);
+            // Reassemble the groups' gradients into one NCHW tensor.
+            let mut dx = Act::zeros(n, h, w, cin);
+            let mut offset = 0;
+            for g in &dxs {
+                for (p, px) in g.data.chunks_exact(g.c).enumerate() {
+                    dx.data[p * cin + offset..][..g.c].copy_from_slice(px);
+                }
+                offset += g.c;
             }
-            offset += g.c;
+            assert_close(
+                &format!("{label} input gradient (exact support: {exact_support})"),
+                &dx.to_nchw(),
+                &values(xt.grad(&grads).unwrap()),
+                1e-5,
+            );
         }
-        assert_close(
-            &format!("{label} input gradient"),
-            &dx.to_nchw(),
-            &values(xt.grad(&grads).unwrap()),
-            1e-5,
-        );
         let (dw, db) = conv.backward_weight(&refs, &dy);
         assert_close(
             &format!("{label} weight gradient"),
