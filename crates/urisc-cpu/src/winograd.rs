@@ -227,6 +227,11 @@ trait Lanes: Copy {
     fn add(self, other: Self) -> Self;
     /// Lane-wise difference.
     fn sub(self, other: Self) -> Self;
+    /// `self · k + add`, fused where the vectors have FMA (F(4×4)'s transforms: a third fewer
+    /// instructions).
+    fn mul_add(self, k: f32, add: Self) -> Self;
+    /// `add − self · k`, fused where the vectors have FMA.
+    fn neg_mul_add(self, k: f32, add: Self) -> Self;
 }
 
 /// `[f(0), f(1), …]`: `std::array::from_fn` for vectors, small enough to be inlined into the
@@ -272,6 +277,15 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn sub(self, other: Self) -> Self {
         Scalar(self.0 - other.0)
+    }
+    // Not `f32::mul_add`: without FMA in the target it is a library call.
+    #[inline(always)]
+    fn mul_add(self, k: f32, add: Self) -> Self {
+        Scalar(self.0 * k + add.0)
+    }
+    #[inline(always)]
+    fn neg_mul_add(self, k: f32, add: Self) -> Self {
+        Scalar(add.0 - self.0 * k)
     }
 }
 
@@ -319,6 +333,16 @@ mod x86 {
         fn sub(self, other: Self) -> Self {
             // SAFETY: as for `add`.
             Zmm(unsafe { _mm512_sub_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: as for `add` (AVX-512 F includes its FMA).
+            Zmm(unsafe { _mm512_fmadd_ps(self.0, _mm512_set1_ps(k), add.0) })
+        }
+        #[inline(always)]
+        fn neg_mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: as for `mul_add`.
+            Zmm(unsafe { _mm512_fnmadd_ps(self.0, _mm512_set1_ps(k), add.0) })
         }
     }
 
@@ -378,6 +402,16 @@ mod x86 {
         fn sub(self, other: Self) -> Self {
             // SAFETY: as for `add`.
             Ymm(unsafe { _mm256_sub_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: a `Ymm` is used only inside functions compiled with AVX2 and FMA.
+            Ymm(unsafe { _mm256_fmadd_ps(self.0, _mm256_set1_ps(k), add.0) })
+        }
+        #[inline(always)]
+        fn neg_mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: as for `mul_add`.
+            Ymm(unsafe { _mm256_fnmadd_ps(self.0, _mm256_set1_ps(k), add.0) })
         }
     }
 }
@@ -722,15 +756,15 @@ fn gradient_weights4_with<L: Lanes>(du: &[f32], cin: usize, cout: usize, dw: &mu
 /// `Bᵀ d` of F(4×4, 3×3) for six values.
 #[inline(always)]
 fn input6<L: Lanes>([d0, d1, d2, d3, d4, d5]: [L; 6]) -> [L; 6] {
-    let (t1, t2) = (d4.sub(d2.scale(4.0)), d3.sub(d1.scale(4.0)));
-    let (t3, t4) = (d4.sub(d2), d3.sub(d1).scale(2.0));
+    let (t1, t2) = (d2.neg_mul_add(4.0, d4), d1.neg_mul_add(4.0, d3));
+    let (t3, t4) = (d4.sub(d2), d3.sub(d1));
     [
-        d0.scale(4.0).sub(d2.scale(5.0)).add(d4),
+        d0.mul_add(4.0, d2.neg_mul_add(5.0, d4)),
         t1.add(t2),
         t1.sub(t2),
-        t3.add(t4),
-        t3.sub(t4),
-        d1.scale(4.0).sub(d3.scale(5.0)).add(d5),
+        t4.mul_add(2.0, t3),
+        t4.neg_mul_add(2.0, t3),
+        d1.mul_add(4.0, d3.neg_mul_add(5.0, d5)),
     ]
 }
 
@@ -763,9 +797,9 @@ fn output6<L: Lanes>([m0, m1, m2, m3, m4, m5]: [L; 6]) -> [L; 4] {
     let (s1, d1, s2, d2) = (m1.add(m2), m1.sub(m2), m3.add(m4), m3.sub(m4));
     [
         m0.add(s1).add(s2),
-        d1.add(d2.scale(2.0)),
-        s1.add(s2.scale(4.0)),
-        d1.add(d2.scale(8.0)).add(m5),
+        d2.mul_add(2.0, d1),
+        s2.mul_add(4.0, s1),
+        d2.mul_add(8.0, d1.add(m5)),
     ]
 }
 
