@@ -518,9 +518,11 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
             du
         })
         .collect();
-    let mut du = vec![0f32; positions * plane];
-    for partial in &partials {
-        crate::conv::add_into(&mut du, partial);
+    // Added in order into the first (a fresh sum would be another 151 MB at 1024 channels).
+    let mut partials = partials.into_iter();
+    let mut du = partials.next().expect("one run at least");
+    for partial in partials {
+        crate::conv::add_into(&mut du, &partial);
     }
     let mut dw = vec![0f32; 9 * plane];
     match tile {
