@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use crate::lanes::{vectors, Lanes};
 use crate::sgemm;
 use crate::tensor::{copy_channels, Act};
 use crate::wide::wide;
@@ -194,6 +195,9 @@ impl Conv {
             self.k * self.k * cin * cout,
             "weight for inputs"
         );
+        if let (3, Some(_), 1) = (self.k, tile, cin) {
+            return single_channel_3x3(first, weight, bias, cout, post);
+        }
         if let (3, Some(tile)) = (self.k, tile) {
             let u = winograd::transform_weights(tile, weight, cin, cout);
             return winograd::forward(native, tile, inputs, &u, bias, cout, post);
@@ -436,6 +440,98 @@ fn channel_sums(pixels: &[f32], c: usize) -> Vec<f32> {
 }
 
 /// `acc += x` element by element (over the shorter of the two).
+/// A 3×3 convolution of a single-channel input (a network's first layer) plus `bias`, `post` on
+/// each band: per output pixel the nine neighbours times their taps' weight vectors. Winograd's
+/// transforms and GEMMs, built for many channels, ran this case at a third of the speed
+/// (AVX-512 Xeon, 512², 2 threads, F(4×4) → this: 1 → 8 channels 2.1 → 0.9 ms, 1 → 16 2.2 →
+/// 0.66 ms, 1 → 64 7.8 → 4.5 ms; the direct implicit GEMM took 4.1 ms for 1 → 8).
+fn single_channel_3x3(
+    input: &Act,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    cout: usize,
+    post: Option<&Epilogue>,
+) -> Act {
+    assert_eq!(
+        (input.c, weight.len()),
+        (1, 9 * cout),
+        "one input channel, 3×3"
+    );
+    assert!(
+        bias.is_none_or(|b| b.len() == cout),
+        "bias per output channel"
+    );
+    let (n, h, w) = (input.n, input.h, input.w);
+    if n * h * w * cout == 0 {
+        return Act::zeros(n, h, w, cout);
+    }
+    const BAND_ROWS: usize = 8;
+    let fill = |data: &mut [std::mem::MaybeUninit<f32>]| {
+        data.par_chunks_mut(BAND_ROWS * w * cout)
+            .enumerate()
+            .for_each(|(band, out_band)| {
+                let r0 = band * BAND_ROWS;
+                dispatch!(single_channel_band(input, weight, bias, cout, r0, out_band));
+                // SAFETY: every pixel and channel of the band was written above.
+                let out_band = unsafe { &mut *(out_band as *mut [_] as *mut [f32]) };
+                if let Some(post) = post {
+                    post(out_band);
+                }
+            })
+    };
+    // SAFETY: every band is written whole (above).
+    unsafe { Act::filled_by((n, h, w, cout), fill) }
+}
+
+/// [`single_channel_3x3`] for the output rows from `r0` (over all images) that `out_band`
+/// holds, with vectors `L` over output channels.
+#[inline(always)]
+fn single_channel_band<L: Lanes>(
+    input: &Act,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    cout: usize,
+    r0: usize,
+    out_band: &mut [std::mem::MaybeUninit<f32>],
+) {
+    let (h, w) = (input.h, input.w);
+    let out = out_band.as_mut_ptr().cast::<f32>();
+    // The three input rows around an output row, a zero pixel at each end (rows outside the
+    // image: zeros).
+    let mut rows = vec![0f32; 3 * (w + 2)];
+    for i in 0..out_band.len() / (w * cout) {
+        let (image, y) = ((r0 + i) / h, (r0 + i) % h);
+        for (k, row) in rows.chunks_exact_mut(w + 2).enumerate() {
+            match (y + k).checked_sub(1).filter(|&yy| yy < h) {
+                Some(yy) => row[1..=w].copy_from_slice(&input.data[(image * h + yy) * w..][..w]),
+                None => row.fill(0.0),
+            }
+        }
+        for o0 in (0..cout).step_by(L::LANES) {
+            let lanes = L::LANES.min(cout - o0);
+            // SAFETY: tap `t`'s weights and the bias from channel `o0`: `lanes` floats inside
+            // `weight` (9·cout) and `bias` (cout, asserted); the vector's instructions are the
+            // dispatching function's.
+            let taps: [L; 9] = vectors(L::splat(0.0), |t| unsafe {
+                L::load(weight.as_ptr().add(t * cout + o0), lanes)
+            });
+            // SAFETY: as for the taps.
+            let start = bias.map_or(L::splat(0.0), |bias| unsafe {
+                L::load(bias.as_ptr().add(o0), lanes)
+            });
+            for x in 0..w {
+                let mut acc = start;
+                for (t, tap) in taps.iter().enumerate() {
+                    acc = tap.mul_add(rows[t / 3 * (w + 2) + x + t % 3], acc);
+                }
+                // SAFETY: pixel `x` of the band's row `i`, channels `o0 .. o0 + lanes`: inside
+                // `out_band`.
+                unsafe { acc.store(out.add((i * w + x) * cout + o0), lanes) };
+            }
+        }
+    }
+}
+
 pub(crate) fn add_into(acc: &mut [f32], x: &[f32]) {
     for (a, &b) in acc.iter_mut().zip(x) {
         *a += b;
@@ -847,6 +943,9 @@ mod tests {
             (1, &[16, 16], 32, 30, 34, 3),
             // More small images than threads.
             (5, &[9, 4], 12, 6, 7, 3),
+            // One input channel (a first layer), outputs filling no whole block of 8.
+            (2, &[1], 13, 11, 5, 3),
+            (1, &[1], 8, 2, 1, 3),
         ]
         .iter()
         .enumerate()

@@ -27,6 +27,8 @@
 //! assert_eq!(y.data[5], 9.0); // interior
 //! ```
 
+#[macro_use]
+mod lanes;
 mod conv;
 mod loss;
 mod net;

@@ -1,0 +1,252 @@
+//! Vectors of channels, written once and compiled for AVX-512 (zmm), AVX2 (ymm) and plain
+//! scalars: the Winograd transforms and the single-channel convolution are generic over
+//! [`Lanes`], and `dispatch!` runs them in a function compiled for the kernel path's vectors.
+
+/// A vector of channels for the transforms: written once, compiled for AVX-512, AVX2 and plain
+/// scalars (LLVM does not keep the transforms' 16 arrays in registers on its own).
+pub(crate) trait Lanes: Copy {
+    /// Channels per vector.
+    const LANES: usize;
+    /// `lanes ≤ LANES` floats from `p`, zeros after.
+    ///
+    /// # Safety
+    /// `p` must cover `lanes` floats; the vector's instructions must be available.
+    unsafe fn load(p: *const f32, lanes: usize) -> Self;
+    /// The first `lanes ≤ LANES` floats to `p`.
+    ///
+    /// # Safety
+    /// `p` must cover `lanes` floats; the vector's instructions must be available.
+    unsafe fn store(self, p: *mut f32, lanes: usize);
+    /// `x` in every lane.
+    fn splat(x: f32) -> Self;
+    /// Lane-wise product.
+    fn mul(self, other: Self) -> Self;
+    /// Every lane times `k`.
+    #[inline(always)]
+    fn scale(self, k: f32) -> Self {
+        self.mul(Self::splat(k))
+    }
+    /// Lane-wise sum.
+    fn add(self, other: Self) -> Self;
+    /// Lane-wise difference.
+    fn sub(self, other: Self) -> Self;
+    /// `self · k + add`, fused where the vectors have FMA (F(4×4)'s transforms: a third fewer
+    /// instructions).
+    fn mul_add(self, k: f32, add: Self) -> Self;
+    /// `add − self · k`, fused where the vectors have FMA.
+    fn neg_mul_add(self, k: f32, add: Self) -> Self;
+}
+
+/// `[f(0), f(1), …]`: `std::array::from_fn` for vectors, small enough to be inlined into the
+/// function compiled for them (`from_fn`'s machinery was not, leaving every vector operation a
+/// call).
+#[inline(always)]
+pub(crate) fn vectors<T: Copy, const N: usize>(zero: T, mut f: impl FnMut(usize) -> T) -> [T; N] {
+    let mut out = [zero; N];
+    for (i, value) in out.iter_mut().enumerate() {
+        *value = f(i);
+    }
+    out
+}
+
+/// One float: the portable path.
+#[derive(Clone, Copy)]
+pub(crate) struct Scalar(pub(crate) f32);
+
+impl Lanes for Scalar {
+    const LANES: usize = 1;
+    #[inline(always)]
+    unsafe fn load(p: *const f32, _lanes: usize) -> Self {
+        // SAFETY: `p` covers one float (caller's contract).
+        Scalar(unsafe { *p })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, _lanes: usize) {
+        // SAFETY: `p` covers one float (caller's contract).
+        unsafe { *p = self.0 };
+    }
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        Scalar(x)
+    }
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        Scalar(self.0 * other.0)
+    }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        Scalar(self.0 + other.0)
+    }
+    #[inline(always)]
+    fn sub(self, other: Self) -> Self {
+        Scalar(self.0 - other.0)
+    }
+    // Not `f32::mul_add`: without FMA in the target it is a library call.
+    #[inline(always)]
+    fn mul_add(self, k: f32, add: Self) -> Self {
+        Scalar(self.0 * k + add.0)
+    }
+    #[inline(always)]
+    fn neg_mul_add(self, k: f32, add: Self) -> Self {
+        Scalar(add.0 - self.0 * k)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::Lanes;
+
+    /// 16 floats in a zmm register.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Zmm(__m512);
+
+    impl Lanes for Zmm {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn load(p: *const f32, lanes: usize) -> Self {
+            let mask = ((1u32 << lanes) - 1) as __mmask16;
+            // SAFETY: the mask enables the `lanes` floats `p` covers (caller's contract, as is
+            // AVX-512 F); masked-off lanes are not read.
+            Zmm(unsafe { _mm512_maskz_loadu_ps(mask, p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32, lanes: usize) {
+            let mask = ((1u32 << lanes) - 1) as __mmask16;
+            // SAFETY: as for `load`; masked-off lanes are not written.
+            unsafe { _mm512_mask_storeu_ps(p, mask, self.0) };
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            // SAFETY: a `Zmm` is used only inside functions compiled with AVX-512 F.
+            Zmm(unsafe { _mm512_set1_ps(x) })
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Zmm(unsafe { _mm512_mul_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Zmm(unsafe { _mm512_add_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            // SAFETY: as for `add`.
+            Zmm(unsafe { _mm512_sub_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: as for `add` (AVX-512 F includes its FMA).
+            Zmm(unsafe { _mm512_fmadd_ps(self.0, _mm512_set1_ps(k), add.0) })
+        }
+        #[inline(always)]
+        fn neg_mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: as for `mul_add`.
+            Zmm(unsafe { _mm512_fnmadd_ps(self.0, _mm512_set1_ps(k), add.0) })
+        }
+    }
+
+    /// 8 floats in a ymm register.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Ymm(__m256);
+
+    /// Lanes `< lanes` of 8 enabled, as `_mm256_maskload_ps` wants them (sign bit set).
+    #[inline(always)]
+    unsafe fn mask(lanes: usize) -> __m256i {
+        let on = |i: usize| if i < lanes { -1 } else { 0 };
+        // SAFETY: AVX is available wherever a `Ymm` is used (caller's contract).
+        unsafe { _mm256_setr_epi32(on(0), on(1), on(2), on(3), on(4), on(5), on(6), on(7)) }
+    }
+
+    impl Lanes for Ymm {
+        const LANES: usize = 8;
+        #[inline(always)]
+        unsafe fn load(p: *const f32, lanes: usize) -> Self {
+            // SAFETY: `p` covers `lanes` floats and AVX2 is available (caller's contract); the
+            // mask keeps the load to them.
+            unsafe {
+                if lanes == 8 {
+                    Ymm(_mm256_loadu_ps(p))
+                } else {
+                    Ymm(_mm256_maskload_ps(p, mask(lanes)))
+                }
+            }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32, lanes: usize) {
+            // SAFETY: as for `load`; the mask keeps the store to the `lanes` floats.
+            unsafe {
+                if lanes == 8 {
+                    _mm256_storeu_ps(p, self.0)
+                } else {
+                    _mm256_maskstore_ps(p, mask(lanes), self.0)
+                }
+            }
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            // SAFETY: a `Ymm` is used only inside functions compiled with AVX2.
+            Ymm(unsafe { _mm256_set1_ps(x) })
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Ymm(unsafe { _mm256_mul_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Ymm(unsafe { _mm256_add_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            // SAFETY: as for `add`.
+            Ymm(unsafe { _mm256_sub_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: a `Ymm` is used only inside functions compiled with AVX2 and FMA.
+            Ymm(unsafe { _mm256_fmadd_ps(self.0, _mm256_set1_ps(k), add.0) })
+        }
+        #[inline(always)]
+        fn neg_mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: as for `mul_add`.
+            Ymm(unsafe { _mm256_fnmadd_ps(self.0, _mm256_set1_ps(k), add.0) })
+        }
+    }
+}
+
+/// Runs `$generic::<Lanes>(args)` with the kernel path's vectors, in a function compiled for
+/// them (the closure is forced inline: one left out of line is compiled without the features,
+/// and every vector operation in it becomes a call).
+macro_rules! dispatch {
+    ($generic:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+            unsafe fn avx512<F: FnOnce()>(f: F) {
+                f()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<F: FnOnce()>(f: F) {
+                f()
+            }
+            match crate::sgemm::kernel_path() {
+                // SAFETY: the AVX-512 path is chosen only where AVX-512 F and BW were detected.
+                crate::sgemm::KernelPath::Avx512 => unsafe {
+                    avx512(#[inline(always)] || $generic::<$crate::lanes::x86::Zmm>($($arg),*))
+                },
+                // SAFETY: the AVX2 path is chosen only where AVX2 and FMA were detected.
+                crate::sgemm::KernelPath::Avx2 => unsafe {
+                    avx2(#[inline(always)] || $generic::<$crate::lanes::x86::Ymm>($($arg),*))
+                },
+                crate::sgemm::KernelPath::Portable => $generic::<$crate::lanes::Scalar>($($arg),*),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $generic::<$crate::lanes::Scalar>($($arg),*)
+    }};
+}
