@@ -159,6 +159,25 @@ impl Conv {
         oihw
     }
 
+    /// This convolution followed by `x·scale + shift` per output channel (batch norm on running
+    /// statistics), as one convolution: weights and bias scaled, the shift added to the bias.
+    pub fn scaled(&self, scale: &[f32], shift: &[f32]) -> Conv {
+        assert!(
+            scale.len() == self.cout && shift.len() == self.cout,
+            "one per output channel"
+        );
+        let mut weight = self.weight.clone();
+        for row in weight.chunks_exact_mut(self.cout) {
+            for (w, s) in row.iter_mut().zip(scale) {
+                *w *= s;
+            }
+        }
+        let bias = (self.bias.iter().zip(scale).zip(shift))
+            .map(|((b, s), t)| b * s + t)
+            .collect();
+        Conv::new(self.cin, self.cout, self.k, weight, bias)
+    }
+
     /// Rows of one GEMM's left-hand side: `k·k·cin`.
     fn patch_len(&self) -> usize {
         self.k * self.k * self.cin

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use crate::conv::Conv;
-use crate::norm::{affine_band, BatchNorm, BnSaved};
+use crate::conv::{Conv, Epilogue};
+use crate::norm::{relu_in_place, BatchNorm, BnSaved};
 use crate::resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
 use crate::tensor::Act;
 use crate::wide::wide;
@@ -276,11 +276,13 @@ impl ConvBn {
     ) -> Arc<Act> {
         let refs: Vec<&Act> = inputs.iter().map(|a| &**a).collect();
         if mode == Mode::Eval {
-            // Batch norm on running statistics is the convolution's epilogue; a backward pass
-            // needs only the output (for the ReLU mask) and the scale.
+            // Batch norm on running statistics folds into the convolution's weights and bias,
+            // ReLU is its epilogue (a pass per band while in cache); a backward pass needs only
+            // the output (for the ReLU mask) and the scale.
             let (scale, shift) = self.bn.eval_affine();
-            let post = move |band: &mut [f32]| affine_band(band, &scale, &shift, relu);
-            let y = Arc::new(self.conv.forward(&refs, Some(&post)));
+            let folded = self.conv.scaled(&scale, &shift);
+            let post = relu.then_some(&relu_in_place as &Epilogue);
+            let y = Arc::new(folded.forward(&refs, post));
             if let Some(tape) = tape {
                 tape.entries.push(Saved::ConvBn {
                     inputs: inputs.to_vec(),

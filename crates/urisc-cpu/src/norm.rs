@@ -413,16 +413,17 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
     (mean.into_iter().map(|v| v as f32).collect(), var)
 }
 
-/// `x = x·scale + shift` per channel (then ReLU) on one band of pixels, sequentially (also
-/// the fused epilogue of inference convolutions).
-pub fn affine_band(band: &mut [f32], scale: &[f32], shift: &[f32], relu: bool) {
-    let c = scale.len();
-    for px in band.chunks_exact_mut(c) {
-        for ((v, &s), &t) in px.iter_mut().zip(scale).zip(shift) {
-            let a = *v * s + t;
-            *v = if relu { a.max(0.0) } else { a };
-        }
-    }
+/// ReLU in place: the epilogue of an evaluation-mode convolution whose batch norm was folded
+/// into its weights ([`crate::Conv::scaled`]).
+pub(crate) fn relu_in_place(band: &mut [f32]) {
+    wide(
+        #[inline(always)]
+        || {
+            for v in band.iter_mut() {
+                *v = v.max(0.0);
+            }
+        },
+    )
 }
 
 #[cfg(test)]
