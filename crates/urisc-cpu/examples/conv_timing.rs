@@ -1,6 +1,7 @@
 //! Times one 3×3 convolution's forward pass and weight gradient with each algorithm (`ONLY=direct`,
 //! `winograd2` or `winograd` for one):
-//! `cargo run --release -p urisc-cpu --example conv_timing -- H W CIN COUT [REPS]`.
+//! `cargo run --release -p urisc-cpu --example conv_timing -- H W CIN COUT [REPS [K]]` (kernel
+//! side K: 3, or 1).
 use std::time::Instant;
 use urisc_cpu::{pseudo_random, set_conv_algorithm, Act, Conv, ConvAlgorithm, Recycling};
 
@@ -16,15 +17,16 @@ fn main() {
         .collect();
     let (h, w, cin, cout) = (a[0], a[1], a[2], a[3]);
     let reps = a.get(4).copied().unwrap_or(20);
+    let k = a.get(5).copied().unwrap_or(3);
     let x = Act::from_vec(1, h, w, cin, pseudo_random(h * w * cin, 1));
     let conv = Conv::new(
         cin,
         cout,
-        3,
-        pseudo_random(9 * cin * cout, 2),
+        k,
+        pseudo_random(k * k * cin * cout, 2),
         vec![0.0; cout],
     );
-    let flops = 2.0 * 9.0 * (h * w * cin * cout) as f64;
+    let flops = 2.0 * (k * k * h * w * cin * cout) as f64;
     let dy = Act::from_vec(1, h, w, cout, pseudo_random(h * w * cout, 3));
     let only = std::env::var("ONLY").ok();
     for algorithm in [

@@ -217,6 +217,9 @@ impl Conv {
         if let (3, Some(_), 1) = (self.k, tile, cin) {
             return single_channel_3x3(first, weight, bias, cout, post);
         }
+        if let (1, 1, 1, true) = (self.k, cout, inputs.len(), native) {
+            return single_output_1x1(first, weight, bias, post);
+        }
         if let (3, Some(tile)) = (self.k, tile) {
             let u = winograd::transform_weights(tile, weight, cin, cout);
             return winograd::forward(native, tile, inputs, &u, bias, cout, post);
@@ -548,6 +551,65 @@ fn single_channel_band<L: Lanes>(
                 unsafe { acc.store(out.add((i * w + x) * cout + o0), lanes) };
             }
         }
+    }
+}
+
+/// A 1×1 convolution to one output channel (a network's head) plus `bias`, `post` on each band:
+/// a dot product per pixel. As a GEMM its one column fills one lane of a vector (AVX-512 Xeon,
+/// 512², 8 → 1 channels, 2 threads: 1.8–2.0 → 0.45–0.6 ms, about the time to read the input).
+fn single_output_1x1(
+    input: &Act,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    post: Option<&Epilogue>,
+) -> Act {
+    let c = input.c;
+    assert_eq!(weight.len(), c, "1×1 weights to one channel");
+    let bias = bias.map_or(0.0, |b| b[0]);
+    const BAND_PIXELS: usize = 4096;
+    let fill = |data: &mut [std::mem::MaybeUninit<f32>]| {
+        data.par_chunks_mut(BAND_PIXELS)
+            .enumerate()
+            .for_each(|(band, out_band)| {
+                let pixels = &input.data[band * BAND_PIXELS * c..][..out_band.len() * c];
+                dispatch!(dot_products(pixels, weight, bias, out_band));
+                // SAFETY: every pixel of the band was written above.
+                let out_band = unsafe { &mut *(out_band as *mut [_] as *mut [f32]) };
+                if let Some(post) = post {
+                    post(out_band);
+                }
+            })
+    };
+    // SAFETY: every band is written whole (above).
+    unsafe { Act::filled_by((input.n, input.h, input.w, 1), fill) }
+}
+
+/// `out[p] = bias + pixels[p] · weight` for each pixel (`weight.len()` channels), with vectors
+/// `L` over channels.
+#[inline(always)]
+fn dot_products<L: Lanes>(
+    pixels: &[f32],
+    weight: &[f32],
+    bias: f32,
+    out: &mut [std::mem::MaybeUninit<f32>],
+) {
+    let c = weight.len();
+    assert_eq!(pixels.len(), out.len() * c);
+    for (px, o) in pixels.chunks_exact(c).zip(out) {
+        let mut acc = L::splat(0.0);
+        for c0 in (0..c).step_by(L::LANES) {
+            let lanes = L::LANES.min(c - c0);
+            // SAFETY: channels `c0 .. c0 + lanes` of a pixel and of the weights; the vector's
+            // instructions are the dispatching function's.
+            let (x, w) = unsafe {
+                (
+                    L::load(px.as_ptr().add(c0), lanes),
+                    L::load(weight.as_ptr().add(c0), lanes),
+                )
+            };
+            acc = acc.add(x.mul(w));
+        }
+        o.write(bias + acc.sum());
     }
 }
 
@@ -962,6 +1024,9 @@ mod tests {
             (1, &[16, 16], 32, 30, 34, 3),
             // More small images than threads.
             (5, &[9, 4], 12, 6, 7, 3),
+            // 1×1 to one output channel (a head).
+            (2, &[8], 1, 5, 7, 1),
+            (1, &[19], 1, 3, 4, 1),
             // One input channel (a first layer), outputs filling no whole block of 8.
             (2, &[1], 13, 11, 5, 3),
             (1, &[1], 8, 2, 1, 3),

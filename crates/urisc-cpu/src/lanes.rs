@@ -35,6 +35,8 @@ pub(crate) trait Lanes: Copy {
     fn mul_add(self, k: f32, add: Self) -> Self;
     /// `add − self · k`, fused where the vectors have FMA.
     fn neg_mul_add(self, k: f32, add: Self) -> Self;
+    /// The sum of the lanes.
+    fn sum(self) -> f32;
 }
 
 /// `[f(0), f(1), …]`: `std::array::from_fn` for vectors, small enough to be inlined into the
@@ -89,6 +91,10 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn neg_mul_add(self, k: f32, add: Self) -> Self {
         Scalar(add.0 - self.0 * k)
+    }
+    #[inline(always)]
+    fn sum(self) -> f32 {
+        self.0
     }
 }
 
@@ -146,6 +152,11 @@ pub(crate) mod x86 {
         fn neg_mul_add(self, k: f32, add: Self) -> Self {
             // SAFETY: as for `mul_add`.
             Zmm(unsafe { _mm512_fnmadd_ps(self.0, _mm512_set1_ps(k), add.0) })
+        }
+        #[inline(always)]
+        fn sum(self) -> f32 {
+            // SAFETY: as for `add`.
+            unsafe { _mm512_reduce_add_ps(self.0) }
         }
     }
 
@@ -215,6 +226,18 @@ pub(crate) mod x86 {
         fn neg_mul_add(self, k: f32, add: Self) -> Self {
             // SAFETY: as for `mul_add`.
             Ymm(unsafe { _mm256_fnmadd_ps(self.0, _mm256_set1_ps(k), add.0) })
+        }
+        #[inline(always)]
+        fn sum(self) -> f32 {
+            // SAFETY: as for `mul_add` (AVX includes the SSE instructions used here).
+            unsafe {
+                let s = _mm_add_ps(
+                    _mm256_castps256_ps128(self.0),
+                    _mm256_extractf128_ps(self.0, 1),
+                );
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+            }
         }
     }
 }
