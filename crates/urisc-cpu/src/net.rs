@@ -267,6 +267,13 @@ pub enum LayerMut<'a> {
 }
 
 impl ConvBn {
+    /// Evaluation mode with ReLU on `x` upsampled 2× (nearest), nothing recorded.
+    fn forward_upsampled_eval(&self, x: &Act) -> Act {
+        let (scale, shift) = self.bn.eval_affine();
+        let folded = self.conv.scaled(&scale, &shift);
+        folded.forward_upsampled(x, Some(&relu_in_place))
+    }
+
     fn forward(
         &self,
         inputs: &[Arc<Act>],
@@ -563,10 +570,15 @@ impl Net {
         }
         skips.pop(); // the bottom level is `x` itself
         for level in &self.up {
-            let upsampled = Arc::new(upsample2(&x));
-            x = level
-                .reduce
-                .forward(&[upsampled], true, mode, tape.as_deref_mut());
+            x = if let (None, Mode::Eval) = (&tape, mode) {
+                // Inference: the convolution reads the map upsampled, no copy made.
+                Arc::new(level.reduce.forward_upsampled_eval(&x))
+            } else {
+                let upsampled = Arc::new(upsample2(&x));
+                level
+                    .reduce
+                    .forward(&[upsampled], true, mode, tape.as_deref_mut())
+            };
             let skip = skips.pop().expect("one skip per decoder level");
             let inputs = if self.concat_skips {
                 vec![x, skip]

@@ -61,11 +61,14 @@ const V_BUDGET: usize = 1 << 18;
 const SCRATCH_BUDGET: usize = 1 << 18;
 
 /// `conv3×3(concat(inputs))` with transformed weights `u` (from [`transform_weights`]) plus
-/// `bias`, `post` on each band; `native` runs the GEMMs on the native tile.
+/// `bias`, `post` on each band; `native` runs the GEMMs on the native tile. With `upsampled`
+/// (F(4×4) only) the inputs are read as if upsampled 2× (nearest), without making that copy.
+#[allow(clippy::too_many_arguments)] // the convolution's parts, passed through from `Conv`
 pub(crate) fn forward(
     native: bool,
     tile: Tile,
     inputs: &[&Act],
+    upsampled: bool,
     u: &[f32],
     bias: Option<&[f32]>,
     cout: usize,
@@ -75,7 +78,12 @@ pub(crate) fn forward(
     let cin: usize = inputs.iter().map(|a| a.c).sum();
     let (side, positions) = (tile.side(), tile.positions());
     assert_eq!(u.len(), positions * cin * cout, "transformed weights");
-    let (n, h, w) = (first.n, first.h, first.w);
+    assert!(
+        !upsampled || tile == Tile::F4,
+        "upsampled reads in F(4×4) only"
+    );
+    let shift = u32::from(upsampled);
+    let (n, h, w) = (first.n, first.h << shift, first.w << shift);
     if n * h * w * cout == 0 {
         return Act::zeros(n, h, w, cout);
     }
@@ -106,7 +114,8 @@ pub(crate) fn forward(
                     let m = grown(m, positions * tiles * cout);
                     let mut offset = 0;
                     for input in inputs {
-                        transform_input(tile, input, &band, (offset, cin), layout, v);
+                        let channels = (offset, cin);
+                        transform_input(tile, (input, shift), &band, channels, layout, v);
                         offset += input.c;
                     }
                     multiply(native, positions, v, u, m, (tiles, cin, cout));
@@ -258,7 +267,7 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
                     let m = grown(m, m_layout.len(tiles, positions, cout));
                     let mut offset = 0;
                     for input in inputs {
-                        transform_input(tile, input, band, (offset, cin), v_layout, v);
+                        transform_input(tile, (input, 0), band, (offset, cin), v_layout, v);
                         offset += input.c;
                     }
                     transform_gradient(tile, dy, band, m_layout, m);
@@ -522,13 +531,14 @@ fn input6<L: Lanes>([d0, d1, d2, d3, d4, d5]: [L; 6]) -> [L; 6] {
     ]
 }
 
-/// [`input6`] down the column of input pixels at `x` of six image `rows` (`None`, or `x`
-/// outside `0 .. w`: zeros), channels `c0 .. c0 + lanes` of `c`.
+/// [`input6`] down the column at `x` of six image `rows` (`None`, or `x` outside `0 .. w`:
+/// zeros) read upsampled by `2^shift` (pixel `x >> shift` of a row), channels `c0 .. c0 + lanes`
+/// of `c`.
 #[inline(always)]
 fn column6<L: Lanes>(
     rows: &[Option<&[f32]>; 6],
     x: isize,
-    w: usize,
+    (w, shift): (usize, u32),
     c: usize,
     c0: usize,
     lanes: usize,
@@ -537,9 +547,10 @@ fn column6<L: Lanes>(
     let mut d = [L::splat(0.0); 6];
     for (value, row) in d.iter_mut().zip(rows) {
         if let (Some(row), true) = (row, inside) {
-            // SAFETY: pixel `x < w` of an image row: `c ≥ c0 + lanes` floats from channel `c0`;
-            // the vector's instructions are the dispatching function's.
-            *value = unsafe { L::load(row.as_ptr().add(x as usize * c + c0), lanes) };
+            // SAFETY: pixel `x >> shift` of an image row (`x < w`, the row's width shifted):
+            // `c ≥ c0 + lanes` floats from channel `c0`; the vector's instructions are the
+            // dispatching function's.
+            *value = unsafe { L::load(row.as_ptr().add((x as usize >> shift) * c + c0), lanes) };
         }
     }
     input6(d)
@@ -643,10 +654,11 @@ fn transform_weights_with<L: Lanes>(weight: &[f32], cin: usize, cout: usize, u: 
 }
 
 /// `V[ξ][tile][offset ..] = (Bᵀ d B)[ξ]` for `input`'s channels, `d` the tile's 4×4 pixels (top
-/// left at output pixel − 1; zeros outside the image).
+/// left at output pixel − 1; zeros outside the image); `input` read upsampled by `2^shift`
+/// (nearest; F(4×4) only).
 fn transform_input(
     tile: Tile,
-    input: &Act,
+    (input, shift): (&Act, u32),
     band: &Band,
     (offset, cin): (usize, usize),
     layout: Layout,
@@ -655,8 +667,11 @@ fn transform_input(
     assert!(v.len() >= layout.len(band.rows * band.tile_cols, tile.positions(), cin));
     assert!(offset + input.c <= cin);
     match tile {
-        Tile::F2 => dispatch!(transform_input_with(input, band, offset, layout, v)),
-        Tile::F4 => dispatch!(transform_input4_with(input, band, offset, layout, v)),
+        Tile::F2 => {
+            assert_eq!(shift, 0, "F(2×2) reads inputs as they are");
+            dispatch!(transform_input_with(input, band, offset, layout, v))
+        }
+        Tile::F4 => dispatch!(transform_input4_with(input, shift, band, offset, layout, v)),
     }
 }
 
@@ -666,6 +681,7 @@ fn transform_input(
 #[inline(always)]
 fn transform_input4_with<L: Lanes>(
     input: &Act,
+    shift: u32,
     band: &Band,
     offset: usize,
     layout: Layout,
@@ -673,13 +689,17 @@ fn transform_input4_with<L: Lanes>(
 ) {
     let (h, w, c) = (input.h, input.w, input.c);
     let image = &input.data[band.image * h * w * c..][..h * w * c];
+    // The grid the tiles cover: the input's, or its upsampled one.
+    let (grid_h, grid_w) = (h << shift, w << shift);
     for tr in 0..band.rows {
         let y0 = 4 * (band.tr0 + tr) as isize - 1;
         let rows: [Option<&[f32]>; 6] = std::array::from_fn(|i| {
             let y = y0 + i as isize;
-            (y >= 0 && (y as usize) < h).then(|| &image[y as usize * w * c..][..w * c])
+            (y >= 0 && (y as usize) < grid_h)
+                .then(|| &image[(y as usize >> shift) * w * c..][..w * c])
         });
-        let column = |x: isize, c0: usize, lanes: usize| column6::<L>(&rows, x, w, c, c0, lanes);
+        let grid = (grid_w, shift);
+        let column = |x: isize, c0: usize, lanes: usize| column6::<L>(&rows, x, grid, c, c0, lanes);
         let row_start = v[tr * band.tile_cols * layout.tile + offset..].as_mut_ptr();
         for c0 in (0..c).step_by(L::LANES) {
             let lanes = L::LANES.min(c - c0);
