@@ -7,8 +7,8 @@
 //! concatenation is read in place. 3×3 convolutions run as
 //! Winograd F(4×4, 3×3) instead (4× fewer multiplications; `URISC_CONV=winograd2` for F(2×2, 3×3),
 //! `direct` to compare), their 36 GEMMs on the same tile. Work is split into bands of rows across
-//! rayon's threads. In inference, batch norm and ReLU run as each band's epilogue while it is in
-//! cache. Training and input gradients record a [`Tape`]; data gradients are convolutions with
+//! rayon's threads. In inference, batch norm folds into the convolution's weights, ReLU runs as
+//! each band's epilogue while it is in cache, and upsampled maps are read in place. Training and input gradients record a [`Tape`]; data gradients are convolutions with
 //! the flipped kernel, 3×3 weight gradients GEMMs in the Winograd domain reduced over tiles
 //! (others the same tile over (tap, channel) rows and pixel steps), batch norm + ReLU backward
 //! fused. CPUs with AVX2 and FMA but not AVX-512 run the same code on 8-float vectors and an
