@@ -16,6 +16,8 @@ pub const NR: usize = 32;
 /// A run of reduction steps: step `s` multiplies row operand `rows[r] + s·row_step` with the
 /// B row at `b + s·ldb` (B rows contiguous in the column direction).
 #[derive(Clone, Copy)]
+// Read only by the x86 tiles; other targets take the portable path.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub struct Segment {
     /// Row operand of each of the tile's [`MR`] rows at step 0 (rows beyond the tile's `mr`
     /// must still point at readable memory: they are read, not stored).
