@@ -1,5 +1,5 @@
-//! Vectors of channels, written once and compiled for AVX-512 (zmm), AVX2 (ymm) and plain
-//! scalars: the Winograd transforms and the single-channel convolution are generic over
+//! Vectors of channels, written once and compiled for AVX-512 (zmm), AVX2 (ymm), NEON (q
+//! registers) and plain scalars: the Winograd transforms and the single-channel convolution are generic over
 //! [`Lanes`], and `dispatch!` runs them in a function compiled for the kernel path's vectors.
 
 /// A vector of channels for the transforms: written once, compiled for AVX-512, AVX2 and plain
@@ -242,6 +242,67 @@ pub(crate) mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod arm {
+    use std::arch::aarch64::*;
+
+    use super::Lanes;
+
+    /// 4 floats in a NEON q register (NEON is part of the aarch64 baseline, so these need no
+    /// function compiled for them).
+    #[derive(Clone, Copy)]
+    pub(crate) struct Neon(float32x4_t);
+
+    impl Lanes for Neon {
+        const LANES: usize = 4;
+        #[inline(always)]
+        unsafe fn load(p: *const f32, lanes: usize) -> Self {
+            // SAFETY: `p` covers `lanes` floats (caller's contract).
+            Neon(unsafe { crate::sgemm::neon::load(p, lanes) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32, lanes: usize) {
+            // SAFETY: `p` covers `lanes` floats (caller's contract).
+            unsafe { crate::sgemm::neon::store(p, self.0, lanes) }
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            // SAFETY: NEON is part of the aarch64 baseline.
+            Neon(unsafe { vdupq_n_f32(x) })
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Neon(unsafe { vmulq_f32(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Neon(unsafe { vaddq_f32(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            // SAFETY: as for `splat`.
+            Neon(unsafe { vsubq_f32(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: as for `splat` (`fmla` by a scalar).
+            Neon(unsafe { vfmaq_n_f32(add.0, self.0, k) })
+        }
+        #[inline(always)]
+        fn neg_mul_add(self, k: f32, add: Self) -> Self {
+            // SAFETY: as for `splat` (`fmls` by a scalar).
+            Neon(unsafe { vfmsq_n_f32(add.0, self.0, k) })
+        }
+        #[inline(always)]
+        fn sum(self) -> f32 {
+            // SAFETY: as for `splat`.
+            unsafe { vaddvq_f32(self.0) }
+        }
+    }
+}
+
 /// Runs `$generic::<Lanes>(args)` with the kernel path's vectors, in a function compiled for
 /// them (the closure is forced inline: one left out of line is compiled without the features,
 /// and every vector operation in it becomes a call).
@@ -269,7 +330,16 @@ macro_rules! dispatch {
                 crate::sgemm::KernelPath::Portable => $generic::<$crate::lanes::Scalar>($($arg),*),
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        {
+            match crate::sgemm::kernel_path() {
+                crate::sgemm::KernelPath::Neon => {
+                    $generic::<$crate::lanes::arm::Neon>($($arg),*)
+                }
+                _ => $generic::<$crate::lanes::Scalar>($($arg),*),
+            }
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         $generic::<$crate::lanes::Scalar>($($arg),*)
     }};
 }

@@ -39,9 +39,38 @@ fn fma_chains(iterations: u64) -> u64 {
             return unsafe { x86::fma_avx2(iterations) };
         }
     }
-    scalar_chains(iterations / 16)
+    #[cfg(target_arch = "aarch64")]
+    {
+        neon_chains(iterations)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        scalar_chains(iterations / 16)
+    }
 }
 
+/// Twelve independent chains of 4-float FMAs (NEON is part of the aarch64 baseline): enough to
+/// cover FMA latency on up to four pipes.
+#[cfg(target_arch = "aarch64")]
+fn neon_chains(iterations: u64) -> u64 {
+    use std::arch::aarch64::*;
+    const CHAINS: usize = 12;
+    // SAFETY: NEON is part of the aarch64 baseline.
+    unsafe {
+        let mut acc = [vdupq_n_f32(1.0); CHAINS];
+        let b = vdupq_n_f32(0.999_999);
+        let c = vdupq_n_f32(1e-7);
+        for _ in 0..iterations {
+            for a in &mut acc {
+                *a = vfmaq_f32(c, *a, b);
+            }
+        }
+        std::hint::black_box(acc);
+    }
+    iterations * CHAINS as u64 * 4 * 2
+}
+
+#[cfg(not(target_arch = "aarch64"))]
 fn scalar_chains(iterations: u64) -> u64 {
     let mut acc = [1.0f32; 8];
     for _ in 0..iterations {

@@ -16,8 +16,6 @@ pub const NR: usize = 32;
 /// A run of reduction steps: step `s` multiplies row operand `rows[r] + s·row_step` with the
 /// B row at `b + s·ldb` (B rows contiguous in the column direction).
 #[derive(Clone, Copy)]
-// Read only by the x86 tiles; other targets take the portable path.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub struct Segment {
     /// Row operand of each of the tile's [`MR`] rows at step 0 (rows beyond the tile's `mr`
     /// must still point at readable memory: they are read, not stored).
@@ -73,16 +71,22 @@ pub enum KernelPath {
     /// per-element loops compiled for AVX2 + FMA, for x86-64-v3 CPUs without AVX-512 (AMD Zen
     /// 2/3, most Intel client parts).
     Avx2,
+    /// The AVX2 tile's blocks in NEON q registers (5 rows × 16 columns: 20 accumulators of the
+    /// 32) and the per-element loops 4 wide, for aarch64 (NEON is part of its baseline).
+    #[cfg(target_arch = "aarch64")]
+    Neon,
     /// im2col + the `gemm` crate and plain per-element loops: any CPU.
     Portable,
 }
 
 impl KernelPath {
-    /// The path's name as `URISC_KERNELS` spells it: `avx512` or `portable`.
+    /// The path's name as `URISC_KERNELS` spells it: `avx512`, `avx2`, `neon` or `portable`.
     pub fn name(self) -> &'static str {
         match self {
             KernelPath::Avx512 => "avx512",
             KernelPath::Avx2 => "avx2",
+            #[cfg(target_arch = "aarch64")]
+            KernelPath::Neon => "neon",
             KernelPath::Portable => "portable",
         }
     }
@@ -95,6 +99,8 @@ pub fn available_kernel_paths() -> Vec<KernelPath> {
 
 fn available() -> &'static [KernelPath] {
     static AVAILABLE: std::sync::OnceLock<Vec<KernelPath>> = std::sync::OnceLock::new();
+    // Pushes under `cfg`s: which ones run depends on the target.
+    #[allow(clippy::vec_init_then_push)]
     AVAILABLE.get_or_init(|| {
         let mut paths = Vec::new();
         #[cfg(target_arch = "x86_64")]
@@ -110,6 +116,9 @@ fn available() -> &'static [KernelPath] {
                 paths.push(KernelPath::Avx2);
             }
         }
+        // Every aarch64 CPU has NEON (the target's baseline), so it needs no detection.
+        #[cfg(target_arch = "aarch64")]
+        paths.push(KernelPath::Neon);
         paths.push(KernelPath::Portable);
         paths
     })
@@ -119,7 +128,7 @@ fn available() -> &'static [KernelPath] {
 static CHOSEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// The path in use: the one [`set_kernel_path`] chose, else the environment variable
-/// `URISC_KERNELS` (`avx512`, `avx2` or `portable`; a path this CPU lacks falls back to the
+/// `URISC_KERNELS` (`avx512`, `avx2`, `neon` or `portable`; a path this CPU lacks falls back to the
 /// default), else the default: the widest native path the CPU has. The AVX2 path became the
 /// default with the Winograd convolutions, which run their transforms in ymm registers and
 /// their GEMMs on its tile: width 8 on an Intel Xeon forced to AVX2, 512² forward 0.042 s and
@@ -199,10 +208,16 @@ pub unsafe fn tile(
             unsafe { avx512::tile::<1>(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: NEON is part of the aarch64 baseline; the pointers cover the segments and
+        // sizes (caller's contract), which is what `neon::tile` reads and writes.
+        unsafe { neon::tile(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = (segments, j0, ldb, c, ldc, mr, nr, accumulate);
-        unreachable!("the native kernel needs x86_64 with AVX-512")
+        unreachable!("the native kernels need x86_64 or aarch64")
     }
 }
 
@@ -637,6 +652,190 @@ mod avx2 {
                         *sum
                     };
                     _mm256_maskstore_ps(p, m, value);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon {
+    use std::arch::aarch64::*;
+
+    use super::{Segment, MR};
+
+    /// `lanes ≤ 4` floats from `p`, zeros after (a full load when `lanes == 4`).
+    ///
+    /// # Safety
+    /// `p` must cover `lanes` floats.
+    #[inline(always)]
+    pub(crate) unsafe fn load(p: *const f32, lanes: usize) -> float32x4_t {
+        // SAFETY: `p` covers `lanes` floats (caller's contract); the partial case reads them
+        // one by one.
+        unsafe {
+            if lanes >= 4 {
+                vld1q_f32(p)
+            } else {
+                let mut part = [0.0f32; 4];
+                std::ptr::copy_nonoverlapping(p, part.as_mut_ptr(), lanes);
+                vld1q_f32(part.as_ptr())
+            }
+        }
+    }
+
+    /// The first `lanes ≤ 4` floats of `v` to `p`.
+    ///
+    /// # Safety
+    /// `p` must cover `lanes` floats.
+    #[inline(always)]
+    pub(crate) unsafe fn store(p: *mut f32, v: float32x4_t, lanes: usize) {
+        // SAFETY: `p` covers `lanes` floats (caller's contract); the partial case writes them
+        // one by one.
+        unsafe {
+            if lanes >= 4 {
+                vst1q_f32(p, v)
+            } else {
+                let mut part = [0.0f32; 4];
+                vst1q_f32(part.as_mut_ptr(), v);
+                std::ptr::copy_nonoverlapping(part.as_ptr(), p, lanes);
+            }
+        }
+    }
+
+    /// [`super::tile`] in NEON's 32 q registers: the 14 rows in blocks of 5, 5 and 4, the up to
+    /// 32 columns in blocks of up to 16 (4 vectors); each block keeps its accumulators (at most
+    /// 20) in registers while the whole reduction runs, as the AVX2 tile does.
+    ///
+    /// # Safety
+    /// The pointers must cover what the segments and sizes describe, as for [`super::tile`].
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile(
+        segments: &[Segment],
+        j0: usize,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        accumulate: bool,
+    ) {
+        const BLOCKS: [(usize, usize); 3] = [(0, 5), (5, 5), (10, 4)];
+        const _: () = assert!(MR == 14, "the row blocks cover MR = 14 rows");
+        for (r0, rows) in BLOCKS {
+            if r0 >= mr {
+                break;
+            }
+            let store_rows = (mr - r0).min(rows);
+            for jc in (0..nr).step_by(16) {
+                let cols = (nr - jc).min(16);
+                let c_block = c.wrapping_add(r0 * ldc + jc);
+                let at = (r0, j0 + jc, store_rows, cols);
+                // SAFETY: rows `r0 .. r0 + rows` are among the segments' MR row pointers
+                // (readable per the caller's contract, even beyond `mr`); columns
+                // `j0 + jc .. j0 + jc + cols` of B and `jc ..` of C lie within the tile's `nr`
+                // columns; only `store_rows ≤ mr − r0` rows of C are written.
+                unsafe {
+                    // Whole vectors of columns: 16, 12, 8 or 4 (the channel counts of the
+                    // networks); anything else takes the 16-column block with partial loads.
+                    match (rows == 5, cols) {
+                        (true, 16) => {
+                            block::<5, 4, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (true, 12) => {
+                            block::<5, 3, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (true, 8) => {
+                            block::<5, 2, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (true, 4) => {
+                            block::<5, 1, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (true, _) => {
+                            block::<5, 4, false>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (false, 16) => {
+                            block::<4, 4, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (false, 12) => {
+                            block::<4, 3, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (false, 8) => {
+                            block::<4, 2, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (false, 4) => {
+                            block::<4, 1, true>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                        (false, _) => {
+                            block::<4, 4, false>(segments, at, ldb, c_block, ldc, accumulate)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `R` rows from `r0` × `cols ≤ 4·NV` columns from B column `jb` (`at = (r0, jb,
+    /// store_rows, cols)`), into C at `c` (the block's first row and column); `store_rows` rows
+    /// are stored. `FULL`: `cols == 4·NV`, so B and C are accessed in whole vectors.
+    ///
+    /// # Safety
+    /// As for [`tile`], restricted to this block.
+    #[inline]
+    unsafe fn block<const R: usize, const NV: usize, const FULL: bool>(
+        segments: &[Segment],
+        (r0, jb, store_rows, cols): (usize, usize, usize, usize),
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        let lanes: [usize; NV] = std::array::from_fn(|v| {
+            if FULL {
+                4
+            } else {
+                cols.saturating_sub(4 * v).min(4)
+            }
+        });
+        // SAFETY: NEON is part of the aarch64 baseline.
+        let mut acc = [[unsafe { vdupq_n_f32(0.0) }; NV]; R];
+        for seg in segments {
+            let rows: [*const f32; R] = std::array::from_fn(|r| seg.rows[r0 + r]);
+            // Wrapping arithmetic: `b` steps past B after the last step (never read then).
+            let mut b = seg.b.wrapping_add(jb);
+            let mut offset = 0;
+            for _ in 0..seg.steps {
+                // SAFETY: `b` is this step's B row from column `jb`; only the block's `cols`
+                // columns are read, which the caller's contract covers.
+                let bv: [float32x4_t; NV] =
+                    std::array::from_fn(|v| unsafe { load(b.wrapping_add(4 * v), lanes[v]) });
+                for (row, acc_r) in rows.iter().zip(acc.iter_mut()) {
+                    // SAFETY: `offset` is `s·row_step` for a step `s < steps`: inside the row
+                    // operand the caller's contract covers.
+                    let av = unsafe { vld1q_dup_f32(row.add(offset)) };
+                    for v in 0..NV {
+                        // SAFETY: NEON is part of the aarch64 baseline.
+                        acc_r[v] = unsafe { vfmaq_f32(acc_r[v], av, bv[v]) };
+                    }
+                }
+                b = b.wrapping_add(ldb);
+                offset += seg.row_step;
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate().take(store_rows) {
+            for v in 0..NV {
+                if lanes[v] == 0 {
+                    break;
+                }
+                let p = c.wrapping_add(r * ldc + 4 * v);
+                // SAFETY: row `r < store_rows` of the block, columns `4·v ..` up to `cols`:
+                // inside C (caller's contract).
+                unsafe {
+                    let value = if accumulate {
+                        vaddq_f32(acc_r[v], load(p, lanes[v]))
+                    } else {
+                        acc_r[v]
+                    };
+                    store(p, value, lanes[v]);
                 }
             }
         }
