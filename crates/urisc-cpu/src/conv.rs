@@ -978,6 +978,16 @@ mod tests {
     #[test]
     fn every_path_and_algorithm_agrees_with_portable_direct() {
         let _paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+        // Three threads whatever the machine: uneven splits of bands, and the weight gradient's
+        // split by position at deep levels (taken only with more than one thread).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("thread pool");
+        pool.install(every_path_and_algorithm);
+    }
+
+    fn every_path_and_algorithm() {
         agrees_with_portable_direct(false, ConvAlgorithm::Winograd);
         agrees_with_portable_direct(false, ConvAlgorithm::Winograd2);
         let native: Vec<sgemm::KernelPath> = sgemm::available_kernel_paths()

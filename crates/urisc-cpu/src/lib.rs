@@ -12,7 +12,8 @@
 //! the flipped kernel, 3×3 weight gradients GEMMs in the Winograd domain reduced over tiles
 //! (others the same tile over (tap, channel) rows and pixel steps), batch norm + ReLU backward
 //! fused. CPUs with AVX2 and FMA but not AVX-512 run the same code on 8-float vectors and an
-//! AVX2 tile; others take im2col + the `gemm` crate (`URISC_KERNELS` forces a path).
+//! AVX2 tile, aarch64 CPUs on NEON's 4-float vectors and a NEON tile; others take im2col + the
+//! `gemm` crate (`URISC_KERNELS` forces a path).
 //!
 //! The network structure mirrors `urisc_nn::SegmentationNet` (which converts to and from
 //! [`Net`]); tests there check every layer and whole networks against burn's reference

@@ -222,12 +222,15 @@ pub(crate) fn transform_weights(tile: Tile, weight: &[f32], cin: usize, cout: us
 }
 
 /// The weight gradient (`[9][cin][cout]`, the layout of [`crate::Conv`]'s weights) of
-/// `conv3×3(concat(inputs))` for output gradient `dy`, in the F(2×2, 3×3) domain: per band the
-/// input tiles' `V = Bᵀ d B` (as the forward pass) and the output gradient's `A dY Aᵀ`, then
+/// `conv3×3(concat(inputs))` for output gradient `dy`, in the Winograd domain of `tile`
+/// (F(2×2, 3×3) written out below; F(4×4, 3×3) alike with 36 positions): per band the input
+/// tiles' `V = Bᵀ d B` (as the forward pass) and the output gradient's `A dY Aᵀ`, then
 /// `dU_ξ += V_ξᵀ · (A dY Aᵀ)_ξ` (one GEMM per position, reduced over tiles), and at the end
-/// `dW = Gᵀ dU G`: 2.25× fewer multiplications than over the nine taps. `native` runs the GEMMs
+/// `dW = Gᵀ dU G`: 2.25× (F(4×4): 4×) fewer multiplications than over the nine taps. `native` runs the GEMMs
 /// on the native tile. The bands are split into one contiguous run per thread and the runs'
-/// sums added in order, so the result does not depend on scheduling.
+/// sums added in order, so the result does not depend on scheduling; at deep levels, where
+/// those per-thread sums would outweigh the transforms, the bands run in order and the
+/// positions are split over the threads instead.
 pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Act) -> Vec<f32> {
     let first = inputs[0];
     let (cin, cout) = (inputs.iter().map(|a| a.c).sum::<usize>(), dy.c);
@@ -251,40 +254,51 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
         .collect();
     let runs = rayon::current_num_threads().clamp(1, bands.len());
     let plane = cin * cout;
-    let partials: Vec<Vec<f32>> = (0..runs)
-        .into_par_iter()
-        .map(|run| {
-            let mut du = vec![0f32; positions * plane];
-            SCRATCH.with(|scratch| {
-                let (v, m) = &mut *scratch.borrow_mut();
-                for band in &bands[run * bands.len() / runs..(run + 1) * bands.len() / runs] {
-                    let tiles = band.rows * band.tile_cols;
-                    let (v_layout, m_layout) = (
-                        Layout::by_position(tiles, cin),
-                        Layout::by_position(tiles, cout),
-                    );
-                    let v = grown(v, v_layout.len(tiles, positions, cin) + sgemm::MR);
-                    let m = grown(m, m_layout.len(tiles, positions, cout));
-                    let mut offset = 0;
-                    for input in inputs {
-                        transform_input(tile, (input, 0), band, (offset, cin), v_layout, v);
-                        offset += input.c;
+    let shape = (tile, cin, cout);
+    let du = if (runs - 1) * plane > n * tile_rows * tile_cols * (cin + cout) {
+        // Deep levels (many channels, few tiles): one partial `dU` per thread would outweigh
+        // all the transforms (36 planes of 2048 × 1024 channels are 302 MB), so the bands run
+        // in order and each band's products are split over the threads by position instead.
+        let mut du = vec![0f32; positions * plane];
+        SCRATCH.with(|scratch| {
+            let (v, m) = &mut *scratch.borrow_mut();
+            for band in &bands {
+                let (v, m, layouts) = transform_band(inputs, dy, band, shape, (v, m));
+                let sizes = (band.rows * band.tile_cols, cin, cout);
+                du.par_chunks_mut(plane)
+                    .enumerate()
+                    .for_each(|(xi, du_xi)| {
+                        accumulate_product(native, xi, (v, m), layouts, du_xi, sizes)
+                    });
+            }
+        });
+        du
+    } else {
+        let partials: Vec<Vec<f32>> = (0..runs)
+            .into_par_iter()
+            .map(|run| {
+                let mut du = vec![0f32; positions * plane];
+                SCRATCH.with(|scratch| {
+                    let (v, m) = &mut *scratch.borrow_mut();
+                    for band in &bands[run * bands.len() / runs..(run + 1) * bands.len() / runs] {
+                        let (v, m, layouts) = transform_band(inputs, dy, band, shape, (v, m));
+                        let sizes = (band.rows * band.tile_cols, cin, cout);
+                        for (xi, du_xi) in du.chunks_mut(plane).enumerate() {
+                            accumulate_product(native, xi, (v, m), layouts, du_xi, sizes);
+                        }
                     }
-                    transform_gradient(tile, dy, band, m_layout, m);
-                    let layouts = (v_layout, m_layout);
-                    let sizes = (tiles, cin, cout);
-                    accumulate_products(native, positions, (v, m), layouts, &mut du, sizes);
-                }
-            });
-            du
-        })
-        .collect();
-    // Added in order into the first (a fresh sum would be another 151 MB at 1024 channels).
-    let mut partials = partials.into_iter();
-    let mut du = partials.next().expect("one run at least");
-    for partial in partials {
-        crate::conv::add_into(&mut du, &partial);
-    }
+                });
+                du
+            })
+            .collect();
+        // Added in order into the first (a fresh sum would be another 151 MB at 1024 channels).
+        let mut partials = partials.into_iter();
+        let mut du = partials.next().expect("one run at least");
+        for partial in partials {
+            crate::conv::add_into(&mut du, &partial);
+        }
+        du
+    };
     let mut dw = vec![0f32; 9 * plane];
     match tile {
         Tile::F2 => dispatch!(gradient_weights_with(&du, cin, cout, &mut dw)),
@@ -395,38 +409,62 @@ fn transform_gradient_with<L: Lanes>(dy: &Act, band: &Band, layout: Layout, m: &
     }
 }
 
-/// `dU_ξ += V_ξᵀ · M_ξ` for every position (`V_ξ` tiles × cin, `M_ξ` tiles × cout, `dU_ξ`
+/// One band's transforms for the weight gradient, into the thread's scratch `(v, m)`: the
+/// inputs' `V` and the output gradient's `M`, both laid out by position; returns them and their
+/// layouts.
+fn transform_band<'s>(
+    inputs: &[&Act],
+    dy: &Act,
+    band: &Band,
+    (tile, cin, cout): (Tile, usize, usize),
+    (v, m): (&'s mut Vec<f32>, &'s mut Vec<f32>),
+) -> (&'s [f32], &'s [f32], (Layout, Layout)) {
+    let (tiles, positions) = (band.rows * band.tile_cols, tile.positions());
+    let layouts = (
+        Layout::by_position(tiles, cin),
+        Layout::by_position(tiles, cout),
+    );
+    let v = grown(v, layouts.0.len(tiles, positions, cin) + sgemm::MR);
+    let m = grown(m, layouts.1.len(tiles, positions, cout));
+    let mut offset = 0;
+    for input in inputs {
+        transform_input(tile, (input, 0), band, (offset, cin), layouts.0, v);
+        offset += input.c;
+    }
+    transform_gradient(tile, dy, band, layouts.1, m);
+    (v, m, layouts)
+}
+
+/// `dU_ξ += V_ξᵀ · M_ξ` for position `xi` (`V_ξ` tiles × cin, `M_ξ` tiles × cout, `dU_ξ`
 /// cin × cout, `V` and `M` laid out by position): rows of the tile are input channels,
 /// reduction steps are tiles.
-fn accumulate_products(
+fn accumulate_product(
     native: bool,
-    positions: usize,
+    xi: usize,
     (v, m): (&[f32], &[f32]),
     (v_layout, m_layout): (Layout, Layout),
-    du: &mut [f32],
+    du_xi: &mut [f32],
     (tiles, cin, cout): (usize, usize, usize),
 ) {
-    for xi in 0..positions {
-        let (v_xi, m_xi) = (&v[xi * v_layout.position..], &m[xi * m_layout.position..]);
-        let du_xi = &mut du[xi * cin * cout..][..cin * cout];
-        // SAFETY: `V_ξ`ᵀ (cin × tiles: channel `i`, tile `t` at `i + t·tile`) and `M_ξ` (tiles ×
-        // cout, rows `tile` apart) lie inside `v` and `m` (their layouts); rows past `cin` read
-        // into the next tile's channels, and `v` has `MR` floats of slack past the last; `dU_ξ`
-        // is cin × cout; `native` is passed only where `sgemm::native()` holds.
-        unsafe {
-            sgemm::strided(
-                native,
-                (cin, cout, tiles),
-                v_xi.as_ptr(),
-                (1, v_layout.tile),
-                m_xi.as_ptr(),
-                m_layout.tile,
-                du_xi.as_mut_ptr(),
-                cout,
-                true,
-            )
-        };
-    }
+    let (v_xi, m_xi) = (&v[xi * v_layout.position..], &m[xi * m_layout.position..]);
+    assert!(du_xi.len() >= cin * cout);
+    // SAFETY: `V_ξ`ᵀ (cin × tiles: channel `i`, tile `t` at `i + t·tile`) and `M_ξ` (tiles ×
+    // cout, rows `tile` apart) lie inside `v` and `m` (their layouts); rows past `cin` read into
+    // the next tile's channels, and `v` has `MR` floats of slack past the last; `dU_ξ` is
+    // cin × cout (asserted); `native` is passed only where `sgemm::native()` holds.
+    unsafe {
+        sgemm::strided(
+            native,
+            (cin, cout, tiles),
+            v_xi.as_ptr(),
+            (1, v_layout.tile),
+            m_xi.as_ptr(),
+            m_layout.tile,
+            du_xi.as_mut_ptr(),
+            cout,
+            true,
+        )
+    };
 }
 
 /// `dW = Gᵀ dU G` per input/output channel pair: `[9][cin][cout]` from `[16][cin][cout]`
