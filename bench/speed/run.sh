@@ -34,6 +34,9 @@ LOG=bench/speed/results/run-$(date +%Y%m%d-%H%M%S).log
   echo "# cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), nproc=$(nproc), urisc $(git rev-parse --short HEAD)"
   echo "# $($PY -c 'import torch; print("torch", torch.__version__)') $($PY -c 'import onnxruntime as o; print("onnxruntime", o.__version__)' 2>/dev/null)"
   echo "# cpu flags: $(grep -m1 -o -w 'avx512f\|avx2\|fma\|amx_tile\|avx512_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  # Instruction-set restrictions in force (for example an AVX2-only stand-in: URISC_KERNELS=avx2
+  # DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2; ONNX Runtime has no such switch).
+  echo "# restricted: $(env | grep -E '^(URISC_KERNELS|URISC_CONV|DNNL_MAX_CPU_ISA|ATEN_CPU_CAPABILITY)=' | tr '\n' ' ')"
 } | tee "$LOG"
 
 for r in $(seq "$ROUNDS"); do
