@@ -386,6 +386,43 @@ pub unsafe fn portable(
     }
 }
 
+/// A block of a tile for the AVX2 and NEON tiles, whose 16 or 32 registers hold fewer
+/// accumulators than AVX-512's: `rows` (5 or 4) rows from `r0`, `cols ≤ 16` columns from `jc`,
+/// of which `store_rows ≤ rows` are the tile's (`< mr`) and stored.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[derive(Clone, Copy)]
+struct Block {
+    r0: usize,
+    rows: usize,
+    jc: usize,
+    cols: usize,
+    store_rows: usize,
+}
+
+/// Walks a tile of `mr ≤ MR` rows and `nr` columns in [`Block`]s: the 14 rows as 5, 5 and 4
+/// (each block keeps its accumulators in registers while the whole reduction runs, re-reading A
+/// and B, which stay in L1), the columns 16 at a time.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn for_each_block(mr: usize, nr: usize, mut f: impl FnMut(Block)) {
+    const BLOCKS: [(usize, usize); 3] = [(0, 5), (5, 5), (10, 4)];
+    const _: () = assert!(MR == 14, "the row blocks cover MR = 14 rows");
+    for (r0, rows) in BLOCKS {
+        if r0 >= mr {
+            break;
+        }
+        for jc in (0..nr).step_by(16) {
+            f(Block {
+                r0,
+                rows,
+                jc,
+                cols: (nr - jc).min(16),
+                store_rows: (mr - r0).min(rows),
+            });
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
@@ -527,7 +564,7 @@ mod avx512 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Segment, MR};
+    use super::{for_each_block, Block, Segment};
 
     /// Lanes `< lanes` of 8 enabled, as `_mm256_maskload_ps` wants them (sign bit set).
     #[target_feature(enable = "avx2")]
@@ -537,9 +574,8 @@ mod avx2 {
         _mm256_setr_epi32(on(0), on(1), on(2), on(3), on(4), on(5), on(6), on(7))
     }
 
-    /// [`super::tile`] with 16 ymm registers: the 14 rows in blocks of 5, 5 and 4, the up to
-    /// 32 columns in blocks of 16; each block keeps its `R × 2` accumulators in registers while
-    /// the whole reduction runs (blocks re-read A and B, which stay in L1).
+    /// [`super::tile`] with 16 ymm registers, in [`super::Block`]s of 5 or 4 rows × 16 columns:
+    /// `R × 2` accumulators each.
     ///
     /// # Safety
     /// AVX2 and FMA must be available, and the pointers must cover what the segments and sizes
@@ -556,21 +592,22 @@ mod avx2 {
         nr: usize,
         accumulate: bool,
     ) {
-        const BLOCKS: [(usize, usize); 3] = [(0, 5), (5, 5), (10, 4)];
-        const _: () = assert!(MR == 14, "the row blocks cover MR = 14 rows");
-        for (r0, rows) in BLOCKS {
-            if r0 >= mr {
-                break;
-            }
-            let store_rows = (mr - r0).min(rows);
-            for jc in (0..nr).step_by(16) {
-                let cols = (nr - jc).min(16);
+        for_each_block(
+            mr,
+            nr,
+            |Block {
+                 r0,
+                 rows,
+                 jc,
+                 cols,
+                 store_rows,
+             }| {
                 let c_block = c.wrapping_add(r0 * ldc + jc);
                 let at = (r0, j0 + jc, store_rows, cols);
-                // SAFETY: rows `r0 .. r0 + rows` are among the segments' MR row pointers
-                // (readable per the caller's contract, even beyond `mr`); columns
-                // `j0 + jc .. j0 + jc + cols` of B and `jc ..` of C lie within the tile's `nr`
-                // columns; only `store_rows ≤ mr − r0` rows of C are written.
+                // SAFETY: rows `r0 .. r0 + rows` are among the segments' MR row pointers (readable
+                // per the caller's contract, even beyond `mr`); columns `j0 + jc .. j0 + jc + cols`
+                // of B and `jc ..` of C lie within the tile's `nr` columns; only `store_rows ≤
+                // mr − r0` rows of C are written; AVX2 and FMA are this function's.
                 unsafe {
                     match (rows == 5, cols == 16) {
                         (true, true) => {
@@ -587,8 +624,8 @@ mod avx2 {
                         }
                     }
                 }
-            }
-        }
+            },
+        );
     }
 
     /// `R` rows from `r0` × `cols ≤ 16` columns from B column `jb` (`at = (r0, jb, store_rows,
@@ -662,7 +699,7 @@ mod avx2 {
 pub(crate) mod neon {
     use std::arch::aarch64::*;
 
-    use super::{Segment, MR};
+    use super::{for_each_block, Block, Segment};
 
     /// `lanes ≤ 4` floats from `p`, zeros after (a full load when `lanes == 4`).
     ///
@@ -702,9 +739,8 @@ pub(crate) mod neon {
         }
     }
 
-    /// [`super::tile`] in NEON's 32 q registers: the 14 rows in blocks of 5, 5 and 4, the up to
-    /// 32 columns in blocks of up to 16 (4 vectors); each block keeps its accumulators (at most
-    /// 20) in registers while the whole reduction runs, as the AVX2 tile does.
+    /// [`super::tile`] in NEON's 32 q registers, in the AVX2 tile's [`super::Block`]s: at most
+    /// 20 accumulators (5 rows × 4 vectors of 4 columns) plus 4 B vectors and one A value.
     ///
     /// # Safety
     /// The pointers must cover what the segments and sizes describe, as for [`super::tile`].
@@ -719,24 +755,25 @@ pub(crate) mod neon {
         nr: usize,
         accumulate: bool,
     ) {
-        const BLOCKS: [(usize, usize); 3] = [(0, 5), (5, 5), (10, 4)];
-        const _: () = assert!(MR == 14, "the row blocks cover MR = 14 rows");
-        for (r0, rows) in BLOCKS {
-            if r0 >= mr {
-                break;
-            }
-            let store_rows = (mr - r0).min(rows);
-            for jc in (0..nr).step_by(16) {
-                let cols = (nr - jc).min(16);
+        for_each_block(
+            mr,
+            nr,
+            |Block {
+                 r0,
+                 rows,
+                 jc,
+                 cols,
+                 store_rows,
+             }| {
                 let c_block = c.wrapping_add(r0 * ldc + jc);
                 let at = (r0, j0 + jc, store_rows, cols);
-                // SAFETY: rows `r0 .. r0 + rows` are among the segments' MR row pointers
-                // (readable per the caller's contract, even beyond `mr`); columns
-                // `j0 + jc .. j0 + jc + cols` of B and `jc ..` of C lie within the tile's `nr`
-                // columns; only `store_rows ≤ mr − r0` rows of C are written.
+                // SAFETY: rows `r0 .. r0 + rows` are among the segments' MR row pointers (readable
+                // per the caller's contract, even beyond `mr`); columns `j0 + jc .. j0 + jc + cols`
+                // of B and `jc ..` of C lie within the tile's `nr` columns; only `store_rows ≤
+                // mr − r0` rows of C are written.
                 unsafe {
-                    // Whole vectors of columns: 16, 12, 8 or 4 (the channel counts of the
-                    // networks); anything else takes the 16-column block with partial loads.
+                    // Whole vectors of columns: 16, 12, 8 or 4 (the networks' channel counts);
+                    // anything else takes the 16-column block with partial loads.
                     match (rows == 5, cols) {
                         (true, 16) => {
                             block::<5, 4, true>(segments, at, ldb, c_block, ldc, accumulate)
@@ -770,8 +807,8 @@ pub(crate) mod neon {
                         }
                     }
                 }
-            }
-        }
+            },
+        );
     }
 
     /// `R` rows from `r0` × `cols ≤ 4·NV` columns from B column `jb` (`at = (r0, jb,
