@@ -5,8 +5,9 @@
 //! its taps (and inputs): each row pointer points at the neighbouring pixel's channels, or at
 //! zeros outside the image, so no im2col copy is made.
 //!
-//! The `gemm` crate only uses AVX-512 on nightly Rust (its AVX2 kernels reach half this
-//! machine's peak); it remains the path on CPUs without AVX-512.
+//! The same tile interface runs on AVX2 + FMA (blocks of 5 rows × 16 columns in ymm registers)
+//! and on NEON (aarch64: the same blocks in q registers). The `gemm` crate (which uses AVX-512
+//! only on nightly Rust) is the portable path every native one is tested against.
 
 /// Rows of `C` per tile.
 pub const MR: usize = 14;
