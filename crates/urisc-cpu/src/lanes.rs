@@ -1,9 +1,10 @@
 //! Vectors of channels, written once and compiled for AVX-512 (zmm), AVX2 (ymm), NEON (q
-//! registers) and plain scalars: the Winograd transforms and the single-channel convolution are generic over
-//! [`Lanes`], and `dispatch!` runs them in a function compiled for the kernel path's vectors.
+//! registers) and plain scalars: the Winograd transforms and the single-channel convolution are
+//! generic over [`Lanes`], and `dispatch!` runs them in a function compiled for the kernel path's
+//! vectors.
 
-/// A vector of channels for the transforms: written once, compiled for AVX-512, AVX2 and plain
-/// scalars (LLVM does not keep the transforms' 16 arrays in registers on its own).
+/// A vector of channels for the transforms: written once, compiled for AVX-512, AVX2, NEON and
+/// plain scalars (LLVM does not keep the transforms' 16 arrays in registers on its own).
 pub(crate) trait Lanes: Copy {
     /// Channels per vector.
     const LANES: usize;
@@ -242,13 +243,13 @@ pub(crate) mod x86 {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 pub(crate) mod arm {
     use std::arch::aarch64::*;
 
     use super::Lanes;
 
-    /// 4 floats in a NEON q register (NEON is part of the aarch64 baseline, so these need no
+    /// 4 floats in a NEON q register (compiled only for targets with NEON, so these need no
     /// function compiled for them).
     #[derive(Clone, Copy)]
     pub(crate) struct Neon(float32x4_t);
@@ -267,7 +268,7 @@ pub(crate) mod arm {
         }
         #[inline(always)]
         fn splat(x: f32) -> Self {
-            // SAFETY: NEON is part of the aarch64 baseline.
+            // SAFETY: the target has NEON (this is compiled only where it does).
             Neon(unsafe { vdupq_n_f32(x) })
         }
         #[inline(always)]
@@ -330,7 +331,7 @@ macro_rules! dispatch {
                 crate::sgemm::KernelPath::Portable => $generic::<$crate::lanes::Scalar>($($arg),*),
             }
         }
-        #[cfg(target_arch = "aarch64")]
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
         {
             match crate::sgemm::kernel_path() {
                 crate::sgemm::KernelPath::Neon => {
@@ -339,7 +340,7 @@ macro_rules! dispatch {
                 _ => $generic::<$crate::lanes::Scalar>($($arg),*),
             }
         }
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        #[cfg(not(any(target_arch = "x86_64", all(target_arch = "aarch64", target_feature = "neon"))))]
         $generic::<$crate::lanes::Scalar>($($arg),*)
     }};
 }

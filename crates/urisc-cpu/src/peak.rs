@@ -42,23 +42,23 @@ fn fma_chains(iterations: u64) -> u64 {
             return unsafe { x86::fma_avx2(iterations) };
         }
     }
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     {
         neon_chains(iterations)
     }
-    #[cfg(not(target_arch = "aarch64"))]
+    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
     {
         scalar_chains(iterations / 16)
     }
 }
 
-/// Twelve independent chains of 4-float FMAs (NEON is part of the aarch64 baseline): enough to
+/// Twelve independent chains of 4-float FMAs (targets with NEON): enough to
 /// cover FMA latency on up to four pipes.
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 fn neon_chains(iterations: u64) -> u64 {
     use std::arch::aarch64::*;
     const CHAINS: usize = 12;
-    // SAFETY: NEON is part of the aarch64 baseline.
+    // SAFETY: the target has NEON (this is compiled only where it does).
     unsafe {
         let mut acc = [vdupq_n_f32(1.0); CHAINS];
         let b = vdupq_n_f32(0.999_999);
@@ -73,7 +73,7 @@ fn neon_chains(iterations: u64) -> u64 {
     iterations * CHAINS as u64 * 4 * 2
 }
 
-#[cfg(not(target_arch = "aarch64"))]
+#[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
 fn scalar_chains(iterations: u64) -> u64 {
     let mut acc = [1.0f32; 8];
     for _ in 0..iterations {

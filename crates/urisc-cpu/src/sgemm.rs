@@ -17,6 +17,14 @@ pub const NR: usize = 32;
 /// A run of reduction steps: step `s` multiplies row operand `rows[r] + s·row_step` with the
 /// B row at `b + s·ldb` (B rows contiguous in the column direction).
 #[derive(Clone, Copy)]
+// Read only by the native tiles; targets without them take the portable path.
+#[cfg_attr(
+    not(any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon")
+    )),
+    allow(dead_code)
+)]
 pub struct Segment {
     /// Row operand of each of the tile's [`MR`] rows at step 0 (rows beyond the tile's `mr`
     /// must still point at readable memory: they are read, not stored).
@@ -60,7 +68,7 @@ impl Strided {
     }
 }
 
-/// Which kernels run: a native implicit-GEMM tile (AVX-512, or AVX2 + FMA), or the portable
+/// Which kernels run: a native implicit-GEMM tile (AVX-512, AVX2 + FMA, or NEON), or the portable
 /// path (im2col + the `gemm` crate, plain per-element loops) that every CPU has and every native
 /// path is tested against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,8 +81,8 @@ pub enum KernelPath {
     /// 2/3, most Intel client parts).
     Avx2,
     /// The AVX2 tile's blocks in NEON q registers (5 rows × 16 columns: 20 accumulators of the
-    /// 32) and the per-element loops 4 wide, for aarch64 (NEON is part of its baseline).
-    #[cfg(target_arch = "aarch64")]
+    /// 32) and the per-element loops 4 wide, for aarch64 targets with NEON (all but softfloat ones).
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     Neon,
     /// im2col + the `gemm` crate and plain per-element loops: any CPU.
     Portable,
@@ -86,7 +94,7 @@ impl KernelPath {
         match self {
             KernelPath::Avx512 => "avx512",
             KernelPath::Avx2 => "avx2",
-            #[cfg(target_arch = "aarch64")]
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             KernelPath::Neon => "neon",
             KernelPath::Portable => "portable",
         }
@@ -117,8 +125,9 @@ fn available() -> &'static [KernelPath] {
                 paths.push(KernelPath::Avx2);
             }
         }
-        // Every aarch64 CPU has NEON (the target's baseline), so it needs no detection.
-        #[cfg(target_arch = "aarch64")]
+        // NEON is in the baseline of the aarch64 targets that have it (cfg), so it needs no
+        // detection; aarch64 targets without it (softfloat) take the portable path.
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
         paths.push(KernelPath::Neon);
         paths.push(KernelPath::Portable);
         paths
@@ -209,13 +218,16 @@ pub unsafe fn tile(
             unsafe { avx512::tile::<1>(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
         }
     }
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     {
-        // SAFETY: NEON is part of the aarch64 baseline; the pointers cover the segments and
+        // SAFETY: the target has NEON (this is compiled only where it does); the pointers cover the segments and
         // sizes (caller's contract), which is what `neon::tile` reads and writes.
         unsafe { neon::tile(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
     }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon")
+    )))]
     {
         let _ = (segments, j0, ldb, c, ldc, mr, nr, accumulate);
         unreachable!("the native kernels need x86_64 or aarch64")
@@ -390,7 +402,10 @@ pub unsafe fn portable(
 /// A block of a tile for the AVX2 and NEON tiles, whose 16 or 32 registers hold fewer
 /// accumulators than AVX-512's: `rows` (5 or 4) rows from `r0`, `cols ≤ 16` columns from `jc`,
 /// of which `store_rows ≤ rows` are the tile's (`< mr`) and stored.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
 #[derive(Clone, Copy)]
 struct Block {
     r0: usize,
@@ -403,7 +418,10 @@ struct Block {
 /// Walks a tile of `mr ≤ MR` rows and `nr` columns in [`Block`]s: the 14 rows as 5, 5 and 4
 /// (each block keeps its accumulators in registers while the whole reduction runs, re-reading A
 /// and B, which stay in L1), the columns 16 at a time.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
 #[inline(always)]
 fn for_each_block(mr: usize, nr: usize, mut f: impl FnMut(Block)) {
     const BLOCKS: [(usize, usize); 3] = [(0, 5), (5, 5), (10, 4)];
@@ -696,7 +714,7 @@ mod avx2 {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 pub(crate) mod neon {
     use std::arch::aarch64::*;
 
@@ -834,7 +852,7 @@ pub(crate) mod neon {
                 cols.saturating_sub(4 * v).min(4)
             }
         });
-        // SAFETY: NEON is part of the aarch64 baseline.
+        // SAFETY: the target has NEON (this is compiled only where it does).
         let mut acc = [[unsafe { vdupq_n_f32(0.0) }; NV]; R];
         for seg in segments {
             let rows: [*const f32; R] = std::array::from_fn(|r| seg.rows[r0 + r]);
@@ -851,7 +869,7 @@ pub(crate) mod neon {
                     // operand the caller's contract covers.
                     let av = unsafe { vld1q_dup_f32(row.add(offset)) };
                     for v in 0..NV {
-                        // SAFETY: NEON is part of the aarch64 baseline.
+                        // SAFETY: the target has NEON (this is compiled only where it does).
                         acc_r[v] = unsafe { vfmaq_f32(acc_r[v], av, bv[v]) };
                     }
                 }

@@ -257,21 +257,31 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
     let shape = (tile, cin, cout);
     let du = if (runs - 1) * plane > n * tile_rows * tile_cols * (cin + cout) {
         // Deep levels (many channels, few tiles): one partial `dU` per thread would outweigh
-        // all the transforms (36 planes of 2048 × 1024 channels are 302 MB), so the bands run
-        // in order and each band's products are split over the threads by position instead.
+        // all the transforms (36 planes of 2048 × 1024 channels are 302 MB), so all images are
+        // transformed at once (smaller than a partial, by this very condition) and their
+        // products reduced in one pass over `dU` (every band would read and write all of it),
+        // split over the threads by position. The scratch is taken out of the
+        // thread-local for the parallel loop: a job this thread picks up while it waits there
+        // may need its own.
         let mut du = vec![0f32; positions * plane];
-        SCRATCH.with(|scratch| {
-            let (v, m) = &mut *scratch.borrow_mut();
-            for band in &bands {
-                let (v, m, layouts) = transform_band(inputs, dy, band, shape, (v, m));
-                let sizes = (band.rows * band.tile_cols, cin, cout);
-                du.par_chunks_mut(plane)
-                    .enumerate()
-                    .for_each(|(xi, du_xi)| {
-                        accumulate_product(native, xi, (v, m), layouts, du_xi, sizes)
-                    });
-            }
-        });
+        let (mut v, mut m) = SCRATCH.with(|scratch| std::mem::take(&mut *scratch.borrow_mut()));
+        let images: Vec<Band> = (0..n)
+            .map(|image| Band {
+                image,
+                tr0: 0,
+                rows: tile_rows,
+                tile_cols,
+            })
+            .collect();
+        let (v_all, m_all, layouts, tiles) =
+            transform_bands(inputs, dy, &images, shape, (&mut v, &mut m));
+        let sizes = (tiles, cin, cout);
+        du.par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(xi, du_xi)| {
+                accumulate_product(native, xi, (v_all, m_all), layouts, du_xi, sizes)
+            });
+        SCRATCH.with(|scratch| *scratch.borrow_mut() = (v, m));
         du
     } else {
         let partials: Vec<Vec<f32>> = (0..runs)
@@ -281,8 +291,10 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
                 SCRATCH.with(|scratch| {
                     let (v, m) = &mut *scratch.borrow_mut();
                     for band in &bands[run * bands.len() / runs..(run + 1) * bands.len() / runs] {
-                        let (v, m, layouts) = transform_band(inputs, dy, band, shape, (v, m));
-                        let sizes = (band.rows * band.tile_cols, cin, cout);
+                        let one = std::slice::from_ref(band);
+                        let (v, m, layouts, tiles) =
+                            transform_bands(inputs, dy, one, shape, (v, m));
+                        let sizes = (tiles, cin, cout);
                         for (xi, du_xi) in du.chunks_mut(plane).enumerate() {
                             accumulate_product(native, xi, (v, m), layouts, du_xi, sizes);
                         }
@@ -409,30 +421,43 @@ fn transform_gradient_with<L: Lanes>(dy: &Act, band: &Band, layout: Layout, m: &
     }
 }
 
-/// One band's transforms for the weight gradient, into the thread's scratch `(v, m)`: the
-/// inputs' `V` and the output gradient's `M`, both laid out by position; returns them and their
-/// layouts.
-fn transform_band<'s>(
+/// The weight gradient's transforms of `bands`, their tiles one after the other, into the
+/// thread's scratch `(v, m)`: the inputs' `V` and the output gradient's `M`, both laid out by
+/// position; returns them, their layouts and the number of tiles.
+fn transform_bands<'s>(
     inputs: &[&Act],
     dy: &Act,
-    band: &Band,
+    bands: &[Band],
     (tile, cin, cout): (Tile, usize, usize),
     (v, m): (&'s mut Vec<f32>, &'s mut Vec<f32>),
-) -> (&'s [f32], &'s [f32], (Layout, Layout)) {
-    let (tiles, positions) = (band.rows * band.tile_cols, tile.positions());
+) -> (&'s [f32], &'s [f32], (Layout, Layout), usize) {
+    let tiles: usize = bands.iter().map(|b| b.rows * b.tile_cols).sum();
+    let positions = tile.positions();
     let layouts = (
         Layout::by_position(tiles, cin),
         Layout::by_position(tiles, cout),
     );
     let v = grown(v, layouts.0.len(tiles, positions, cin) + sgemm::MR);
     let m = grown(m, layouts.1.len(tiles, positions, cout));
-    let mut offset = 0;
-    for input in inputs {
-        transform_input(tile, (input, 0), band, (offset, cin), layouts.0, v);
-        offset += input.c;
+    let mut first_tile = 0;
+    for band in bands {
+        // The band's tiles from `first_tile` on: the same layout, started further in.
+        let v = &mut v[first_tile * layouts.0.tile..];
+        let mut offset = 0;
+        for input in inputs {
+            transform_input(tile, (input, 0), band, (offset, cin), layouts.0, v);
+            offset += input.c;
+        }
+        transform_gradient(
+            tile,
+            dy,
+            band,
+            layouts.1,
+            &mut m[first_tile * layouts.1.tile..],
+        );
+        first_tile += band.rows * band.tile_cols;
     }
-    transform_gradient(tile, dy, band, layouts.1, m);
-    (v, m, layouts)
+    (v, m, layouts, tiles)
 }
 
 /// `dU_ξ += V_ξᵀ · M_ξ` for position `xi` (`V_ξ` tiles × cin, `M_ξ` tiles × cout, `dU_ξ`
