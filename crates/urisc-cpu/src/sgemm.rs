@@ -207,16 +207,10 @@ pub unsafe fn tile(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        if nr > 16 {
-            // SAFETY: the caller guarantees `native()` (AVX-512 F and BW detected at run time,
-            // so `avx512::tile`'s target feature is present) and pointers that cover the
-            // segments and sizes, which is what `avx512::tile` reads and writes.
-            unsafe { avx512::tile::<2>(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
-        } else {
-            // SAFETY: as for the two-vector tile: `native()` and covering pointers are the
-            // caller's contract.
-            unsafe { avx512::tile::<1>(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
-        }
+        // SAFETY: the caller guarantees `native()` (AVX-512 F and BW detected at run time, so
+        // the AVX-512 tile's target feature is present) and pointers that cover the segments
+        // and sizes, which is what the tile reads and writes.
+        unsafe { avx512::tile_for(nr, mr)(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
     }
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     {
@@ -254,13 +248,7 @@ pub unsafe fn tile_strided(
     if kernel_path() == KernelPath::Avx512 {
         // SAFETY: the AVX-512 path is chosen only where AVX-512 F was detected; the pointers
         // cover the segments and sizes (caller's contract).
-        unsafe {
-            if nr > 16 {
-                avx512::tile_strided::<2>(segments, j0, ldb, c, ldc, mr, nr, accumulate)
-            } else {
-                avx512::tile_strided::<1>(segments, j0, ldb, c, ldc, mr, nr, accumulate)
-            }
-        }
+        unsafe { avx512::strided_for(nr, mr)(segments, j0, ldb, c, ldc, mr, nr, accumulate) };
         return;
     }
     // One segment at a time with its rows as pointers (no allocation per call): the first
@@ -285,18 +273,14 @@ pub unsafe fn tile_strided(
 /// The signature of [`tile_strided`] and of the kernels [`strided_tile_for`] returns.
 pub type StridedTile = unsafe fn(&[Strided], usize, usize, *mut f32, usize, usize, usize, bool);
 
-/// The kernel [`tile_strided`] would call for tiles of `nr` columns, chosen once for a loop of
-/// many small tiles (the choice per call was 3 % of an inference pass).
-pub fn strided_tile_for(nr: usize) -> StridedTile {
+/// The kernel [`tile_strided`] would call for tiles of `mr` rows and `nr` columns, chosen once
+/// for a loop of many small tiles (the choice per call was 3 % of an inference pass).
+pub fn strided_tile_for(nr: usize, mr: usize) -> StridedTile {
     #[cfg(target_arch = "x86_64")]
     if kernel_path() == KernelPath::Avx512 {
-        return if nr > 16 {
-            avx512::tile_strided::<2>
-        } else {
-            avx512::tile_strided::<1>
-        };
+        return avx512::strided_for(nr, mr);
     }
-    let _ = nr;
+    let _ = (nr, mr);
     tile_strided
 }
 
@@ -327,8 +311,13 @@ pub unsafe fn strided(
     }
     for j0 in (0..n).step_by(NR) {
         let nr = NR.min(n - j0);
-        let kernel = strided_tile_for(nr);
+        let full = strided_tile_for(nr, MR);
         for i0 in (0..m).step_by(MR) {
+            let kernel = if m - i0 >= MR {
+                full
+            } else {
+                strided_tile_for(nr, m - i0)
+            };
             let segment = Strided {
                 a: a.wrapping_add(i0 * a_rs),
                 lda: a_rs,
@@ -446,7 +435,46 @@ fn for_each_block(mr: usize, nr: usize, mut f: impl FnMut(Block)) {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Segment, Strided, MR};
+    use super::{Segment, Strided, StridedTile, MR};
+
+    /// The tile's signature (as [`StridedTile`], with pointer rows).
+    pub type Tile = unsafe fn(&[Segment], usize, usize, *mut f32, usize, usize, usize, bool);
+
+    /// Picks the instance of `$kernel::<NV, R>` for `nr` columns (one or two vectors) and `mr`
+    /// rows rounded up to an even count: a tile's last rows (8 input channels of a weight
+    /// gradient, the 2 of 16 tiles of a deep level's image) then do not pay for all 14.
+    macro_rules! instance {
+        ($kernel:ident as $ty:ty, $nr:expr, $mr:expr) => {{
+            macro_rules! rows {
+                ($nv:literal) => {
+                    match $mr {
+                        0..=2 => $kernel::<$nv, 2> as $ty,
+                        3..=4 => $kernel::<$nv, 4> as $ty,
+                        5..=6 => $kernel::<$nv, 6> as $ty,
+                        7..=8 => $kernel::<$nv, 8> as $ty,
+                        9..=10 => $kernel::<$nv, 10> as $ty,
+                        11..=12 => $kernel::<$nv, 12> as $ty,
+                        _ => $kernel::<$nv, MR> as $ty,
+                    }
+                };
+            }
+            if $nr > 16 {
+                rows!(2)
+            } else {
+                rows!(1)
+            }
+        }};
+    }
+
+    /// [`tile`] for `nr` columns and `mr` rows.
+    pub fn tile_for(nr: usize, mr: usize) -> Tile {
+        instance!(tile as Tile, nr, mr)
+    }
+
+    /// [`tile_strided`] for `nr` columns and `mr` rows.
+    pub fn strided_for(nr: usize, mr: usize) -> StridedTile {
+        instance!(tile_strided as StridedTile, nr, mr)
+    }
 
     fn mask(lanes: usize) -> __mmask16 {
         if lanes >= 16 {
@@ -456,14 +484,15 @@ mod avx512 {
         }
     }
 
-    /// The tile of [`super::tile`] with `NV` vectors of 16 columns (`nr ≤ 16·NV`).
+    /// The tile of [`super::tile`] with `NV` vectors of 16 columns (`nr ≤ 16·NV`) and the first
+    /// `R ≥ mr` rows.
     ///
     /// # Safety
     /// AVX-512 F must be available, and the pointers must cover what the segments and sizes
     /// describe, as for [`super::tile`].
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile<const NV: usize>(
+    pub unsafe fn tile<const NV: usize, const R: usize>(
         segments: &[Segment],
         j0: usize,
         ldb: usize,
@@ -474,9 +503,9 @@ mod avx512 {
         accumulate: bool,
     ) {
         let masks: [__mmask16; NV] = std::array::from_fn(|v| mask(nr.saturating_sub(16 * v)));
-        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+        let mut acc = [[_mm512_setzero_ps(); NV]; R];
         for seg in segments {
-            let rows = seg.rows;
+            let rows: [*const f32; R] = std::array::from_fn(|r| seg.rows[r]);
             // SAFETY: column `j0` of the segment's first B row is inside B (caller's contract).
             let mut b = unsafe { seg.b.add(j0) };
             let mut offset = 0;
@@ -520,14 +549,14 @@ mod avx512 {
         }
     }
 
-    /// [`super::tile_strided`] with `NV` vectors of 16 columns.
+    /// [`super::tile_strided`] with `NV` vectors of 16 columns and the first `R ≥ mr` rows.
     ///
     /// # Safety
     /// AVX-512 F must be available, and the pointers must cover what the segments and sizes
     /// describe, as for [`super::tile_strided`].
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile_strided<const NV: usize>(
+    pub unsafe fn tile_strided<const NV: usize, const R: usize>(
         segments: &[Strided],
         j0: usize,
         ldb: usize,
@@ -538,7 +567,7 @@ mod avx512 {
         accumulate: bool,
     ) {
         let masks: [__mmask16; NV] = std::array::from_fn(|v| mask(nr.saturating_sub(16 * v)));
-        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+        let mut acc = [[_mm512_setzero_ps(); NV]; R];
         for seg in segments {
             // SAFETY: column `j0` of the segment's first B row is inside B (caller's contract).
             let mut b = unsafe { seg.b.add(j0) };
