@@ -388,31 +388,24 @@ pub unsafe fn portable(
     }
 }
 
-/// A block of a tile for the AVX2 and NEON tiles, whose 16 or 32 registers hold fewer
-/// accumulators than AVX-512's: `rows` (5 or 4) rows from `r0`, `cols ≤ 16` columns from `jc`,
-/// of which `store_rows ≤ rows` are the tile's (`< mr`) and stored.
-#[cfg(any(
-    target_arch = "x86_64",
-    all(target_arch = "aarch64", target_feature = "neon")
-))]
-#[derive(Clone, Copy)]
-struct Block {
-    r0: usize,
-    rows: usize,
-    jc: usize,
-    cols: usize,
-    store_rows: usize,
-}
-
-/// Walks a tile of `mr ≤ MR` rows and `nr` columns in [`Block`]s: the 14 rows as 5, 5 and 4
-/// (each block keeps its accumulators in registers while the whole reduction runs, re-reading A
-/// and B, which stay in L1), the columns 16 at a time.
+/// Walks a tile of `mr ≤ MR` rows and `nr` columns (B from column `j0`, C at `c` with rows
+/// `ldc` apart) in the blocks of the AVX2 and NEON tiles, whose 16 or 32 registers hold fewer
+/// accumulators than AVX-512's: the 14 rows as 5, 5 and 4 (each block keeps its accumulators in
+/// registers while the whole reduction runs, re-reading A and B, which stay in L1), the columns
+/// 16 at a time. Calls `f(rows, (r0, jb, store_rows, cols), c_block)` for each: `rows` (5 or 4)
+/// rows from `r0`, of which `store_rows` are the tile's and stored, `cols ≤ 16` columns from B
+/// column `jb`, the block's first element of C at `c_block`.
 #[cfg(any(
     target_arch = "x86_64",
     all(target_arch = "aarch64", target_feature = "neon")
 ))]
 #[inline(always)]
-fn for_each_block(mr: usize, nr: usize, mut f: impl FnMut(Block)) {
+fn for_each_block(
+    (mr, nr): (usize, usize),
+    j0: usize,
+    (c, ldc): (*mut f32, usize),
+    mut f: impl FnMut(usize, (usize, usize, usize, usize), *mut f32),
+) {
     const BLOCKS: [(usize, usize); 3] = [(0, 5), (5, 5), (10, 4)];
     const _: () = assert!(MR == 14, "the row blocks cover MR = 14 rows");
     for (r0, rows) in BLOCKS {
@@ -420,13 +413,8 @@ fn for_each_block(mr: usize, nr: usize, mut f: impl FnMut(Block)) {
             break;
         }
         for jc in (0..nr).step_by(16) {
-            f(Block {
-                r0,
-                rows,
-                jc,
-                cols: (nr - jc).min(16),
-                store_rows: (mr - r0).min(rows),
-            });
+            let at = (r0, j0 + jc, (mr - r0).min(rows), (nr - jc).min(16));
+            f(rows, at, c.wrapping_add(r0 * ldc + jc));
         }
     }
 }
@@ -612,7 +600,7 @@ mod avx512 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{for_each_block, Block, Segment};
+    use super::{for_each_block, Segment};
 
     /// Lanes `< lanes` of 8 enabled, as `_mm256_maskload_ps` wants them (sign bit set).
     #[target_feature(enable = "avx2")]
@@ -622,8 +610,8 @@ mod avx2 {
         _mm256_setr_epi32(on(0), on(1), on(2), on(3), on(4), on(5), on(6), on(7))
     }
 
-    /// [`super::tile`] with 16 ymm registers, in [`super::Block`]s of 5 or 4 rows × 16 columns:
-    /// `R × 2` accumulators each.
+    /// [`super::tile`] with 16 ymm registers, in the blocks of [`super::for_each_block`] (5 or 4
+    /// rows × 16 columns): `R × 2` accumulators each.
     ///
     /// # Safety
     /// AVX2 and FMA must be available, and the pointers must cover what the segments and sizes
@@ -641,21 +629,15 @@ mod avx2 {
         accumulate: bool,
     ) {
         for_each_block(
-            mr,
-            nr,
-            |Block {
-                 r0,
-                 rows,
-                 jc,
-                 cols,
-                 store_rows,
-             }| {
-                let c_block = c.wrapping_add(r0 * ldc + jc);
-                let at = (r0, j0 + jc, store_rows, cols);
-                // SAFETY: rows `r0 .. r0 + rows` are among the segments' MR row pointers (readable
-                // per the caller's contract, even beyond `mr`); columns `j0 + jc .. j0 + jc + cols`
-                // of B and `jc ..` of C lie within the tile's `nr` columns; only `store_rows ≤
-                // mr − r0` rows of C are written; AVX2 and FMA are this function's.
+            (mr, nr),
+            j0,
+            (c, ldc),
+            #[inline(always)]
+            |rows, at, c_block| {
+                let cols = at.3;
+                // SAFETY: the block's rows are among the segments' MR row pointers (readable per
+                // the caller's contract, even beyond `mr`); its columns lie within the tile's `nr`
+                // columns of B and C; only its `store_rows` rows, all below `mr`, are written; AVX2 and FMA are this function's.
                 unsafe {
                     match (rows == 5, cols == 16) {
                         (true, true) => {
@@ -747,7 +729,7 @@ mod avx2 {
 pub(crate) mod neon {
     use std::arch::aarch64::*;
 
-    use super::{for_each_block, Block, Segment};
+    use super::{for_each_block, Segment};
 
     /// `lanes ≤ 4` floats from `p`, zeros after (a full load when `lanes == 4`).
     ///
@@ -787,8 +769,9 @@ pub(crate) mod neon {
         }
     }
 
-    /// [`super::tile`] in NEON's 32 q registers, in the AVX2 tile's [`super::Block`]s: at most
-    /// 20 accumulators (5 rows × 4 vectors of 4 columns) plus 4 B vectors and one A value.
+    /// [`super::tile`] in NEON's 32 q registers, in the AVX2 tile's blocks
+    /// ([`super::for_each_block`]): at most 20 accumulators (5 rows × 4 vectors of 4 columns) plus
+    /// 4 B vectors and one A value.
     ///
     /// # Safety
     /// The pointers must cover what the segments and sizes describe, as for [`super::tile`].
@@ -804,21 +787,15 @@ pub(crate) mod neon {
         accumulate: bool,
     ) {
         for_each_block(
-            mr,
-            nr,
-            |Block {
-                 r0,
-                 rows,
-                 jc,
-                 cols,
-                 store_rows,
-             }| {
-                let c_block = c.wrapping_add(r0 * ldc + jc);
-                let at = (r0, j0 + jc, store_rows, cols);
-                // SAFETY: rows `r0 .. r0 + rows` are among the segments' MR row pointers (readable
-                // per the caller's contract, even beyond `mr`); columns `j0 + jc .. j0 + jc + cols`
-                // of B and `jc ..` of C lie within the tile's `nr` columns; only `store_rows ≤
-                // mr − r0` rows of C are written.
+            (mr, nr),
+            j0,
+            (c, ldc),
+            #[inline(always)]
+            |rows, at, c_block| {
+                let cols = at.3;
+                // SAFETY: the block's rows are among the segments' MR row pointers (readable per
+                // the caller's contract, even beyond `mr`); its columns lie within the tile's `nr`
+                // columns of B and C; only its `store_rows` rows, all below `mr`, are written.
                 unsafe {
                     // Whole vectors of columns: 16, 12, 8 or 4 (the networks' channel counts);
                     // anything else takes the 16-column block with partial loads.
