@@ -226,11 +226,11 @@ pub(crate) fn transform_weights(tile: Tile, weight: &[f32], cin: usize, cout: us
 /// (F(2×2, 3×3) written out below; F(4×4, 3×3) alike with 36 positions): per band the input
 /// tiles' `V = Bᵀ d B` (as the forward pass) and the output gradient's `A dY Aᵀ`, then
 /// `dU_ξ += V_ξᵀ · (A dY Aᵀ)_ξ` (one GEMM per position, reduced over tiles), and at the end
-/// `dW = Gᵀ dU G`: 2.25× (F(4×4): 4×) fewer multiplications than over the nine taps. `native` runs the GEMMs
-/// on the native tile. The bands are split into one contiguous run per thread and the runs'
-/// sums added in order, so the result does not depend on scheduling; at deep levels, where
-/// those per-thread sums would outweigh the transforms, the bands run in order and the
-/// positions are split over the threads instead.
+/// `dW = Gᵀ dU G`: 2.25× (F(4×4): 4×) fewer multiplications than over the nine taps. `native`
+/// runs the GEMMs on the native tile. The bands are split into one contiguous run per thread
+/// and the runs' sums added in order, so the result does not depend on scheduling; at deep
+/// levels, where those per-thread sums would outweigh the transforms, all images are
+/// transformed at once and the positions' products split over the threads instead.
 pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Act) -> Vec<f32> {
     let first = inputs[0];
     let (cin, cout) = (inputs.iter().map(|a| a.c).sum::<usize>(), dy.c);
