@@ -75,8 +75,7 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
 
 /// The logit above which a pixel is membrane at the model's probability threshold.
 pub fn logit_threshold(probability: f32) -> f32 {
-    let p = probability.clamp(1e-6, 1.0 - 1e-6);
-    (p / (1.0 - p)).ln()
+    urisc_io::encoding::logit_from_probability(probability)
 }
 
 /// `count` of the indices `0..len`, scattered: the golden-ratio sequence, so that targets in a

@@ -36,8 +36,8 @@ pub fn write_overlay(
     for r in r0..r0 + h {
         for c in c0..c0 + w {
             let i = r * image.width + c;
-            let truth = urisc_io::label_is_membrane(label.data[i]);
-            let predicted = urisc_io::prediction_is_membrane(binary.data[i]);
+            let truth = urisc_io::encoding::label_is_membrane(label.data[i]);
+            let predicted = urisc_io::encoding::prediction_is_membrane(binary.data[i]);
             let px = match (predicted, truth) {
                 (true, false) => FALSE_POSITIVE,
                 (false, true) => FALSE_NEGATIVE,

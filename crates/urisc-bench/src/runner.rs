@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use urisc_data::LabelledImage;
-use urisc_eval::{evaluate, ImageReport, MetricSet, Pair, Protocol, Scores, Source};
+use urisc_eval::{evaluate, ImageReport, MetricSet, Pair, Protocol, Scores};
 use urisc_infer::{predict_image_scaled, InferenceOptions};
+use urisc_io::sections::Section;
 use urisc_io::Image;
 use urisc_nn::{Engine, Segmenter};
 use urisc_train::{load_coarse, read_log, train, Progress, Split, TrainConfig};
@@ -431,7 +432,7 @@ fn carry_out(
                     li.label
                         .data
                         .iter()
-                        .map(|&v| urisc_io::label_is_membrane(v))
+                        .map(|&v| urisc_io::encoding::label_is_membrane(v))
                 })
                 .collect();
             urisc_metrics::best_f1_threshold(&probabilities, &membrane, 100).threshold as f32
@@ -475,7 +476,10 @@ fn carry_out(
         let mut membrane = Image::new(
             p.height,
             p.width,
-            p.data.iter().map(|&v| v >= threshold).collect(),
+            p.data
+                .iter()
+                .map(|&v| urisc_io::encoding::is_membrane(v, threshold))
+                .collect(),
         );
         if let Some(min_size) = method.min_size {
             urisc_infer::clean_up(&mut membrane, min_size);
@@ -509,12 +513,12 @@ fn carry_out(
         }
         pairs.push(Pair {
             name: f.name.clone(),
-            pred: Source { path, page: 0 },
-            gt: Source {
+            pred: Section::single(&path),
+            gt: Section {
                 path: f.label.path.clone(),
-                page: f.label.page,
+                plane: (f.label.page > 0).then_some(f.label.page),
+                name: f.name.clone(),
             },
-            paged: false,
         });
         events(Event::Tick);
     }

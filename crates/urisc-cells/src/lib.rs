@@ -92,8 +92,7 @@ pub use seeds::regional_maxima;
 pub use smooth::{gaussian_kernel, gaussian_smooth};
 pub use watershed::seeded_watershed;
 
-/// The highest 16-bit level, probability 1.
-pub const LEVEL_MAX: u16 = u16::MAX;
+pub use urisc_io::encoding::LEVEL_MAX;
 
 /// What can go wrong before any work is done.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -145,7 +144,7 @@ impl MembraneMap {
         let clamped = p.iter().filter(|v| !(0.0..=1.0).contains(*v)).count();
         let levels = p
             .par_iter()
-            .map(|&v| (v.clamp(0.0, 1.0) as f64 * LEVEL_MAX as f64).round() as u16)
+            .map(|&v| urisc_io::encoding::level_from_probability(v))
             .collect();
         Ok(MembraneMap {
             height,
@@ -164,7 +163,7 @@ impl MembraneMap {
             levels: image
                 .data
                 .par_iter()
-                .map(|&v| (255 - v) as u16 * 257)
+                .map(|&v| urisc_io::encoding::level_from_stored(v))
                 .collect(),
             clamped: 0,
         }
@@ -178,7 +177,11 @@ impl MembraneMap {
             GreyImage::U16(i) => Ok(MembraneMap {
                 height: i.height,
                 width: i.width,
-                levels: i.data.par_iter().map(|&v| LEVEL_MAX - v).collect(),
+                levels: i
+                    .data
+                    .par_iter()
+                    .map(|&v| urisc_io::encoding::level_from_stored_u16(v))
+                    .collect(),
                 clamped: 0,
             }),
             GreyImage::F32(i) => MembraneMap::from_probability(i.height, i.width, &i.data),
@@ -187,12 +190,12 @@ impl MembraneMap {
 
     /// The probability of level `level`.
     pub fn probability(level: u16) -> f64 {
-        level as f64 / LEVEL_MAX as f64
+        urisc_io::encoding::probability_from_level(level)
     }
 
     /// The lowest level that counts as membrane at probability threshold `t`: ⌈65535·t⌉.
     pub fn threshold_level(t: f32) -> u32 {
-        (t as f64 * LEVEL_MAX as f64).ceil() as u32
+        urisc_io::encoding::threshold_level(t)
     }
 }
 

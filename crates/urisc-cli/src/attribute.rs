@@ -16,7 +16,7 @@ use urisc_attrib::report::{curve_csv, AttributionReport, CurveCollector};
 use urisc_attrib::study::{study, Interval, StudyGroup, StudySettings};
 use urisc_attrib::targets;
 use urisc_infer::{predict_image_scaled, InferenceOptions};
-use urisc_io::{label_is_membrane, write_atomically};
+use urisc_io::{encoding::label_is_membrane, write_atomically};
 use urisc_model::SegmentationModel;
 use urisc_nn::{Engine, Segmenter};
 
@@ -432,7 +432,7 @@ fn choose_targets(
         let logits: Vec<f32> = predict_image_scaled(model, image, &options, scale)?
             .data
             .iter()
-            .map(|&p| (p / (1.0 - p)).ln())
+            .map(|&p| urisc_io::encoding::logit_from_probability(p))
             .collect();
         targets::true_positive_membrane(
             &membrane,

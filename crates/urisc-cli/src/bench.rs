@@ -255,7 +255,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 .split_once(['x', '×'])
                 .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
                 .with_context(|| format!("--size: '{size}' is not ROWSxCOLUMNS"))?;
-            let files = urisc_eval::image_files(&labels)?;
+            let files = urisc_io::sections::image_files(&labels)?;
             anyhow::ensure!(
                 !files.is_empty(),
                 "{}: folder has no label images",

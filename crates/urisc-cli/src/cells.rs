@@ -91,7 +91,7 @@ fn overlay_sources(args: &CellsArgs, files: &[PathBuf]) -> Result<Vec<Option<Pat
         return Ok(vec![None; files.len()]);
     };
     let sources: Vec<PathBuf> = if em.is_dir() {
-        let images = urisc_eval::image_files(em)?;
+        let images = urisc_io::sections::image_files(em)?;
         files
             .iter()
             .map(|f| {
@@ -180,22 +180,17 @@ pub fn run(args: CellsArgs) -> Result<()> {
         "--block needs --watershed descent (the flooding watershed cannot be split into blocks)"
     );
     anyhow::ensure!(args.block != Some(0), "--block 0: a block needs pixels");
-    let files = crate::inputs::input_files(&args.inputs)?;
+    let files = urisc_io::sections::input_files(&args.inputs)?;
     // Stacks (multi-page TIFF, 3-D Zarr) are segmented plane by plane, as STEM_zNNN.
-    let mut sections: Vec<(PathBuf, Option<usize>)> = Vec::new();
+    let mut sections = Vec::new();
     let mut file_of_section = Vec::new();
     for (k, f) in files.iter().enumerate() {
-        let (pages, ..) = urisc_io::probe(f)?;
-        if pages > 1 {
-            sections.extend((0..pages).map(|z| (f.clone(), Some(z))));
-            file_of_section.extend(std::iter::repeat_n(k, pages));
-        } else {
-            sections.push((f.clone(), None));
-            file_of_section.push(k);
-        }
+        let found = urisc_io::sections::sections_of(f)?;
+        file_of_section.extend(std::iter::repeat_n(k, found.len()));
+        sections.extend(found);
     }
     // Every output is checked before any work: name clashes, inputs, existing files.
-    let mut plan = OutputPlan::for_sections(&sections, &args.out, None, "tif", args.force)?;
+    let mut plan = OutputPlan::new(&sections, &args.out, None, "tif", args.force)?;
     let overlays: Vec<Option<PathBuf>> = {
         let per_file = overlay_sources(&args, &files)?;
         file_of_section
@@ -239,11 +234,8 @@ pub fn run(args: CellsArgs) -> Result<()> {
             .zip(&zarr_paths)
         {
             let started = Instant::now();
-            let f = &maps.input;
-            let decoded = match maps.plane {
-                Some(z) => urisc_io::read_page(f, z)?,
-                None => urisc_io::read_image(f)?,
-            };
+            let f = &maps.section.path;
+            let decoded = maps.section.read()?;
             let pixel_size = decoded.pixel_size_nm;
             if decoded.colour_converted {
                 eprintln!(
@@ -271,7 +263,7 @@ pub fn run(args: CellsArgs) -> Result<()> {
             // A stack's overlay takes the same page of an EM stack (or the one EM image).
             let em = em
                 .as_ref()
-                .map(|e| match maps.plane {
+                .map(|e| match maps.section.plane {
                     Some(z) if urisc_io::probe(e)?.0 > z => {
                         Ok(urisc_io::read_page(e, z)?.image.into_u8())
                     }
@@ -294,7 +286,7 @@ pub fn run(args: CellsArgs) -> Result<()> {
                         // Stored as predict writes probabilities: membrane dark, 255·(1 − p).
                         map.levels
                             .iter()
-                            .map(|&l| 255 - ((l as u32 + 128) / 257) as u8)
+                            .map(|&l| urisc_io::encoding::stored_from_level(l))
                             .collect(),
                     ),
                     (None, None) => unreachable!("the map is kept when there is no EM image"),
@@ -348,19 +340,19 @@ pub fn eval_instances(pred: &Path, gt: &Path, format: OutputFormat) -> Result<St
     let mut scored = Vec::with_capacity(pairs.len());
     for pair in &pairs {
         anyhow::ensure!(
-            !pair.paged,
-            "{}: multi-page stacks are not read as label images (give one file per slice)",
-            pair.pred.path.display()
+            !pair.pred.is_plane(),
+            "{}: multi-page stacks are not read as label images (give one file per slice, as `urisc cells` writes them)",
+            pair.pred.describe()
         );
         let labels: Image<u32> = urisc_io::read_labels(&pair.pred.path)?;
-        let truth = urisc_io::read_u8(&pair.gt.path)?;
+        let truth = pair.gt.read()?.image.into_u8();
         anyhow::ensure!(
             (labels.height, labels.width) == (truth.height, truth.width),
             "{}: labels are {}×{} but ground truth {} is {}×{}",
             pair.pred.path.display(),
             labels.height,
             labels.width,
-            pair.gt.path.display(),
+            pair.gt.describe(),
             truth.height,
             truth.width
         );

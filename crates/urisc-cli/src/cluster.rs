@@ -131,7 +131,7 @@ type Grouped = Vec<(String, PathBuf, Vec<Plane>)>;
 
 fn sections_of(inputs: &[PathBuf]) -> Result<Grouped> {
     let mut out: Grouped = Vec::new();
-    let files = crate::inputs::input_files(inputs)?;
+    let files = urisc_io::sections::input_files(inputs)?;
     for f in files {
         let name = urisc_io::image_stem(&f);
         if let Some((other, ..)) = out.iter().find(|(n, ..)| *n == name) {

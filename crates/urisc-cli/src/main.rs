@@ -8,7 +8,6 @@ mod cells_blocks;
 mod cluster;
 mod data;
 mod eval;
-mod inputs;
 mod model;
 mod predict;
 mod progress;

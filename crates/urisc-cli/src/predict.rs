@@ -7,9 +7,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
+use urisc_infer::job::{PredictFlags, PredictSettings};
 use urisc_infer::outputs::{MapSettings, MapWriters, OutputPlan, ProbabilitySamples};
-use urisc_infer::{predict_stream_scaled, scaled_len, tile_count, InferenceOptions, TTA_CHOICES};
-use urisc_io::{open_rows, StreamFormat};
+use urisc_infer::{predict_stream_scaled, scaled_len, tile_count, TTA_CHOICES};
+use urisc_io::StreamFormat;
 use urisc_nn::{Engine, Segmenter};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,7 +52,8 @@ pub struct PredictArgs {
     /// map onto its own network; built with `--features onnx`; predictions only).
     #[arg(long, default_value = "cpu", value_name = "ENGINE")]
     engine: Engine,
-    /// Images (PNG/TIFF) or folders of images.
+    /// Images (PNG, TIFF, JPEG), Zarr v3 / OME-Zarr stores, or folders of them; a multi-page
+    /// TIFF or a 3-D Zarr is predicted plane by plane into STEM_zNNN maps.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Folder for binary U-RISC-format maps (membrane black, background white), one per input.
@@ -79,7 +81,7 @@ pub struct PredictArgs {
     #[arg(long)]
     overlap: Option<usize>,
     /// Tiles per forward pass.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = urisc_infer::job::DEFAULT_BATCH)]
     batch: usize,
     /// Test-time augmentation: 1, 2, 4 or 8 dihedral transforms averaged in probability space.
     #[arg(long, default_value_t = 1, value_parser = parse_tta)]
@@ -109,78 +111,42 @@ fn parse_tta(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{s}: TTA must be one of 1, 2, 4, 8"))
 }
 
-/// Sections to predict: files, the images of folders, and Zarr stores (each plane of a 3-D
-/// stack on its own).
-fn inputs_of(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Option<usize>)>> {
-    let mut sections = Vec::new();
-    for f in crate::inputs::input_files(paths)? {
-        if urisc_io::zarr_store::is_zarr(&f) {
-            let array = urisc_io::zarr::ZarrArray::open(&f)?;
-            if array.shape().len() == 3 {
-                sections.extend((0..array.planes()).map(|z| (f.clone(), Some(z))));
-                continue;
-            }
+impl PredictArgs {
+    fn flags(&self) -> PredictFlags {
+        PredictFlags {
+            tile: self.tile,
+            overlap: self.overlap,
+            batch: Some(self.batch),
+            tta: Some(self.tta),
+            threshold: self.threshold,
+            pixel_size_nm: self.pixel_size,
+            scale: self.scale,
         }
-        sections.push((f, None));
     }
-    Ok(sections)
 }
 
-/// Predicts every input; returns the binary maps written. Every output is checked before
-/// anything is computed; a failed run removes the output folders it created while still empty.
+/// Predicts every section of the inputs; returns the binary maps written. Every output is
+/// checked before anything is computed; a failed run removes the output folders it created
+/// while still empty.
 fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
     let model = Segmenter::load_or_default(args.model.as_deref(), args.engine)?;
-    let descriptor = model.descriptor().clone();
-    let threshold = args.threshold.unwrap_or(descriptor.threshold);
-    anyhow::ensure!(
-        threshold.is_finite() && (0.0..=1.0).contains(&threshold),
-        "--threshold {threshold}: a membrane probability in [0, 1]"
-    );
-    let tile = args.tile.unwrap_or(descriptor.tile_size);
-    let multiple = descriptor.model.size_multiple();
-    anyhow::ensure!(
-        tile.is_multiple_of(multiple) && tile > 0,
-        "--tile {tile} is not a multiple of {multiple}"
-    );
+    let settings = PredictSettings::resolve(&model.descriptor().defaults(), &args.flags())?;
     if args.probability_type == ProbabilityType::F32 && args.probabilities.is_some() {
         anyhow::ensure!(
             args.format != MapFormat::Png,
             "--probability-type f32 needs --format tiff or ome-zarr (PNG holds 8-bit values)"
         );
     }
-    let options = InferenceOptions {
-        tile,
-        overlap: args.overlap.unwrap_or(64.min(tile / 2)),
-        batch: args.batch,
-        tta: args.tta,
-    };
-    options
-        .validate()
-        .map_err(|e| anyhow::anyhow!("--tile/--overlap/--batch: {e}"))?;
-    for (flag, value) in [("--pixel-size", args.pixel_size), ("--scale", args.scale)] {
-        if let Some(v) = value {
-            anyhow::ensure!(
-                v.is_finite() && v > 0.0,
-                "{flag} {v}: must be a positive number"
-            );
-        }
-    }
-    if let Some(scale) = args.scale {
-        anyhow::ensure!(
-            (1.0 / 16.0..=16.0).contains(&scale),
-            "--scale {scale}: must be between 1/16 and 16"
-        );
-    }
-    let files = inputs_of(&args.inputs)?;
-    let mut plan = OutputPlan::for_sections(
-        &files,
+    let sections = urisc_io::sections::sections(&args.inputs)?;
+    let mut plan = OutputPlan::new(
+        &sections,
         &args.out,
         args.probabilities.as_deref(),
         args.format.stream().extension(),
         args.force,
     )?;
     plan.create_folders()?;
-    let result = write_maps(args, &model, &plan, &options, threshold);
+    let result = write_maps(args, &model, &plan, &settings);
     if result.is_err() {
         plan.abandon();
     }
@@ -191,73 +157,72 @@ fn write_maps(
     args: &PredictArgs,
     model: &Segmenter,
     plan: &OutputPlan,
-    options: &InferenceOptions,
-    threshold: f32,
+    settings: &PredictSettings,
 ) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for maps in &plan.maps {
-        let f = &maps.input;
+        let section = &maps.section;
         let started = Instant::now();
-        let mut source: Box<dyn urisc_io::RowSource> = match maps.plane {
-            Some(z) => Box::new(urisc_io::zarr::ZarrRows::open(f, z)?),
-            None => open_rows(f)?,
-        };
+        let mut source = section.open_rows()?;
         let (h, w) = (source.height(), source.width());
-        let model_nm = model.descriptor().pixel_size_nm;
-        let input_nm = args.pixel_size.or(source.pixel_size_nm());
-        let scale = args
-            .scale
-            .unwrap_or_else(|| urisc_infer::model_scale(input_nm, model_nm));
-        let (sh, sw) = (scaled_len(h, scale), scaled_len(w, scale));
-        if scale != 1.0 {
+        let scale = settings
+            .section_scale(source.pixel_size_nm())
+            .with_context(|| section.describe())?;
+        let (sh, sw) = (scaled_len(h, scale.scale), scaled_len(w, scale.scale));
+        if scale.scale != 1.0 {
             eprintln!(
-                "urisc predict: {}: predicting at scale {scale:.3} ({sh}×{sw}{}), maps back to {h}×{w}",
-                f.display(),
-                match (input_nm, model_nm, args.scale) {
-                    (Some(i), Some(m), None) => format!(": input {i} nm/pixel, model {m} nm/pixel"),
+                "urisc predict: {}: predicting at scale {:.3} ({sh}×{sw}{}), maps back to {h}×{w}",
+                section.describe(),
+                scale.scale,
+                match (
+                    scale.input_nm,
+                    settings.model_pixel_size_nm,
+                    scale.from_pixel_sizes
+                ) {
+                    (Some(i), Some(m), true) => format!(": input {i} nm/pixel, model {m} nm/pixel"),
                     _ => String::new(),
                 }
             );
         }
-        let settings = MapSettings {
+        let map_settings = MapSettings {
             format: args.format.stream(),
-            threshold,
+            threshold: settings.threshold,
             probability: match args.probability_type {
                 ProbabilityType::U8 => ProbabilitySamples::U8,
                 ProbabilityType::F32 => ProbabilitySamples::F32,
             },
             min_size: args.min_size,
-            pixel_size_nm: input_nm.or(model_nm.map(|m| m * scale)),
+            pixel_size_nm: scale.output_nm,
             overwrite: args.force,
         };
-        let mut writers = MapWriters::create(maps, (h, w), &settings)?;
-        let total = tile_count(model, sh, sw, options);
+        let mut writers = MapWriters::create(maps, (h, w), &map_settings)?;
+        let total = tile_count(model, sh, sw, &settings.options);
         let bar = crate::progress::bar(total as u64, "tiles");
-        bar.set_message(f.display().to_string());
+        bar.set_message(section.describe());
         let stats = predict_stream_scaled(
             model,
             source.as_mut(),
-            options,
-            scale,
+            &settings.options,
+            scale.scale,
             &mut |done, _| bar.set_position(done as u64),
             &mut |r, p| writers.row(r, p),
         )?;
         bar.finish_and_clear();
-        if let Some(changed) = writers.finish(maps, &settings)? {
+        if let Some(changed) = writers.finish(maps, &map_settings)? {
             eprintln!(
                 "urisc predict: clean-up changed {changed} pixels of {}",
-                f.display()
+                section.describe()
             );
         }
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
             "urisc predict: {} ({}×{}): {:.1} s, {:.2} tiles/s ×{} TTA, {:.2} MPixel/s, peak memory {}",
-            f.display(),
+            section.describe(),
             h,
             w,
             seconds,
             stats.tiles as f64 / seconds,
-            args.tta,
+            settings.options.tta,
             (h * w) as f64 / 1e6 / seconds,
             urisc_eval::bench::peak_rss_mib()
                 .map_or("unknown".into(), |m| format!("{m:.0} MiB")),
@@ -279,7 +244,6 @@ pub fn run_predict(args: PredictArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// The model to run [default: the shipped models/default/best.safetensors].
     /// The model to run [default: the shipped model, embedded in urisc].
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
@@ -321,7 +285,7 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         threshold: None,
         tile: None,
         overlap: None,
-        batch: 4,
+        batch: urisc_infer::job::DEFAULT_BATCH,
         tta: 1,
         min_size: None,
         // The bundled slices are at the default model's 4 nm/pixel.

@@ -26,7 +26,7 @@ fn p(i: usize) -> f32 {
 /// The map as `urisc predict --probabilities` writes it (8-bit, membrane dark).
 fn stored_map(path: &Path) {
     let data = (0..H * W)
-        .map(|i| urisc_io::unit_to_u8(1.0 - p(i)))
+        .map(|i| urisc_io::encoding::stored_from_probability(p(i)))
         .collect();
     write_png(path, &Image::new(H, W, data), Some(4.0), false).unwrap();
 }
@@ -329,7 +329,7 @@ fn staged_block_wise_cells_equal_the_whole_section() {
             x ^= x << 17;
             let (r, c) = (i / w, i % w);
             let p = if r % 17 == 0 || c % 13 == 0 { 0.8 } else { 0.1 } + (x % 100) as f32 / 400.0;
-            urisc_io::unit_to_u8(1.0 - p.min(1.0))
+            urisc_io::encoding::stored_from_probability(p.min(1.0))
         })
         .collect();
     let map = dir.path().join("m.png");

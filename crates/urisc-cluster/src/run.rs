@@ -193,7 +193,7 @@ fn run_block(
     let binary: Vec<u8> = p
         .data
         .iter()
-        .map(|&v| if v >= threshold { 0 } else { 255 })
+        .map(|&v| urisc_io::encoding::binary_from_probability(v, threshold))
         .collect();
     let (uy, ux) = block.unit;
     zarr_store::write_unit(
@@ -211,7 +211,7 @@ fn run_block(
             let u8s: Vec<u8> = p
                 .data
                 .iter()
-                .map(|&v| urisc_io::unit_to_u8(1.0 - v))
+                .map(|&v| urisc_io::encoding::stored_from_probability(v))
                 .collect();
             zarr_store::write_unit(&store.layout, section.out_plane, uy, ux, &u8s)?;
         }

@@ -3,7 +3,7 @@
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use urisc_io::{label_is_membrane, Image};
+use urisc_io::{encoding::label_is_membrane, Image};
 
 use crate::tile::{reflect, Tile};
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use urisc_io::sections::{sections, Section};
 use urisc_io::{GreyImage, Image, IoError, IoErrorKind};
 use urisc_metrics::{
     connected_components, partition_scores, phd_of_points, skeleton_points, vrand_vinfo, Confusion,
@@ -63,41 +64,17 @@ impl PredValues {
     }
 }
 
-/// Where one image of a pair comes from: a file, or a page of a multi-page TIFF.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Source {
-    /// The image file.
-    pub path: PathBuf,
-    /// Page within the file, 0-based (0 for a single-page file).
-    pub page: usize,
-}
-
-impl Source {
-    fn load(&self) -> Result<urisc_io::Decoded, IoError> {
-        urisc_io::read_page(&self.path, self.page)
-    }
-
-    fn describe(&self, pages: bool) -> String {
-        if pages {
-            format!("{} (page {})", self.path.display(), self.page)
-        } else {
-            self.path.display().to_string()
-        }
-    }
-}
-
 /// A prediction and its ground truth.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pair {
-    /// Name in the report: the file stem, with `#PAGE` (3 digits) for a page of a stack.
+    /// Name in the report: the prediction's section name (`STEM`, or `STEM_zNNN` for a plane
+    /// of a stack; see [`urisc_io::sections`]).
     pub name: String,
     /// The prediction map (membrane dark: binary black on white, or grey/float values; float
     /// maps marked as membrane probabilities are read as such, see [`PredValues`]).
-    pub pred: Source,
+    pub pred: Section,
     /// The ground-truth label (membrane = value ≤ 122).
-    pub gt: Source,
-    /// Part of a multi-page stack (names and messages mention the page).
-    pub paged: bool,
+    pub gt: Section,
 }
 
 /// Errors of an evaluation; each names the file(s) concerned.
@@ -126,130 +103,93 @@ impl EvalError {
     }
 }
 
-fn stem(path: &Path) -> String {
-    urisc_io::image_stem(path)
-}
-
-/// Image files directly inside `dir`, sorted by name.
-pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| EvalError::input(dir, format!("cannot read folder: {e}")))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| urisc_io::is_image_input(p))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// Pairs predictions with ground truth: two files, two multi-page stacks (page by page), or two
-/// folders matched by file stem. Unmatched names and empty folders are errors.
+/// Pairs predictions with ground truth, section by section ([`urisc_io::sections`]): two
+/// images (one section each) whatever their names; two stacks page by page (the same number of
+/// pages); otherwise — folders, or a folder and a stack — by section name, so that the
+/// `STEM_zNNN` maps `urisc predict` writes for a stack pair with that stack's pages. Unmatched
+/// names and empty folders are errors.
 pub fn pair_inputs(pred: &Path, gt: &Path) -> Result<Vec<Pair>, EvalError> {
     for p in [pred, gt] {
         if !p.exists() {
             return Err(EvalError::input(p, "no such file or folder"));
         }
     }
+    let preds = sections(&[pred.to_path_buf()])?;
+    let gts = sections(&[gt.to_path_buf()])?;
     // A Zarr store is an image (its planes are pages), not a folder of images.
     let folder = |p: &Path| p.is_dir() && !urisc_io::zarr_store::is_zarr(p);
-    match (folder(pred), folder(gt)) {
-        (false, false) => {
-            let (pred_pages, ..) = urisc_io::probe(pred)?;
-            let (gt_pages, ..) = urisc_io::probe(gt)?;
-            if pred_pages != gt_pages {
-                return Err(EvalError::input(
-                    pred,
-                    format!(
-                        "has {pred_pages} page(s) but ground truth {} has {gt_pages}",
-                        gt.display()
-                    ),
-                ));
-            }
-            let paged = pred_pages > 1;
-            Ok((0..pred_pages)
-                .map(|page| Pair {
-                    name: if paged {
-                        format!("{}#{page:03}", stem(pred))
-                    } else {
-                        stem(pred)
-                    },
-                    pred: Source {
-                        path: pred.to_path_buf(),
-                        page,
-                    },
-                    gt: Source {
-                        path: gt.to_path_buf(),
-                        page,
-                    },
-                    paged,
-                })
-                .collect())
+    if !folder(pred) && !folder(gt) {
+        if preds.len() != gts.len() {
+            return Err(EvalError::input(
+                pred,
+                format!(
+                    "has {} page(s) but ground truth {} has {}",
+                    preds.len(),
+                    gt.display(),
+                    gts.len()
+                ),
+            ));
         }
-        (true, true) => {
-            let preds = image_files(pred)?;
-            let gts = image_files(gt)?;
-            if preds.is_empty() {
-                return Err(EvalError::input(
-                    pred,
-                    "folder has no PNG, TIFF or JPEG files",
-                ));
-            }
-            if gts.is_empty() {
-                return Err(EvalError::input(
-                    gt,
-                    "folder has no PNG, TIFF or JPEG files",
-                ));
-            }
-            let gt_by_stem: std::collections::BTreeMap<String, &PathBuf> =
-                gts.iter().map(|p| (stem(p), p)).collect();
-            let pred_stems: std::collections::BTreeSet<String> =
-                preds.iter().map(|p| stem(p)).collect();
-            let missing_gt: Vec<String> = pred_stems
-                .iter()
-                .filter(|s| !gt_by_stem.contains_key(*s))
-                .cloned()
-                .collect();
-            let missing_pred: Vec<&String> = gt_by_stem
-                .keys()
-                .filter(|s| !pred_stems.contains(*s))
-                .collect();
-            if !missing_gt.is_empty() {
-                return Err(EvalError::input(
-                    gt,
-                    format!("no ground truth for prediction(s) {}", list(&missing_gt)),
-                ));
-            }
-            if !missing_pred.is_empty() {
-                return Err(EvalError::input(
-                    pred,
-                    format!("no prediction for ground truth {}", list(&missing_pred)),
-                ));
-            }
-            Ok(preds
-                .iter()
-                .map(|p| Pair {
-                    name: stem(p),
-                    pred: Source {
-                        path: p.clone(),
-                        page: 0,
-                    },
-                    gt: Source {
-                        path: gt_by_stem[&stem(p)].clone(),
-                        page: 0,
-                    },
-                    paged: false,
-                })
-                .collect())
-        }
-        (true, false) => Err(EvalError::input(
-            pred,
-            "is a folder but the ground truth is a file",
-        )),
-        (false, true) => Err(EvalError::input(
-            pred,
-            "is a file but the ground truth is a folder",
-        )),
+        return Ok(preds
+            .into_iter()
+            .zip(gts)
+            .map(|(pred, gt)| Pair {
+                name: pred.name.clone(),
+                pred,
+                gt,
+            })
+            .collect());
     }
+    let mut gt_by_name: std::collections::BTreeMap<String, Section> =
+        std::collections::BTreeMap::new();
+    for g in gts {
+        if let Some(first) = gt_by_name.insert(g.name.clone(), g.clone()) {
+            return Err(EvalError::input(
+                &g.path,
+                format!(
+                    "is named '{}' like {} (two ground truths of one name)",
+                    g.name,
+                    first.describe()
+                ),
+            ));
+        }
+    }
+    let pred_names: std::collections::BTreeSet<String> =
+        preds.iter().map(|p| p.name.clone()).collect();
+    if pred_names.len() < preds.len() {
+        return Err(EvalError::input(
+            pred,
+            "holds two predictions of one name (e.g. a.png and a.tif)",
+        ));
+    }
+    let missing_gt: Vec<&String> = pred_names
+        .iter()
+        .filter(|s| !gt_by_name.contains_key(*s))
+        .collect();
+    let missing_pred: Vec<&String> = gt_by_name
+        .keys()
+        .filter(|s| !pred_names.contains(*s))
+        .collect();
+    if !missing_gt.is_empty() {
+        return Err(EvalError::input(
+            gt,
+            format!("no ground truth for prediction(s) {}", list(&missing_gt)),
+        ));
+    }
+    if !missing_pred.is_empty() {
+        return Err(EvalError::input(
+            pred,
+            format!("no prediction for ground truth {}", list(&missing_pred)),
+        ));
+    }
+    Ok(preds
+        .into_iter()
+        .map(|p| Pair {
+            name: p.name.clone(),
+            gt: gt_by_name[&p.name].clone(),
+            pred: p,
+        })
+        .collect())
 }
 
 fn list<T: std::fmt::Display>(names: &[T]) -> String {
@@ -358,13 +298,13 @@ pub fn score_images(
         let gt_mask = gt
             .data
             .iter()
-            .map(|&v| urisc_io::label_is_membrane(v) as u8)
+            .map(|&v| urisc_io::encoding::label_is_membrane(v) as u8)
             .collect();
         let gt_skeleton = skeleton_points(gt_mask, h, w);
         let pred_mask = pred8
             .data
             .iter()
-            .map(|&v| urisc_io::prediction_is_membrane(v) as u8)
+            .map(|&v| urisc_io::encoding::prediction_is_membrane(v) as u8)
             .collect();
         let pred_skeleton = skeleton_points(pred_mask, h, w);
         let v = phd_of_points(&gt_skeleton, &pred_skeleton, h, w, &PHD_TOLERANCES);
@@ -377,15 +317,22 @@ pub fn score_images(
             GreyImage::U16(i) => Proposal::U16(&i.data),
             GreyImage::F32(i) => Proposal::F32(&i.data),
         };
-        let r = vrand_vinfo(h, w, |i| !urisc_io::label_is_membrane(gt.data[i]), proposal);
+        let r = vrand_vinfo(
+            h,
+            w,
+            |i| !urisc_io::encoding::label_is_membrane(gt.data[i]),
+            proposal,
+        );
         s.vrand = metrics.contains(Metric::Vrand).then_some(r.vrand);
         s.vinfo = metrics.contains(Metric::Vinfo).then_some(r.vinfo);
         sweep = Some(r);
     }
     if metrics.any(&[Metric::Are, Metric::VoiSplit, Metric::VoiMerge]) {
-        let gt_cells = connected_components(h, w, |i| !urisc_io::label_is_membrane(gt.data[i]));
-        let pred_cells =
-            connected_components(h, w, |i| !urisc_io::prediction_is_membrane(pred8.data[i]));
+        let gt_cells =
+            connected_components(h, w, |i| !urisc_io::encoding::label_is_membrane(gt.data[i]));
+        let pred_cells = connected_components(h, w, |i| {
+            !urisc_io::encoding::prediction_is_membrane(pred8.data[i])
+        });
         let p = partition_scores(&gt_cells, &pred_cells);
         s.are = metrics.contains(Metric::Are).then_some(p.are);
         s.voi_split = metrics.contains(Metric::VoiSplit).then_some(p.voi_split);
@@ -413,14 +360,14 @@ pub fn evaluate_pair_as(
 ) -> Result<ImageReport, EvalError> {
     // Sizes from the headers first: a mismatched (or absurdly large) prediction is refused
     // before anything is decoded.
-    let (gh, gw) = urisc_io::page_size(&pair.gt.path, pair.gt.page)?;
-    let (ph, pw) = urisc_io::page_size(&pair.pred.path, pair.pred.page)?;
+    let (gh, gw) = pair.gt.size()?;
+    let (ph, pw) = pair.pred.size()?;
     let gt = if (gh, gw) == (ph, pw) {
-        pair.gt.load()?
+        pair.gt.read()?
     } else {
         return Err(size_mismatch(pair, (ph, pw), (gh, gw)));
     };
-    let mut pred = pair.pred.load()?;
+    let mut pred = pair.pred.read()?;
     let pred_inverted = values.inverts(&pred);
     if pred_inverted {
         pred.image.invert();
@@ -432,7 +379,7 @@ pub fn evaluate_pair_as(
             &pair.pred.path,
             format!(
                 "size {ph}×{pw} (rows×columns) does not match ground truth {} ({gh}×{gw})",
-                pair.gt.describe(pair.paged)
+                pair.gt.describe()
             ),
         ));
     }
@@ -456,7 +403,7 @@ fn size_mismatch(pair: &Pair, (ph, pw): (usize, usize), (gh, gw): (usize, usize)
         &pair.pred.path,
         format!(
             "size {ph}×{pw} (rows×columns) does not match ground truth {} ({gh}×{gw})",
-            pair.gt.describe(pair.paged)
+            pair.gt.describe()
         ),
     )
 }

@@ -16,8 +16,8 @@ mod metrics;
 mod render;
 
 pub use evaluate::{
-    evaluate, evaluate_as, evaluate_pair, evaluate_pair_as, image_files, io_kind, pair_inputs,
-    score_images, EvalError, EvalReport, ImageReport, Pair, PredValues, Protocol, Source,
+    evaluate, evaluate_as, evaluate_pair, evaluate_pair_as, io_kind, pair_inputs, score_images,
+    EvalError, EvalReport, ImageReport, Pair, PredValues, Protocol,
 };
 pub use metrics::{Metric, MetricSet, PhdScores, Scores};
 pub use render::{render, OutputFormat};

@@ -20,6 +20,7 @@
 
 mod blend;
 mod cleanup;
+pub mod job;
 pub mod outputs;
 pub mod region;
 pub mod scale;
@@ -55,22 +56,26 @@ pub struct InferenceOptions {
 }
 
 impl InferenceOptions {
-    /// Checks the ranges a user can get wrong (`usize::MAX` as the tile means the whole image).
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the ranges a user can get wrong (`usize::MAX` as the tile means the whole image);
+    /// [`job::PredictSettings::resolve`] runs it after filling in the defaults.
+    pub fn validate(&self) -> Result<(), job::SettingsError> {
         if self.tile == 0 {
-            return Err("the tile side must be at least 1".into());
+            return Err(job::SettingsError::Tile {
+                tile: 0,
+                multiple: 1,
+            });
         }
         if self.batch == 0 {
-            return Err("the batch must be at least 1 tile".into());
+            return Err(job::SettingsError::Batch);
         }
         if !TTA_CHOICES.contains(&self.tta) {
-            return Err(format!("TTA {} (must be 1, 2, 4 or 8)", self.tta));
+            return Err(job::SettingsError::Tta(self.tta));
         }
         if self.tile != usize::MAX && self.overlap >= self.tile {
-            return Err(format!(
-                "overlap {} must be smaller than the tile side {}",
-                self.overlap, self.tile
-            ));
+            return Err(job::SettingsError::Overlap {
+                overlap: self.overlap,
+                tile: self.tile,
+            });
         }
         Ok(())
     }
@@ -155,10 +160,6 @@ impl Plan {
             window_x,
         }
     }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Why a prediction stopped: reading or writing rows, or running the model.
@@ -276,6 +277,6 @@ fn probabilities(
     Ok(model
         .logits(tiles, shape)?
         .into_iter()
-        .map(sigmoid)
+        .map(urisc_io::encoding::probability_from_logit)
         .collect())
 }

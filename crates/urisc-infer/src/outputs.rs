@@ -6,15 +6,15 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
+use urisc_io::sections::Section;
 use urisc_io::{check_writable, Image, IoError, IoErrorKind, RowWriter, StreamFormat};
 
-/// The maps one input produces.
+/// The maps one input section produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedMaps {
-    /// The input section the maps are predicted from.
-    pub input: PathBuf,
-    /// The plane of a 3-D input (a Zarr stack), whose maps are named `STEM_zNNN`.
-    pub plane: Option<usize>,
+    /// The section the maps are predicted from; its name ([`Section::name`]: `STEM`, or
+    /// `STEM_zNNN` for a plane of a stack) names them.
+    pub section: Section,
     /// The binary U-RISC-format map.
     pub binary: PathBuf,
     /// The probability map, when asked for.
@@ -69,26 +69,12 @@ fn invalid(path: &Path, message: String) -> IoError {
 }
 
 impl OutputPlan {
-    /// Names each input's maps `STEM.ext` in `out` (and in `probabilities`) and refuses, naming
-    /// the files: a probability folder that is `out`; two inputs whose maps would share a name;
-    /// an output that is one of the inputs (never written over, even with `force`); an existing
-    /// output without `force`.
+    /// Names each section's maps `NAME.ext` in `out` (and in `probabilities`; see
+    /// [`urisc_io::sections`] for the names) and refuses, naming the files: a probability folder
+    /// that is `out`; two sections whose maps would share a name; an output that is one of the
+    /// inputs (never written over, even with `force`); an existing output without `force`.
     pub fn new(
-        inputs: &[PathBuf],
-        out: &Path,
-        probabilities: Option<&Path>,
-        ext: &str,
-        force: bool,
-    ) -> Result<OutputPlan, IoError> {
-        let sections: Vec<(PathBuf, Option<usize>)> =
-            inputs.iter().map(|p| (p.clone(), None)).collect();
-        OutputPlan::for_sections(&sections, out, probabilities, ext, force)
-    }
-
-    /// [`OutputPlan::new`] for sections that may be planes of 3-D inputs: plane `z` of `STEM`
-    /// is named `STEM_zNNN.ext` (three digits at least).
-    pub fn for_sections(
-        inputs: &[(PathBuf, Option<usize>)],
+        sections: &[Section],
         out: &Path,
         probabilities: Option<&Path>,
         ext: &str,
@@ -105,23 +91,19 @@ impl OutputPlan {
                 ));
             }
         }
-        let name = |dir: &Path, input: &Path, plane: Option<usize>| {
-            let stem = urisc_io::image_stem(input);
-            match plane {
-                Some(z) => dir.join(format!("{stem}_z{z:03}.{ext}")),
-                None => dir.join(format!("{stem}.{ext}")),
-            }
-        };
-        let input_paths: HashMap<PathBuf, &PathBuf> =
-            inputs.iter().map(|(p, _)| (resolved(p), p)).collect();
+        let name = |dir: &Path, section: &Section| dir.join(format!("{}.{ext}", section.name));
+        let input_paths: HashMap<PathBuf, &PathBuf> = sections
+            .iter()
+            .map(|s| (resolved(&s.path), &s.path))
+            .collect();
         let mut claimed: HashMap<PathBuf, &PathBuf> = HashMap::new();
-        let mut maps = Vec::with_capacity(inputs.len());
-        for (input, plane) in inputs {
+        let mut maps = Vec::with_capacity(sections.len());
+        for section in sections {
+            let input = &section.path;
             let planned = PlannedMaps {
-                input: input.clone(),
-                plane: *plane,
-                binary: name(out, input, *plane),
-                probability: probabilities.map(|dir| name(dir, input, *plane)),
+                section: section.clone(),
+                binary: name(out, section),
+                probability: probabilities.map(|dir| name(dir, section)),
             };
             for output in std::iter::once(&planned.binary).chain(&planned.probability) {
                 let key = resolved(output);
@@ -281,19 +263,23 @@ impl MapWriters {
         if let Some(kept) = &mut self.kept {
             let w = kept.width;
             for (k, &v) in kept.data[r * w..(r + 1) * w].iter_mut().zip(p) {
-                *k = v >= self.threshold;
+                *k = urisc_io::encoding::is_membrane(v, self.threshold);
             }
         }
         if let Some(out) = &mut self.binary {
             self.row_u8.clear();
-            self.row_u8
-                .extend(p.iter().map(|&v| if v >= self.threshold { 0 } else { 255 }));
+            self.row_u8.extend(
+                p.iter()
+                    .map(|&v| urisc_io::encoding::binary_from_probability(v, self.threshold)),
+            );
             out.write_row(&self.row_u8)?;
         }
         if let Some(out) = &mut self.probability_u8 {
             self.row_u8.clear();
-            self.row_u8
-                .extend(p.iter().map(|&v| urisc_io::unit_to_u8(1.0 - v)));
+            self.row_u8.extend(
+                p.iter()
+                    .map(|&v| urisc_io::encoding::stored_from_probability(v)),
+            );
             out.write_row(&self.row_u8)?;
         }
         if let Some(out) = &mut self.probability_f32 {
@@ -356,10 +342,11 @@ mod tests {
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         std::fs::create_dir_all(&a).unwrap();
         std::fs::create_dir_all(&b).unwrap();
-        let inputs = vec![a.join("s.png"), b.join("s.png")];
-        for p in &inputs {
+        let paths = [a.join("s.png"), b.join("s.png")];
+        for p in &paths {
             std::fs::write(p, b"x").unwrap();
         }
+        let inputs: Vec<Section> = paths.iter().map(|p| Section::single(p)).collect();
         let out = dir.path().join("out");
         let err = OutputPlan::new(&inputs, &out, None, "png", true).unwrap_err();
         assert!(err.to_string().contains("same file name"), "{err}");

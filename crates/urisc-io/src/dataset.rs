@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use crate::codec::{probe, read_page};
 use crate::detect::is_image_path;
+use crate::encoding::label_is_membrane;
 use crate::error::{IoError, IoErrorKind};
-use crate::image::label_is_membrane;
 
 /// U-RISC's pixel size (nm/pixel).
 pub const URISC_PIXEL_SIZE_NM: f64 = 2.18;

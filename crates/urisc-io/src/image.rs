@@ -124,7 +124,11 @@ impl GreyImage {
             GreyImage::F32(i) => Image {
                 height: i.height,
                 width: i.width,
-                data: i.data.iter().map(|&v| unit_to_u8(v)).collect(),
+                data: i
+                    .data
+                    .iter()
+                    .map(|&v| crate::encoding::unit_to_u8(v))
+                    .collect(),
             },
         }
     }
@@ -142,30 +146,6 @@ pub fn reflect(i: isize, n: usize) -> usize {
     (if m < n { m } else { period - m }) as usize
 }
 
-/// Converts a value in [0, 1] to 8 bits with rounding; NaN maps to 0.
-pub fn unit_to_u8(v: f32) -> u8 {
-    if v.is_nan() {
-        0
-    } else {
-        (v.clamp(0.0, 1.0) * 255.0).round() as u8
-    }
-}
-
-/// Label binarisation of SPEC §2: a ground-truth pixel is membrane iff its 8-bit value is ≤ 122.
-pub const LABEL_MEMBRANE_MAX: u8 = 122;
-/// A binary prediction pixel is membrane iff its 8-bit value is below 128.
-pub const PREDICTION_MEMBRANE_BELOW: u8 = 128;
-
-/// True where a ground-truth pixel is membrane (SPEC §2 rule, value ≤ 122).
-pub fn label_is_membrane(v: u8) -> bool {
-    v <= LABEL_MEMBRANE_MAX
-}
-
-/// True where a prediction pixel is membrane (value < 128).
-pub fn prediction_is_membrane(v: u8) -> bool {
-    v < PREDICTION_MEMBRANE_BELOW
-}
-
 /// ITU-R BT.601 luma with rounding, the usual weights for colour → grey.
 pub fn luma(r: u16, g: u16, b: u16) -> u16 {
     ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u16
@@ -174,15 +154,6 @@ pub fn luma(r: u16, g: u16, b: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn binarisation_rules_follow_the_spec() {
-        assert!(label_is_membrane(0));
-        assert!(label_is_membrane(122));
-        assert!(!label_is_membrane(123));
-        assert!(prediction_is_membrane(127));
-        assert!(!prediction_is_membrane(128));
-    }
 
     #[test]
     fn sixteen_bit_and_float_map_to_eight_bit() {

@@ -35,8 +35,9 @@
 //!   and here, the atomic-write helpers ([`write_atomically`], [`check_writable`],
 //!   [`remove_stale_temporaries`]).
 //!
-//! Polarity on disk is membrane = black (0); [`label_is_membrane`] and
-//! [`prediction_is_membrane`] are the SPEC §2 rules.
+//! Polarity on disk is membrane = black (0): [`encoding`] holds that rule and every other way a
+//! membrane map is stored (SPEC §2). [`sections`] turns command-line paths into the 2-D
+//! sections commands process (a multi-page TIFF or a 3-D Zarr is one section per plane).
 //!
 //! ```
 //! use urisc_io::{read_image, write_png, Image};
@@ -51,10 +52,12 @@
 mod codec;
 pub mod dataset;
 mod detect;
+pub mod encoding;
 mod error;
 mod image;
 mod jpeg;
 mod png;
+pub mod sections;
 mod stream;
 mod tiff;
 pub mod zarr;
@@ -68,10 +71,7 @@ pub use self::tiff::{write_label_tiff, write_tiff, write_tiff_stack, PROBABILITY
 pub use codec::{page_size, probe, read_image, read_page, read_stack, read_u8, Decoded};
 pub use detect::{is_image_path, Format};
 pub use error::{IoError, IoErrorKind};
-pub use image::{
-    label_is_membrane, luma, prediction_is_membrane, reflect, unit_to_u8, GreyImage, Image,
-    LABEL_MEMBRANE_MAX, PREDICTION_MEMBRANE_BELOW,
-};
+pub use image::{luma, reflect, GreyImage, Image};
 pub use stream::{open_rows, MemoryRows, RowSource, RowWriter, StreamFormat, StreamSample};
 pub use zarr::{ZarrArray, ZarrRows, ZARR_CHUNK};
 

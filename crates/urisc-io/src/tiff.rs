@@ -14,8 +14,9 @@ use ::tiff::encoder::{colortype, Compression, DeflateLevel, Rational, TiffEncode
 use ::tiff::tags::{ResolutionUnit, Tag};
 
 use crate::codec::{collapse_row, collapse_row_u8, Decoded};
+use crate::encoding::unit_to_u8;
 use crate::error::{IoError, IoErrorKind};
-use crate::image::{unit_to_u8, GreyImage, Image};
+use crate::image::{GreyImage, Image};
 use crate::stream::{as_u8, expect_rows, RowSource, StreamSample};
 use crate::write_atomically;
 

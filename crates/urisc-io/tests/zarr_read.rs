@@ -641,7 +641,7 @@ fn arrays_written_by_zarr_python_read_back() {
         }
     }
     let region = b.read_region(2, 3..5, 1..4).unwrap();
-    let want = |y: usize, x: usize| urisc_io::unit_to_u8((60 + y * 5 + x) as f32 / 89.0);
+    let want = |y: usize, x: usize| urisc_io::encoding::unit_to_u8((60 + y * 5 + x) as f32 / 89.0);
     assert_eq!(
         region.data,
         vec![want(3, 1), want(3, 2), want(3, 3), 64, 64, 64]

@@ -22,6 +22,20 @@
 
 pub mod testing;
 
+/// What a trained model says about how it is run: the defaults a prediction starts from
+/// (`urisc_infer::job` resolves a user's flags against them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelDefaults {
+    /// The tile side it was trained on: the default inference tile.
+    pub tile: usize,
+    /// Input sides must be multiples of this.
+    pub size_multiple: usize,
+    /// Its validation threshold: membrane iff p ≥ this.
+    pub threshold: f32,
+    /// The pixel size it was trained at, nm/pixel.
+    pub pixel_size_nm: Option<f64>,
+}
+
 /// Shape of a batch of 1-channel tiles, `[n, 1, height, width]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchShape {

@@ -62,6 +62,17 @@ pub struct ModelDescriptor {
 }
 
 impl ModelDescriptor {
+    /// The defaults a prediction with this model starts from (tile, size multiple, threshold,
+    /// pixel size).
+    pub fn defaults(&self) -> urisc_model::ModelDefaults {
+        urisc_model::ModelDefaults {
+            tile: self.tile_size,
+            size_multiple: self.model.size_multiple(),
+            threshold: self.threshold,
+            pixel_size_nm: self.pixel_size_nm,
+        }
+    }
+
     /// A descriptor for an untrained model: threshold 0.5, authors' normalisation.
     pub fn new(model: ModelConfig, tile_size: usize) -> ModelDescriptor {
         ModelDescriptor {

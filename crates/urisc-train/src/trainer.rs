@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use urisc_data::{CropSampler, LabelledImage};
 use urisc_infer::{predict_image_scaled, InferenceOptions};
-use urisc_io::{label_is_membrane, Image};
+use urisc_io::{encoding::label_is_membrane, Image};
 use urisc_model::SegmentationModel;
 use urisc_nn::{load_model, save_model, ModelDescriptor};
 
