@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use urisc_cluster::inputs::Plane;
 use urisc_cluster::manifest::{Inference, ModelRef, SectionInput};
-use urisc_cluster::{ClusterError, Manifest, PlanRequest};
+use urisc_cluster::{task, ClusterError, Manifest, PlanRequest};
 use urisc_infer::TTA_CHOICES;
 use urisc_nn::{Engine, Segmenter};
 
@@ -293,52 +293,23 @@ pub fn run_plan(args: PlanArgs) -> Result<()> {
     Ok(())
 }
 
-fn task_index(args: &RunBlockArgs) -> Result<Option<usize>, ClusterError> {
-    if let Some(i) = args.index {
-        return Ok(Some(i));
-    }
-    if args.shard_id.is_some() {
-        return Ok(None);
-    }
-    for var in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"] {
-        if let Ok(v) = std::env::var(var) {
-            return v
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| ClusterError::Fatal(format!("${var} = {v:?} is not an index")));
-        }
-    }
-    Err(ClusterError::Fatal(
-        "no array index: give --index, or run under Slurm ($SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job ($JOB_COMPLETION_INDEX), or give --shard-id/--num-shards".into(),
-    ))
-}
-
 pub fn run_block(args: RunBlockArgs) -> Result<()> {
     let manifest = Manifest::load(&args.manifest)?;
-    let blocks: Vec<usize> = match task_index(&args)? {
-        Some(i) => {
-            if i >= manifest.tasks {
-                return Err(ClusterError::Fatal(format!(
-                    "{}: index {i} is beyond the plan's {} tasks (0..{})",
-                    args.manifest.display(),
-                    manifest.tasks,
-                    manifest.tasks
-                ))
-                .into());
-            }
-            manifest.task_blocks(i).collect()
-        }
-        None => {
-            let (id, n) = (args.shard_id.unwrap_or(0), args.num_shards.unwrap_or(1));
-            if n == 0 || id >= n {
-                return Err(ClusterError::Fatal(format!(
-                    "--shard-id {id} must be below --num-shards {n}"
-                ))
-                .into());
-            }
-            (0..manifest.blocks.len()).filter(|b| b % n == id).collect()
-        }
+    let in_manifest = |e: ClusterError| match e {
+        ClusterError::Fatal(m) => ClusterError::Fatal(format!("{}: {m}", args.manifest.display())),
+        other => other,
+    };
+    let blocks: Vec<usize> = if args.shard_id.is_some() || args.num_shards.is_some() {
+        let (id, n) = (args.shard_id.unwrap_or(0), args.num_shards.unwrap_or(1));
+        task::shard_items(id, n, manifest.blocks.len())?
+    } else {
+        let Some(i) = task::array_index(args.index)? else {
+            return Err(ClusterError::Fatal(
+                "no array index: give --index, or run under Slurm ($SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job ($JOB_COMPLETION_INDEX), or give --shard-id/--num-shards".into(),
+            )
+            .into());
+        };
+        manifest.task_blocks(i).map_err(in_manifest)?.collect()
     };
     let threads = args.threads.unwrap_or(manifest.resources.cpus).max(1);
     rayon::ThreadPoolBuilder::new()

@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod manifest;
 pub mod run;
 pub mod status;
+pub mod task;
 
 pub use error::{ClusterError, EXIT_FATAL, EXIT_RETRYABLE};
 pub use manifest::{plan, Manifest, PlanRequest};

@@ -200,9 +200,13 @@ impl Manifest {
     }
 
     /// The blocks of array task `index`.
-    pub fn task_blocks(&self, index: usize) -> std::ops::Range<usize> {
-        let start = (index * self.blocks_per_task).min(self.blocks.len());
-        start..(start + self.blocks_per_task).min(self.blocks.len())
+    pub fn task_blocks(&self, index: usize) -> Result<std::ops::Range<usize>, ClusterError> {
+        crate::task::task_items(
+            index,
+            self.blocks_per_task,
+            self.blocks.len(),
+            "the manifest",
+        )
     }
 
     /// The block-state folder.

@@ -81,7 +81,7 @@ pub fn status(manifest: &Manifest) -> Status {
         .filter(|&t| {
             manifest
                 .task_blocks(t)
-                .all(|b| marks[b].as_ref().is_some_and(|m| m.done))
+                .is_ok_and(|mut blocks| blocks.all(|b| marks[b].as_ref().is_some_and(|m| m.done)))
         })
         .count();
     s
