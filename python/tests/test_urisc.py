@@ -252,7 +252,7 @@ def test_bad_arrays_raise_value_error(model):
         model.predict(np.zeros((2, 16, 16), np.uint8))
     with pytest.raises(ValueError, match="int64"):
         model.predict(np.zeros((16, 16), np.int64))
-    with pytest.raises(ValueError, match="TTA must be one of 1, 2, 4, 8"):
+    with pytest.raises(ValueError, match="TTA 3: must be one of 1, 2, 4, 8"):
         model.predict(np.zeros((16, 16), np.uint8), tta=3)
     with pytest.raises(ValueError, match="is not a multiple of"):
         model.predict(np.zeros((16, 16), np.uint8), tile=100)

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use urisc_data::LabelledImage;
 use urisc_eval::{evaluate, ImageReport, MetricSet, Pair, Protocol, Scores};
+use urisc_infer::job::{PredictFlags, PredictSettings};
 use urisc_infer::{predict_image_scaled, InferenceOptions};
 use urisc_io::sections::Section;
 use urisc_io::Image;
@@ -393,16 +394,17 @@ fn carry_out(
         _ => unreachable!("the plan pairs trained methods with configs"),
     };
     let descriptor = model.descriptor().clone();
-    let tile = method.tile.unwrap_or(descriptor.tile_size);
-    let options = InferenceOptions {
-        tile,
-        overlap: 64.min(tile / 2),
-        batch: 4,
-        tta: method.tta,
-    };
-    options
-        .validate()
-        .map_err(|e| BenchError::Run(format!("inference settings: {e}")))?;
+    // Tiled as `urisc predict` tiles (the same overlap rule and checks).
+    let options = PredictSettings::resolve(
+        &descriptor.defaults(),
+        &PredictFlags {
+            tile: method.tile,
+            tta: Some(method.tta),
+            ..PredictFlags::default()
+        },
+    )
+    .map_err(|e| BenchError::Run(format!("inference settings: {e}")))?
+    .options;
 
     // Validation probabilities, when the threshold or the cells stage is chosen on them.
     let needs_validation = method.threshold == ThresholdPolicy::Validation
@@ -545,9 +547,9 @@ fn clone_labelled(li: &LabelledImage) -> LabelledImage {
     }
 }
 
-/// A sample name as a file name (U-RISC names hold folders; stack pages hold `#`).
+/// A sample name as a file name (U-RISC names hold folders).
 pub fn flat_name(name: &str) -> String {
-    name.replace(['/', '\\', '#'], "_")
+    name.replace(['/', '\\'], "_")
 }
 
 /// Membrane probabilities of `image` predicted at `scale` × its resolution, on its own grid.

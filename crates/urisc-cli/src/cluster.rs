@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use urisc_cluster::inputs::Plane;
-use urisc_cluster::manifest::{Inference, ModelRef, SectionInput};
-use urisc_cluster::{task, ClusterError, Manifest, PlanRequest};
-use urisc_infer::TTA_CHOICES;
+use urisc_cluster::request::{PlanFlags, ResolvedPlan};
+use urisc_cluster::{task, ClusterError, Manifest};
+use urisc_infer::job::PredictFlags;
 use urisc_nn::{Engine, Segmenter};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -126,130 +125,34 @@ pub struct AssembleArgs {
     force: bool,
 }
 
-/// Inputs grouped by output store: its name, the input, and the input's sections.
-type Grouped = Vec<(String, PathBuf, Vec<Plane>)>;
-
-fn sections_of(inputs: &[PathBuf]) -> Result<Grouped> {
-    let mut out: Grouped = Vec::new();
-    let files = urisc_io::sections::input_files(inputs)?;
-    for f in files {
-        let name = urisc_io::image_stem(&f);
-        if let Some((other, ..)) = out.iter().find(|(n, ..)| *n == name) {
-            anyhow::bail!(
-                "{}: its output {name}.ome.zarr would replace that of another input named {other:?} (rename one)",
-                f.display()
-            );
-        }
-        let planes = urisc_cluster::inputs::planes(&f)?;
-        out.push((name, f, planes));
-    }
-    Ok(out)
-}
-
 pub fn run_plan(args: PlanArgs) -> Result<()> {
     let model = Segmenter::load_or_default(args.model.as_deref(), Engine::Cpu)?;
-    let d = model.descriptor().clone();
-    let threshold = args.threshold.unwrap_or(d.threshold);
-    anyhow::ensure!(
-        threshold.is_finite() && (0.0..=1.0).contains(&threshold),
-        "--threshold {threshold}: a membrane probability in [0, 1]"
-    );
-    anyhow::ensure!(
-        TTA_CHOICES.contains(&args.tta),
-        "--tta {}: must be 1, 2, 4 or 8",
-        args.tta
-    );
-    anyhow::ensure!(
-        args.blocks_per_task >= 1,
-        "--blocks-per-task must be at least 1"
-    );
-    anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
-    anyhow::ensure!(
-        (16..=16384).contains(&args.chunk),
-        "--chunk {}: 16 to 16384 pixels",
-        args.chunk
-    );
-    let tile = args.tile.unwrap_or(d.tile_size);
-    let multiple = d.model.size_multiple();
-    anyhow::ensure!(
-        tile > 0 && tile.is_multiple_of(multiple),
-        "--tile {tile} is not a multiple of {multiple}"
-    );
-    let inference = Inference {
-        tile,
-        overlap: args.overlap.unwrap_or(64.min(tile / 2)),
-        batch: args.batch,
-        tta: args.tta,
-        threshold,
-    };
-    inference
-        .options()
-        .validate()
-        .map_err(|e| anyhow::anyhow!("--tile/--overlap/--batch: {e}"))?;
-    let grouped = sections_of(&args.inputs)?;
-    let out = std::path::absolute(&args.out)?;
-    let mut sections = Vec::new();
-    let mut outputs = Vec::new();
-    for (name, input, planes) in grouped {
-        let mut members = Vec::new();
-        let stack = planes.len() > 1 || urisc_io::zarr_store::is_zarr(&input);
-        for mut plane in planes {
-            // Blocks are predicted on the section's own grid: say so when `urisc predict` would
-            // resample it to the model's pixel size.
-            let scale = urisc_infer::model_scale(plane.pixel_size_nm, d.pixel_size_nm);
-            if scale != 1.0 {
-                eprintln!(
-                    "urisc plan: {}: {} nm/pixel, the model {} nm/pixel; blocks are predicted at the section's own scale (urisc predict would resample by {scale:.3})",
-                    input.display(),
-                    plane.pixel_size_nm.unwrap_or_default(),
-                    d.pixel_size_nm.unwrap_or_default()
-                );
-            }
-            plane.pixel_size_nm = plane.pixel_size_nm.or(d.pixel_size_nm);
-            members.push(sections.len());
-            sections.push(SectionInput {
-                name: if stack {
-                    format!("{name}[{}]", plane.plane)
-                } else {
-                    name.clone()
-                },
-                input: std::path::absolute(&input)?,
-                plane,
-            });
-        }
-        outputs.push((name, members));
-    }
-    // Shards when plain chunks would make a store of too many files.
-    let chunk_files: usize = sections
-        .iter()
-        .map(|s| s.plane.height.div_ceil(args.chunk) * s.plane.width.div_ceil(args.chunk))
-        .sum();
-    let shard = args.shard.unwrap_or_else(|| {
-        let mut s = 1;
-        while chunk_files / (s * s) > 10_000 {
-            s *= 2;
-        }
-        s
-    });
-    anyhow::ensure!(shard >= 1, "--shard must be at least 1");
-    let request = PlanRequest {
-        sections,
-        outputs,
-        model: ModelRef {
-            path: args.model.as_ref().map(std::path::absolute).transpose()?,
-            checksum: d.weights_checksum.clone(),
-        },
-        inference,
-        out: out.clone(),
+    let flags = PlanFlags {
+        inputs: args.inputs.clone(),
+        model: args.model.clone(),
+        out: args.out.clone(),
         probability: args.probabilities.map(|p| match p {
             ProbabilityStore::U8 => "uint8".to_string(),
             ProbabilityStore::F32 => "float32".to_string(),
         }),
+        predict: PredictFlags {
+            tile: args.tile,
+            overlap: args.overlap,
+            batch: Some(args.batch),
+            tta: Some(args.tta),
+            threshold: args.threshold,
+            ..PredictFlags::default()
+        },
         chunk: args.chunk,
-        shard,
+        shard: args.shard,
         blocks_per_task: args.blocks_per_task,
-        cpus: args.threads,
+        threads: args.threads,
     };
+    let ResolvedPlan { request, notes } = flags.resolve(&model)?;
+    for note in notes {
+        eprintln!("urisc plan: {note}");
+    }
+    let (out, shard) = (request.out.clone(), request.shard);
     let manifest = urisc_cluster::plan(&request, &model)?;
     let manifest_path = args
         .manifest
@@ -398,10 +301,7 @@ pub fn run_assemble(args: AssembleArgs) -> Result<()> {
                 args.manifest.display()
             ),
         };
-        let file = args.out.join(format!(
-            "{}.{ext}",
-            section.name.replace(['[', ']'], "_").trim_end_matches('_')
-        ));
+        let file = args.out.join(format!("{}.{ext}", section.name));
         urisc_cluster::assemble::assemble(store, section, &file, args.force)?;
         written.push(file);
     }

@@ -105,10 +105,12 @@ pub struct PredictArgs {
 }
 
 fn parse_tta(s: &str) -> Result<usize, String> {
-    s.parse::<usize>()
-        .ok()
-        .filter(|v| TTA_CHOICES.contains(v))
-        .ok_or_else(|| format!("{s}: TTA must be one of 1, 2, 4, 8"))
+    let tta: usize = s.parse().map_err(|_| format!("TTA {s}: not a number"))?;
+    if TTA_CHOICES.contains(&tta) {
+        Ok(tta)
+    } else {
+        Err(urisc_infer::job::SettingsError::Tta(tta).to_string())
+    }
 }
 
 impl PredictArgs {

@@ -320,7 +320,7 @@ fn multi_page_stacks_score_page_by_page_like_folders() {
         serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
     for (page, name) in names.iter().enumerate() {
         let got = &v["images"][page];
-        assert_eq!(got["name"], format!("pred-volume#{page:03}"));
+        assert_eq!(got["name"], format!("pred-volume_z{page:03}"));
         let exp = expected["images"]
             .as_array()
             .unwrap()
@@ -665,7 +665,7 @@ fn predict_streams_to_tiff_and_ome_zarr_with_tta_and_clean_up() {
         "3",
     ]);
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("TTA must be one of"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be one of 1, 2, 4, 8"));
     fails_with(
         &urisc(&[
             "predict",
@@ -1324,7 +1324,7 @@ fn predict_resamples_sections_to_the_model_pixel_size() {
             "--scale",
             "0",
         ]),
-        "--scale 0: must be a positive number",
+        "scale 0: must be between 1/16 and 16",
     );
 }
 

@@ -7,8 +7,8 @@
 
 pub mod assemble;
 pub mod error;
-pub mod inputs;
 pub mod manifest;
+pub mod request;
 pub mod run;
 pub mod status;
 pub mod task;

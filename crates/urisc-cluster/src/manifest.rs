@@ -84,7 +84,8 @@ impl Inference {
 /// One input section (a file, or a plane of a Zarr stack) and the arrays it is written to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Section {
-    /// Name for status reports: the file stem, with `[z]` for a plane of a stack.
+    /// Name for status reports and assembled files: `STEM`, or `STEM_zNNN` for a plane of a
+    /// stack ([`urisc_io::sections`]).
     pub name: String,
     /// The input file or Zarr store.
     pub input: PathBuf,
@@ -218,12 +219,19 @@ impl Manifest {
 /// A section to plan: its name, input and geometry.
 #[derive(Clone, Debug)]
 pub struct SectionInput {
-    /// Name for status reports.
+    /// Name for status reports and assembled files ([`urisc_io::sections`]: `STEM`, or
+    /// `STEM_zNNN` for a plane of a stack).
     pub name: String,
     /// The input file or store.
     pub input: PathBuf,
-    /// Its page or plane.
-    pub plane: crate::inputs::Plane,
+    /// Its page or plane (0 for a single image).
+    pub plane: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Pixel size in nm, when known.
+    pub pixel_size_nm: Option<f64>,
 }
 
 /// What `urisc plan` is asked for.
@@ -259,20 +267,20 @@ pub fn plan(request: &PlanRequest, model: &Segmenter) -> Result<Manifest, Cluste
     let mut sections = Vec::new();
     for (name, members) in &request.outputs {
         let first = &request.sections[members[0]];
-        let (h, w) = (first.plane.height, first.plane.width);
+        let (h, w) = (first.height, first.width);
         for &m in members {
             let s = &request.sections[m];
-            if (s.plane.height, s.plane.width) != (h, w) {
+            if (s.height, s.width) != (h, w) {
                 return Err(ClusterError::Fatal(format!(
                     "{}: plane {} is {}×{}, the stack's first plane {h}×{w}",
                     s.input.display(),
-                    s.plane.plane,
-                    s.plane.height,
-                    s.plane.width
+                    s.plane,
+                    s.height,
+                    s.width
                 )));
             }
         }
-        let planes = (members.len() > 1 || first.plane.plane > 0).then_some(members.len());
+        let planes = (members.len() > 1 || first.plane > 0).then_some(members.len());
         let layout = |suffix: &str, dtype: &str| StoreLayout {
             root: request.out.join(format!("{name}{suffix}.ome.zarr")),
             planes,
@@ -286,13 +294,13 @@ pub fn plan(request: &PlanRequest, model: &Segmenter) -> Result<Manifest, Cluste
         stores.push(Store {
             layout: layout("", "uint8"),
             content: "binary".into(),
-            pixel_size_nm: first.plane.pixel_size_nm,
+            pixel_size_nm: first.pixel_size_nm,
         });
         let probability = request.probability.as_ref().map(|dtype| {
             stores.push(Store {
                 layout: layout("-probability", dtype),
                 content: "probability".into(),
-                pixel_size_nm: first.plane.pixel_size_nm,
+                pixel_size_nm: first.pixel_size_nm,
             });
             stores.len() - 1
         });
@@ -301,7 +309,7 @@ pub fn plan(request: &PlanRequest, model: &Segmenter) -> Result<Manifest, Cluste
             sections.push(Section {
                 name: s.name.clone(),
                 input: s.input.clone(),
-                plane: s.plane.plane,
+                plane: s.plane,
                 height: h,
                 width: w,
                 binary,

@@ -78,7 +78,7 @@ pub enum SettingsError {
     #[error("batch 0: at least 1 tile per forward pass")]
     Batch,
     /// Test-time augmentation other than 1, 2, 4 or 8 transforms.
-    #[error("TTA {0}: must be 1, 2, 4 or 8")]
+    #[error("TTA {0}: must be one of 1, 2, 4, 8")]
     Tta(usize),
     /// A pixel size that is not a positive number.
     #[error("pixel size {0}: must be a positive number of nm/pixel")]

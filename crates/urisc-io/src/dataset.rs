@@ -64,7 +64,7 @@ pub struct ImageRef {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Sample {
     /// The sample's name: the file stem, the path under `imgs/` without extension (U-RISC), or
-    /// `STEM#PAGE` for a page of a stack.
+    /// `STEM_zNNN` for a page of a stack (the section rule of [`crate::sections`]).
     pub name: String,
     /// The split folder (`Track1/train`), if the layout has splits.
     pub split: Option<String>,
@@ -200,7 +200,7 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
     })
 }
 
-/// A Zarr store: its planes as images without labels (page = z plane), named `STEM#ZZZ`.
+/// A Zarr store: its planes as images without labels (page = z plane), named `STEM_zNNN`.
 fn discover_zarr(root: &Path) -> Result<Dataset, IoError> {
     let array = crate::zarr::ZarrArray::open(root)?;
     let name = root
@@ -217,7 +217,7 @@ fn discover_zarr(root: &Path) -> Result<Dataset, IoError> {
         layout: Layout::ImagesOnly,
         samples: (0..array.planes())
             .map(|page| Sample {
-                name: format!("{base}#{page:03}"),
+                name: crate::sections::section_name(&base, Some(page)),
                 split: None,
                 image: Some(ImageRef {
                     path: root.to_path_buf(),
@@ -293,7 +293,7 @@ fn discover_stack_file(volume: &Path) -> Result<Dataset, IoError> {
     let base = stem(volume);
     let samples = (0..pages.max(label_pages))
         .map(|page| Sample {
-            name: format!("{base}#{page:03}"),
+            name: crate::sections::section_name(&base, Some(page)),
             split: None,
             image: (page < pages).then(|| ImageRef {
                 path: volume.to_path_buf(),

@@ -658,7 +658,7 @@ fn a_zarr_store_is_a_dataset_of_its_planes() {
     let names: Vec<&str> = ds.samples.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["sharded_f32#000", "sharded_f32#001", "sharded_f32#002"]
+        ["sharded_f32_z000", "sharded_f32_z001", "sharded_f32_z002"]
     );
     let img = ds.samples[1].image.as_ref().unwrap();
     assert_eq!(img.page, 1);

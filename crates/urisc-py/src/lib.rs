@@ -17,7 +17,8 @@ use urisc_attrib::context::max_radius_for;
 use urisc_attrib::ig::{integrated_gradients, logit_differences, IgSettings, Rule, TargetClass};
 use urisc_attrib::report::CurveCollector;
 use urisc_eval::{score_images, MetricSet, Protocol};
-use urisc_infer::{model_scale, predict_image_scaled, InferenceOptions, TTA_CHOICES};
+use urisc_infer::job::{PredictFlags, PredictSettings};
+use urisc_infer::predict_image_scaled;
 use urisc_io::{GreyImage, Image, IoError, IoErrorKind};
 use urisc_model::SegmentationModel;
 use urisc_nn::onnx::OnnxOutput;
@@ -308,36 +309,24 @@ impl Model {
         pixel_size_nm: Option<f64>,
         scale: Option<f64>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        for (name, value) in [("pixel_size_nm", pixel_size_nm), ("scale", scale)] {
-            if let Some(v) = value {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(value_error(format!(
-                        "{name}={v}: must be a positive number"
-                    )));
-                }
-            }
-        }
-        if !TTA_CHOICES.contains(&tta) {
-            return Err(value_error(format!("{tta}: TTA must be one of 1, 2, 4, 8")));
-        }
-        let descriptor = self.segmenter().descriptor();
-        let tile = tile.unwrap_or(descriptor.tile_size);
-        let multiple = descriptor.model.size_multiple();
-        if tile == 0 || !tile.is_multiple_of(multiple) {
-            return Err(value_error(format!(
-                "tile={tile} is not a multiple of {multiple}"
-            )));
-        }
-        let options = InferenceOptions {
-            tile,
-            overlap: overlap.unwrap_or(64.min(tile / 2)),
-            batch,
-            tta,
-        };
-        options
-            .validate()
-            .map_err(|e| value_error(format!("tile/overlap/batch: {e}")))?;
-        let scale = scale.unwrap_or_else(|| model_scale(pixel_size_nm, descriptor.pixel_size_nm));
+        let settings = PredictSettings::resolve(
+            &self.segmenter().descriptor().defaults(),
+            &PredictFlags {
+                tile,
+                overlap,
+                batch: Some(batch),
+                tta: Some(tta),
+                pixel_size_nm,
+                scale,
+                threshold: None,
+            },
+        )
+        .map_err(|e| value_error(e.to_string()))?;
+        let scale = settings
+            .section_scale(None)
+            .map_err(|e| value_error(e.to_string()))?
+            .scale;
+        let options = settings.options;
         let image = u8_from_array(py, "image", array)?;
         let model = self.segmenter();
         let probabilities = py
