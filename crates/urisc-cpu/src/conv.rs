@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::lanes::{vectors, Lanes};
 use crate::sgemm;
-use crate::tensor::{copy_channels, Act};
+use crate::tensor::{add_into, copy_channels, Act, Epilogue};
 use crate::wide::wide;
 use crate::winograd;
 
@@ -83,10 +83,6 @@ pub fn set_conv_algorithm(algorithm: ConvAlgorithm) {
     };
     ALGORITHM.store(code, std::sync::atomic::Ordering::Relaxed);
 }
-
-/// Work done on each band of a convolution's output while it is in cache (pixel-major slices
-/// of `cout` channels): the fused batch norm + ReLU of inference.
-pub type Epilogue = dyn Fn(&mut [f32]) + Sync;
 
 /// Floats of im2col buffer a band aims at (1 MiB: the per-core L2 of current x86 CPUs).
 const COL_BUDGET: usize = 1 << 18;
@@ -485,7 +481,6 @@ fn channel_sums(pixels: &[f32], c: usize) -> Vec<f32> {
     sums
 }
 
-/// `acc += x` element by element (over the shorter of the two).
 /// A 3×3 convolution of a single-channel input (a network's first layer) plus `bias`, `post` on
 /// each band: per output pixel the nine neighbours times their taps' weight vectors. Winograd's
 /// transforms and GEMMs, built for many channels, ran this case at a third of the speed
@@ -634,12 +629,6 @@ fn dot_products<L: Lanes>(
             acc = acc.add(x.mul(w));
         }
         o.write(bias + acc.sum());
-    }
-}
-
-pub(crate) fn add_into(acc: &mut [f32], x: &[f32]) {
-    for (a, &b) in acc.iter_mut().zip(x) {
-        *a += b;
     }
 }
 

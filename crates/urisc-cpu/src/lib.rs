@@ -43,7 +43,7 @@ mod tensor;
 mod wide;
 mod winograd;
 
-pub use conv::{conv_algorithm, set_conv_algorithm, Conv, ConvAlgorithm, Epilogue};
+pub use conv::{conv_algorithm, set_conv_algorithm, Conv, ConvAlgorithm};
 pub use loss::bce_with_logits;
 pub use net::{Block, Coarse, ConvBn, LayerMut, Mode, Net, Tape, UpLevel};
 pub use norm::{AffineGrads, BatchNorm, BnSaved};
@@ -52,4 +52,4 @@ pub use peak::peak_gflops;
 pub use recycle::Recycling;
 pub use resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
 pub use sgemm::{available_kernel_paths, kernel_path, set_kernel_path, KernelPath};
-pub use tensor::{pseudo_random, Act};
+pub use tensor::{pseudo_random, Act, Epilogue};

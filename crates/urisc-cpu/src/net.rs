@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use crate::conv::{Conv, Epilogue};
+use crate::conv::Conv;
 use crate::norm::{relu_in_place, BatchNorm, BnSaved};
 use crate::resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
-use crate::tensor::Act;
+use crate::tensor::{add_into, Act, Epilogue};
 use crate::wide::wide;
 use rayon::prelude::*;
 
@@ -386,7 +386,7 @@ fn add_assign(a: &mut Act, b: &Act) {
         .for_each(|(a, b)| {
             wide(
                 #[inline(always)]
-                || crate::conv::add_into(a, b),
+                || add_into(a, b),
             )
         });
 }

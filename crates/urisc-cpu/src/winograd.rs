@@ -14,10 +14,9 @@
 
 use rayon::prelude::*;
 
-use crate::conv::Epilogue;
 use crate::lanes::{vectors, Lanes};
 use crate::sgemm;
-use crate::tensor::Act;
+use crate::tensor::{add_into, Act, Epilogue};
 
 /// Tiles per band at least, whatever the budgets say: every band reads all of `U` (64 MiB at
 /// 1024 channels in and out), and a band's last panel of fewer than [`sgemm::MR`] tiles wastes
@@ -221,7 +220,7 @@ pub(crate) fn transform_weights(tile: Tile, weight: &[f32], cin: usize, cout: us
     u
 }
 
-/// The weight gradient (`[9][cin][cout]`, the layout of [`crate::Conv`]'s weights) of
+/// The weight gradient (`[9][cin][cout]`, the layout of `Conv`'s weights) of
 /// `conv3×3(concat(inputs))` for output gradient `dy`, in the Winograd domain of `tile`
 /// (F(2×2, 3×3) written out below; F(4×4, 3×3) alike with 36 positions): per band the input
 /// tiles' `V = Bᵀ d B` (as the forward pass) and the output gradient's `A dY Aᵀ`, then
@@ -307,7 +306,7 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
         let mut partials = partials.into_iter();
         let mut du = partials.next().expect("one run at least");
         for partial in partials {
-            crate::conv::add_into(&mut du, &partial);
+            add_into(&mut du, &partial);
         }
         du
     };
