@@ -4,6 +4,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::kernels::Kernels;
 use crate::tensor::Act;
 use crate::wide::wide;
 
@@ -61,12 +62,23 @@ impl BatchNorm {
 
     /// Normalises `z` (then ReLU if `relu`): training mode with the batch statistics (apply
     /// [`BatchNorm::update_running`] with the returned record afterwards), evaluation mode with
-    /// the running ones.
+    /// the running ones. On [`Kernels::default`].
     pub fn forward(&self, z: &Act, relu: bool, train: bool) -> (Act, BnSaved) {
+        self.forward_with(Kernels::default(), z, relu, train)
+    }
+
+    /// [`BatchNorm::forward`] on `kernels`.
+    pub fn forward_with(
+        &self,
+        kernels: Kernels,
+        z: &Act,
+        relu: bool,
+        train: bool,
+    ) -> (Act, BnSaved) {
         let c = self.channels();
         assert_eq!(z.c, c, "batch norm channels");
         let (mean, inv_std, var) = if train {
-            let (mean, var) = channel_mean_var(z);
+            let (mean, var) = channel_mean_var(kernels, z);
             let inv_std: Vec<f32> = var
                 .iter()
                 .map(|v| 1.0 / (v + self.epsilon).sqrt())
@@ -91,6 +103,7 @@ impl BatchNorm {
                 .zip(z.data.par_chunks(REDUCE_PIXELS * c))
                 .for_each(|(y, z)| {
                     wide(
+                        kernels,
                         #[inline(always)]
                         || {
                             if relu {
@@ -145,9 +158,22 @@ impl BatchNorm {
 
     /// Gradient with respect to the input `z` of [`BatchNorm::forward`], given its output `y`
     /// and the output gradient `dy`; in training mode also the γ and β gradients (`z` is read
-    /// in training mode only).
+    /// in training mode only). On [`Kernels::default`].
     pub fn backward(
         &self,
+        z: Option<&Act>,
+        y: &Act,
+        dy: &Act,
+        saved: &BnSaved,
+        relu: bool,
+    ) -> (Act, Option<AffineGrads>) {
+        self.backward_with(Kernels::default(), z, y, dy, saved, relu)
+    }
+
+    /// [`BatchNorm::backward`] on `kernels`.
+    pub fn backward_with(
+        &self,
+        kernels: Kernels,
         z: Option<&Act>,
         y: &Act,
         dy: &Act,
@@ -168,6 +194,7 @@ impl BatchNorm {
                     .zip(y.data.par_chunks(step))
                     .for_each(|((dz, dy), y)| {
                         wide(
+                            kernels,
                             #[inline(always)]
                             || {
                                 if relu {
@@ -193,6 +220,7 @@ impl BatchNorm {
             .zip(z.data.par_chunks(step))
             .map(|((dy, y), z)| {
                 wide(
+                    kernels,
                     #[inline(always)]
                     || {
                         // f32 within a chunk (vectorises), f64 across chunks.
@@ -230,6 +258,7 @@ impl BatchNorm {
                 .zip(z.data.par_chunks(step))
                 .for_each(|(((dz, dy), y), z)| {
                     wide(
+                        kernels,
                         #[inline(always)]
                         || {
                             if relu {
@@ -377,13 +406,14 @@ fn add_pairs(
 }
 
 /// Per-channel mean and biased variance over all pixels (f64 accumulation).
-fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
+fn channel_mean_var(kernels: Kernels, z: &Act) -> (Vec<f32>, Vec<f32>) {
     let c = z.c;
     let (sum, sum_sq) = z
         .data
         .par_chunks(REDUCE_PIXELS * c)
         .map(|chunk| {
             wide(
+                kernels,
                 #[inline(always)]
                 || {
                     // f32 within a chunk (vectorises), f64 across chunks.
@@ -414,9 +444,10 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
 }
 
 /// ReLU in place: the epilogue of an evaluation-mode convolution whose batch norm was folded
-/// into its weights ([`crate::Conv::scaled`]).
-pub(crate) fn relu_in_place(band: &mut [f32]) {
+/// into its weights (`Conv::scaled`), on `kernels`.
+pub(crate) fn relu_in_place(kernels: Kernels, band: &mut [f32]) {
     wide(
+        kernels,
         #[inline(always)]
         || {
             for v in band.iter_mut() {

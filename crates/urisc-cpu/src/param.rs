@@ -1,5 +1,8 @@
 //! The Adam optimiser over the network's parameter vectors.
 
+use crate::kernels::Kernels;
+use crate::wide::wide;
+
 /// First and second moment of one parameter vector.
 pub type Moments = (Vec<f32>, Vec<f32>);
 
@@ -43,8 +46,20 @@ impl Adam {
         (self.step, &self.moments)
     }
 
-    /// One update of `params` with `grads` (same order and sizes every step).
+    /// One update of `params` with `grads` (same order and sizes every step). On
+    /// [`Kernels::default`].
     pub fn step(&mut self, params: Vec<&mut Vec<f32>>, grads: &[Vec<f32>], learning_rate: f32) {
+        self.step_with(Kernels::default(), params, grads, learning_rate)
+    }
+
+    /// [`Adam::step`] on `kernels` (the per-element loop compiled for its path's vectors).
+    pub fn step_with(
+        &mut self,
+        kernels: Kernels,
+        params: Vec<&mut Vec<f32>>,
+        grads: &[Vec<f32>],
+        learning_rate: f32,
+    ) {
         assert_eq!(params.len(), grads.len(), "one gradient per parameter");
         if self.moments.is_empty() {
             self.moments = grads
@@ -58,7 +73,8 @@ impl Adam {
         let correction2 = 1.0 - b2.powi(self.step);
         for ((param, grad), (m, v)) in params.into_iter().zip(grads).zip(&mut self.moments) {
             assert_eq!(param.len(), grad.len(), "gradient size");
-            crate::wide::wide(
+            wide(
+                kernels,
                 #[inline(always)]
                 || {
                     for (((p, &g), m), v) in param
