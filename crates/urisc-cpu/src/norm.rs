@@ -463,10 +463,18 @@ mod tests {
     use crate::tensor::pseudo_random as random;
 
     /// Batch norm (+ ReLU) forward and backward, train and eval mode, against the textbook
-    /// formulas in f64 one value at a time: channel counts around the 64-float blocks (1, 5, 16,
-    /// 17, 70) and pixel counts that end mid-block and span several reduction chunks.
+    /// formulas in f64 one value at a time, on every kernel path: channel counts around the
+    /// 64-float blocks (1, 5, 16, 17, 70) and pixel counts that end mid-block and span several
+    /// reduction chunks.
     #[test]
     fn blocked_loops_match_the_formulas() {
+        for path in crate::kernels::available_kernel_paths() {
+            let kernels = Kernels::new(path, crate::kernels::ConvAlgorithm::Direct).unwrap();
+            blocked_loops_match_the_formulas_on(kernels);
+        }
+    }
+
+    fn blocked_loops_match_the_formulas_on(kernels: Kernels) {
         for (case, &(c, pixels)) in [(1, 3), (5, 7), (16, 5000), (17, 9), (70, 4099)]
             .iter()
             .enumerate()
@@ -484,8 +492,9 @@ mod tests {
             let dy = Act::from_vec(1, 1, pixels, c, random(pixels * c, seed + 5));
             let at = |v: &[f32], p: usize, ch: usize| f64::from(v[p * c + ch]);
             for (train, relu) in [(true, true), (true, false), (false, true), (false, false)] {
-                let (y, saved) = bn.forward(&z, relu, train);
-                let (dz, affine) = bn.backward(train.then_some(&z), &y, &dy, &saved, relu);
+                let (y, saved) = bn.forward_with(kernels, &z, relu, train);
+                let z_train = train.then_some(&z);
+                let (dz, affine) = bn.backward_with(kernels, z_train, &y, &dy, &saved, relu);
                 for ch in 0..c {
                     let (mean, var) = if train {
                         let mean =
@@ -518,14 +527,20 @@ mod tests {
                     for p in 0..pixels {
                         let want_y = if relu { pre(p).max(0.0) } else { pre(p) };
                         let got_y = at(&y.data, p, ch);
-                        assert!((got_y - want_y).abs() < 1e-4, "y {c} {train} {relu}");
+                        assert!(
+                            (got_y - want_y).abs() < 1e-4,
+                            "{kernels:?} y {c} {train} {relu}"
+                        );
                         let want_dz = if train {
                             gamma * inv_std * (g(p) - sum_g / n - xhat(p) * sum_gx / n)
                         } else {
                             gamma * inv_std * g(p)
                         };
                         let got_dz = at(&dz.data, p, ch);
-                        assert!((got_dz - want_dz).abs() < 1e-4, "dz {c} {train} {relu}");
+                        assert!(
+                            (got_dz - want_dz).abs() < 1e-4,
+                            "{kernels:?} dz {c} {train} {relu}"
+                        );
                     }
                     if let Some((dgamma, dbeta)) = &affine {
                         let tolerance = 1e-4 * n.sqrt();

@@ -98,18 +98,26 @@ impl Adam {
 mod tests {
     use super::*;
 
-    /// Two steps by hand: m₁ = 0.1·g, v₁ = 0.001·g², so the first step is lr·sign(g) (ε aside).
+    /// Two steps by hand: m₁ = 0.1·g, v₁ = 0.001·g², so the first step is lr·sign(g) (ε aside),
+    /// on every kernel path.
     #[test]
     fn adam_steps_match_hand_computation() {
+        for path in crate::kernels::available_kernel_paths() {
+            let kernels = Kernels::new(path, crate::kernels::ConvAlgorithm::Direct).unwrap();
+            adam_steps_match_hand_computation_on(kernels);
+        }
+    }
+
+    fn adam_steps_match_hand_computation_on(kernels: Kernels) {
         let mut adam = Adam::new(0.9, 0.999, 1e-8);
         let mut p = vec![1.0f32, -2.0];
-        adam.step(vec![&mut p], &[vec![0.5, -4.0]], 0.1);
+        adam.step_with(kernels, vec![&mut p], &[vec![0.5, -4.0]], 0.1);
         assert!(
             (p[0] - 0.9).abs() < 1e-6 && (p[1] + 1.9).abs() < 1e-6,
             "{p:?}"
         );
         // Second step, gradient 0.5 again for p[0]: m = 0.09·… hand-computed below.
-        adam.step(vec![&mut p], &[vec![0.5, 0.0]], 0.1);
+        adam.step_with(kernels, vec![&mut p], &[vec![0.5, 0.0]], 0.1);
         let m = 0.9 * 0.05 + 0.1 * 0.5;
         let v = 0.999 * 0.00025 + 0.001 * 0.25;
         let expected = 0.9 - 0.1 * (m / (1.0 - 0.81)) / ((v / (1.0 - 0.998001f64)).sqrt() + 1e-8);
