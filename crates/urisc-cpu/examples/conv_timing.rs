@@ -3,7 +3,7 @@
 //! `cargo run --release -p urisc-cpu --example conv_timing -- H W CIN COUT [REPS [K]]` (kernel
 //! side K: 3, or 1).
 use std::time::Instant;
-use urisc_cpu::{pseudo_random, set_conv_algorithm, Act, Conv, ConvAlgorithm, Recycling};
+use urisc_cpu::{pseudo_random, Act, Conv, ConvAlgorithm, Kernels, Recycling};
 
 // As in `urisc train`: large freed buffers are kept for the next call rather than unmapped.
 #[global_allocator]
@@ -37,7 +37,8 @@ fn main() {
         if only.as_deref().is_some_and(|o| o != algorithm.name()) {
             continue;
         }
-        set_conv_algorithm(algorithm);
+        // The default kernel path (`URISC_KERNELS`) with this algorithm.
+        let kernels = Kernels::default().with_algorithm(algorithm);
         let time = |pass: &dyn Fn()| {
             pass();
             let t = Instant::now();
@@ -47,10 +48,10 @@ fn main() {
             t.elapsed().as_secs_f64() / reps as f64
         };
         let forward = time(&|| {
-            std::hint::black_box(conv.forward(&[&x], None));
+            std::hint::black_box(conv.forward_with(kernels, &[&x], None));
         });
         let gradient = time(&|| {
-            std::hint::black_box(conv.backward_weight(&[&x], &dy));
+            std::hint::black_box(conv.backward_weight_with(kernels, &[&x], &dy));
         });
         for (pass, s) in [("forward", forward), ("weight gradient", gradient)] {
             println!(

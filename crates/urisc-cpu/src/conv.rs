@@ -5,88 +5,35 @@
 //! as one channel-concatenated input (the U-Net's skip concatenation costs no copy). On the
 //! native paths 3×3 forward passes, data and weight gradients run as Winograd F(4×4, 3×3)
 //! (`winograd.rs`) unless [`ConvAlgorithm::Winograd2`] or [`ConvAlgorithm::Direct`] is chosen.
+//! Every pass runs on the [`Kernels`] it is given (the `_with` methods) or on
+//! [`Kernels::default`].
 
 use rayon::prelude::*;
 
+use crate::kernels::{ConvAlgorithm, Kernels};
 use crate::lanes::{vectors, Lanes};
+use crate::resample::upsample2;
 use crate::sgemm;
-use crate::tensor::{copy_channels, Act};
+use crate::tensor::{add_into, copy_channels, Act, Epilogue};
 use crate::wide::wide;
 use crate::winograd;
 
-/// How 3×3 convolutions (forward, data and weight gradients) run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConvAlgorithm {
-    /// Winograd F(4×4, 3×3) for forward passes, data and weight gradients on the native kernel
-    /// paths (4× fewer multiplications; transforms with coefficients up to 8 round within ~1e-5
-    /// of the largest value), F(2×2, 3×3) for data gradients whose support must be exact (see
-    /// [`Conv::backward_data`]); the portable path convolves directly. The default.
-    Winograd,
-    /// Winograd F(2×2, 3×3) everywhere, the portable path too (2.25× fewer multiplications;
-    /// coefficients 0, ±1, ±½ round at the direct convolution's level).
-    Winograd2,
-    /// The implicit GEMM over the nine taps (or im2col on the portable path).
-    Direct,
-}
-
-impl ConvAlgorithm {
-    /// The name as `URISC_CONV` spells it: `winograd`, `winograd2` or `direct`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvAlgorithm::Winograd => "winograd",
-            ConvAlgorithm::Winograd2 => "winograd2",
-            ConvAlgorithm::Direct => "direct",
-        }
-    }
-
-    /// The Winograd tile for 3×3 kernels, or none; `exact_support` for data gradients that must
-    /// be exactly zero outside the receptive field. The default does not use Winograd on the
-    /// portable path, whose scalar transforms made it slower there
-    /// (`bench/speed/results/kernels-20261129.log`).
-    fn tile(self, native: bool, exact_support: bool) -> Option<winograd::Tile> {
-        match self {
-            ConvAlgorithm::Winograd if native && !exact_support => Some(winograd::Tile::F4),
-            ConvAlgorithm::Winograd if native => Some(winograd::Tile::F2),
-            ConvAlgorithm::Winograd2 => Some(winograd::Tile::F2),
-            ConvAlgorithm::Winograd | ConvAlgorithm::Direct => None,
-        }
+/// The Winograd tile for 3×3 kernels with `algorithm`, or none; `exact_support` for data
+/// gradients that must be exactly zero outside the receptive field. The default does not use
+/// Winograd on the portable path, whose scalar transforms made it slower there
+/// (`bench/speed/results/kernels-20261129.log`).
+fn winograd_tile(
+    algorithm: ConvAlgorithm,
+    native: bool,
+    exact_support: bool,
+) -> Option<winograd::Tile> {
+    match algorithm {
+        ConvAlgorithm::Winograd if native && !exact_support => Some(winograd::Tile::F4),
+        ConvAlgorithm::Winograd if native => Some(winograd::Tile::F2),
+        ConvAlgorithm::Winograd2 => Some(winograd::Tile::F2),
+        ConvAlgorithm::Winograd | ConvAlgorithm::Direct => None,
     }
 }
-
-/// 0: not chosen yet; 1: Winograd; 2: direct; 3: Winograd F(2×2) only.
-static ALGORITHM: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-/// The algorithm in use: the one [`set_conv_algorithm`] chose, else `URISC_CONV` (`winograd`,
-/// `winograd2` or `direct`), else Winograd.
-pub fn conv_algorithm() -> ConvAlgorithm {
-    use std::sync::atomic::Ordering;
-    let algorithm = match ALGORITHM.load(Ordering::Relaxed) {
-        1 => ConvAlgorithm::Winograd,
-        2 => ConvAlgorithm::Direct,
-        3 => ConvAlgorithm::Winograd2,
-        _ => match std::env::var("URISC_CONV").as_deref() {
-            Ok("direct") => ConvAlgorithm::Direct,
-            Ok("winograd2") => ConvAlgorithm::Winograd2,
-            _ => ConvAlgorithm::Winograd,
-        },
-    };
-    set_conv_algorithm(algorithm);
-    algorithm
-}
-
-/// Chooses the 3×3 convolution algorithm for the whole process (tests and benchmarks run both).
-pub fn set_conv_algorithm(algorithm: ConvAlgorithm) {
-    let code = match algorithm {
-        ConvAlgorithm::Winograd => 1,
-        ConvAlgorithm::Direct => 2,
-        ConvAlgorithm::Winograd2 => 3,
-    };
-    ALGORITHM.store(code, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Work done on each band of a convolution's output while it is in cache (pixel-major slices
-/// of `cout` channels): the fused batch norm + ReLU of inference.
-pub type Epilogue = dyn Fn(&mut [f32]) + Sync;
 
 /// Floats of im2col buffer a band aims at (1 MiB: the per-core L2 of current x86 CPUs).
 const COL_BUDGET: usize = 1 << 18;
@@ -184,26 +131,40 @@ impl Conv {
     }
 
     /// `conv(concat(inputs))` plus bias; `post` then runs on each band of the output while it
-    /// is in cache (pixel-major slices of `cout` channels).
+    /// is in cache (pixel-major slices of `cout` channels). On [`Kernels::default`].
     pub fn forward(&self, inputs: &[&Act], post: Option<&Epilogue>) -> Act {
-        let native = sgemm::native();
-        let tile = conv_algorithm().tile(native, false);
+        self.forward_with(Kernels::default(), inputs, post)
+    }
+
+    /// [`Conv::forward`] on `kernels`.
+    pub fn forward_with(&self, kernels: Kernels, inputs: &[&Act], post: Option<&Epilogue>) -> Act {
+        let tile = winograd_tile(kernels.algorithm(), kernels.native(), false);
         let (weight, bias) = (&self.weight, Some(&self.bias[..]));
-        self.apply_on((native, tile), weight, bias, self.cout, inputs, post)
+        self.apply_on((kernels, tile), weight, bias, self.cout, inputs, post)
     }
 
     /// [`Conv::forward`] of `input` upsampled 2× (nearest), without making that copy where the
     /// convolution runs as Winograd F(4×4, 3×3) (the U-Net decoder's first convolution at each
-    /// level; the copy was 4.5 % of a default-model prediction).
+    /// level; the copy was 4.5 % of a default-model prediction). On [`Kernels::default`].
     pub fn forward_upsampled(&self, input: &Act, post: Option<&Epilogue>) -> Act {
-        let native = sgemm::native();
-        let tile = conv_algorithm().tile(native, false);
+        self.forward_upsampled_with(Kernels::default(), input, post)
+    }
+
+    /// [`Conv::forward_upsampled`] on `kernels`.
+    pub fn forward_upsampled_with(
+        &self,
+        kernels: Kernels,
+        input: &Act,
+        post: Option<&Epilogue>,
+    ) -> Act {
+        let tile = winograd_tile(kernels.algorithm(), kernels.native(), false);
         if let (3, Some(winograd::Tile::F4), true) = (self.k, tile, input.c > 1) {
+            let (cin, cout) = (self.cin, self.cout);
             let u =
-                winograd::transform_weights(winograd::Tile::F4, &self.weight, self.cin, self.cout);
+                winograd::transform_weights(kernels, winograd::Tile::F4, &self.weight, cin, cout);
             let bias = Some(&self.bias[..]);
             return winograd::forward(
-                native,
+                kernels,
                 winograd::Tile::F4,
                 &[input],
                 true,
@@ -213,14 +174,15 @@ impl Conv {
                 post,
             );
         }
-        self.forward(&[&crate::resample::upsample2(input)], post)
+        self.forward_with(kernels, &[&upsample2(input)], post)
     }
 
-    /// `conv(inputs)` with `weight` (`[k·k][Σ input channels][cout]`), optional bias, on the
-    /// native kernel or the portable GEMM, as Winograd with `tile` for 3×3 kernels where given.
+    /// `conv(inputs)` with `weight` (`[k·k][Σ input channels][cout]`), optional bias, on
+    /// `kernels` (the native kernel or the portable GEMM), as Winograd with `tile` for 3×3
+    /// kernels where given (whatever `kernels`' algorithm).
     fn apply_on(
         &self,
-        (native, tile): (bool, Option<winograd::Tile>),
+        (kernels, tile): (Kernels, Option<winograd::Tile>),
         weight: &[f32],
         bias: Option<&[f32]>,
         cout: usize,
@@ -238,15 +200,16 @@ impl Conv {
             self.k * self.k * cin * cout,
             "weight for inputs"
         );
+        let native = kernels.native();
         if let (3, Some(_), 1) = (self.k, tile, cin) {
-            return single_channel_3x3(first, weight, bias, cout, post);
+            return single_channel_3x3(kernels, first, weight, bias, cout, post);
         }
         if let (1, 1, 1, true) = (self.k, cout, inputs.len(), native) {
-            return single_output_1x1(first, weight, bias, post);
+            return single_output_1x1(kernels, first, weight, bias, post);
         }
         if let (3, Some(tile)) = (self.k, tile) {
-            let u = winograd::transform_weights(tile, weight, cin, cout);
-            return winograd::forward(native, tile, inputs, false, &u, bias, cout, post);
+            let u = winograd::transform_weights(kernels, tile, weight, cin, cout);
+            return winograd::forward(kernels, tile, inputs, false, &u, bias, cout, post);
         }
         let patch = self.k * self.k * cin;
         let (h, w) = (first.h, first.w);
@@ -261,6 +224,7 @@ impl Conv {
             .enumerate()
             .for_each_init(Vec::new, |scratch, (band, out_band)| {
                 wide(
+                    kernels,
                     #[inline(always)]
                     || {
                         let p0 = band * band_rows * w;
@@ -272,6 +236,7 @@ impl Conv {
                         }
                         if native {
                             implicit_gemm(
+                                kernels,
                                 inputs,
                                 self.k,
                                 weight,
@@ -318,23 +283,23 @@ impl Conv {
     /// exactly zero elsewhere: integrated gradients rely on it (receptive fields, backward passes
     /// shared by targets whose fields do not overlap). Without, 3×3 kernels may take Winograd
     /// F(4×4, 3×3), whose transforms also pass rounding-level values (~1e-7 relative) from
-    /// outputs up to three pixels away: fine for training.
+    /// outputs up to three pixels away: fine for training. On [`Kernels::default`].
     pub fn backward_data(
         &self,
         dy: &Act,
         input_channels: &[usize],
         exact_support: bool,
     ) -> Vec<Act> {
-        let how = (sgemm::native(), conv_algorithm(), exact_support);
-        self.backward_data_on(how, dy, input_channels)
+        self.backward_data_with(Kernels::default(), dy, input_channels, exact_support)
     }
 
-    /// [`Conv::backward_data`] on the native kernel or the portable GEMM, with `algorithm`.
-    fn backward_data_on(
+    /// [`Conv::backward_data`] on `kernels`.
+    pub fn backward_data_with(
         &self,
-        (native, algorithm, exact_support): (bool, ConvAlgorithm, bool),
+        kernels: Kernels,
         dy: &Act,
         input_channels: &[usize],
+        exact_support: bool,
     ) -> Vec<Act> {
         let cin: usize = input_channels.iter().sum();
         assert_eq!(cin, self.cin, "input channels");
@@ -355,25 +320,26 @@ impl Conv {
             weight: Vec::new(),
             bias: Vec::new(),
         };
-        let how = (native, algorithm.tile(native, exact_support));
-        let dx = transposed.apply_on(how, &flipped, None, cin, &[dy], None);
+        let tile = winograd_tile(kernels.algorithm(), kernels.native(), exact_support);
+        let dx = transposed.apply_on((kernels, tile), &flipped, None, cin, &[dy], None);
         split_channels(dx, input_channels)
     }
 
     /// The weight and bias gradients (layouts as the parameters) for output gradient `dy` of
-    /// `conv(inputs)`.
+    /// `conv(inputs)`. On [`Kernels::default`].
     pub fn backward_weight(&self, inputs: &[&Act], dy: &Act) -> (Vec<f32>, Vec<f32>) {
-        self.backward_weight_on((sgemm::native(), conv_algorithm()), inputs, dy)
+        self.backward_weight_with(Kernels::default(), inputs, dy)
     }
 
-    /// [`Conv::backward_weight`] on the native kernel or the portable GEMM, 3×3 kernels in the
-    /// Winograd domain where `algorithm` takes it.
-    fn backward_weight_on(
+    /// [`Conv::backward_weight`] on `kernels` (the native kernel or the portable GEMM), 3×3
+    /// kernels in the Winograd domain where its algorithm takes it.
+    pub fn backward_weight_with(
         &self,
-        (native, algorithm): (bool, ConvAlgorithm),
+        kernels: Kernels,
         inputs: &[&Act],
         dy: &Act,
     ) -> (Vec<f32>, Vec<f32>) {
+        let native = kernels.native();
         let first = inputs[0];
         assert!(first.same_grid(dy), "dy on the output grid");
         let (patch, cout, w, k) = (self.patch_len(), self.cout, first.w, self.k);
@@ -383,13 +349,13 @@ impl Conv {
         }
         if let (3, Some(tile), true) = (
             k,
-            algorithm.tile(native, false),
+            winograd_tile(kernels.algorithm(), native, false),
             self.cin >= MIN_WINOGRAD_GRADIENT_CHANNELS,
         ) {
-            let dw = winograd::weight_gradient(native, tile, inputs, dy);
-            return (dw, bias_gradient(dy));
+            let dw = winograd::weight_gradient(kernels, tile, inputs, dy);
+            return (dw, bias_gradient(kernels, dy));
         }
-        let padded = native.then(|| pad_concat(inputs, k / 2));
+        let padded = native.then(|| pad_concat(kernels, inputs, k / 2));
         // One partial sum per contiguous run of rows, added in order: the result does not
         // depend on thread scheduling.
         let groups = rayon::current_num_threads().clamp(1, rows);
@@ -397,16 +363,17 @@ impl Conv {
             .into_par_iter()
             .map(|g| {
                 wide(
+                    kernels,
                     #[inline(always)]
                     || {
                         let (r0, r1) = (g * rows / groups, (g + 1) * rows / groups);
                         let mut dw = vec![0f32; patch * cout];
                         if let Some(padded) = &padded {
-                            // SAFETY: `padded` is the padded concatenation of the inputs, `dy` matches;
-                            // it exists only when `native`, which callers pass only where
-                            // `sgemm::native()` holds.
+                            // SAFETY: `padded` is the padded concatenation of the inputs, `dy`
+                            // matches; it exists only where `kernels` is native.
                             unsafe {
                                 weight_gradient_padded(
+                                    kernels,
                                     padded,
                                     k,
                                     self.cin,
@@ -455,7 +422,7 @@ impl Conv {
 
 /// The bias gradient for output gradient `dy`: its sum over pixels, one run of rows per thread,
 /// the runs added in order (the result does not depend on scheduling).
-fn bias_gradient(dy: &Act) -> Vec<f32> {
+fn bias_gradient(kernels: Kernels, dy: &Act) -> Vec<f32> {
     let (rows, w, c) = (dy.rows(), dy.w, dy.c);
     let runs = rayon::current_num_threads().clamp(1, rows.max(1));
     let partials: Vec<Vec<f32>> = (0..runs)
@@ -463,6 +430,7 @@ fn bias_gradient(dy: &Act) -> Vec<f32> {
         .map(|g| {
             let (r0, r1) = (g * rows / runs, (g + 1) * rows / runs);
             wide(
+                kernels,
                 #[inline(always)]
                 || channel_sums(&dy.data[r0 * w * c..r1 * w * c], c),
             )
@@ -485,13 +453,13 @@ fn channel_sums(pixels: &[f32], c: usize) -> Vec<f32> {
     sums
 }
 
-/// `acc += x` element by element (over the shorter of the two).
 /// A 3×3 convolution of a single-channel input (a network's first layer) plus `bias`, `post` on
 /// each band: per output pixel the nine neighbours times their taps' weight vectors. Winograd's
 /// transforms and GEMMs, built for many channels, ran this case at a third of the speed
 /// (AVX-512 Xeon, 512², 2 threads, F(4×4) → this: 1 → 8 channels 2.1 → 0.9 ms, 1 → 16 2.2 →
 /// 0.66 ms, 1 → 64 7.8 → 4.5 ms; the direct implicit GEMM took 4.1 ms for 1 → 8).
 fn single_channel_3x3(
+    kernels: Kernels,
     input: &Act,
     weight: &[f32],
     bias: Option<&[f32]>,
@@ -517,7 +485,10 @@ fn single_channel_3x3(
             .enumerate()
             .for_each(|(band, out_band)| {
                 let r0 = band * BAND_ROWS;
-                dispatch!(single_channel_band(input, weight, bias, cout, r0, out_band));
+                dispatch!(
+                    kernels,
+                    single_channel_band(input, weight, bias, cout, r0, out_band)
+                );
                 // SAFETY: every pixel and channel of the band was written above.
                 let out_band = unsafe { &mut *(out_band as *mut [_] as *mut [f32]) };
                 if let Some(post) = post {
@@ -582,6 +553,7 @@ fn single_channel_band<L: Lanes>(
 /// a dot product per pixel. As a GEMM its one column fills one lane of a vector (AVX-512 Xeon,
 /// 512², 8 → 1 channels, 2 threads: 1.8–2.0 → 0.45–0.6 ms, about the time to read the input).
 fn single_output_1x1(
+    kernels: Kernels,
     input: &Act,
     weight: &[f32],
     bias: Option<&[f32]>,
@@ -596,7 +568,7 @@ fn single_output_1x1(
             .enumerate()
             .for_each(|(band, out_band)| {
                 let pixels = &input.data[band * BAND_PIXELS * c..][..out_band.len() * c];
-                dispatch!(dot_products(pixels, weight, bias, out_band));
+                dispatch!(kernels, dot_products(pixels, weight, bias, out_band));
                 // SAFETY: every pixel of the band was written above.
                 let out_band = unsafe { &mut *(out_band as *mut [_] as *mut [f32]) };
                 if let Some(post) = post {
@@ -634,12 +606,6 @@ fn dot_products<L: Lanes>(
             acc = acc.add(x.mul(w));
         }
         o.write(bias + acc.sum());
-    }
-}
-
-pub(crate) fn add_into(acc: &mut [f32], x: &[f32]) {
-    for (a, &b) in acc.iter_mut().zip(x) {
-        *a += b;
     }
 }
 
@@ -684,10 +650,12 @@ fn im2col(inputs: &[&Act], k: usize, p0: usize, col: &mut [f32]) {
 /// Panels grouped per pass over the output channel blocks: their B rows stay in L1/L2.
 const PANEL_GROUP: usize = 8;
 
-/// `out (+)= conv(inputs)` for batch pixels `p0 .. p0 + m` on the native kernel: one segment
-/// per tap and input, row pointers at each pixel's neighbour (or `zeros` outside the image).
+/// `out (+)= conv(inputs)` for batch pixels `p0 .. p0 + m` on `kernels`' native tile (panics on
+/// the portable path): one segment per tap and input, row pointers at each pixel's neighbour (or
+/// `zeros` outside the image).
 #[allow(clippy::too_many_arguments)]
 fn implicit_gemm(
+    kernels: Kernels,
     inputs: &[&Act],
     k: usize,
     weight: &[f32],
@@ -787,14 +755,14 @@ fn implicit_gemm(
                 // SAFETY: row pointers (after their offsets) cover `steps` channels of a pixel
                 // or of `zeros`; B rows cover `cout` columns from `j0`; the C tile lies inside
                 // `out`.
-                unsafe { sgemm::tile(segs, j0, cout, c, cout, mr, nr, accumulate) };
+                unsafe { sgemm::tile(kernels, segs, j0, cout, c, cout, mr, nr, accumulate) };
             }
         }
     }
 }
 
 /// The channel concatenation of `inputs` with `pad` zero pixels around every image.
-fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
+fn pad_concat(kernels: Kernels, inputs: &[&Act], pad: usize) -> Vec<f32> {
     let first = inputs[0];
     let (h, w) = (first.h, first.w);
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
@@ -805,6 +773,7 @@ fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
         .enumerate()
         .for_each(|(prow, out)| {
             wide(
+                kernels,
                 #[inline(always)]
                 || {
                     let (img, py) = (prow / hp, prow % hp);
@@ -833,15 +802,16 @@ fn pad_concat(inputs: &[&Act], pad: usize) -> Vec<f32> {
 /// Floats of output gradient plus input per pixel block of the weight-gradient loop (1 MiB).
 const WEIGHT_GRADIENT_BLOCK: usize = 1 << 18;
 
-/// `dw[patch × cout] += Σ_pixels patch(pixel) ⊗ dy(pixel)` over batch rows `rows`, on the native
-/// kernel: tile rows are weight rows (tap, channel), reduction steps are pixels read straight
-/// from the zero-padded input, one segment per image row.
+/// `dw[patch × cout] += Σ_pixels patch(pixel) ⊗ dy(pixel)` over batch rows `rows`, on `kernels`'
+/// native tile (panics on the portable path): tile rows are weight rows (tap, channel), reduction
+/// steps are pixels read straight from the zero-padded input, one segment per image row.
 ///
 /// # Safety
 /// `padded` must be [`pad_concat`] of inputs on `grid` with `k / 2` padding and `cin` channels;
-/// `dy` must be on `grid` with `dw.len() / (k·k·cin)` channels; the native kernel must be
-/// available ([`sgemm::native`]).
+/// `dy` must be on `grid` with `dw.len() / (k·k·cin)` channels.
+#[allow(clippy::too_many_arguments)]
 unsafe fn weight_gradient_padded(
+    kernels: Kernels,
     padded: &[f32],
     k: usize,
     cin: usize,
@@ -895,12 +865,12 @@ unsafe fn weight_gradient_padded(
                 }
                 // SAFETY: row `i0 < patch`, column `j0 < cout` of `dw` (`patch × cout`).
                 let c = unsafe { dw.as_mut_ptr().add(i0 * cout + j0) };
-                // SAFETY: `sgemm::native()` holds (caller's contract). Row pointers plus
+                // SAFETY: row pointers plus
                 // `(w − 1)·cin` stay in their padded rows (`x + tx < wp`); B rows are `dy`'s `w`
                 // pixels of batch row `row`, read from column `j0` for `nr ≤ cout − j0`
                 // columns; the C tile is `mr` rows from `i0` and `nr` columns from `j0` of `dw`;
                 // rows beyond `mr` repeat the last valid offset.
-                unsafe { sgemm::tile(&segments, j0, cout, c, cout, mr, nr, true) };
+                unsafe { sgemm::tile(kernels, &segments, j0, cout, c, cout, mr, nr, true) };
             }
         }
     }
@@ -951,10 +921,15 @@ fn gather_patch(inputs: &[&Act], k: usize, pixel: usize, dst: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::{available_kernel_paths, KernelPath};
     use crate::tensor::pseudo_random as random;
 
-    /// Held by tests that switch the process's kernel path.
-    static PATHS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    /// The three algorithms.
+    const ALGORITHMS: [ConvAlgorithm; 3] = [
+        ConvAlgorithm::Winograd,
+        ConvAlgorithm::Winograd2,
+        ConvAlgorithm::Direct,
+    ];
 
     /// The largest difference relative to the largest reference value.
     fn relative_error(a: &[f32], b: &[f32]) -> f32 {
@@ -977,7 +952,6 @@ mod tests {
     /// gradients (the burn comparison in urisc-nn exercises whichever path this CPU takes).
     #[test]
     fn every_path_and_algorithm_agrees_with_portable_direct() {
-        let _paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
         // Three threads whatever the machine: uneven splits of bands, and the weight gradient's
         // split by position at deep levels (taken only with more than one thread).
         let pool = rayon::ThreadPoolBuilder::new()
@@ -988,43 +962,36 @@ mod tests {
     }
 
     fn every_path_and_algorithm() {
-        agrees_with_portable_direct(false, ConvAlgorithm::Winograd);
-        agrees_with_portable_direct(false, ConvAlgorithm::Winograd2);
-        let native: Vec<sgemm::KernelPath> = sgemm::available_kernel_paths()
+        // The portable path's Winograd algorithms (its direct convolution is the reference).
+        agrees_with_portable_direct(Kernels::portable(ConvAlgorithm::Winograd));
+        agrees_with_portable_direct(Kernels::portable(ConvAlgorithm::Winograd2));
+        let native: Vec<KernelPath> = available_kernel_paths()
             .into_iter()
-            .filter(|p| *p != sgemm::KernelPath::Portable)
+            .filter(|p| *p != KernelPath::Portable)
             .collect();
         if native.is_empty() {
             eprintln!("native kernels skipped: this CPU runs only the portable path");
         }
         for path in native {
-            sgemm::set_kernel_path(path).unwrap();
-            agrees_with_portable_direct(true, ConvAlgorithm::Direct);
-            agrees_with_portable_direct(true, ConvAlgorithm::Winograd);
-            agrees_with_portable_direct(true, ConvAlgorithm::Winograd2);
+            for algorithm in ALGORITHMS {
+                agrees_with_portable_direct(Kernels::new(path, algorithm).unwrap());
+            }
         }
-        sgemm::set_kernel_path(sgemm::available_kernel_paths()[0]).unwrap();
     }
 
     /// Data gradients asked for with exact support are exactly zero outside the 3×3 windows of
     /// the outputs with a gradient, on every path and algorithm (F(4×4)'s are not: checked).
     #[test]
     fn exact_support_data_gradients_vanish_outside_the_window() {
-        let _paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
         let (h, w, cin, cout, y0, x0) = (13, 14, 9, 12, 6, 5);
         let conv = Conv::new(cin, cout, 3, random(9 * cin * cout, 5), vec![0.0; cout]);
         let mut dy = Act::zeros(1, h, w, cout);
         dy.data[(y0 * w + x0) * cout..][..cout].copy_from_slice(&random(cout, 6));
         let mut checked = 0;
-        for path in sgemm::available_kernel_paths() {
-            sgemm::set_kernel_path(path).unwrap();
-            let native = path != sgemm::KernelPath::Portable;
-            for algorithm in [
-                ConvAlgorithm::Winograd,
-                ConvAlgorithm::Winograd2,
-                ConvAlgorithm::Direct,
-            ] {
-                let dx = conv.backward_data_on((native, algorithm, true), &dy, &[cin]);
+        for path in available_kernel_paths() {
+            for algorithm in ALGORITHMS {
+                let kernels = Kernels::new(path, algorithm).unwrap();
+                let dx = conv.backward_data_with(kernels, &dy, &[cin], true);
                 for (pixel, values) in dx[0].data.chunks(cin).enumerate() {
                     let (y, x) = (pixel / w, pixel % w);
                     if y.abs_diff(y0) > 1 || x.abs_diff(x0) > 1 {
@@ -1039,7 +1006,6 @@ mod tests {
                 checked += 1;
             }
         }
-        sgemm::set_kernel_path(sgemm::available_kernel_paths()[0]).unwrap();
         assert!(checked >= 3);
     }
 
@@ -1047,9 +1013,8 @@ mod tests {
     /// (odd sizes, batches, channel counts that fill no vector).
     #[test]
     fn upsampled_reads_match_the_upsampled_copy() {
-        let _paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
-        for path in sgemm::available_kernel_paths() {
-            sgemm::set_kernel_path(path).unwrap();
+        for path in available_kernel_paths() {
+            let kernels = Kernels::new(path, ConvAlgorithm::Winograd).unwrap();
             for (case, &(n, cin, cout, h, w)) in [
                 (1, 16, 8, 5, 7),
                 (2, 9, 17, 3, 2),
@@ -1061,8 +1026,8 @@ mod tests {
             {
                 let x = Act::from_vec(n, h, w, cin, random(n * h * w * cin, case as u64));
                 let conv = Conv::new(cin, cout, 3, random(9 * cin * cout, 7), random(cout, 8));
-                let expected = conv.forward(&[&crate::resample::upsample2(&x)], None);
-                let got = conv.forward_upsampled(&x, None);
+                let expected = conv.forward_with(kernels, &[&upsample2(&x)], None);
+                let got = conv.forward_upsampled_with(kernels, &x, None);
                 assert_eq!((got.n, got.h, got.w, got.c), (n, 2 * h, 2 * w, cout));
                 close(
                     &got.data,
@@ -1072,14 +1037,14 @@ mod tests {
                 );
             }
         }
-        sgemm::set_kernel_path(sgemm::available_kernel_paths()[0]).unwrap();
     }
 
-    /// The chosen kernel path (native or portable) with `algorithm` against the portable direct
+    /// `kernels` (a native or the portable path, an algorithm) against the portable direct
     /// convolution: odd and tiny images, batches, concatenated inputs, channel counts that fill
     /// no vector, 1×1 kernels.
-    fn agrees_with_portable_direct(native: bool, algorithm: ConvAlgorithm) {
-        let reference = (false, None);
+    fn agrees_with_portable_direct(kernels: Kernels) {
+        let algorithm = kernels.algorithm();
+        let reference = Kernels::portable(ConvAlgorithm::Direct);
         for (case, &(n, groups, cout, h, w, k)) in [
             (1usize, &[1usize][..], 16usize, 7usize, 9usize, 3usize),
             (2, &[20, 12], 40, 5, 3, 3),
@@ -1130,34 +1095,34 @@ mod tests {
             };
             // F(4×4, 3×3)'s transforms round more than F(2×2)'s and the direct sums (at most
             // 6.2e-6 of the largest value in these cases on an AVX-512 Xeon, 8e-7 for F(2×2)).
-            let bound = if algorithm.tile(true, false) == Some(winograd::Tile::F4) {
+            let bound = if winograd_tile(algorithm, true, false) == Some(winograd::Tile::F4) {
                 2e-5
             } else {
                 1e-5
             };
-            let expected = fwd(reference);
+            let expected = fwd((reference, None));
             // The portable path's Winograd is exercised too (the default skips it there).
-            let what = format!("{algorithm:?} case {case} native {native}");
-            let forward = fwd((native, algorithm.tile(true, false)));
+            let what = format!("{algorithm:?} case {case} on {:?}", kernels.path());
+            let forward = fwd((kernels, winograd_tile(algorithm, true, false)));
             close(&forward, &expected, bound, &format!("{what}: forward"));
-            let dx = |how| -> Vec<f32> {
-                conv.backward_data_on(how, &dy, groups)
+            let dx = |kernels, exact_support| -> Vec<f32> {
+                conv.backward_data_with(kernels, &dy, groups, exact_support)
                     .into_iter()
                     .flat_map(|a| a.data)
                     .collect()
             };
-            let dx_p = dx((false, ConvAlgorithm::Direct, true));
-            let dx_n = dx((native, algorithm, false));
+            let dx_p = dx(reference, true);
+            let dx_n = dx(kernels, false);
             close(&dx_n, &dx_p, bound, &format!("{what}: data gradient"));
-            let dx_n = dx((native, algorithm, true));
+            let dx_n = dx(kernels, true);
             close(
                 &dx_n,
                 &dx_p,
                 1e-5,
                 &format!("{what}: exact-support data gradient"),
             );
-            let (dw_n, db_n) = conv.backward_weight_on((native, algorithm), &refs, &dy);
-            let (dw_p, db_p) = conv.backward_weight_on((false, ConvAlgorithm::Direct), &refs, &dy);
+            let (dw_n, db_n) = conv.backward_weight_with(kernels, &refs, &dy);
+            let (dw_p, db_p) = conv.backward_weight_with(reference, &refs, &dy);
             close(&dw_n, &dw_p, bound, &format!("{what}: weight gradient"));
             close(&db_n, &db_p, 1e-5, &format!("{what}: bias gradient"));
         }

@@ -1,7 +1,7 @@
 //! Vectors of channels, written once and compiled for AVX-512 (zmm), AVX2 (ymm), NEON (q
 //! registers) and plain scalars: the Winograd transforms and the single-channel convolution are
-//! generic over [`Lanes`], and `dispatch!` runs them in a function compiled for the kernel path's
-//! vectors.
+//! generic over [`Lanes`], and `dispatch!` runs them in a function compiled for the vectors of the
+//! kernel path it is given.
 
 /// A vector of channels for the transforms: written once, compiled for AVX-512, AVX2, NEON and
 /// plain scalars (LLVM does not keep the transforms' 16 arrays in registers on its own).
@@ -304,11 +304,13 @@ pub(crate) mod arm {
     }
 }
 
-/// Runs `$generic::<Lanes>(args)` with the kernel path's vectors, in a function compiled for
-/// them (the closure is forced inline: one left out of line is compiled without the features,
-/// and every vector operation in it becomes a call).
+/// Runs `$generic::<Lanes>(args)` with the vectors of `$kernels`' path (a
+/// [`crate::kernels::Kernels`]), in a function compiled for them (the closure is forced inline:
+/// one left out of line is compiled without the features, and every vector operation in it
+/// becomes a call).
 macro_rules! dispatch {
-    ($generic:ident($($arg:expr),* $(,)?)) => {{
+    ($kernels:expr, $generic:ident($($arg:expr),* $(,)?)) => {{
+        let kernels: $crate::kernels::Kernels = $kernels;
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
@@ -319,28 +321,34 @@ macro_rules! dispatch {
             unsafe fn avx2<F: FnOnce()>(f: F) {
                 f()
             }
-            match crate::sgemm::kernel_path() {
-                // SAFETY: the AVX-512 path is chosen only where AVX-512 F and BW were detected.
-                crate::sgemm::KernelPath::Avx512 => unsafe {
+            match kernels.path() {
+                // SAFETY: a `Kernels` holds the AVX-512 path only where AVX-512 F and BW were
+                // detected.
+                $crate::kernels::KernelPath::Avx512 => unsafe {
                     avx512(#[inline(always)] || $generic::<$crate::lanes::x86::Zmm>($($arg),*))
                 },
-                // SAFETY: the AVX2 path is chosen only where AVX2 and FMA were detected.
-                crate::sgemm::KernelPath::Avx2 => unsafe {
+                // SAFETY: a `Kernels` holds the AVX2 path only where AVX2 and FMA were detected.
+                $crate::kernels::KernelPath::Avx2 => unsafe {
                     avx2(#[inline(always)] || $generic::<$crate::lanes::x86::Ymm>($($arg),*))
                 },
-                crate::sgemm::KernelPath::Portable => $generic::<$crate::lanes::Scalar>($($arg),*),
+                $crate::kernels::KernelPath::Portable => {
+                    $generic::<$crate::lanes::Scalar>($($arg),*)
+                }
             }
         }
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
         {
-            match crate::sgemm::kernel_path() {
-                crate::sgemm::KernelPath::Neon => {
+            match kernels.path() {
+                $crate::kernels::KernelPath::Neon => {
                     $generic::<$crate::lanes::arm::Neon>($($arg),*)
                 }
                 _ => $generic::<$crate::lanes::Scalar>($($arg),*),
             }
         }
         #[cfg(not(any(target_arch = "x86_64", all(target_arch = "aarch64", target_feature = "neon"))))]
-        $generic::<$crate::lanes::Scalar>($($arg),*)
+        {
+            let _ = kernels;
+            $generic::<$crate::lanes::Scalar>($($arg),*)
+        }
     }};
 }

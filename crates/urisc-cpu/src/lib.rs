@@ -13,7 +13,13 @@
 //! (others the same tile over (tap, channel) rows and pixel steps), batch norm + ReLU backward
 //! fused. CPUs with AVX2 and FMA but not AVX-512 run the same code on 8-float vectors and an
 //! AVX2 tile, aarch64 CPUs on NEON's 4-float vectors and a NEON tile; others take im2col + the
-//! `gemm` crate (`URISC_KERNELS` forces a path).
+//! `gemm` crate.
+//!
+//! Which kernel path and 3×3 algorithm run is a value, [`Kernels`]: every entry point that runs
+//! kernels has a `_with` form taking one ([`Conv::forward_with`], [`Net::infer_with`],
+//! [`Net::forward_recorded_with`], …), and the plain forms run on [`Kernels::default`], what
+//! `URISC_KERNELS` and `URISC_CONV` choose (read once). Nothing is switched process-wide, so
+//! calls on different kernels may run side by side.
 //!
 //! The network structure mirrors `urisc_nn::SegmentationNet` (which converts to and from
 //! [`Net`]); tests there check every layer and whole networks against burn's reference
@@ -31,6 +37,7 @@
 #[macro_use]
 mod lanes;
 mod conv;
+mod kernels;
 mod loss;
 mod net;
 mod norm;
@@ -43,13 +50,16 @@ mod tensor;
 mod wide;
 mod winograd;
 
-pub use conv::{conv_algorithm, set_conv_algorithm, Conv, ConvAlgorithm, Epilogue};
+pub use conv::Conv;
+pub use kernels::{available_kernel_paths, kernel_path, ConvAlgorithm, KernelPath, Kernels};
 pub use loss::bce_with_logits;
 pub use net::{Block, Coarse, ConvBn, LayerMut, Mode, Net, Tape, UpLevel};
 pub use norm::{AffineGrads, BatchNorm, BnSaved};
 pub use param::{Adam, Moments};
 pub use peak::peak_gflops;
 pub use recycle::Recycling;
-pub use resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
-pub use sgemm::{available_kernel_paths, kernel_path, set_kernel_path, KernelPath};
-pub use tensor::{pseudo_random, Act};
+pub use resample::{
+    max_pool2, max_pool2_backward, max_pool2_backward_with, max_pool2_with, upsample2,
+    upsample2_backward, upsample2_backward_with,
+};
+pub use tensor::{pseudo_random, Act, Epilogue};

@@ -1,14 +1,19 @@
 //! The segmentation networks (the authors' U-Net and the residual, LinkNet-style U-Net of
 //! `urisc-nn`) as a fixed graph of this crate's kernels: inference with batch norm folded into
 //! each convolution's epilogue, and a recorded forward pass ([`Tape`]) whose backward pass
-//! gives parameter and input gradients.
+//! gives parameter and input gradients. A pass runs on the [`Kernels`] it is given
+//! ([`Net::infer_with`], [`Net::forward_recorded_with`]; the backward pass on the tape's), or on
+//! [`Kernels::default`].
 
 use std::sync::Arc;
 
-use crate::conv::{Conv, Epilogue};
+use crate::conv::Conv;
+use crate::kernels::Kernels;
 use crate::norm::{relu_in_place, BatchNorm, BnSaved};
-use crate::resample::{max_pool2, max_pool2_backward, upsample2, upsample2_backward};
-use crate::tensor::Act;
+use crate::resample::{
+    max_pool2_backward_with, max_pool2_with, upsample2, upsample2_backward_with,
+};
+use crate::tensor::{add_into, Act, Epilogue};
 use crate::wide::wide;
 use rayon::prelude::*;
 
@@ -88,8 +93,8 @@ pub struct Coarse {
 }
 
 /// Averages 2×2 blocks (the adjoint of nearest upsampling, scaled).
-fn mean_pool2(x: &Act) -> Act {
-    let mut y = upsample2_backward(x);
+fn mean_pool2(kernels: Kernels, x: &Act) -> Act {
+    let mut y = upsample2_backward_with(kernels, x);
     y.data.iter_mut().for_each(|v| *v *= 0.25);
     y
 }
@@ -106,18 +111,18 @@ impl Coarse {
 
     /// The coarse map on the input's grid, and what its backward pass needs (a record only when
     /// `record`: training a joint stage, or input gradients).
-    fn forward(&self, x: &Act, mode: Mode, record: bool) -> (Act, CoarseSaved) {
+    fn forward(&self, kernels: Kernels, x: &Act, mode: Mode, record: bool) -> (Act, CoarseSaved) {
         let mut small = x.clone();
         for _ in 0..self.levels() {
-            small = mean_pool2(&small);
+            small = mean_pool2(kernels, &small);
         }
         // A frozen stage is never in training mode.
         let mode = if self.joint { mode } else { Mode::Eval };
         let (mut y, tape) = if record {
-            let (y, t) = self.net.forward_recorded(small, mode);
+            let (y, t) = self.net.forward_recorded_with(kernels, small, mode);
             (y, Some(t))
         } else {
-            (self.net.infer(small), None)
+            (self.net.infer_with(kernels, small), None)
         };
         if !self.joint {
             y.data
@@ -132,9 +137,10 @@ impl Coarse {
     }
 
     /// The input gradient (if `input_grad`) and parameter gradients (if `param_grads`, joint
-    /// stages only) of the coarse path, for the gradient `dy` of its upsampled map.
+    /// stages only) of the coarse path, for the gradient `dy` of its upsampled map, on `kernels`.
     fn backward(
         &self,
+        kernels: Kernels,
         saved: CoarseSaved,
         dy: Act,
         input_grad: bool,
@@ -142,7 +148,7 @@ impl Coarse {
     ) -> (Option<Act>, Option<Vec<Vec<f32>>>) {
         let mut d = dy;
         for _ in 0..self.levels() {
-            d = upsample2_backward(&d);
+            d = upsample2_backward_with(kernels, &d);
         }
         if !self.joint {
             for (g, &p) in d.data.iter_mut().zip(&saved.y.data) {
@@ -207,8 +213,10 @@ pub enum Mode {
     Eval,
 }
 
-/// What a recorded forward pass keeps for its backward pass, in execution order.
+/// What a recorded forward pass keeps for its backward pass, in execution order, and the kernels
+/// it ran on (which the backward pass runs on too).
 pub struct Tape {
+    kernels: Kernels,
     mode: Mode,
     entries: Vec<Saved>,
     coarse: Option<Box<CoarseSaved>>,
@@ -268,14 +276,16 @@ pub enum LayerMut<'a> {
 
 impl ConvBn {
     /// Evaluation mode with ReLU on `x` upsampled 2× (nearest), nothing recorded.
-    fn forward_upsampled_eval(&self, x: &Act) -> Act {
+    fn forward_upsampled_eval(&self, kernels: Kernels, x: &Act) -> Act {
         let (scale, shift) = self.bn.eval_affine();
         let folded = self.conv.scaled(&scale, &shift);
-        folded.forward_upsampled(x, Some(&relu_in_place))
+        let relu = move |band: &mut [f32]| relu_in_place(kernels, band);
+        folded.forward_upsampled_with(kernels, x, Some(&relu))
     }
 
     fn forward(
         &self,
+        kernels: Kernels,
         inputs: &[Arc<Act>],
         relu: bool,
         mode: Mode,
@@ -288,8 +298,9 @@ impl ConvBn {
             // the output (for the ReLU mask) and the scale.
             let (scale, shift) = self.bn.eval_affine();
             let folded = self.conv.scaled(&scale, &shift);
-            let post = relu.then_some(&relu_in_place as &Epilogue);
-            let y = Arc::new(folded.forward(&refs, post));
+            let relu_band = move |band: &mut [f32]| relu_in_place(kernels, band);
+            let post = relu.then_some(&relu_band as &Epilogue);
+            let y = Arc::new(folded.forward_with(kernels, &refs, post));
             if let Some(tape) = tape {
                 tape.entries.push(Saved::ConvBn {
                     inputs: inputs.to_vec(),
@@ -302,8 +313,8 @@ impl ConvBn {
             return y;
         }
         let tape = tape.expect("training needs a tape");
-        let z = self.conv.forward(&refs, None);
-        let (y, bn) = self.bn.forward(&z, relu, true);
+        let z = self.conv.forward_with(kernels, &refs, None);
+        let (y, bn) = self.bn.forward_with(kernels, &z, relu, true);
         let y = Arc::new(y);
         tape.entries.push(Saved::ConvBn {
             inputs: inputs.to_vec(),
@@ -323,6 +334,7 @@ impl ConvBn {
         grads: &mut Collected,
         need_dx: bool,
     ) -> Vec<Act> {
+        let kernels = tape.kernels;
         let Saved::ConvBn {
             inputs,
             z,
@@ -333,13 +345,15 @@ impl ConvBn {
         else {
             panic!("tape out of step: expected conv + batch norm");
         };
-        let (dz, bn_grads) = self.bn.backward(z.as_ref(), &y, dy, &bn, relu);
+        let (dz, bn_grads) = self
+            .bn
+            .backward_with(kernels, z.as_ref(), &y, dy, &bn, relu);
         if grads.params.is_some() {
             let (dgamma, dbeta) = bn_grads.expect("parameter gradients need training mode");
             grads.push(dbeta);
             grads.push(dgamma);
             let refs: Vec<&Act> = inputs.iter().map(|a| &**a).collect();
-            let (dw, db) = self.conv.backward_weight(&refs, &dz);
+            let (dw, db) = self.conv.backward_weight_with(kernels, &refs, &dz);
             grads.push(db);
             grads.push(dw);
         }
@@ -347,12 +361,13 @@ impl ConvBn {
             return Vec::new();
         }
         let channels: Vec<usize> = inputs.iter().map(|a| a.c).collect();
-        self.conv.backward_data(&dz, &channels, grads.exact_support)
+        self.conv
+            .backward_data_with(kernels, &dz, &channels, grads.exact_support)
     }
 }
 
-fn conv_forward(conv: &Conv, input: Arc<Act>, tape: Option<&mut Tape>) -> Act {
-    let out = conv.forward(&[&input], None);
+fn conv_forward(kernels: Kernels, conv: &Conv, input: Arc<Act>, tape: Option<&mut Tape>) -> Act {
+    let out = conv.forward_with(kernels, &[&input], None);
     if let Some(tape) = tape {
         tape.entries.push(Saved::Conv { input });
     }
@@ -360,55 +375,64 @@ fn conv_forward(conv: &Conv, input: Arc<Act>, tape: Option<&mut Tape>) -> Act {
 }
 
 fn conv_backward(conv: &Conv, tape: &mut Tape, dy: &Act, grads: &mut Collected) -> Act {
+    let kernels = tape.kernels;
     let Saved::Conv { input } = tape.pop() else {
         panic!("tape out of step: expected a convolution");
     };
     if grads.params.is_some() {
-        let (dw, db) = conv.backward_weight(&[&input], dy);
+        let (dw, db) = conv.backward_weight_with(kernels, &[&input], dy);
         grads.push(db);
         grads.push(dw);
     }
-    conv.backward_data(dy, &[input.c], grads.exact_support)
+    conv.backward_data_with(kernels, dy, &[input.c], grads.exact_support)
         .remove(0)
 }
 
-fn add(a: &Act, b: &Act) -> Act {
+fn add(kernels: Kernels, a: &Act, b: &Act) -> Act {
     assert!(a.same_grid(b) && a.c == b.c, "added maps agree");
     let mut out = a.clone();
-    add_assign(&mut out, b);
+    add_assign(kernels, &mut out, b);
     out
 }
 
-fn add_assign(a: &mut Act, b: &Act) {
+fn add_assign(kernels: Kernels, a: &mut Act, b: &Act) {
     a.data
         .par_chunks_mut(1 << 16)
         .zip(b.data.par_chunks(1 << 16))
         .for_each(|(a, b)| {
             wide(
+                kernels,
                 #[inline(always)]
-                || crate::conv::add_into(a, b),
+                || add_into(a, b),
             )
         });
 }
 
 impl Block {
-    fn forward(&self, inputs: &[Arc<Act>], mode: Mode, mut tape: Option<&mut Tape>) -> Arc<Act> {
+    fn forward(
+        &self,
+        kernels: Kernels,
+        inputs: &[Arc<Act>],
+        mode: Mode,
+        mut tape: Option<&mut Tape>,
+    ) -> Arc<Act> {
         match self {
             Block::Plain { a, b } => {
-                let mid = a.forward(inputs, true, mode, tape.as_deref_mut());
-                b.forward(&[mid], true, mode, tape)
+                let mid = a.forward(kernels, inputs, true, mode, tape.as_deref_mut());
+                b.forward(kernels, &[mid], true, mode, tape)
             }
             Block::Residual { a, b, projection } => {
                 let x = inputs[0].clone();
-                let mid = a.forward(inputs, true, mode, tape.as_deref_mut());
-                let main = b.forward(&[mid], false, mode, tape.as_deref_mut());
+                let mid = a.forward(kernels, inputs, true, mode, tape.as_deref_mut());
+                let main = b.forward(kernels, &[mid], false, mode, tape.as_deref_mut());
                 let shortcut = match projection {
-                    Some(p) => conv_forward(p, x, tape.as_deref_mut()),
+                    Some(p) => conv_forward(kernels, p, x, tape.as_deref_mut()),
                     None => (*x).clone(),
                 };
-                let mut y = add(&main, &shortcut);
+                let mut y = add(kernels, &main, &shortcut);
                 y.data.par_chunks_mut(1 << 16).for_each(|c| {
                     wide(
+                        kernels,
                         #[inline(always)]
                         || c.iter_mut().for_each(|v| *v = v.max(0.0)),
                     )
@@ -435,6 +459,7 @@ impl Block {
                 a.backward(tape, &dmid, grads, need_dx)
             }
             Block::Residual { a, b, projection } => {
+                let kernels = tape.kernels;
                 let Saved::ResidualOut { y } = tape.pop() else {
                     panic!("tape out of step: expected a residual output");
                 };
@@ -444,6 +469,7 @@ impl Block {
                     .zip(y.data.par_chunks(1 << 16))
                     .for_each(|(g, y)| {
                         wide(
+                            kernels,
                             #[inline(always)]
                             || {
                                 for (g, &y) in g.iter_mut().zip(y) {
@@ -461,7 +487,7 @@ impl Block {
                 let dmid = b.backward(tape, &g, grads, true).remove(0);
                 let mut dx = a.backward(tape, &dmid, grads, need_dx);
                 if let Some(dx) = dx.first_mut() {
-                    add_assign(dx, &dshortcut);
+                    add_assign(kernels, dx, &dshortcut);
                 }
                 dx
             }
@@ -509,23 +535,37 @@ impl Net {
 
     /// Logits `[n, h, w, 1]` of images `[n, h, w, c]` (c = 1 with a coarse stage, else
     /// [`Net::input_channels`]), batch norm on running statistics and fused into the convolutions.
+    /// On [`Kernels::default`].
     pub fn infer(&self, x: Act) -> Act {
-        self.run(x, Mode::Eval, None)
+        self.infer_with(Kernels::default(), x)
+    }
+
+    /// [`Net::infer`] on `kernels`.
+    pub fn infer_with(&self, kernels: Kernels, x: Act) -> Act {
+        self.run(kernels, x, Mode::Eval, None)
     }
 
     /// Logits plus the record a backward pass needs. In training mode, apply
-    /// [`Net::update_running_stats`] with the tape before [`Net::backward`].
+    /// [`Net::update_running_stats`] with the tape before [`Net::backward`]. On
+    /// [`Kernels::default`].
     pub fn forward_recorded(&self, x: Act, mode: Mode) -> (Act, Tape) {
+        self.forward_recorded_with(Kernels::default(), x, mode)
+    }
+
+    /// [`Net::forward_recorded`] on `kernels`; the tape keeps them, so [`Net::backward`] runs on
+    /// them too.
+    pub fn forward_recorded_with(&self, kernels: Kernels, x: Act, mode: Mode) -> (Act, Tape) {
         let mut tape = Tape {
+            kernels,
             mode,
             entries: Vec::new(),
             coarse: None,
         };
-        let logits = self.run(x, mode, Some(&mut tape));
+        let logits = self.run(kernels, x, mode, Some(&mut tape));
         (logits, tape)
     }
 
-    fn run(&self, x: Act, mode: Mode, mut tape: Option<&mut Tape>) -> Act {
+    fn run(&self, kernels: Kernels, x: Act, mode: Mode, mut tape: Option<&mut Tape>) -> Act {
         assert_eq!(
             x.c + self.coarse.as_ref().map_or(0, |c| c.channels()),
             self.input_channels(),
@@ -544,7 +584,7 @@ impl Net {
                 let record = tape
                     .as_ref()
                     .is_some_and(|t| coarse.joint || t.mode == Mode::Eval);
-                let (p, saved) = coarse.forward(&x, mode, record);
+                let (p, saved) = coarse.forward(kernels, &x, mode, record);
                 if let Some(tape) = tape.as_deref_mut() {
                     tape.coarse = Some(Box::new(saved));
                 }
@@ -555,7 +595,7 @@ impl Net {
         let mut skips = Vec::with_capacity(self.depth());
         for (k, block) in self.down.iter().enumerate() {
             if k > 0 {
-                let (pooled, arg) = max_pool2(&x);
+                let (pooled, arg) = max_pool2_with(kernels, &x);
                 if let Some(tape) = tape.as_deref_mut() {
                     tape.entries.push(Saved::Pool {
                         arg,
@@ -565,35 +605,38 @@ impl Net {
                 }
                 x = Arc::new(pooled);
             }
-            x = block.forward(&[x], mode, tape.as_deref_mut());
+            x = block.forward(kernels, &[x], mode, tape.as_deref_mut());
             skips.push(x.clone());
         }
         skips.pop(); // the bottom level is `x` itself
         for level in &self.up {
             x = if let (None, Mode::Eval) = (&tape, mode) {
                 // Inference: the convolution reads the map upsampled, no copy made.
-                Arc::new(level.reduce.forward_upsampled_eval(&x))
+                Arc::new(level.reduce.forward_upsampled_eval(kernels, &x))
             } else {
                 let upsampled = Arc::new(upsample2(&x));
                 level
                     .reduce
-                    .forward(&[upsampled], true, mode, tape.as_deref_mut())
+                    .forward(kernels, &[upsampled], true, mode, tape.as_deref_mut())
             };
             let skip = skips.pop().expect("one skip per decoder level");
             let inputs = if self.concat_skips {
                 vec![x, skip]
             } else {
-                vec![Arc::new(add(&x, &skip))]
+                vec![Arc::new(add(kernels, &x, &skip))]
             };
-            x = level.block.forward(&inputs, mode, tape.as_deref_mut());
+            x = level
+                .block
+                .forward(kernels, &inputs, mode, tape.as_deref_mut());
         }
-        conv_forward(&self.head, x, tape)
+        conv_forward(kernels, &self.head, x, tape)
     }
 
     /// Backward pass of a recorded forward pass for logit gradients `dlogits`. Returns the
     /// input gradient (if `input_grad`: then every data gradient is exactly zero outside the
     /// receptive field, see [`Conv::backward_data`]) and, if `param_grads` (training-mode tapes
-    /// only), the parameter gradients in [`Net::params_mut`] order.
+    /// only), the parameter gradients in [`Net::params_mut`] order. On the kernels the forward
+    /// pass ran on (the tape's).
     pub fn backward(
         &self,
         mut tape: Tape,
@@ -605,6 +648,7 @@ impl Net {
             !param_grads || tape.mode == Mode::Train,
             "parameter gradients need a training-mode tape"
         );
+        let kernels = tape.kernels;
         let tape = &mut tape;
         let mut grads = Collected {
             params: param_grads.then(Vec::new),
@@ -626,7 +670,7 @@ impl Net {
                 .reduce
                 .backward(tape, &dreduce, &mut grads, true)
                 .remove(0);
-            dx = upsample2_backward(&dup);
+            dx = upsample2_backward_with(kernels, &dup);
         }
         // A joint coarse stage learns through the fine stage's input gradient.
         let joint_params = param_grads && self.coarse.as_ref().is_some_and(|c| c.joint);
@@ -635,7 +679,11 @@ impl Net {
         let mut input = None;
         for (k, block) in self.down.iter().enumerate().rev() {
             if k + 1 < depth {
-                add_assign(&mut dx, &dskips.pop().expect("one skip gradient per level"));
+                add_assign(
+                    kernels,
+                    &mut dx,
+                    &dskips.pop().expect("one skip gradient per level"),
+                );
             }
             let need_dx = k > 0 || first_dx;
             let mut dins = block.backward(tape, &dx, &mut grads, need_dx);
@@ -643,7 +691,7 @@ impl Net {
                 let Saved::Pool { arg, h, w } = tape.pop() else {
                     panic!("tape out of step: expected a pooling");
                 };
-                dx = max_pool2_backward(&dins.remove(0), &arg, h, w);
+                dx = max_pool2_backward_with(kernels, &dins.remove(0), &arg, h, w);
             } else if first_dx {
                 input = Some(dins.remove(0));
             }
@@ -658,9 +706,9 @@ impl Net {
                 let (mut dimage, dcoarse) = split_channels(&dx, 1);
                 let saved = tape.coarse.take().expect("the coarse stage's record");
                 let (dx, coarse_params) =
-                    coarse.backward(*saved, dcoarse, input_grad, joint_params);
+                    coarse.backward(kernels, *saved, dcoarse, input_grad, joint_params);
                 if let Some(dx) = dx {
-                    add_assign(&mut dimage, &dx);
+                    add_assign(kernels, &mut dimage, &dx);
                 }
                 // A joint stage's parameters follow the fine stage's (`params_mut` order).
                 let params = params.map(|mut p| {

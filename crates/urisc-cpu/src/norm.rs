@@ -4,6 +4,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::kernels::Kernels;
 use crate::tensor::Act;
 use crate::wide::wide;
 
@@ -61,12 +62,23 @@ impl BatchNorm {
 
     /// Normalises `z` (then ReLU if `relu`): training mode with the batch statistics (apply
     /// [`BatchNorm::update_running`] with the returned record afterwards), evaluation mode with
-    /// the running ones.
+    /// the running ones. On [`Kernels::default`].
     pub fn forward(&self, z: &Act, relu: bool, train: bool) -> (Act, BnSaved) {
+        self.forward_with(Kernels::default(), z, relu, train)
+    }
+
+    /// [`BatchNorm::forward`] on `kernels`.
+    pub fn forward_with(
+        &self,
+        kernels: Kernels,
+        z: &Act,
+        relu: bool,
+        train: bool,
+    ) -> (Act, BnSaved) {
         let c = self.channels();
         assert_eq!(z.c, c, "batch norm channels");
         let (mean, inv_std, var) = if train {
-            let (mean, var) = channel_mean_var(z);
+            let (mean, var) = channel_mean_var(kernels, z);
             let inv_std: Vec<f32> = var
                 .iter()
                 .map(|v| 1.0 / (v + self.epsilon).sqrt())
@@ -91,6 +103,7 @@ impl BatchNorm {
                 .zip(z.data.par_chunks(REDUCE_PIXELS * c))
                 .for_each(|(y, z)| {
                     wide(
+                        kernels,
                         #[inline(always)]
                         || {
                             if relu {
@@ -145,9 +158,22 @@ impl BatchNorm {
 
     /// Gradient with respect to the input `z` of [`BatchNorm::forward`], given its output `y`
     /// and the output gradient `dy`; in training mode also the γ and β gradients (`z` is read
-    /// in training mode only).
+    /// in training mode only). On [`Kernels::default`].
     pub fn backward(
         &self,
+        z: Option<&Act>,
+        y: &Act,
+        dy: &Act,
+        saved: &BnSaved,
+        relu: bool,
+    ) -> (Act, Option<AffineGrads>) {
+        self.backward_with(Kernels::default(), z, y, dy, saved, relu)
+    }
+
+    /// [`BatchNorm::backward`] on `kernels`.
+    pub fn backward_with(
+        &self,
+        kernels: Kernels,
         z: Option<&Act>,
         y: &Act,
         dy: &Act,
@@ -168,6 +194,7 @@ impl BatchNorm {
                     .zip(y.data.par_chunks(step))
                     .for_each(|((dz, dy), y)| {
                         wide(
+                            kernels,
                             #[inline(always)]
                             || {
                                 if relu {
@@ -193,6 +220,7 @@ impl BatchNorm {
             .zip(z.data.par_chunks(step))
             .map(|((dy, y), z)| {
                 wide(
+                    kernels,
                     #[inline(always)]
                     || {
                         // f32 within a chunk (vectorises), f64 across chunks.
@@ -230,6 +258,7 @@ impl BatchNorm {
                 .zip(z.data.par_chunks(step))
                 .for_each(|(((dz, dy), y), z)| {
                     wide(
+                        kernels,
                         #[inline(always)]
                         || {
                             if relu {
@@ -377,13 +406,14 @@ fn add_pairs(
 }
 
 /// Per-channel mean and biased variance over all pixels (f64 accumulation).
-fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
+fn channel_mean_var(kernels: Kernels, z: &Act) -> (Vec<f32>, Vec<f32>) {
     let c = z.c;
     let (sum, sum_sq) = z
         .data
         .par_chunks(REDUCE_PIXELS * c)
         .map(|chunk| {
             wide(
+                kernels,
                 #[inline(always)]
                 || {
                     // f32 within a chunk (vectorises), f64 across chunks.
@@ -414,9 +444,10 @@ fn channel_mean_var(z: &Act) -> (Vec<f32>, Vec<f32>) {
 }
 
 /// ReLU in place: the epilogue of an evaluation-mode convolution whose batch norm was folded
-/// into its weights ([`crate::Conv::scaled`]).
-pub(crate) fn relu_in_place(band: &mut [f32]) {
+/// into its weights (`Conv::scaled`), on `kernels`.
+pub(crate) fn relu_in_place(kernels: Kernels, band: &mut [f32]) {
     wide(
+        kernels,
         #[inline(always)]
         || {
             for v in band.iter_mut() {
@@ -432,10 +463,18 @@ mod tests {
     use crate::tensor::pseudo_random as random;
 
     /// Batch norm (+ ReLU) forward and backward, train and eval mode, against the textbook
-    /// formulas in f64 one value at a time: channel counts around the 64-float blocks (1, 5, 16,
-    /// 17, 70) and pixel counts that end mid-block and span several reduction chunks.
+    /// formulas in f64 one value at a time, on every kernel path: channel counts around the
+    /// 64-float blocks (1, 5, 16, 17, 70) and pixel counts that end mid-block and span several
+    /// reduction chunks.
     #[test]
     fn blocked_loops_match_the_formulas() {
+        for path in crate::kernels::available_kernel_paths() {
+            let kernels = Kernels::new(path, crate::kernels::ConvAlgorithm::Direct).unwrap();
+            blocked_loops_match_the_formulas_on(kernels);
+        }
+    }
+
+    fn blocked_loops_match_the_formulas_on(kernels: Kernels) {
         for (case, &(c, pixels)) in [(1, 3), (5, 7), (16, 5000), (17, 9), (70, 4099)]
             .iter()
             .enumerate()
@@ -453,8 +492,9 @@ mod tests {
             let dy = Act::from_vec(1, 1, pixels, c, random(pixels * c, seed + 5));
             let at = |v: &[f32], p: usize, ch: usize| f64::from(v[p * c + ch]);
             for (train, relu) in [(true, true), (true, false), (false, true), (false, false)] {
-                let (y, saved) = bn.forward(&z, relu, train);
-                let (dz, affine) = bn.backward(train.then_some(&z), &y, &dy, &saved, relu);
+                let (y, saved) = bn.forward_with(kernels, &z, relu, train);
+                let z_train = train.then_some(&z);
+                let (dz, affine) = bn.backward_with(kernels, z_train, &y, &dy, &saved, relu);
                 for ch in 0..c {
                     let (mean, var) = if train {
                         let mean =
@@ -487,14 +527,20 @@ mod tests {
                     for p in 0..pixels {
                         let want_y = if relu { pre(p).max(0.0) } else { pre(p) };
                         let got_y = at(&y.data, p, ch);
-                        assert!((got_y - want_y).abs() < 1e-4, "y {c} {train} {relu}");
+                        assert!(
+                            (got_y - want_y).abs() < 1e-4,
+                            "{kernels:?} y {c} {train} {relu}"
+                        );
                         let want_dz = if train {
                             gamma * inv_std * (g(p) - sum_g / n - xhat(p) * sum_gx / n)
                         } else {
                             gamma * inv_std * g(p)
                         };
                         let got_dz = at(&dz.data, p, ch);
-                        assert!((got_dz - want_dz).abs() < 1e-4, "dz {c} {train} {relu}");
+                        assert!(
+                            (got_dz - want_dz).abs() < 1e-4,
+                            "{kernels:?} dz {c} {train} {relu}"
+                        );
                     }
                     if let Some((dgamma, dbeta)) = &affine {
                         let tolerance = 1e-4 * n.sqrt();

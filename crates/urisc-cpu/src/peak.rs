@@ -1,5 +1,5 @@
 //! This machine's fp32 FMA peak, measured: independent FMA chains on the widest vectors the
-//! CPU has (AVX2's where the AVX2 kernels are forced), on every thread at once.
+//! CPU has (AVX2's where the default kernels are AVX2's), on every thread at once.
 
 use std::time::Instant;
 
@@ -26,13 +26,14 @@ pub fn peak_gflops(threads: usize) -> f64 {
     best
 }
 
-/// Runs FMA chains on the widest vectors the CPU has — AVX2's where the AVX2 kernel path is
-/// forced, so that a run standing in for an AVX2-only CPU is measured against that CPU's peak —
-/// and returns the floating-point operations done.
+/// Runs FMA chains on the widest vectors the CPU has — AVX2's where the default kernel path
+/// (`Kernels::default`) is AVX2, so that a run standing in for an AVX2-only CPU is measured
+/// against that CPU's peak — and returns the floating-point operations done.
 fn fma_chains(iterations: u64) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
-        let forced_avx2 = crate::sgemm::kernel_path() == crate::sgemm::KernelPath::Avx2;
+        use crate::kernels::{KernelPath, Kernels};
+        let forced_avx2 = Kernels::default().path() == KernelPath::Avx2;
         if std::arch::is_x86_feature_detected!("avx512f") && !forced_avx2 {
             // SAFETY: the feature was detected at run time.
             return unsafe { x86::fma_avx512(iterations) };

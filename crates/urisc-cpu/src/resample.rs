@@ -2,12 +2,19 @@
 
 use rayon::prelude::*;
 
+use crate::kernels::Kernels;
 use crate::tensor::{copy_channels_uninit, Act};
 use crate::wide::wide;
 
 /// Max-pools 2×2 windows (odd last rows/columns dropped, as burn and PyTorch); also returns
-/// which of the four pixels won (0..4, row-major), for the backward pass.
+/// which of the four pixels won (0..4, row-major), for the backward pass. On
+/// [`Kernels::default`].
 pub fn max_pool2(x: &Act) -> (Act, Vec<u8>) {
+    max_pool2_with(Kernels::default(), x)
+}
+
+/// [`max_pool2`] on `kernels`.
+pub fn max_pool2_with(kernels: Kernels, x: &Act) -> (Act, Vec<u8>) {
     let (oh, ow, c) = (x.h / 2, x.w / 2, x.c);
     let mut out = Act::zeros(x.n, oh, ow, c);
     let mut arg = vec![0u8; out.data.len()];
@@ -20,6 +27,7 @@ pub fn max_pool2(x: &Act) -> (Act, Vec<u8>) {
         .enumerate()
         .for_each(|(r, (out_row, arg_row))| {
             wide(
+                kernels,
                 #[inline(always)]
                 || {
                     let (img, oy) = (r / oh, r % oh);
@@ -52,8 +60,14 @@ pub fn max_pool2(x: &Act) -> (Act, Vec<u8>) {
     (out, arg)
 }
 
-/// Routes each pooled gradient to the pixel that won; `h`, `w`: the input's size.
+/// Routes each pooled gradient to the pixel that won; `h`, `w`: the input's size. On
+/// [`Kernels::default`].
 pub fn max_pool2_backward(dy: &Act, arg: &[u8], h: usize, w: usize) -> Act {
+    max_pool2_backward_with(Kernels::default(), dy, arg, h, w)
+}
+
+/// [`max_pool2_backward`] on `kernels`.
+pub fn max_pool2_backward_with(kernels: Kernels, dy: &Act, arg: &[u8], h: usize, w: usize) -> Act {
     let c = dy.c;
     let mut dx = Act::zeros(dy.n, h, w, c);
     if dy.data.is_empty() {
@@ -66,6 +80,7 @@ pub fn max_pool2_backward(dy: &Act, arg: &[u8], h: usize, w: usize) -> Act {
         .enumerate()
         .for_each(|(img, dx_img)| {
             wide(
+                kernels,
                 #[inline(always)]
                 || {
                     for oy in 0..oh {
@@ -104,8 +119,14 @@ pub fn upsample2(x: &Act) -> Act {
     unsafe { Act::filled_by((x.n, 2 * x.h, 2 * w, c), fill) }
 }
 
-/// Backward of [`upsample2`]: each input pixel collects its four copies' gradients.
+/// Backward of [`upsample2`]: each input pixel collects its four copies' gradients. On
+/// [`Kernels::default`].
 pub fn upsample2_backward(dy: &Act) -> Act {
+    upsample2_backward_with(Kernels::default(), dy)
+}
+
+/// [`upsample2_backward`] on `kernels`.
+pub fn upsample2_backward_with(kernels: Kernels, dy: &Act) -> Act {
     let (h, w, c) = (dy.h / 2, dy.w / 2, dy.c);
     let mut dx = Act::zeros(dy.n, h, w, c);
     if dx.data.is_empty() {
@@ -116,6 +137,7 @@ pub fn upsample2_backward(dy: &Act) -> Act {
         .enumerate()
         .for_each(|(r, dx_row)| {
             wide(
+                kernels,
                 #[inline(always)]
                 || {
                     let (img, y) = (r / h, r % h);

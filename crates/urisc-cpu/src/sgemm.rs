@@ -7,7 +7,16 @@
 //!
 //! The same tile interface runs on AVX2 + FMA (blocks of 5 rows × 16 columns in ymm registers)
 //! and on NEON (aarch64: the same blocks in q registers). The `gemm` crate (which uses AVX-512
-//! only on nightly Rust) is the portable path every native one is tested against.
+//! only on nightly Rust) is the portable path every native one is tested against. Which one runs
+//! is the [`Kernels`] value each call is given.
+
+// Matched on only where there are native tiles.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+use crate::kernels::KernelPath;
+use crate::kernels::Kernels;
 
 /// Rows of `C` per tile.
 pub const MR: usize = 14;
@@ -57,7 +66,14 @@ pub struct Strided {
 }
 
 impl Strided {
-    /// The same segment with one pointer per row.
+    /// The same segment with one pointer per row (for the tiles without a strided form).
+    #[cfg_attr(
+        not(any(
+            target_arch = "x86_64",
+            all(target_arch = "aarch64", target_feature = "neon")
+        )),
+        allow(dead_code)
+    )]
     fn rows(&self) -> Segment {
         Segment {
             rows: std::array::from_fn(|r| self.a.wrapping_add(r * self.lda)),
@@ -68,126 +84,16 @@ impl Strided {
     }
 }
 
-/// Which kernels run: a native implicit-GEMM tile (AVX-512, AVX2 + FMA, or NEON), or the portable
-/// path (im2col + the `gemm` crate, plain per-element loops) that every CPU has and every native
-/// path is tested against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelPath {
-    /// The hand-written 14 × 32 tile in 28 zmm registers and 16-wide per-element loops (x86-64
-    /// with AVX-512 F and BW).
-    Avx512,
-    /// The same tile interface in blocks of 5 rows × 16 columns (10 ymm accumulators) and
-    /// per-element loops compiled for AVX2 + FMA, for x86-64-v3 CPUs without AVX-512 (AMD Zen
-    /// 2/3, most Intel client parts).
-    Avx2,
-    /// The AVX2 tile's blocks in NEON q registers (5 rows × 16 columns: 20 accumulators of the
-    /// 32) and the per-element loops 4 wide, for aarch64 targets with NEON (all but softfloat ones).
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    Neon,
-    /// im2col + the `gemm` crate and plain per-element loops: any CPU.
-    Portable,
-}
-
-impl KernelPath {
-    /// The path's name as `URISC_KERNELS` spells it: `avx512`, `avx2`, `neon` or `portable`.
-    pub fn name(self) -> &'static str {
-        match self {
-            KernelPath::Avx512 => "avx512",
-            KernelPath::Avx2 => "avx2",
-            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-            KernelPath::Neon => "neon",
-            KernelPath::Portable => "portable",
-        }
-    }
-}
-
-/// The paths this CPU can run (native ones first; the portable path always).
-pub fn available_kernel_paths() -> Vec<KernelPath> {
-    available().to_vec()
-}
-
-fn available() -> &'static [KernelPath] {
-    static AVAILABLE: std::sync::OnceLock<Vec<KernelPath>> = std::sync::OnceLock::new();
-    // Pushes under `cfg`s: which ones run depends on the target.
-    #[allow(clippy::vec_init_then_push)]
-    AVAILABLE.get_or_init(|| {
-        let mut paths = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-            {
-                paths.push(KernelPath::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                paths.push(KernelPath::Avx2);
-            }
-        }
-        // NEON is in the baseline of the aarch64 targets that have it (cfg), so it needs no
-        // detection; aarch64 targets without it (softfloat) take the portable path.
-        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        paths.push(KernelPath::Neon);
-        paths.push(KernelPath::Portable);
-        paths
-    })
-}
-
-/// 0: not chosen yet; otherwise 1 + the index in [`available`].
-static CHOSEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-/// The path in use: the one [`set_kernel_path`] chose, else the environment variable
-/// `URISC_KERNELS` (`avx512`, `avx2`, `neon` or `portable`; a path this CPU lacks falls back to the
-/// default), else the default: the widest native path the CPU has. The AVX2 path became the
-/// default with the Winograd convolutions, which run their transforms in ymm registers and
-/// their GEMMs on its tile: width 8 on an Intel Xeon forced to AVX2, 512² forward 0.042 s and
-/// training step 0.28 s against 0.080 / 0.33 s on the portable path
-/// (`bench/speed/results/kernels-20261129.log`).
-pub fn kernel_path() -> KernelPath {
-    use std::sync::atomic::Ordering;
-    let available = available();
-    let chosen = CHOSEN.load(Ordering::Relaxed);
-    if chosen > 0 {
-        return available[(chosen - 1) as usize];
-    }
-    let wanted = std::env::var("URISC_KERNELS").ok();
-    let default = available[0];
-    let path = available
-        .iter()
-        .copied()
-        .find(|p| wanted.as_deref() == Some(p.name()))
-        .unwrap_or(default);
-    let index = available.iter().position(|p| *p == path).unwrap_or(0);
-    CHOSEN.store(index as u8 + 1, Ordering::Relaxed);
-    path
-}
-
-/// Chooses the kernel path for the whole process (tests force each path in turn); refuses one
-/// this CPU cannot run.
-pub fn set_kernel_path(path: KernelPath) -> Result<(), String> {
-    let available = available_kernel_paths();
-    let index = available
-        .iter()
-        .position(|p| *p == path)
-        .ok_or_else(|| format!("this CPU cannot run the {} kernels", path.name()))?;
-    CHOSEN.store(index as u8 + 1, std::sync::atomic::Ordering::Relaxed);
-    Ok(())
-}
-
-/// Whether the native kernel ([`tile`]) runs.
-pub fn native() -> bool {
-    kernel_path() != KernelPath::Portable
-}
-
-/// `C[0..mr, 0..nr] (+)= Σ_segments` for one tile, B columns taken from `segment.b + j0`, C
-/// (r, j) at `c[r·ldc + j]`. Requires [`native`].
+/// `C[0..mr, 0..nr] (+)= Σ_segments` for one tile on `kernels`' native tile, B columns taken
+/// from `segment.b + j0`, C (r, j) at `c[r·ldc + j]`. Panics on the portable path, which has no
+/// tile.
 ///
 /// # Safety
-/// [`native`] must hold. Every pointer must cover what the segments and sizes describe (rows
-/// beyond `mr` are read but not stored, so they must point at readable memory too).
+/// Every pointer must cover what the segments and sizes describe (rows beyond `mr` are read but
+/// not stored, so they must point at readable memory too).
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn tile(
+    kernels: Kernels,
     segments: &[Segment],
     j0: usize,
     ldb: usize,
@@ -197,104 +103,82 @@ pub unsafe fn tile(
     nr: usize,
     accumulate: bool,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if kernel_path() == KernelPath::Avx2 {
-        // SAFETY: the AVX2 path is chosen only where AVX2 and FMA were detected; the pointers
-        // cover the segments and sizes (caller's contract), which is what `avx2::tile` reads
-        // and writes.
-        unsafe { avx2::tile(segments, j0, ldb, c, ldc, mr, nr, accumulate) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: the caller guarantees `native()` (AVX-512 F and BW detected at run time, so
-        // the AVX-512 tile's target feature is present) and pointers that cover the segments
-        // and sizes, which is what the tile reads and writes.
-        unsafe { avx512::tile_for(nr, mr)(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
-    }
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    {
-        // SAFETY: the target has NEON (this is compiled only where it does); the pointers cover the segments and
-        // sizes (caller's contract), which is what `neon::tile` reads and writes.
-        unsafe { neon::tile(segments, j0, ldb, c, ldc, mr, nr, accumulate) }
-    }
-    #[cfg(not(any(
-        target_arch = "x86_64",
-        all(target_arch = "aarch64", target_feature = "neon")
-    )))]
-    {
-        let _ = (segments, j0, ldb, c, ldc, mr, nr, accumulate);
-        unreachable!("the native kernels need x86_64 or aarch64")
-    }
-}
-
-/// [`tile`] for segments with strided rows.
-///
-/// # Safety
-/// As for [`tile`]: all [`MR`] rows of every segment (`a + r·lda`, `r < MR`, also beyond `mr`)
-/// must be readable at each of `steps` steps `step` floats apart.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn tile_strided(
-    segments: &[Strided],
-    j0: usize,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    mr: usize,
-    nr: usize,
-    accumulate: bool,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if kernel_path() == KernelPath::Avx512 {
-        // SAFETY: the AVX-512 path is chosen only where AVX-512 F was detected; the pointers
-        // cover the segments and sizes (caller's contract).
-        unsafe { avx512::strided_for(nr, mr)(segments, j0, ldb, c, ldc, mr, nr, accumulate) };
-        return;
-    }
-    // One segment at a time with its rows as pointers (no allocation per call): the first
-    // stores, the others add to C.
-    for (i, segment) in segments.iter().enumerate() {
-        // SAFETY: the same rows as pointers (caller's contract as for `tile`).
-        unsafe {
-            tile(
-                &[segment.rows()],
-                j0,
-                ldb,
-                c,
-                ldc,
-                mr,
-                nr,
-                accumulate || i > 0,
-            )
+    match kernels.path() {
+        // SAFETY: a `Kernels` holds the AVX-512 path only where AVX-512 F and BW were detected
+        // (so the tile's target feature is present); the pointers cover the segments and sizes
+        // (caller's contract), which is what the tile reads and writes.
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => unsafe {
+            avx512::tile_for(nr, mr)(segments, j0, ldb, c, ldc, mr, nr, accumulate)
+        },
+        // SAFETY: a `Kernels` holds the AVX2 path only where AVX2 and FMA were detected; the
+        // pointers cover the segments and sizes (caller's contract), which is what `avx2::tile`
+        // reads and writes.
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => unsafe { avx2::tile(segments, j0, ldb, c, ldc, mr, nr, accumulate) },
+        // SAFETY: the target has NEON (this is compiled only where it does); the pointers cover
+        // the segments and sizes (caller's contract), which is what `neon::tile` reads and writes.
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        KernelPath::Neon => unsafe { neon::tile(segments, j0, ldb, c, ldc, mr, nr, accumulate) },
+        _ => {
+            let _ = (segments, j0, ldb, c, ldc, mr, nr, accumulate);
+            unreachable!("the portable path has no tile")
         }
     }
 }
 
-/// The signature of [`tile_strided`] and of the kernels [`strided_tile_for`] returns.
+/// The signature of the kernels [`strided_tile_for`] returns: [`tile`] for segments with strided
+/// rows.
+///
+/// # Safety
+/// As for [`tile`]: all [`MR`] rows of every segment (`a + r·lda`, `r < MR`, also beyond `mr`)
+/// must be readable at each of `steps` steps `step` floats apart.
 pub type StridedTile = unsafe fn(&[Strided], usize, usize, *mut f32, usize, usize, usize, bool);
 
-/// The kernel [`tile_strided`] would call for tiles of `mr` rows and `nr` columns, chosen once
-/// for a loop of many small tiles (the choice per call was 3 % of an inference pass).
-pub fn strided_tile_for(nr: usize, mr: usize) -> StridedTile {
-    #[cfg(target_arch = "x86_64")]
-    if kernel_path() == KernelPath::Avx512 {
-        return avx512::strided_for(nr, mr);
+/// The strided tile of `kernels`' path for tiles of `mr` rows and `nr` columns, chosen once for
+/// a loop of many small tiles (the choice per call was 3 % of an inference pass): AVX-512's own,
+/// else the pointer tile one segment at a time. Its kernel panics on the portable path.
+pub fn strided_tile_for(kernels: Kernels, nr: usize, mr: usize) -> StridedTile {
+    match kernels.path() {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => avx512::strided_for(nr, mr),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => avx2::tile_strided,
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        KernelPath::Neon => neon::tile_strided,
+        _ => {
+            let _ = (nr, mr);
+            no_strided_tile
+        }
     }
-    let _ = (nr, mr);
-    tile_strided
+}
+
+/// The portable path's [`StridedTile`]: there is none ([`strided`] takes the `gemm` crate).
+#[allow(clippy::too_many_arguments)] // a `StridedTile`
+fn no_strided_tile(
+    _: &[Strided],
+    _: usize,
+    _: usize,
+    _: *mut f32,
+    _: usize,
+    _: usize,
+    _: usize,
+    _: bool,
+) {
+    unreachable!("the portable path has no tile")
 }
 
 /// `C[m×n] (+)= A[m×k]·B[k×n]` with A (i, p) at `a[i·a_rs + p·a_cs]`, B row-major (`ldb`), C
-/// row-major (`ldc`): on the native strided tile where `native` (tiles of [`MR`] rows × [`NR`]
-/// columns, the whole reduction in registers), else on the portable `gemm` crate.
+/// row-major (`ldc`): on `kernels`' strided tile where the path is native (tiles of [`MR`] rows
+/// × [`NR`] columns, the whole reduction in registers), else on the portable `gemm` crate.
 ///
 /// # Safety
-/// The pointers must cover the matrices their sizes and strides describe; where `native`,
-/// [`native`] must hold and A must stay readable for [`MR`] rows from every tile's first (rows
-/// beyond `m` are read, not used).
+/// The pointers must cover the matrices their sizes and strides describe; on a native path A
+/// must stay readable for [`MR`] rows from every tile's first (rows beyond `m` are read, not
+/// used).
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn strided(
-    native: bool,
+    kernels: Kernels,
     (m, n, k): (usize, usize, usize),
     a: *const f32,
     (a_rs, a_cs): (usize, usize),
@@ -304,19 +188,19 @@ pub unsafe fn strided(
     ldc: usize,
     accumulate: bool,
 ) {
-    if !native {
+    if !kernels.native() {
         // SAFETY: the caller's contract, passed on.
         unsafe { portable((m, n, k), a, (a_rs, a_cs), b, ldb, c, ldc, accumulate) };
         return;
     }
     for j0 in (0..n).step_by(NR) {
         let nr = NR.min(n - j0);
-        let full = strided_tile_for(nr, MR);
+        let full = strided_tile_for(kernels, nr, MR);
         for i0 in (0..m).step_by(MR) {
             let kernel = if m - i0 >= MR {
                 full
             } else {
-                strided_tile_for(nr, m - i0)
+                strided_tile_for(kernels, nr, m - i0)
             };
             let segment = Strided {
                 a: a.wrapping_add(i0 * a_rs),
@@ -325,8 +209,8 @@ pub unsafe fn strided(
                 steps: k,
                 b,
             };
-            // SAFETY: `native()` holds and A's rows `i0 .. i0 + MR` are readable for the `k`
-            // steps (caller's contract); B has `k` rows of `n ≥ j0 + nr` columns; the C tile
+            // SAFETY: the path is native (checked above), so `kernel` is its tile; A's rows
+            // `i0 .. i0 + MR` are readable for the `k` steps (caller's contract); B has `k` rows of `n ≥ j0 + nr` columns; the C tile
             // (`min(MR, m − i0)` rows × `nr` columns from (i0, j0)) lies inside C.
             unsafe {
                 kernel(
@@ -600,7 +484,7 @@ mod avx512 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{for_each_block, Segment};
+    use super::{for_each_block, Segment, Strided};
 
     /// Lanes `< lanes` of 8 enabled, as `_mm256_maskload_ps` wants them (sign bit set).
     #[target_feature(enable = "avx2")]
@@ -656,6 +540,32 @@ mod avx2 {
                 }
             },
         );
+    }
+
+    /// [`super::StridedTile`] on [`tile`]: one segment at a time with its rows as pointers (no
+    /// allocation per call), the first storing, the others adding to C.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available, and the pointers must cover what the segments and sizes
+    /// describe, as for [`super::StridedTile`].
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile_strided(
+        segments: &[Strided],
+        j0: usize,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        accumulate: bool,
+    ) {
+        for (i, segment) in segments.iter().enumerate() {
+            let rows = [segment.rows()];
+            let accumulate = accumulate || i > 0;
+            // SAFETY: AVX2 and FMA are available and the segment's rows as pointers cover the
+            // same memory (caller's contract).
+            unsafe { tile(&rows, j0, ldb, c, ldc, mr, nr, accumulate) }
+        }
     }
 
     /// `R` rows from `r0` × `cols ≤ 16` columns from B column `jb` (`at = (r0, jb, store_rows,
@@ -729,7 +639,7 @@ mod avx2 {
 pub(crate) mod neon {
     use std::arch::aarch64::*;
 
-    use super::{for_each_block, Segment};
+    use super::{for_each_block, Segment, Strided};
 
     /// `lanes ≤ 4` floats from `p`, zeros after (a full load when `lanes == 4`).
     ///
@@ -834,6 +744,31 @@ pub(crate) mod neon {
                 }
             },
         );
+    }
+
+    /// [`super::StridedTile`] on [`tile`]: one segment at a time with its rows as pointers (no
+    /// allocation per call), the first storing, the others adding to C.
+    ///
+    /// # Safety
+    /// The pointers must cover what the segments and sizes describe, as for
+    /// [`super::StridedTile`].
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile_strided(
+        segments: &[Strided],
+        j0: usize,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        accumulate: bool,
+    ) {
+        for (i, segment) in segments.iter().enumerate() {
+            let rows = [segment.rows()];
+            let accumulate = accumulate || i > 0;
+            // SAFETY: the segment's rows as pointers cover the same memory (caller's contract).
+            unsafe { tile(&rows, j0, ldb, c, ldc, mr, nr, accumulate) }
+        }
     }
 
     /// `R` rows from `r0` × `cols ≤ 4·NV` columns from B column `jb` (`at = (r0, jb,

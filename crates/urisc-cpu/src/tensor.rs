@@ -107,6 +107,17 @@ impl Act {
     }
 }
 
+/// Work done on each band of a convolution's output while it is in cache (pixel-major slices
+/// of `cout` channels): the fused batch norm + ReLU of inference.
+pub type Epilogue = dyn Fn(&mut [f32]) + Sync;
+
+/// `acc += x` element by element (over the shorter of the two).
+pub(crate) fn add_into(acc: &mut [f32], x: &[f32]) {
+    for (a, &b) in acc.iter_mut().zip(x) {
+        *a += b;
+    }
+}
+
 /// `dst.copy_from_slice(src)` for one pixel's channels, in blocks of 8: a copy of variable length
 /// calls `memcpy`, whose call costs more than copying 8–64 floats (per-pixel copies were 5 % of a
 /// training step).

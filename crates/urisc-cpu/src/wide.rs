@@ -3,18 +3,22 @@
 //! are vectorised 16 wide only inside a function compiled with AVX-512 enabled, chosen at run
 //! time (measured: these loops were a third of a width-16 training step in SSE2 form).
 
-/// Calls `f` inlined into a function compiled for the kernel path's vectors (AVX-512, or AVX2 +
-/// FMA), else plainly.
+use crate::kernels::Kernels;
+
+/// Calls `f` inlined into a function compiled for the vectors of `kernels`' path (AVX-512, or
+/// AVX2 + FMA), else plainly.
 #[inline(always)]
-pub(crate) fn wide<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn wide<R>(kernels: Kernels, f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    match crate::sgemm::kernel_path() {
-        // SAFETY: the AVX-512 path is chosen only where AVX-512 F and BW were detected.
-        crate::sgemm::KernelPath::Avx512 => return unsafe { avx512(f) },
-        // SAFETY: the AVX2 path is chosen only where AVX2 and FMA were detected.
-        crate::sgemm::KernelPath::Avx2 => return unsafe { avx2(f) },
-        crate::sgemm::KernelPath::Portable => {}
+    match kernels.path() {
+        // SAFETY: a `Kernels` holds the AVX-512 path only where AVX-512 F and BW were detected.
+        crate::kernels::KernelPath::Avx512 => return unsafe { avx512(f) },
+        // SAFETY: a `Kernels` holds the AVX2 path only where AVX2 and FMA were detected.
+        crate::kernels::KernelPath::Avx2 => return unsafe { avx2(f) },
+        crate::kernels::KernelPath::Portable => {}
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernels;
     f()
 }
 

@@ -14,10 +14,10 @@
 
 use rayon::prelude::*;
 
-use crate::conv::Epilogue;
+use crate::kernels::Kernels;
 use crate::lanes::{vectors, Lanes};
 use crate::sgemm;
-use crate::tensor::Act;
+use crate::tensor::{add_into, Act, Epilogue};
 
 /// Tiles per band at least, whatever the budgets say: every band reads all of `U` (64 MiB at
 /// 1024 channels in and out), and a band's last panel of fewer than [`sgemm::MR`] tiles wastes
@@ -61,11 +61,11 @@ const V_BUDGET: usize = 1 << 18;
 const SCRATCH_BUDGET: usize = 1 << 18;
 
 /// `conv3×3(concat(inputs))` with transformed weights `u` (from [`transform_weights`]) plus
-/// `bias`, `post` on each band; `native` runs the GEMMs on the native tile. With `upsampled`
+/// `bias`, `post` on each band, on `kernels` (its path; the algorithm is `tile`). With `upsampled`
 /// (F(4×4) only) the inputs are read as if upsampled 2× (nearest), without making that copy.
 #[allow(clippy::too_many_arguments)] // the convolution's parts, passed through from `Conv`
 pub(crate) fn forward(
-    native: bool,
+    kernels: Kernels,
     tile: Tile,
     inputs: &[&Act],
     upsampled: bool,
@@ -115,11 +115,11 @@ pub(crate) fn forward(
                     let mut offset = 0;
                     for input in inputs {
                         let channels = (offset, cin);
-                        transform_input(tile, (input, shift), &band, channels, layout, v);
+                        transform_input(kernels, tile, (input, shift), &band, channels, layout, v);
                         offset += input.c;
                     }
-                    multiply(native, positions, v, u, m, (tiles, cin, cout));
-                    transform_output(tile, m, &band, bias, cout, w, out_band);
+                    multiply(kernels, positions, v, u, m, (tiles, cin, cout));
+                    transform_output(kernels, tile, m, &band, bias, cout, w, out_band);
                 });
                 // SAFETY: the output transform wrote every pixel and channel of the band.
                 let out_band = unsafe { &mut *(out_band as *mut [_] as *mut [f32]) };
@@ -211,27 +211,33 @@ impl Layout {
 
 /// `U_ξ = G g Gᵀ` for every input/output channel pair: `[16][cin][cout]` from weights
 /// `[9][cin][cout]`.
-pub(crate) fn transform_weights(tile: Tile, weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
+pub(crate) fn transform_weights(
+    kernels: Kernels,
+    tile: Tile,
+    weight: &[f32],
+    cin: usize,
+    cout: usize,
+) -> Vec<f32> {
     assert_eq!(weight.len(), 9 * cin * cout, "3×3 weights");
     let mut u = vec![0f32; tile.positions() * cin * cout];
     match tile {
-        Tile::F2 => dispatch!(transform_weights_with(weight, cin, cout, &mut u)),
-        Tile::F4 => dispatch!(transform_weights4_with(weight, cin, cout, &mut u)),
+        Tile::F2 => dispatch!(kernels, transform_weights_with(weight, cin, cout, &mut u)),
+        Tile::F4 => dispatch!(kernels, transform_weights4_with(weight, cin, cout, &mut u)),
     }
     u
 }
 
-/// The weight gradient (`[9][cin][cout]`, the layout of [`crate::Conv`]'s weights) of
+/// The weight gradient (`[9][cin][cout]`, the layout of `Conv`'s weights) of
 /// `conv3×3(concat(inputs))` for output gradient `dy`, in the Winograd domain of `tile`
 /// (F(2×2, 3×3) written out below; F(4×4, 3×3) alike with 36 positions): per band the input
 /// tiles' `V = Bᵀ d B` (as the forward pass) and the output gradient's `A dY Aᵀ`, then
 /// `dU_ξ += V_ξᵀ · (A dY Aᵀ)_ξ` (one GEMM per position, reduced over tiles), and at the end
-/// `dW = Gᵀ dU G`: 2.25× (F(4×4): 4×) fewer multiplications than over the nine taps. `native`
-/// runs the GEMMs on the native tile. The bands are split into one contiguous run per thread
+/// `dW = Gᵀ dU G`: 2.25× (F(4×4): 4×) fewer multiplications than over the nine taps. On
+/// `kernels` (its path; the algorithm is `tile`). The bands are split into one contiguous run per thread
 /// and the runs' sums added in order, so the result does not depend on scheduling; at deep
 /// levels, where those per-thread sums would outweigh the transforms, all images are
 /// transformed at once and the positions' products split over the threads instead.
-pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Act) -> Vec<f32> {
+pub(crate) fn weight_gradient(kernels: Kernels, tile: Tile, inputs: &[&Act], dy: &Act) -> Vec<f32> {
     let first = inputs[0];
     let (cin, cout) = (inputs.iter().map(|a| a.c).sum::<usize>(), dy.c);
     let (n, h, w) = (first.n, first.h, first.w);
@@ -274,12 +280,12 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
             })
             .collect();
         let (v_all, m_all, layouts, tiles) =
-            transform_bands(inputs, dy, &images, shape, (&mut v, &mut m));
+            transform_bands(kernels, inputs, dy, &images, shape, (&mut v, &mut m));
         let sizes = (tiles, cin, cout);
         du.par_chunks_mut(plane)
             .enumerate()
             .for_each(|(xi, du_xi)| {
-                accumulate_product(native, xi, (v_all, m_all), layouts, du_xi, sizes)
+                accumulate_product(kernels, xi, (v_all, m_all), layouts, du_xi, sizes)
             });
         SCRATCH.with(|scratch| *scratch.borrow_mut() = (v, m));
         du
@@ -293,10 +299,10 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
                     for band in &bands[run * bands.len() / runs..(run + 1) * bands.len() / runs] {
                         let one = std::slice::from_ref(band);
                         let (v, m, layouts, tiles) =
-                            transform_bands(inputs, dy, one, shape, (v, m));
+                            transform_bands(kernels, inputs, dy, one, shape, (v, m));
                         let sizes = (tiles, cin, cout);
                         for (xi, du_xi) in du.chunks_mut(plane).enumerate() {
-                            accumulate_product(native, xi, (v, m), layouts, du_xi, sizes);
+                            accumulate_product(kernels, xi, (v, m), layouts, du_xi, sizes);
                         }
                     }
                 });
@@ -307,14 +313,14 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
         let mut partials = partials.into_iter();
         let mut du = partials.next().expect("one run at least");
         for partial in partials {
-            crate::conv::add_into(&mut du, &partial);
+            add_into(&mut du, &partial);
         }
         du
     };
     let mut dw = vec![0f32; 9 * plane];
     match tile {
-        Tile::F2 => dispatch!(gradient_weights_with(&du, cin, cout, &mut dw)),
-        Tile::F4 => dispatch!(gradient_weights4_with(&du, cin, cout, &mut dw)),
+        Tile::F2 => dispatch!(kernels, gradient_weights_with(&du, cin, cout, &mut dw)),
+        Tile::F4 => dispatch!(kernels, gradient_weights4_with(&du, cin, cout, &mut dw)),
     }
     dw
 }
@@ -322,12 +328,19 @@ pub(crate) fn weight_gradient(native: bool, tile: Tile, inputs: &[&Act], dy: &Ac
 /// `M[tile][ξ] = (A dY Aᵀ)[ξ]` for the band's 2×2 blocks of the output gradient `dy` (zeros
 /// beyond the image), `A = [[1, 0], [1, 1], [1, −1], [0, −1]]`: the gradient of the products
 /// the output transform sums.
-fn transform_gradient(tile: Tile, dy: &Act, band: &Band, layout: Layout, m: &mut [f32]) {
+fn transform_gradient(
+    kernels: Kernels,
+    tile: Tile,
+    dy: &Act,
+    band: &Band,
+    layout: Layout,
+    m: &mut [f32],
+) {
     let tiles = band.rows * band.tile_cols;
     assert!(m.len() >= layout.len(tiles, tile.positions(), dy.c));
     match tile {
-        Tile::F2 => dispatch!(transform_gradient_with(dy, band, layout, m)),
-        Tile::F4 => dispatch!(transform_gradient4_with(dy, band, layout, m)),
+        Tile::F2 => dispatch!(kernels, transform_gradient_with(dy, band, layout, m)),
+        Tile::F4 => dispatch!(kernels, transform_gradient4_with(dy, band, layout, m)),
     }
 }
 
@@ -425,6 +438,7 @@ fn transform_gradient_with<L: Lanes>(dy: &Act, band: &Band, layout: Layout, m: &
 /// thread's scratch `(v, m)`: the inputs' `V` and the output gradient's `M`, both laid out by
 /// position; returns them, their layouts and the number of tiles.
 fn transform_bands<'s>(
+    kernels: Kernels,
     inputs: &[&Act],
     dy: &Act,
     bands: &[Band],
@@ -445,10 +459,11 @@ fn transform_bands<'s>(
         let v = &mut v[first_tile * layouts.0.tile..];
         let mut offset = 0;
         for input in inputs {
-            transform_input(tile, (input, 0), band, (offset, cin), layouts.0, v);
+            transform_input(kernels, tile, (input, 0), band, (offset, cin), layouts.0, v);
             offset += input.c;
         }
         transform_gradient(
+            kernels,
             tile,
             dy,
             band,
@@ -464,7 +479,7 @@ fn transform_bands<'s>(
 /// cin × cout, `V` and `M` laid out by position): rows of the tile are input channels,
 /// reduction steps are tiles.
 fn accumulate_product(
-    native: bool,
+    kernels: Kernels,
     xi: usize,
     (v, m): (&[f32], &[f32]),
     (v_layout, m_layout): (Layout, Layout),
@@ -476,10 +491,10 @@ fn accumulate_product(
     // SAFETY: `V_ξ`ᵀ (cin × tiles: channel `i`, tile `t` at `i + t·tile`) and `M_ξ` (tiles ×
     // cout, rows `tile` apart) lie inside `v` and `m` (their layouts); rows past `cin` read into
     // the next tile's channels, and `v` has `MR` floats of slack past the last; `dU_ξ` is
-    // cin × cout (asserted); `native` is passed only where `sgemm::native()` holds.
+    // cin × cout (asserted).
     unsafe {
         sgemm::strided(
-            native,
+            kernels,
             (cin, cout, tiles),
             v_xi.as_ptr(),
             (1, v_layout.tile),
@@ -720,6 +735,7 @@ fn transform_weights_with<L: Lanes>(weight: &[f32], cin: usize, cout: usize, u: 
 /// left at output pixel − 1; zeros outside the image); `input` read upsampled by `2^shift`
 /// (nearest; F(4×4) only).
 fn transform_input(
+    kernels: Kernels,
     tile: Tile,
     (input, shift): (&Act, u32),
     band: &Band,
@@ -732,9 +748,15 @@ fn transform_input(
     match tile {
         Tile::F2 => {
             assert_eq!(shift, 0, "F(2×2) reads inputs as they are");
-            dispatch!(transform_input_with(input, band, offset, layout, v))
+            dispatch!(
+                kernels,
+                transform_input_with(input, band, offset, layout, v)
+            )
         }
-        Tile::F4 => dispatch!(transform_input4_with(input, shift, band, offset, layout, v)),
+        Tile::F4 => dispatch!(
+            kernels,
+            transform_input4_with(input, shift, band, offset, layout, v)
+        ),
     }
 }
 
@@ -860,7 +882,7 @@ fn transform_input_with<L: Lanes>(
 
 /// `M_ξ = V_ξ · U_ξ` for every position (`V_ξ` tiles × cin, `U_ξ` cin × cout).
 fn multiply(
-    native: bool,
+    kernels: Kernels,
     positions: usize,
     v: &[f32],
     u: &[f32],
@@ -874,10 +896,10 @@ fn multiply(
         let m_xi = &mut m[xi * cout..];
         // SAFETY: `V_ξ` (tiles × cin, rows `lda` apart, with `MR` rows of slack past the last
         // position), `U_ξ` (cin × cout) and `M_ξ` (tiles × cout, rows `ldc` apart) lie inside
-        // their slices; `native` is passed only where `sgemm::native()` holds.
+        // their slices.
         unsafe {
             sgemm::strided(
-                native,
+                kernels,
                 (tiles, cout, cin),
                 v_xi.as_ptr(),
                 (lda, 1),
@@ -893,7 +915,9 @@ fn multiply(
 
 /// Output pixels of the band from `M`: `Aᵀ M A` with `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`, plus
 /// the bias; pixels beyond the image (odd sizes) are dropped.
+#[allow(clippy::too_many_arguments)] // the band's parts and where it goes
 fn transform_output(
+    kernels: Kernels,
     tile: Tile,
     m: &[f32],
     band: &Band,
@@ -905,8 +929,14 @@ fn transform_output(
     assert!(m.len() >= tile.positions() * band.rows * band.tile_cols * cout);
     assert!(bias.is_none_or(|b| b.len() == cout) && out_band.len().is_multiple_of(w * cout));
     match tile {
-        Tile::F2 => dispatch!(transform_output_with(m, band, bias, cout, w, out_band)),
-        Tile::F4 => dispatch!(transform_output4_with(m, band, bias, cout, w, out_band)),
+        Tile::F2 => dispatch!(
+            kernels,
+            transform_output_with(m, band, bias, cout, w, out_band)
+        ),
+        Tile::F4 => dispatch!(
+            kernels,
+            transform_output4_with(m, band, bias, cout, w, out_band)
+        ),
     }
 }
 

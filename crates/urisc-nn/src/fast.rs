@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use urisc_cpu::{Act, Mode};
+use urisc_cpu::{Act, Kernels, Mode};
 use urisc_model::{BatchShape, InputGradient, ModelError, SegmentationModel};
 
 use crate::descriptor::ModelDescriptor;
@@ -15,18 +15,35 @@ use crate::segmenter::context_radius;
 pub struct FastSegmenter {
     net: urisc_cpu::Net,
     descriptor: ModelDescriptor,
+    /// The kernel path and 3×3 algorithm every pass runs on.
+    kernels: Kernels,
 }
 
 impl FastSegmenter {
-    /// Wraps a `urisc-cpu` network (same architecture as `descriptor.model`).
+    /// Wraps a `urisc-cpu` network (same architecture as `descriptor.model`), on
+    /// [`Kernels::default`] (what `URISC_KERNELS` and `URISC_CONV` choose).
     pub fn from_cpu_net(net: urisc_cpu::Net, descriptor: ModelDescriptor) -> FastSegmenter {
-        FastSegmenter { net, descriptor }
+        FastSegmenter {
+            net,
+            descriptor,
+            kernels: Kernels::default(),
+        }
     }
 
-    /// Loads a model file.
+    /// Loads a model file, on [`Kernels::default`].
     pub fn load(path: &Path) -> Result<FastSegmenter, ModelFileError> {
         let (net, descriptor) = load_model(path)?;
-        Ok(FastSegmenter { net, descriptor })
+        Ok(FastSegmenter::from_cpu_net(net, descriptor))
+    }
+
+    /// The same model on `kernels` (a kernel path and 3×3 algorithm) instead.
+    pub fn with_kernels(self, kernels: Kernels) -> FastSegmenter {
+        FastSegmenter { kernels, ..self }
+    }
+
+    /// The kernels every pass runs on.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// The model file's descriptor (normalisation, tile size, threshold, provenance).
@@ -52,7 +69,7 @@ impl SegmentationModel for FastSegmenter {
     fn logits(&self, input: &[f32], shape: BatchShape) -> Result<Vec<f32>, ModelError> {
         check_batch(self, input, shape, &[])?;
         let x = Act::from_vec(shape.n, shape.height, shape.width, 1, input.to_vec());
-        Ok(self.net.infer(x).data)
+        Ok(self.net.infer_with(self.kernels, x).data)
     }
 
     fn context_radius(&self) -> Option<usize> {
@@ -69,7 +86,7 @@ impl InputGradient for FastSegmenter {
     ) -> Result<Vec<f32>, ModelError> {
         check_batch(self, input, shape, targets)?;
         let x = Act::from_vec(shape.n, shape.height, shape.width, 1, input.to_vec());
-        let (logits, tape) = self.net.forward_recorded(x, Mode::Eval);
+        let (logits, tape) = self.net.forward_recorded_with(self.kernels, x, Mode::Eval);
         let mut seed = Act::zeros(logits.n, logits.h, logits.w, 1);
         let plane = shape.height * shape.width;
         for item in seed.data.chunks_exact_mut(plane) {

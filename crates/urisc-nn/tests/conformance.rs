@@ -1,10 +1,11 @@
 //! Every engine and every kernel path through one conformance suite
-//! (`urisc_model::testing::conformance`), against burn as the reference implementation.
-//! One test function, so that forcing a kernel path (process-wide) cannot race another test.
+//! (`urisc_model::testing::conformance`), against burn as the reference implementation. Each
+//! path is a value the CPU engine is given (`FastSegmenter::with_kernels`): nothing switched
+//! process-wide.
 #![cfg(feature = "burn")]
 
 use burn::prelude::*;
-use urisc_cpu::{available_kernel_paths, set_kernel_path, KernelPath};
+use urisc_cpu::{available_kernel_paths, KernelPath, Kernels};
 use urisc_model::testing::conformance;
 use urisc_nn::burn;
 use urisc_nn::{
@@ -37,17 +38,23 @@ fn every_engine_and_kernel_path_conforms() {
         if !paths.contains(&KernelPath::Avx512) {
             eprintln!("skipped the avx512 kernel path: this CPU does not have it");
         }
-        for kernels in paths {
-            set_kernel_path(kernels).unwrap();
-            let fast = FastSegmenter::from_cpu_net(net.clone(), descriptor.clone());
+        // Each path with the default algorithm (`URISC_CONV`).
+        let algorithm = Kernels::default().algorithm();
+        for kernel_path in paths {
+            let kernels = Kernels::new(kernel_path, algorithm).unwrap();
+            let fast =
+                FastSegmenter::from_cpu_net(net.clone(), descriptor.clone()).with_kernels(kernels);
             conformance(&fast, &reference, 1e-4)
                 .unwrap_or_else(|e| panic!("{architecture:?}, cpu engine, {kernels:?}: {e}"));
-            let loaded = Segmenter::load(&path, Engine::Cpu).unwrap();
+            let loaded = FastSegmenter::load(&path).unwrap().with_kernels(kernels);
             conformance(&loaded, &reference, 1e-4).unwrap_or_else(|e| {
                 panic!("{architecture:?}, cpu engine from a file, {kernels:?}: {e}")
             });
         }
-        set_kernel_path(available_kernel_paths()[0]).unwrap();
+        // The cpu engine as `Segmenter` opens it: on the default kernels.
+        let loaded = Segmenter::load(&path, Engine::Cpu).unwrap();
+        conformance(&loaded, &reference, 1e-4)
+            .unwrap_or_else(|e| panic!("{architecture:?}, cpu engine from a file: {e}"));
         // The burn engine against urisc's portable kernels (and so against itself).
         let loaded = Segmenter::load(&path, Engine::Burn).unwrap();
         conformance(&loaded, &reference, 1e-5)
