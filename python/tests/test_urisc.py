@@ -252,7 +252,7 @@ def test_bad_arrays_raise_value_error(model):
         model.predict(np.zeros((2, 16, 16), np.uint8))
     with pytest.raises(ValueError, match="int64"):
         model.predict(np.zeros((16, 16), np.int64))
-    with pytest.raises(ValueError, match="TTA 3: must be one of 1, 2, 4, 8"):
+    with pytest.raises(ValueError, match="tta 3: must be one of 1, 2, 4, 8"):
         model.predict(np.zeros((16, 16), np.uint8), tta=3)
     with pytest.raises(ValueError, match="is not a multiple of"):
         model.predict(np.zeros((16, 16), np.uint8), tile=100)
@@ -400,3 +400,49 @@ def test_the_type_stubs_match_the_module():
     methods = {n.name for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "Model"
                for n in c.body if isinstance(n, ast.FunctionDef)}
     assert methods == {n for n in dir(urisc.Model) if not n.startswith("_")}
+
+
+def _write_tiff_stack(path, pages):
+    """A minimal uncompressed 8-bit grey multi-page TIFF (little-endian), one strip per page."""
+    import struct
+
+    body = bytearray(b"II*\x00\x00\x00\x00\x00")
+    ifd_offsets = []
+    for page in pages:
+        h, w = page.shape
+        data_at = len(body)
+        body += page.astype(np.uint8).tobytes()
+        if len(body) % 2:
+            body += b"\x00"
+        ifd_offsets.append(len(body))
+        tags = [
+            (256, 3, 1, w), (257, 3, 1, h), (258, 3, 1, 8), (259, 3, 1, 1),
+            (262, 3, 1, 1), (273, 4, 1, data_at), (277, 3, 1, 1), (278, 3, 1, h),
+            (279, 4, 1, h * w),
+        ]
+        body += struct.pack("<H", len(tags))
+        for tag, kind, count, value in tags:
+            body += struct.pack("<HHI", tag, kind, count)
+            body += struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+        body += b"\x00\x00\x00\x00"  # next IFD, patched below
+    struct.pack_into("<I", body, 4, ifd_offsets[0])
+    for this, nxt in zip(ifd_offsets, ifd_offsets[1:]):
+        count = struct.unpack_from("<H", body, this)[0]
+        struct.pack_into("<I", body, this + 2 + 12 * count, nxt)
+    Path(path).write_bytes(bytes(body))
+
+
+def test_stacks_are_read_page_by_page_with_section_names(tmp_path):
+    pages = [np.full((6, 5), v, np.uint8) for v in (10, 20, 30)]
+    stack = tmp_path / "stack.tif"
+    _write_tiff_stack(stack, pages)
+    sections = urisc.read_sections(stack)
+    assert [name for name, _ in sections] == ["stack_z000", "stack_z001", "stack_z002"]
+    for (_, array), page in zip(sections, pages):
+        np.testing.assert_array_equal(array, page)
+    # A stack is never read silently as its first page.
+    with pytest.raises(ValueError, match="a stack of 3 page"):
+        urisc.read_image(stack)
+    # A single image is one section named by its stem.
+    [(name, array)] = urisc.read_sections(SLICE)
+    assert name == Path(SLICE).stem and array.shape == (512, 512)

@@ -13,6 +13,7 @@ pub mod error;
 pub mod hash;
 pub mod human;
 pub mod leaderboard;
+pub mod overlay;
 pub mod plot;
 pub mod report;
 pub mod runner;

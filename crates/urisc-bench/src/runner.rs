@@ -162,7 +162,8 @@ pub enum Event<'a> {
         /// The run.
         id: &'a str,
     },
-    /// A stage of the current run (`"training"`, `"threshold"`, `"predicting"`, `"scoring"`).
+    /// A stage of the current run (`"training"`, `"validation"`, `"cells threshold"`,
+    /// `"predicting"`, `"scoring"`) and how many steps it has.
     Stage(&'a str, usize),
     /// Training progress of the current run.
     Training(&'a Progress),
@@ -510,7 +511,7 @@ fn carry_out(
                 .image
                 .into_u8();
             let overlay = run_dir.join("overlay.png");
-            crate::report::write_overlay(&overlay, &image, &label, &binary, suite.report.crop)?;
+            crate::overlay::write_overlay(&overlay, &image, &label, &binary, suite.report.crop)?;
             record.overlay = Some(format!("runs/{}/overlay.png", run.id));
         }
         pairs.push(Pair {

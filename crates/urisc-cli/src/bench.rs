@@ -60,7 +60,7 @@ pub enum BenchCommand {
 
 #[derive(Args)]
 pub struct BenchRunArgs {
-    /// The suite file (see suites/ and the README's "urisc bench run").
+    /// The suite file (see suites/ and docs/commands/bench.md).
     #[arg(value_name = "SUITE.toml")]
     suite: PathBuf,
     /// Output folder [default: bench-results/SUITE-NAME].

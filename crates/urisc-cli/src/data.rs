@@ -11,7 +11,8 @@ pub enum DataCommand {
     /// Recognise a dataset's layout and print counts, sizes, pixel size, membrane fraction and
     /// every problem found (unmatched names, size mismatches, non-binary labels, bad files).
     Info {
-        /// Dataset folder (U-RISC release, ISBI stacks, images/ + labels/) or a TIFF stack.
+        /// Dataset folder (U-RISC release, ISBI stacks, images/ + labels/, or images only), a Zarr
+        /// store, a TIFF stack (pages named STEM_zNNN, as every command names them) or one image.
         path: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]

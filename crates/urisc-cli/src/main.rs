@@ -62,7 +62,8 @@ enum Command {
     /// Make U-RISC-like test inputs (full-size sections, upsampled datasets) from labelled slices.
     #[command(subcommand)]
     Synth(synth::SynthCommand),
-    /// Benchmarks of this machine (speed and memory).
+    /// Benchmarks: this machine's speed and memory (`bench speed`, …) and method suites with
+    /// leaderboards and a report (`bench run`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Integrated gradients at target pixels: how much context does a pixel need?

@@ -43,7 +43,7 @@ pub enum ProbabilityType {
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// Model file (.safetensors written by `urisc train`) [default: the model embedded in urisc,
+    /// Model file (.safetensors written by `urisc train`, or an ONNX graph) [default: the model embedded in urisc,
     /// models/default/best.safetensors: a width-8 U-Net for ISBI 2012 at 4 nm/pixel].
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
@@ -109,7 +109,7 @@ fn parse_tta(s: &str) -> Result<usize, String> {
     if TTA_CHOICES.contains(&tta) {
         Ok(tta)
     } else {
-        Err(urisc_infer::job::SettingsError::Tta(tta).to_string())
+        Err(urisc_infer::job::SettingsError::Tta(tta).with_flag())
     }
 }
 
@@ -132,7 +132,8 @@ impl PredictArgs {
 /// while still empty.
 fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
     let model = Segmenter::load_or_default(args.model.as_deref(), args.engine)?;
-    let settings = PredictSettings::resolve(&model.descriptor().defaults(), &args.flags())?;
+    let settings = PredictSettings::resolve(&model.descriptor().defaults(), &args.flags())
+        .map_err(|e| anyhow::anyhow!(e.with_flag()))?;
     if args.probability_type == ProbabilityType::F32 && args.probabilities.is_some() {
         anyhow::ensure!(
             args.format != MapFormat::Png,

@@ -84,7 +84,6 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
     Ok((parse(r)?, parse(c)?))
 }
 
-/// The labelled slices of a dataset, with their pixel size.
 /// Named labelled slices.
 type Slices = Vec<(String, LabelledSection)>;
 

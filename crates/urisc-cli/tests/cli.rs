@@ -665,7 +665,7 @@ fn predict_streams_to_tiff_and_ome_zarr_with_tta_and_clean_up() {
         "3",
     ]);
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be one of 1, 2, 4, 8"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--tta 3: must be one of 1, 2, 4, 8"));
     fails_with(
         &urisc(&[
             "predict",
@@ -1324,7 +1324,7 @@ fn predict_resamples_sections_to_the_model_pixel_size() {
             "--scale",
             "0",
         ]),
-        "scale 0: must be between 1/16 and 16",
+        "--scale 0: must be between 1/16 and 16",
     );
 }
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use urisc_infer::{read_region, InferenceOptions, Rect};
+use urisc_infer::{input_region, InferenceOptions, Rect};
 use urisc_io::zarr_store::StoreLayout;
 use urisc_model::SegmentationModel;
 use urisc_nn::{Engine, Segmenter};
@@ -331,7 +331,7 @@ pub fn plan(request: &PlanRequest, model: &Segmenter) -> Result<Manifest, Cluste
                     x0: x * unit,
                     x1: ((x + 1) * unit).min(s.width),
                 };
-                let read = read_region(
+                let read = input_region(
                     model as &dyn SegmentationModel,
                     s.height,
                     s.width,

@@ -71,7 +71,8 @@ impl PlanFlags {
     /// store for an image, a 3-D store for a stack).
     pub fn resolve(&self, model: &Segmenter) -> Result<ResolvedPlan, ClusterError> {
         let d = model.descriptor();
-        let settings = PredictSettings::resolve(&d.defaults(), &self.predict).map_err(fatal)?;
+        let settings = PredictSettings::resolve(&d.defaults(), &self.predict)
+            .map_err(|e| fatal(e.with_flag()))?;
         if self.blocks_per_task == 0 {
             return Err(fatal("--blocks-per-task must be at least 1"));
         }

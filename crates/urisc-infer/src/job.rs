@@ -78,10 +78,10 @@ pub enum SettingsError {
     #[error("batch 0: at least 1 tile per forward pass")]
     Batch,
     /// Test-time augmentation other than 1, 2, 4 or 8 transforms.
-    #[error("TTA {0}: must be one of 1, 2, 4, 8")]
+    #[error("tta {0}: must be one of 1, 2, 4, 8")]
     Tta(usize),
     /// A pixel size that is not a positive number.
-    #[error("pixel size {0}: must be a positive number of nm/pixel")]
+    #[error("pixel-size {0}: must be a positive number of nm/pixel")]
     PixelSize(f64),
     /// A scale that is not a positive number, or outside [`SCALE_RANGE`].
     #[error("scale {0}: must be between 1/16 and 16")]
@@ -98,6 +98,17 @@ pub enum SettingsError {
         /// Their ratio.
         scale: f64,
     },
+}
+
+impl SettingsError {
+    /// The message as a command line says it: the setting named as its flag (`--tile 17 is not
+    /// a multiple of 16`).
+    pub fn with_flag(&self) -> String {
+        match self {
+            SettingsError::PixelSizeRatio { .. } => self.to_string(),
+            _ => format!("--{self}"),
+        }
+    }
 }
 
 /// Everything a prediction run needs besides the model and the sections.

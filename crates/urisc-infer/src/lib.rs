@@ -33,7 +33,7 @@ use urisc_model::{BatchShape, ModelError, SegmentationModel};
 
 pub use blend::{gaussian_window, origins};
 pub use cleanup::clean_up;
-pub use region::{predict_region, read_region, Rect};
+pub use region::{input_region, predict_region, Rect};
 pub use scale::{
     model_scale, predict_image_scaled, predict_stream_scaled, resample_image, scaled_len,
     ResampledRows,

@@ -51,7 +51,7 @@ fn touching(origins: &[usize], tile: usize, a: usize, b: usize) -> Vec<usize> {
 /// The input rectangle `predict_region` reads for `write`: the union of the tiles touching it,
 /// clipped to the section (tiles larger than the section reflect inside it, so they read all
 /// of that axis).
-pub fn read_region(
+pub fn input_region(
     model: &dyn SegmentationModel,
     height: usize,
     width: usize,
@@ -71,7 +71,7 @@ pub fn read_region(
 }
 
 /// Membrane probabilities of `write` (a rectangle of a `height × width` section), reading the
-/// input through `read` (called once, with [`read_region`]'s rectangle). Memory is that of the
+/// input through `read` (called once, with [`input_region`]'s rectangle). Memory is that of the
 /// read rectangle plus one batch of tiles.
 pub fn predict_region(
     model: &dyn SegmentationModel,
@@ -85,7 +85,7 @@ pub fn predict_region(
     let plan = Plan::new(model.size_multiple(), height, width, options);
     let transforms = crate::tta::tta_transforms(options.tta);
     let (th, tw) = (plan.tile_h, plan.tile_w);
-    let area = read_region(model, height, width, options, write);
+    let area = input_region(model, height, width, options, write);
     let input = read(area)?;
     assert_eq!((input.height, input.width), (area.height(), area.width()));
     let lut: Vec<f32> = (0..=255u8).map(|v| model.normalize(v)).collect();
@@ -219,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn the_read_region_covers_the_touching_tiles() {
+    fn the_input_region_covers_the_touching_tiles() {
         let model = LinearFilter::new(1, vec![0.0; 9], 0.0).with_size_multiple(16);
         let options = InferenceOptions {
             tile: 64,
@@ -227,7 +227,7 @@ mod tests {
             ..Default::default()
         };
         // Origins along 200: 0, 48, 96, 136; rows 100..120 meet the tiles at 48 and 96.
-        let r = read_region(
+        let r = input_region(
             &model,
             200,
             200,

@@ -202,21 +202,15 @@ fn array2<'py, T: numpy::Element>(
     Ok(a.into_pyarray(py))
 }
 
-/// Reads the first page of a PNG, TIFF or JPEG (or plane 0 of a Zarr store) as a 2-D numpy
-/// array in its stored sample type: uint8, uint16 or float32. Colour with unequal channels is
-/// converted to grey with luma weights (with a warning), as everywhere in urisc.
-#[pyfunction]
-fn read_image<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
-    let decoded = py
-        .detach(|| urisc_io::read_image(&path))
-        .map_err(|e| io_error(&e))?;
+fn grey_to_array<'py>(
+    py: Python<'py>,
+    what: &str,
+    decoded: urisc_io::Decoded,
+) -> PyResult<Bound<'py, PyAny>> {
     if decoded.colour_converted {
         warn(
             py,
-            &format!(
-                "{}: colour with unequal channels; converted to grey with luma weights",
-                path.display()
-            ),
+            &format!("{what}: colour with unequal channels; converted to grey with luma weights"),
         )?;
     }
     Ok(match decoded.image {
@@ -224,6 +218,47 @@ fn read_image<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>
         GreyImage::U16(i) => array2(py, i)?.into_any(),
         GreyImage::F32(i) => array2(py, i)?.into_any(),
     })
+}
+
+/// Reads a PNG, TIFF or JPEG image (or a 2-D Zarr store) as a 2-D numpy array in its stored
+/// sample type: uint8, uint16 or float32. Colour with unequal channels is converted to grey
+/// with luma weights (with a warning), as everywhere in urisc. A stack (multi-page TIFF, 3-D
+/// Zarr) is refused rather than read as its first page: `read_sections` reads it page by page.
+#[pyfunction]
+fn read_image<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+    let sections = py
+        .detach(|| urisc_io::sections::sections_of(&path))
+        .map_err(|e| io_error(&e))?;
+    if sections.len() != 1 || sections[0].is_plane() {
+        return Err(value_error(format!(
+            "{}: a stack of {} page(s); read it with urisc.read_sections",
+            path.display(),
+            sections.len()
+        )));
+    }
+    let decoded = py.detach(|| sections[0].read()).map_err(|e| io_error(&e))?;
+    grey_to_array(py, &path.display().to_string(), decoded)
+}
+
+/// Reads every section of an image, a stack or a folder as `(name, array)` pairs, by the rule
+/// every urisc command uses: a single image is one section named by its stem; each page of a
+/// multi-page TIFF and each plane of a 3-D Zarr is a section named `STEM_zNNN`; a folder gives
+/// its images in name order.
+#[pyfunction]
+fn read_sections<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
+    let sections = py
+        .detach(|| urisc_io::sections::sections(std::slice::from_ref(&path)))
+        .map_err(|e| io_error(&e))?;
+    let mut out = Vec::with_capacity(sections.len());
+    for section in sections {
+        let decoded = py.detach(|| section.read()).map_err(|e| io_error(&e))?;
+        let array = grey_to_array(py, &section.describe(), decoded)?;
+        out.push((section.name, array));
+    }
+    Ok(out)
 }
 
 /// Writes a 2-D array as an 8-bit grey PNG (atomically), with the pixel size in its pHYs chunk
@@ -707,6 +742,7 @@ fn urisc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(load_model, m)?)?;
     m.add_function(wrap_pyfunction!(read_image, m)?)?;
+    m.add_function(wrap_pyfunction!(read_sections, m)?)?;
     m.add_function(wrap_pyfunction!(write_png, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(attribute, m)?)?;
