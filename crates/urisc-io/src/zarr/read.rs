@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::codec::Decoded;
-use crate::error::{IoError, IoErrorKind};
-use crate::image::{GreyImage, Image};
-use crate::stream::RowSource;
+use crate::sample::{
+    count_out_of_range, Decoded, GreyImage, Image, IoError, IoErrorKind, RowSource,
+};
+use crate::zarr::store::marks_membrane_probability;
 
 /// Sample types of the arrays urisc reads; `float64` is narrowed to `float32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,7 +334,7 @@ impl ZarrArray {
                 }
                 let mut array =
                     ZarrArray::open_array(&array_dir, array_meta_file, array_meta, Some(ms))?;
-                array.membrane_probability |= crate::zarr_store::marks_membrane_probability(&meta);
+                array.membrane_probability |= marks_membrane_probability(&meta);
                 Ok(array)
             }
             _ => Err(corrupt(&meta_file, "node_type is neither array nor group")),
@@ -430,7 +430,7 @@ impl ZarrArray {
         }
         let pipeline = Pipeline::parse(&meta["codecs"], ndim, f)?;
         let pixel_size_nm = multiscale.and_then(|ms| pixel_size(ms, ndim));
-        let membrane_probability = crate::zarr_store::marks_membrane_probability(&meta);
+        let membrane_probability = marks_membrane_probability(&meta);
         Ok(ZarrArray {
             dir: dir.to_path_buf(),
             shape: full_shape[squeeze..].to_vec(),
@@ -678,13 +678,6 @@ impl ZarrArray {
                 coords[d] = first[d];
             }
         }
-    }
-}
-
-fn count_out_of_range(image: &GreyImage) -> usize {
-    match image {
-        GreyImage::F32(i) => i.data.iter().filter(|v| !(0.0..=1.0).contains(*v)).count(),
-        _ => 0,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Chunk-addressed OME-Zarr writing, for block-parallel jobs (`urisc plan` / `run-block`):
+//! Chunk-addressed OME-Zarr writing (also public as `urisc_io::zarr_store`), for block-parallel jobs (`urisc plan` / `run-block`):
 //! the store's metadata is written once by the planner, then each job writes whole storage
 //! units (a chunk, or a shard of chunks) independently, each atomically (temporary name, then
 //! rename), so concurrent jobs never share a file and a killed job leaves no partial chunk.
@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{IoError, IoErrorKind};
-use crate::stream::StreamSample;
+use crate::atomic::write_atomically;
+use crate::sample::{Image, IoError, IoErrorKind, StreamSample};
 
 /// The geometry of an output array.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,7 +206,7 @@ fn create_store(
     let array = layout.root.join("0");
     std::fs::create_dir_all(&array).map_err(|e| io_error(&array, e))?;
     let write = |path: PathBuf, v: serde_json::Value| {
-        crate::write_atomically(&path, true, |f| {
+        write_atomically(&path, true, |f| {
             f.write_all(&serde_json::to_vec_pretty(&v).expect("JSON"))
         })
     };
@@ -236,13 +236,28 @@ pub fn write_unit<T: StreamSample>(
     ux: usize,
     data: &[T],
 ) -> Result<(), IoError> {
-    let (unit, c) = (layout.unit(), layout.chunk);
+    let mut bytes = Vec::with_capacity(std::mem::size_of_val(data));
+    T::extend_le(data, &mut bytes);
+    write_unit_bytes(layout, plane, uy, ux, &bytes, std::mem::size_of::<T>())
+}
+
+/// [`write_unit`] of samples already as little-endian bytes, `bytes_per_sample` each (the
+/// fill value 0 pads edge chunks).
+pub(crate) fn write_unit_bytes(
+    layout: &StoreLayout,
+    plane: usize,
+    uy: usize,
+    ux: usize,
+    data: &[u8],
+    bytes_per_sample: usize,
+) -> Result<(), IoError> {
+    let (unit, c, b) = (layout.unit(), layout.chunk, bytes_per_sample);
     let (y0, x0) = (uy * unit, ux * unit);
     let rows = unit.min(layout.height - y0);
     let cols = unit.min(layout.width - x0);
     assert_eq!(
         data.len(),
-        rows * cols,
+        rows * cols * b,
         "a unit's data is its clipped rectangle"
     );
     let path = layout.unit_path(plane, uy, ux);
@@ -252,14 +267,13 @@ pub fn write_unit<T: StreamSample>(
         if r0 >= rows || c0 >= cols {
             return Ok(None);
         }
-        let mut chunk = vec![T::default(); c * c];
+        let mut chunk = vec![0u8; c * c * b];
         let n = c.min(cols - c0);
         for r in 0..c.min(rows - r0) {
-            chunk[r * c..r * c + n].copy_from_slice(&data[(r0 + r) * cols + c0..][..n]);
+            chunk[r * c * b..(r * c + n) * b]
+                .copy_from_slice(&data[((r0 + r) * cols + c0) * b..][..n * b]);
         }
-        let mut bytes = Vec::with_capacity(c * c * std::mem::size_of::<T>());
-        T::extend_le(&chunk, &mut bytes);
-        gzip(&bytes).map(Some)
+        gzip(&chunk).map(Some)
     };
     let file = if layout.shard == 1 {
         encode_chunk(0, 0)
@@ -287,14 +301,14 @@ pub fn write_unit<T: StreamSample>(
     };
     let dir = path.parent().expect("unit files sit in folders");
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    crate::write_atomically(&path, true, |f| f.write_all(&file))
+    write_atomically(&path, true, |f| f.write_all(&file))
 }
 
 /// Writes a whole 2-D image as an OME-Zarr image group at `root` (chunks of `chunk²`).
 fn write_whole<T: StreamSample>(
     root: &Path,
     name: &str,
-    image: &crate::Image<T>,
+    image: &Image<T>,
     chunk: usize,
     pixel_size_nm: Option<f64>,
     overwrite: bool,
@@ -331,9 +345,9 @@ fn write_whole<T: StreamSample>(
 /// appears complete or not at all; an existing store is replaced only with `overwrite`.
 pub fn write_labelled_image(
     root: &Path,
-    image: &crate::Image<u8>,
+    image: &Image<u8>,
     label_name: &str,
-    labels: &crate::Image<u32>,
+    labels: &Image<u32>,
     colour: impl Fn(u32) -> [u8; 3],
     pixel_size_nm: Option<f64>,
     overwrite: bool,
@@ -360,7 +374,7 @@ pub fn write_labelled_image(
     let label_root = labels_root.join(label_name);
     write_whole(&label_root, label_name, labels, CHUNK, pixel_size_nm, true)?;
     let write = |path: PathBuf, v: serde_json::Value| {
-        crate::write_atomically(&path, true, |f| {
+        write_atomically(&path, true, |f| {
             f.write_all(&serde_json::to_vec_pretty(&v).expect("JSON"))
         })
     };
