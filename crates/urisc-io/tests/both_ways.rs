@@ -96,7 +96,9 @@ fn a_png_with_a_bad_checksum_is_refused_both_ways() {
             "grey16.png",
             png::ColorType::Grayscale,
             png::BitDepth::Sixteen,
-            grey.iter().flat_map(|&v| (v as u16 * 256 + 3).to_be_bytes()).collect(),
+            grey.iter()
+                .flat_map(|&v| (v as u16 * 256 + 3).to_be_bytes())
+                .collect(),
         ),
     ];
     for (name, colour, depth, data) in cases {
@@ -126,7 +128,13 @@ fn a_float_tiff_with_nan_or_infinity_is_refused_both_ways() {
         values[100 * w + 4] = bad;
         values[140 * w] = bad;
         let path = dir.path().join(name);
-        write_tiff(&path, &GreyImage::F32(Image::new(h, w, values)), None, false).unwrap();
+        write_tiff(
+            &path,
+            &GreyImage::F32(Image::new(h, w, values)),
+            None,
+            false,
+        )
+        .unwrap();
         let e = refused_both_ways(&path);
         assert_eq!(e.kind, IoErrorKind::Invalid, "{name}");
         assert!(
@@ -142,8 +150,8 @@ fn a_nan_zarr_plane_is_refused_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nan.ome.zarr");
     let (h, w) = (5, 7);
-    let mut writer = RowWriter::<f32>::create(&path, StreamFormat::OmeZarr, h, w, None, false)
-        .expect("writer");
+    let mut writer =
+        RowWriter::<f32>::create(&path, StreamFormat::OmeZarr, h, w, None, false).expect("writer");
     for r in 0..h {
         let mut row = vec![0.5f32; w];
         if r == 3 {
@@ -243,10 +251,76 @@ fn good_files_stream_like_whole_decoding() {
     // A multi-strip 16-bit and float TIFF with values past the ends of the ranges.
     let tiff16 = dir.path().join("t16.tif");
     let values: Vec<u16> = (0..200 * 5).map(|i| (i * 331 % 65536) as u16).collect();
-    write_tiff(&tiff16, &GreyImage::U16(Image::new(200, 5, values)), None, false).unwrap();
+    write_tiff(
+        &tiff16,
+        &GreyImage::U16(Image::new(200, 5, values)),
+        None,
+        false,
+    )
+    .unwrap();
     same_pixels_both_ways(&tiff16);
     let tiff_f = dir.path().join("tf.tif");
     let values: Vec<f32> = (0..200 * 5).map(|i| i as f32 / 500.0 - 0.5).collect();
-    write_tiff(&tiff_f, &GreyImage::F32(Image::new(200, 5, values)), None, false).unwrap();
+    write_tiff(
+        &tiff_f,
+        &GreyImage::F32(Image::new(200, 5, values)),
+        None,
+        false,
+    )
+    .unwrap();
     same_pixels_both_ways(&tiff_f);
+}
+
+/// Grey WhiteIsZero TIFF samples (0 is white), which both readers invert before anything else.
+struct WhiteIsZero<T>(std::marker::PhantomData<T>);
+
+impl tiff::encoder::colortype::ColorType for WhiteIsZero<f32> {
+    type Inner = f32;
+    const TIFF_VALUE: tiff::tags::PhotometricInterpretation =
+        tiff::tags::PhotometricInterpretation::WhiteIsZero;
+    const BITS_PER_SAMPLE: &'static [u16] = &[32];
+    const SAMPLE_FORMAT: &'static [tiff::tags::SampleFormat] = &[tiff::tags::SampleFormat::IEEEFP];
+    fn horizontal_predict(_: &[f32], _: &mut Vec<f32>) {
+        unreachable!("no predictor")
+    }
+}
+
+impl tiff::encoder::colortype::ColorType for WhiteIsZero<u16> {
+    type Inner = u16;
+    const TIFF_VALUE: tiff::tags::PhotometricInterpretation =
+        tiff::tags::PhotometricInterpretation::WhiteIsZero;
+    const BITS_PER_SAMPLE: &'static [u16] = &[16];
+    const SAMPLE_FORMAT: &'static [tiff::tags::SampleFormat] = &[tiff::tags::SampleFormat::Uint];
+    fn horizontal_predict(_: &[u16], _: &mut Vec<u16>) {
+        unreachable!("no predictor")
+    }
+}
+
+#[test]
+fn white_is_zero_tiffs_stream_like_whole_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, w) = (130, 4);
+    // 0.5 inverts to 0.5: 128 either way (inverting after rounding gave 255 − 128 = 127).
+    let floats: Vec<f32> = (0..h * w)
+        .map(|i| [0.5, 0.0, 1.0, 0.25, 1.5, -0.5][i % 6])
+        .collect();
+    let path = dir.path().join("wiz_f32.tif");
+    let mut enc = tiff::encoder::TiffEncoder::new(std::fs::File::create(&path).unwrap()).unwrap();
+    let mut image = enc
+        .new_image::<WhiteIsZero<f32>>(w as u32, h as u32)
+        .unwrap();
+    image.rows_per_strip(64).unwrap();
+    image.write_data(&floats).unwrap();
+    same_pixels_both_ways(&path);
+    assert_eq!(read_image(&path).unwrap().image.into_u8().data[0], 128);
+
+    let wide: Vec<u16> = (0..h * w).map(|i| (i * 997 % 65536) as u16).collect();
+    let path = dir.path().join("wiz_u16.tif");
+    let mut enc = tiff::encoder::TiffEncoder::new(std::fs::File::create(&path).unwrap()).unwrap();
+    let mut image = enc
+        .new_image::<WhiteIsZero<u16>>(w as u32, h as u32)
+        .unwrap();
+    image.rows_per_strip(64).unwrap();
+    image.write_data(&wide).unwrap();
+    same_pixels_both_ways(&path);
 }
