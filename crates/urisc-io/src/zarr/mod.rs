@@ -4,7 +4,8 @@
 //! - Output: a Zarr v3 group with OME-Zarr 0.5 metadata holding one 2-D array `0` in
 //!   gzip-compressed chunks, written band by band behind [`crate::RowWriter`] (the encoder is
 //!   here); [`store`] (also `urisc_io::zarr_store`) writes such stores chunk by chunk for
-//!   block-parallel jobs, with the same metadata and chunk bytes.
+//!   block-parallel jobs, with the same metadata (`meta`) and chunk bytes, and reads their
+//!   storage units back through the reader below.
 //! - Input (`read`): [`ZarrArray`] reads 2-D and 3-D arrays (an OME-Zarr group's full resolution, or an
 //!   array folder) by regions, [`ZarrRows`] streams one plane by rows. Data types uint8, uint16,
 //!   float32, float64; regular chunk grids with `default` or `v2` chunk keys; codecs `bytes`,
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::format::{Head, ImageFormat, RowSpec, Staged};
 use crate::sample::{expect_rows, Decoded, IoError, IoErrorKind, RowSource};
 
+mod meta;
 mod read;
 pub mod store;
 
@@ -101,7 +103,7 @@ impl ImageFormat for Zarr {
 /// The [`crate::RowWriter`] thread's OME-Zarr encoder: bands of [`ZARR_CHUNK`] rows in, one
 /// chunk file per [`ZARR_CHUNK`] columns of each band out, into the staging folder `root`;
 /// `membrane_probability` marks the image (float samples only, see
-/// [`store::mark_membrane_probability`]).
+/// [`meta::mark_membrane_probability`]).
 fn encode_rows(
     root: &Path,
     spec: &RowSpec,
@@ -112,7 +114,7 @@ fn encode_rows(
     let array = root.join("0");
     std::fs::create_dir_all(&array).map_err(io)?;
     // The same metadata as the block writer's (`store`), so both outputs are one format.
-    let mut group = store::group_metadata("membrane", false, spec.pixel_size_nm);
+    let mut group = meta::group_metadata("membrane", false, spec.pixel_size_nm);
     let layout = store::StoreLayout {
         root: root.to_path_buf(),
         planes: None,
@@ -122,15 +124,15 @@ fn encode_rows(
         shard: 1,
         data_type: spec.sample.to_string(),
     };
-    let mut meta = layout.array_metadata();
+    let mut array_meta = layout.array_metadata();
     if spec.membrane_probability && spec.sample == "float32" {
-        store::mark_membrane_probability(&mut group, &mut meta);
+        meta::mark_membrane_probability(&mut group, &mut array_meta);
     }
     let write_json = |path: PathBuf, v: &serde_json::Value| {
         std::fs::write(path, serde_json::to_vec_pretty(v).expect("JSON")).map_err(io)
     };
     write_json(root.join("zarr.json"), &group)?;
-    write_json(array.join("zarr.json"), &meta)?;
+    write_json(array.join("zarr.json"), &array_meta)?;
     let mut received = 0;
     for (chunk_row, band) in bands.enumerate() {
         received += band.len() / b;
