@@ -5,7 +5,7 @@
 //!   one grey buffer per page.
 //! - [`write_png`] / [`write_tiff`] write atomically: a temporary file in the same folder,
 //!   renamed over the final name only when complete.
-//! - [`open_rows`] / [`RowWriter`] stream images by rows (PNG, strip TIFF, OME-Zarr), so
+//! - [`open_rows`] / [`RowWriter`] stream images by rows (PNG, TIFF, OME-Zarr), so
 //!   sections are processed in memory that does not grow with their area.
 //! - [`ZarrArray`] / [`ZarrRows`] read Zarr v3 / OME-Zarr arrays (2-D or z stacks) by regions
 //!   or rows; the readers above take a Zarr store folder as well.

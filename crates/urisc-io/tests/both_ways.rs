@@ -324,3 +324,89 @@ fn white_is_zero_tiffs_stream_like_whole_decoding() {
     image.write_data(&wide).unwrap();
     same_pixels_both_ways(&path);
 }
+
+/// A little-endian, uncompressed, tiled grey TIFF of `samples` (`h × w`, `bits` 8 or 16), in
+/// tiles of `tile × tile` (edge tiles padded, as TIFF stores them).
+fn tiled_tiff(path: &Path, (h, w): (usize, usize), tile: usize, bits: u16, samples: &[u16]) {
+    let bytes_per = bits as usize / 8;
+    let (across, down) = (w.div_ceil(tile), h.div_ceil(tile));
+    let mut data = Vec::new();
+    let mut offsets = Vec::new();
+    for ty in 0..down {
+        for tx in 0..across {
+            offsets.push(8 + data.len() as u32);
+            for r in 0..tile {
+                for c in 0..tile {
+                    let (y, x) = (ty * tile + r, tx * tile + c);
+                    let v = if y < h && x < w {
+                        samples[y * w + x]
+                    } else {
+                        0
+                    };
+                    data.extend_from_slice(&v.to_le_bytes()[..bytes_per]);
+                }
+            }
+        }
+    }
+    let tile_bytes = (tile * tile * bytes_per) as u32;
+    let n = offsets.len() as u32;
+    // IFD after the data, then the two arrays it points to.
+    let ifd_at = 8 + data.len() as u32;
+    let entries: [(u16, u16, u32, u32); 9] = [
+        (256, 4, 1, w as u32),                        // ImageWidth
+        (257, 4, 1, h as u32),                        // ImageLength
+        (258, 3, 1, bits as u32),                     // BitsPerSample
+        (259, 3, 1, 1),                               // Compression: none
+        (262, 3, 1, 1),                               // BlackIsZero
+        (322, 3, 1, tile as u32),                     // TileWidth
+        (323, 3, 1, tile as u32),                     // TileLength
+        (324, 4, n, ifd_at + 2 + 9 * 12 + 4),         // TileOffsets
+        (325, 4, n, ifd_at + 2 + 9 * 12 + 4 + 4 * n), // TileByteCounts
+    ];
+    let mut out = b"II*\0".to_vec();
+    out.extend_from_slice(&ifd_at.to_le_bytes());
+    out.extend_from_slice(&data);
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        if kind == 3 && count == 1 {
+            out.extend_from_slice(&(value as u16).to_le_bytes());
+            out.extend_from_slice(&[0, 0]);
+        } else {
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    offsets
+        .iter()
+        .for_each(|o| out.extend_from_slice(&o.to_le_bytes()));
+    (0..n).for_each(|_| out.extend_from_slice(&tile_bytes.to_le_bytes()));
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn tiled_tiffs_stream_by_rows_of_tiles_like_whole_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, w) = (37, 40);
+    let values: Vec<u16> = gradient(h, w).iter().map(|&v| v as u16).collect();
+    let path = dir.path().join("tiled8.tif");
+    tiled_tiff(&path, (h, w), 16, 8, &values);
+    let whole = read_image(&path).unwrap().image;
+    assert_eq!(
+        whole,
+        GreyImage::U8(Image::new(h, w, gradient(h, w))),
+        "pixels as written"
+    );
+    same_pixels_both_ways(&path);
+
+    let wide: Vec<u16> = (0..h * w).map(|i| (i * 1013 % 65536) as u16).collect();
+    let path = dir.path().join("tiled16.tif");
+    tiled_tiff(&path, (h, w), 16, 16, &wide);
+    assert_eq!(
+        read_image(&path).unwrap().image,
+        GreyImage::U16(Image::new(h, w, wide))
+    );
+    same_pixels_both_ways(&path);
+}
