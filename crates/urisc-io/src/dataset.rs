@@ -9,16 +9,20 @@
 //! - **Generic pairs**: `images/` + `labels/` (also `image/`+`label/`, `imgs/`+`labels/`)
 //!   matched by file stem; ISBI PNG folders are this layout.
 //! - **Images only**: a folder of images with no labels.
+//!
+//! Files are chosen by extension ([`crate::is_image_path`]) and read by content: every read
+//! here goes through the format registry ([`crate::read_page`], [`crate::probe`]), which picks
+//! the format from the file's first bytes or a folder's layout, like every other entry point.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::codec::{probe, read_page};
-use crate::detect::is_image_path;
 use crate::encoding::label_is_membrane;
-use crate::error::{IoError, IoErrorKind};
+use crate::registry::{detect, image_stem, is_image_path, probe, read_page, Format};
+use crate::sample::{IoError, IoErrorKind};
+use crate::zarr::ZarrArray;
 
 /// U-RISC's pixel size (nm/pixel).
 pub const URISC_PIXEL_SIZE_NM: f64 = 2.18;
@@ -64,7 +68,7 @@ pub struct ImageRef {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Sample {
     /// The sample's name: the file stem, the path under `imgs/` without extension (U-RISC), or
-    /// `STEM_zNNN` for a page of a stack (the section rule of [`crate::sections`]).
+    /// `STEM_zNNN` for a page of a stack (the rule of [`crate::sections`]).
     pub name: String,
     /// The split folder (`Track1/train`), if the layout has splits.
     pub split: Option<String>,
@@ -151,7 +155,7 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
     if root.is_file() {
         return discover_stack_file(root);
     }
-    if root.join("zarr.json").is_file() {
+    if Format::of_folder(root) == Some(Format::Zarr) {
         return discover_zarr(root);
     }
     if root.join("imgs").is_dir() && root.join("label").is_dir() {
@@ -159,8 +163,7 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
     }
     if let Some(volume) = images_in(root).into_iter().find(|p| {
         let s = stem(p).to_ascii_lowercase();
-        s.contains("volume")
-            && crate::detect::Format::from_path(p) == Some(crate::detect::Format::Tiff)
+        s.contains("volume") && Format::from_path(p) == Some(Format::Tiff)
     }) {
         return discover_stack_file(&volume);
     }
@@ -202,16 +205,8 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
 
 /// A Zarr store: its planes as images without labels (page = z plane), named `STEM_zNNN`.
 fn discover_zarr(root: &Path) -> Result<Dataset, IoError> {
-    let array = crate::zarr::ZarrArray::open(root)?;
-    let name = root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let base = name
-        .strip_suffix(".ome.zarr")
-        .or_else(|| name.strip_suffix(".zarr"))
-        .unwrap_or(&name)
-        .to_string();
+    let array = ZarrArray::open(root)?;
+    let base = image_stem(root);
     Ok(Dataset {
         root: root.to_path_buf(),
         layout: Layout::ImagesOnly,
@@ -626,8 +621,8 @@ pub struct FileInfo {
 
 /// Decodes one image file completely (so a damaged one is an error naming it) and describes it.
 pub fn inspect_file(path: &Path) -> Result<FileInfo, IoError> {
-    let format = crate::detect::detect_format(path)?;
-    let d = crate::codec::read_image(path)?;
+    let format = detect(path)?;
+    let d = format.reader().read_page(path, 0)?;
     let bits_per_sample = d.image.bit_depth();
     let (height, width) = (d.image.height(), d.image.width());
     let grey = d.image.into_u8();

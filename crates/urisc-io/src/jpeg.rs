@@ -1,5 +1,6 @@
 //! JPEG input (baseline and progressive, 8-bit grey or colour) through `zune-jpeg`, the decoder
-//! the `tiff` crate already uses for JPEG-compressed TIFFs. urisc does not write JPEG.
+//! the `tiff` crate already uses for JPEG-compressed TIFFs: the [`ImageFormat`] implementation.
+//! urisc does not write JPEG.
 //!
 //! Colour follows the rule of the other formats ([`collapse_row`]): pixels whose channels are
 //! equal are grey already, others become luma and set `colour_converted`. JPEG has no pages: it
@@ -8,6 +9,11 @@
 //!
 //! The pixel size is not read (`pixel_size_nm` is `None`): `zune-jpeg` does not expose the JFIF
 //! density, which is usually a nominal 72 dpi or a bare aspect ratio anyway.
+//!
+//! `zune-jpeg` has no row-by-row interface, so a streamed read decodes the whole image (to grey)
+//! through the same [`read`] and serves its rows from memory (the trait's default
+//! [`ImageFormat::open_rows`]): one byte per pixel held, as for any file decoded whole (colour
+//! JPEGs pass through three while decoding).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -19,10 +25,40 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
-use crate::codec::{collapse_row, Decoded};
-use crate::error::{IoError, IoErrorKind};
-use crate::image::{GreyImage, Image};
-use crate::stream::MemoryRows;
+use crate::format::{only_page, Head, ImageFormat};
+use crate::sample::{collapse_row, Decoded, GreyImage, Image, IoError, IoErrorKind};
+
+/// JPEG in the format registry.
+pub(crate) struct Jpeg;
+
+impl ImageFormat for Jpeg {
+    fn name(&self) -> &'static str {
+        "JPEG"
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["jpg", "jpeg"]
+    }
+
+    /// The SOI marker followed by the first segment's marker prefix.
+    fn detect(&self, head: &Head) -> bool {
+        matches!(head, Head::File(magic) if magic.len() >= 3 && magic[..3] == [0xFF, 0xD8, 0xFF])
+    }
+
+    fn probe(&self, path: &Path) -> Result<(usize, usize, usize), IoError> {
+        let (h, w) = header_size(path)?;
+        Ok((1, h, w))
+    }
+
+    fn page_size(&self, path: &Path, _page: usize) -> Result<(usize, usize), IoError> {
+        header_size(path)
+    }
+
+    fn read_page(&self, path: &Path, page: usize) -> Result<Decoded, IoError> {
+        only_page(path, page, self.name())?;
+        read(path)
+    }
+}
 
 /// Strict decoding (damaged data is an error) and no size limit below JPEG's own 65535².
 fn options() -> DecoderOptions {
@@ -81,14 +117,14 @@ fn open(path: &Path) -> Result<JpegDecoder<BufReader<File>>, IoError> {
 }
 
 /// The size (rows, columns) from the frame header, without decoding pixels.
-pub(crate) fn header_size(path: &Path) -> Result<(usize, usize), IoError> {
+fn header_size(path: &Path) -> Result<(usize, usize), IoError> {
     let dec = open(path)?;
     let (w, h) = dec.dimensions().expect("headers decoded");
     Ok((h, w))
 }
 
 /// Decodes the image as grey.
-pub(crate) fn read(path: &Path) -> Result<Decoded, IoError> {
+fn read(path: &Path) -> Result<Decoded, IoError> {
     let mut dec = open(path)?;
     let (width, height) = dec.dimensions().expect("headers decoded");
     let channels = match dec.input_colorspace().expect("headers decoded") {
@@ -142,11 +178,4 @@ pub(crate) fn read(path: &Path) -> Result<Decoded, IoError> {
         out_of_range: 0,
         membrane_probability: false,
     })
-}
-
-/// Rows of a JPEG. `zune-jpeg` has no row-by-row interface, so the whole image is decoded (to
-/// grey) first and its rows are served from memory ([`MemoryRows`]): one byte per pixel held,
-/// as for any file decoded whole (colour JPEGs pass through three while decoding).
-pub(crate) fn open_rows(path: &Path) -> Result<MemoryRows, IoError> {
-    Ok(MemoryRows::decoded(read(path)?))
 }

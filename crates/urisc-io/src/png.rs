@@ -1,27 +1,104 @@
-//! PNG: whole-image reading and writing, a row-streaming reader and the streamed encoder
-//! behind [`crate::RowWriter`].
+//! PNG: the [`ImageFormat`] implementation (detection, whole-image and streamed reads through
+//! one decoder, the streamed encoder behind [`crate::RowWriter`]) and [`write_png`] /
+//! [`write_png_rgb`].
 //!
 //! Decoding converts colour to grey row by row, so a 9959 × 9958 section costs one grey
-//! buffer, never an extra full-size RGB copy. Inside this module `::png` is the `png` crate.
+//! buffer, never an extra full-size RGB copy. Whole reads and row reads go through the same
+//! [`PngPage`]: the same decoder settings, the same colour rule and the same check of the end
+//! of the image data (its checksums) after the last row. Inside this module `::png` is the
+//! `png` crate.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::codec::{collapse_row, collapse_row_u8, Decoded};
-use crate::error::{IoError, IoErrorKind};
-use crate::image::{GreyImage, Image};
-use crate::stream::{as_u8, expect_rows, RowSource, StreamSample};
-use crate::write_atomically;
+use crate::atomic::write_atomically;
+use crate::format::{only_page, Head, ImageFormat, RowSpec, Staged};
+use crate::sample::{
+    collapse_row, expect_rows, u16_to_u8, Decoded, GreyImage, Image, IoError, IoErrorKind,
+    MemoryRows, RowSource,
+};
 
-pub(crate) fn png_pixel_size(info: &::png::Info) -> Option<f64> {
+/// The PNG signature, a file's first 8 bytes.
+const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+
+/// PNG in the format registry.
+pub(crate) struct Png;
+
+impl ImageFormat for Png {
+    fn name(&self) -> &'static str {
+        "PNG"
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["png"]
+    }
+
+    fn detect(&self, head: &Head) -> bool {
+        matches!(head, Head::File(magic) if magic.len() >= 8 && magic[..8] == SIGNATURE)
+    }
+
+    fn probe(&self, path: &Path) -> Result<(usize, usize, usize), IoError> {
+        let (h, w) = header_size(path)?;
+        Ok((1, h, w))
+    }
+
+    fn page_size(&self, path: &Path, _page: usize) -> Result<(usize, usize), IoError> {
+        header_size(path)
+    }
+
+    fn read_page(&self, path: &Path, page: usize) -> Result<Decoded, IoError> {
+        only_page(path, page, self.name())?;
+        PngPage::open(path)?.read_whole()
+    }
+
+    /// Non-interlaced PNGs (any bit depth, grey or colour) are decoded as they are read;
+    /// interlaced ones, whose rows arrive in passes, are decoded whole first.
+    fn open_rows(&self, path: &Path, page: usize) -> Result<Box<dyn RowSource>, IoError> {
+        only_page(path, page, self.name())?;
+        let png = PngPage::open(path)?;
+        if png.interlaced {
+            return Ok(Box::new(MemoryRows::decoded(png.read_whole()?)));
+        }
+        Ok(Box::new(PngRows {
+            wide: Vec::new(),
+            png,
+        }))
+    }
+
+    fn band_rows(&self) -> usize {
+        16
+    }
+
+    fn check_sample(&self, sample: &str) -> Result<(), &'static str> {
+        if sample == "uint8" {
+            Ok(())
+        } else {
+            Err("PNG holds 8-bit values only (use TIFF or OME-Zarr for float)")
+        }
+    }
+
+    fn encode_rows(
+        &self,
+        out: Staged,
+        spec: &RowSpec,
+        bands: &mut dyn Iterator<Item = Vec<u8>>,
+    ) -> Result<(), String> {
+        let Staged::File(file) = out else {
+            return Err("a PNG is written to a file".into());
+        };
+        encode_rows(file, spec.height, spec.width, spec.pixel_size_nm, bands)
+    }
+}
+
+fn png_pixel_size(info: &::png::Info) -> Option<f64> {
     info.pixel_dims.and_then(|d| match d.unit {
         ::png::Unit::Meter if d.xppu > 0 => Some(1e9 / d.xppu as f64),
         _ => None,
     })
 }
 
-pub(crate) fn png_error(path: &Path, e: ::png::DecodingError) -> IoError {
+fn png_error(path: &Path, e: ::png::DecodingError) -> IoError {
     match e {
         ::png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             IoError::new(
@@ -35,96 +112,214 @@ pub(crate) fn png_error(path: &Path, e: ::png::DecodingError) -> IoError {
 }
 
 /// The size (rows, columns) from the header, without decoding pixels.
-pub(crate) fn header_size(path: &Path) -> Result<(usize, usize), IoError> {
+fn header_size(path: &Path) -> Result<(usize, usize), IoError> {
     let file = File::open(path).map_err(|e| IoError::open(path, e))?;
     let mut dec = ::png::Decoder::new(BufReader::new(file));
     let info = dec.read_header_info().map_err(|e| png_error(path, e))?;
     Ok((info.height as usize, info.width as usize))
 }
 
-/// Decodes the (only) image of a PNG as grey.
-pub(crate) fn read(path: &Path) -> Result<Decoded, IoError> {
-    let file = File::open(path).map_err(|e| IoError::open(path, e))?;
-    let mut dec =
-        ::png::Decoder::new_with_limits(BufReader::new(file), ::png::Limits { bytes: usize::MAX });
-    dec.set_transformations(::png::Transformations::EXPAND);
-    let mut reader = dec.read_info().map_err(|e| png_error(path, e))?;
-    let (height, width) = (reader.info().height as usize, reader.info().width as usize);
-    let pixel_size_nm = png_pixel_size(reader.info());
-    let interlaced = reader.info().interlaced;
-    let (colour, depth) = reader.output_color_type();
-    let channels = colour.samples();
-    let sixteen = depth == ::png::BitDepth::Sixteen;
-    let mut converted = false;
+/// A PNG opened for decoding, the one decoder behind whole-image and row reads: colour
+/// expanded to 8 or 16 bits per sample, no size limit.
+struct PngPage {
+    path: PathBuf,
+    reader: ::png::Reader<BufReader<File>>,
+    height: usize,
+    width: usize,
+    /// Samples per pixel as decoded (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA).
+    channels: usize,
+    /// 16 bits per sample (big-endian in decoded rows), else 8.
+    sixteen: bool,
+    interlaced: bool,
+    pixel_size_nm: Option<f64>,
+    /// Rows decoded so far (non-interlaced reading).
+    rows_read: usize,
+    /// One decoded row before its conversion to grey.
+    scratch: Vec<u8>,
+    /// Colour with unequal channels was converted with luma weights.
+    converted: bool,
+}
 
-    if channels == 1 && !sixteen {
-        // Already 8-bit grey: decode straight into the final buffer.
-        let mut data = vec![0u8; height * width];
-        reader
-            .next_frame(&mut data)
-            .map_err(|e| png_error(path, e))?;
-        return Ok(Decoded {
-            image: GreyImage::U8(Image::new(height, width, data)),
-            colour_converted: false,
-            pixel_size_nm,
-            out_of_range: 0,
-            membrane_probability: false,
-        });
+impl PngPage {
+    fn open(path: &Path) -> Result<PngPage, IoError> {
+        let file = File::open(path).map_err(|e| IoError::open(path, e))?;
+        let mut dec = ::png::Decoder::new_with_limits(
+            BufReader::new(file),
+            ::png::Limits { bytes: usize::MAX },
+        );
+        dec.set_transformations(::png::Transformations::EXPAND);
+        let reader = dec.read_info().map_err(|e| png_error(path, e))?;
+        let (colour, depth) = reader.output_color_type();
+        Ok(PngPage {
+            path: path.to_path_buf(),
+            height: reader.info().height as usize,
+            width: reader.info().width as usize,
+            channels: colour.samples(),
+            sixteen: depth == ::png::BitDepth::Sixteen,
+            interlaced: reader.info().interlaced,
+            pixel_size_nm: png_pixel_size(reader.info()),
+            rows_read: 0,
+            scratch: Vec::new(),
+            converted: false,
+            reader,
+        })
     }
 
-    let mut grey: Vec<u16> = Vec::with_capacity(height * width);
-    let mut push = |v: u16| grey.push(v);
-    let mut convert = |bytes: &[u8], converted: &mut bool| {
-        if sixteen {
+    /// Rows decode straight to 8-bit grey, with nothing to convert.
+    fn plain(&self) -> bool {
+        self.channels == 1 && !self.sixteen
+    }
+
+    /// Decodes the next row of a non-interlaced PNG into `buf` as decoded (the output line,
+    /// `width · channels` samples). After the last row the rest of the image data is read, so
+    /// its checksums and the end of its compressed stream are checked by every reader.
+    fn next_raw_row(&mut self, buf: &mut [u8]) -> Result<(), IoError> {
+        let path = &self.path;
+        let missing = || IoError::new(path, IoErrorKind::Corrupt, "truncated PNG (missing rows)");
+        if self.rows_read == self.height {
+            return Err(missing());
+        }
+        self.reader
+            .read_row(buf)
+            .map_err(|e| png_error(path, e))?
+            .ok_or_else(missing)?;
+        self.rows_read += 1;
+        if self.rows_read == self.height {
+            // No row is left: asking for one reads the rest of the image data.
+            self.reader.next_row().map_err(|e| png_error(path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Decodes the next row and hands its grey values to `put` (colour collapsed by the shared
+    /// rule, 16-bit values kept).
+    fn next_grey_row(&mut self, put: &mut impl FnMut(u16)) -> Result<(), IoError> {
+        let mut raw = std::mem::take(&mut self.scratch);
+        raw.resize(
+            self.width * self.channels * if self.sixteen { 2 } else { 1 },
+            0,
+        );
+        let result = self.next_raw_row(&mut raw);
+        if result.is_ok() {
+            self.collapse(&raw, put);
+        }
+        self.scratch = raw;
+        result
+    }
+
+    /// Collapses decoded rows (one or more, packed) to grey.
+    fn collapse(&mut self, bytes: &[u8], put: &mut impl FnMut(u16)) {
+        if self.sixteen {
             let samples: Vec<u16> = bytes
                 .chunks_exact(2)
                 .map(|b| u16::from_be_bytes([b[0], b[1]]))
                 .collect();
-            collapse_row(&samples, channels, &mut push, converted);
+            collapse_row(&samples, self.channels, put, &mut self.converted);
         } else {
-            collapse_row(bytes, channels, &mut push, converted);
-        }
-    };
-    if interlaced {
-        // Interlaced rows arrive in passes; decode the frame whole (rare for EM data).
-        let size = reader.output_buffer_size().unwrap_or(0);
-        let mut buf = vec![0u8; size];
-        reader
-            .next_frame(&mut buf)
-            .map_err(|e| png_error(path, e))?;
-        convert(&buf, &mut converted);
-    } else {
-        while let Some(row) = reader.next_row().map_err(|e| png_error(path, e))? {
-            convert(row.data(), &mut converted);
+            collapse_row(bytes, self.channels, put, &mut self.converted);
         }
     }
-    if grey.len() != height * width {
-        return Err(IoError::new(
-            path,
-            IoErrorKind::Corrupt,
-            "truncated PNG (missing rows)",
-        ));
+
+    /// Decodes the (only) image whole, as grey.
+    fn read_whole(mut self) -> Result<Decoded, IoError> {
+        let (height, width) = (self.height, self.width);
+        let image = if self.plain() {
+            // Already 8-bit grey: decode straight into the final buffer.
+            let mut data = vec![0u8; height * width];
+            if self.interlaced {
+                self.reader
+                    .next_frame(&mut data)
+                    .map_err(|e| png_error(&self.path, e))?;
+            } else {
+                for row in data.chunks_exact_mut(width.max(1)) {
+                    self.next_raw_row(row)?;
+                }
+            }
+            GreyImage::U8(Image::new(height, width, data))
+        } else {
+            let mut grey: Vec<u16> = Vec::with_capacity(height * width);
+            if self.interlaced {
+                // Interlaced rows arrive in passes; decode the frame whole (rare for EM data).
+                let size = self.reader.output_buffer_size().unwrap_or(0);
+                let mut buf = vec![0u8; size];
+                self.reader
+                    .next_frame(&mut buf)
+                    .map_err(|e| png_error(&self.path, e))?;
+                self.collapse(&buf, &mut |v| grey.push(v));
+            } else {
+                for _ in 0..height {
+                    self.next_grey_row(&mut |v| grey.push(v))?;
+                }
+            }
+            if grey.len() != height * width {
+                return Err(IoError::new(
+                    &self.path,
+                    IoErrorKind::Corrupt,
+                    "truncated PNG (missing rows)",
+                ));
+            }
+            if self.sixteen {
+                GreyImage::U16(Image::new(height, width, grey))
+            } else {
+                GreyImage::U8(Image::new(
+                    height,
+                    width,
+                    grey.into_iter().map(|v| v as u8).collect(),
+                ))
+            }
+        };
+        Ok(Decoded {
+            image,
+            colour_converted: self.converted,
+            pixel_size_nm: self.pixel_size_nm,
+            out_of_range: 0,
+            membrane_probability: false,
+        })
     }
-    let image = if sixteen {
-        GreyImage::U16(Image::new(height, width, grey))
-    } else {
-        GreyImage::U8(Image::new(
-            height,
-            width,
-            grey.into_iter().map(|v| v as u8).collect(),
-        ))
-    };
-    Ok(Decoded {
-        image,
-        colour_converted: converted,
-        pixel_size_nm,
-        out_of_range: 0,
-        membrane_probability: false,
-    })
+}
+
+/// A non-interlaced PNG read row by row, as 8-bit grey (16-bit values by the rule of
+/// [`GreyImage::into_u8`]).
+struct PngRows {
+    png: PngPage,
+    /// One grey row of a 16-bit PNG before it is narrowed.
+    wide: Vec<u16>,
+}
+
+impl RowSource for PngRows {
+    fn height(&self) -> usize {
+        self.png.height
+    }
+    fn width(&self) -> usize {
+        self.png.width
+    }
+    fn pixel_size_nm(&self) -> Option<f64> {
+        self.png.pixel_size_nm
+    }
+    fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
+        if self.png.plain() {
+            return self.png.next_raw_row(row);
+        }
+        if self.png.sixteen {
+            let wide = &mut self.wide;
+            wide.clear();
+            self.png.next_grey_row(&mut |v| wide.push(v))?;
+            for (out, &v) in row.iter_mut().zip(wide.iter()) {
+                *out = u16_to_u8(v);
+            }
+        } else {
+            let mut i = 0;
+            self.png.next_grey_row(&mut |v| {
+                row[i] = v as u8;
+                i += 1;
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// An 8-bit grey PNG encoder with fast compression and the pixel size in pHYs.
-pub(crate) fn grey_png_encoder<W: Write>(
+fn grey_png_encoder<W: Write>(
     out: W,
     height: usize,
     width: usize,
@@ -198,76 +393,13 @@ pub fn write_png_rgb(
     })
 }
 
-/// A non-interlaced 8-bit PNG decoded row by row.
-pub(crate) struct PngRows {
-    path: PathBuf,
-    reader: ::png::Reader<BufReader<File>>,
-    channels: usize,
-    height: usize,
-    width: usize,
-    pixel_size_nm: Option<f64>,
-}
-
-impl PngRows {
-    /// `None` when the PNG is not one this reader streams (interlaced, or not 8-bit). The
-    /// caller has detected the file as PNG by its content.
-    pub(crate) fn open(path: &Path) -> Result<Option<PngRows>, IoError> {
-        let file = File::open(path).map_err(|e| IoError::open(path, e))?;
-        let mut dec = ::png::Decoder::new_with_limits(
-            BufReader::new(file),
-            ::png::Limits { bytes: usize::MAX },
-        );
-        dec.set_transformations(::png::Transformations::EXPAND);
-        let reader = dec.read_info().map_err(|e| png_error(path, e))?;
-        let (colour, depth) = reader.output_color_type();
-        if reader.info().interlaced || depth != ::png::BitDepth::Eight {
-            return Ok(None);
-        }
-        Ok(Some(PngRows {
-            path: path.to_path_buf(),
-            channels: colour.samples(),
-            height: reader.info().height as usize,
-            width: reader.info().width as usize,
-            pixel_size_nm: png_pixel_size(reader.info()),
-            reader,
-        }))
-    }
-}
-
-impl RowSource for PngRows {
-    fn height(&self) -> usize {
-        self.height
-    }
-    fn width(&self) -> usize {
-        self.width
-    }
-    fn pixel_size_nm(&self) -> Option<f64> {
-        self.pixel_size_nm
-    }
-    fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
-        let decoded = self
-            .reader
-            .next_row()
-            .map_err(|e| png_error(&self.path, e))?
-            .ok_or_else(|| {
-                IoError::new(
-                    &self.path,
-                    IoErrorKind::Corrupt,
-                    "truncated PNG (missing rows)",
-                )
-            })?;
-        collapse_row_u8(decoded.data(), self.channels, row);
-        Ok(())
-    }
-}
-
 /// The [`crate::RowWriter`] thread's PNG encoder: bands of rows in, one PNG out.
-pub(crate) fn encode_rows<T: StreamSample>(
+fn encode_rows(
     file: File,
     height: usize,
     width: usize,
     pixel_size_nm: Option<f64>,
-    bands: impl Iterator<Item = Vec<T>>,
+    bands: &mut dyn Iterator<Item = Vec<u8>>,
 ) -> Result<(), String> {
     let mut stream = grey_png_encoder(BufWriter::new(file), height, width, pixel_size_nm)
         .write_header()
@@ -276,7 +408,7 @@ pub(crate) fn encode_rows<T: StreamSample>(
     let mut received = 0;
     for band in bands {
         received += band.len();
-        stream.write_all(&as_u8(band)).map_err(|e| e.to_string())?;
+        stream.write_all(&band).map_err(|e| e.to_string())?;
     }
     expect_rows(received, height, width)?;
     stream.finish().map_err(|e| e.to_string())

@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoError, IoErrorKind};
+use crate::sample::{IoError, IoErrorKind};
 use crate::{image_stem, is_image_input, page_size, probe, read_page, zarr_store};
 use crate::{open_rows, Decoded, MemoryRows, RowSource, ZarrArray, ZarrRows};
 

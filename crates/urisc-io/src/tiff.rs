@@ -1,9 +1,14 @@
-//! TIFF: whole-image reading (stacks, BigTIFF, strips or tiles, 8/16-bit, float, grey or RGB)
-//! and writing, a strip-streaming reader and the streamed strip encoder behind
-//! [`crate::RowWriter`].
+//! TIFF: the [`ImageFormat`] implementation (detection, stacks, BigTIFF, strips or tiles,
+//! 8/16-bit, float, grey or RGB; whole-page and streamed reads through one decoder; the
+//! streamed strip encoder behind [`crate::RowWriter`]) and [`write_tiff`],
+//! [`write_tiff_stack`], [`write_label_tiff`].
 //!
-//! Decoding converts colour to grey chunk by chunk, so a 9959 × 9958 section costs one grey
-//! buffer, never an extra full-size RGB copy. Inside this module `::tiff` is the `tiff` crate.
+//! A page is decoded band by band (a band is one strip, or one row of tiles) by [`TiffPage`],
+//! whether it is read whole or by rows: the same checks of colour type, layout and sample
+//! format, the same colour → grey rule, the same refusal of NaN and infinite float pixels, the
+//! same WhiteIsZero inversion before any conversion to 8 bits. Decoding converts colour to grey
+//! chunk by chunk, so a 9959 × 9958 section costs one grey buffer, never an extra full-size RGB
+//! copy. Inside this module `::tiff` is the `tiff` crate.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, Write};
@@ -13,45 +18,84 @@ use ::tiff::decoder::{ChunkType, Decoder as TiffDecoder, DecodingResult, Limits}
 use ::tiff::encoder::{colortype, Compression, DeflateLevel, Rational, TiffEncoder, TiffKind};
 use ::tiff::tags::{ResolutionUnit, Tag};
 
-use crate::codec::{collapse_row, collapse_row_u8, Decoded};
-use crate::encoding::unit_to_u8;
-use crate::error::{IoError, IoErrorKind};
-use crate::image::{GreyImage, Image};
-use crate::stream::{as_u8, expect_rows, RowSource, StreamSample};
-use crate::write_atomically;
+use crate::atomic::write_atomically;
+use crate::format::{Head, ImageFormat, RowSpec, Staged};
+use crate::sample::{
+    collapse_row, count_out_of_range, expect_rows, Decoded, GreyImage, Image, IoError, IoErrorKind,
+    RowSource,
+};
 
-/// Decodes the first page.
-pub(crate) fn read_first(path: &Path) -> Result<Decoded, IoError> {
-    let mut dec = open_tiff(path)?;
-    read_tiff_page(path, &mut dec, 0)
-}
+/// TIFF in the format registry.
+pub(crate) struct Tiff;
 
-/// Decodes every page.
-pub(crate) fn read_all(path: &Path) -> Result<Vec<Decoded>, IoError> {
-    let mut dec = open_tiff(path)?;
-    let mut pages = vec![read_tiff_page(path, &mut dec, 0)?];
-    while dec.more_images() {
-        dec.next_image().map_err(|e| tiff_error(path, e))?;
-        pages.push(read_tiff_page(path, &mut dec, pages.len())?);
+impl ImageFormat for Tiff {
+    fn name(&self) -> &'static str {
+        "TIFF"
     }
-    Ok(pages)
-}
 
-/// Decodes page `page` (0-based).
-pub(crate) fn read_page(path: &Path, page: usize) -> Result<Decoded, IoError> {
-    let mut dec = open_tiff(path)?;
-    dec.seek_to_image(page).map_err(|_| {
-        IoError::new(
-            path,
-            IoErrorKind::Invalid,
-            format!("the stack has no page {page}"),
-        )
-    })?;
-    read_tiff_page(path, &mut dec, page)
+    fn extensions(&self) -> &'static [&'static str] {
+        &["tif", "tiff"]
+    }
+
+    /// The byte-order mark `II` or `MM` (BigTIFF too).
+    fn detect(&self, head: &Head) -> bool {
+        matches!(head, Head::File(magic) if magic.len() >= 4 && (&magic[..2] == b"II" || &magic[..2] == b"MM"))
+    }
+
+    fn probe(&self, path: &Path) -> Result<(usize, usize, usize), IoError> {
+        probe(path)
+    }
+
+    fn page_size(&self, path: &Path, page: usize) -> Result<(usize, usize), IoError> {
+        page_size(path, page)
+    }
+
+    fn read_page(&self, path: &Path, page: usize) -> Result<Decoded, IoError> {
+        TiffPage::open(path, page)?.read_whole()
+    }
+
+    fn read_stack(&self, path: &Path) -> Result<Vec<Decoded>, IoError> {
+        let mut tiff = TiffPage::new(path, open_tiff(path)?, 0)?;
+        let mut pages = vec![tiff.read_whole()?];
+        let mut dec = tiff.dec;
+        while dec.more_images() {
+            dec.next_image().map_err(|e| tiff_error(path, e))?;
+            tiff = TiffPage::new(path, dec, pages.len())?;
+            pages.push(tiff.read_whole()?);
+            dec = tiff.dec;
+        }
+        Ok(pages)
+    }
+
+    /// Every TIFF is streamed band by band (a strip, or a row of tiles), in memory
+    /// proportional to one band.
+    fn open_rows(&self, path: &Path, page: usize) -> Result<Box<dyn RowSource>, IoError> {
+        Ok(Box::new(TiffRows::new(TiffPage::open(path, page)?)?))
+    }
+
+    fn read_labels(&self, path: &Path) -> Result<Option<Image<u32>>, IoError> {
+        read_u32_labels(path)
+    }
+
+    fn band_rows(&self) -> usize {
+        64
+    }
+
+    fn encode_rows(
+        &self,
+        out: Staged,
+        spec: &RowSpec,
+        bands: &mut dyn Iterator<Item = Vec<u8>>,
+    ) -> Result<(), String> {
+        let Staged::File(file) = out else {
+            return Err("a TIFF is written to a file".into());
+        };
+        encode_strips(file, spec, bands)
+    }
 }
 
 /// Number of pages and the size (rows, columns) of the first, without decoding pixels.
-pub(crate) fn probe(path: &Path) -> Result<(usize, usize, usize), IoError> {
+fn probe(path: &Path) -> Result<(usize, usize, usize), IoError> {
     let mut dec = open_tiff(path)?;
     let (w, h) = dec.dimensions().map_err(|e| tiff_error(path, e))?;
     let mut pages = 1;
@@ -63,7 +107,7 @@ pub(crate) fn probe(path: &Path) -> Result<(usize, usize, usize), IoError> {
 }
 
 /// The size (rows, columns) of page `page` from its header, without decoding pixels.
-pub(crate) fn page_size(path: &Path, page: usize) -> Result<(usize, usize), IoError> {
+fn page_size(path: &Path, page: usize) -> Result<(usize, usize), IoError> {
     let mut dec = open_tiff(path)?;
     for k in 0..page {
         if !dec.more_images() {
@@ -79,7 +123,7 @@ pub(crate) fn page_size(path: &Path, page: usize) -> Result<(usize, usize), IoEr
     Ok((h as usize, w as usize))
 }
 
-pub(crate) fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
+fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
     let file = File::open(path).map_err(|e| IoError::open(path, e))?;
     TiffDecoder::new(BufReader::new(file))
         .map(|d| d.with_limits(Limits::unlimited()))
@@ -99,7 +143,7 @@ fn marks_membrane_probability(description: &str) -> bool {
 }
 
 /// Pixel size in nm from TIFF resolution tags (also ImageJ's `unit=` description).
-pub(crate) fn tiff_pixel_size<R: std::io::Read + Seek>(dec: &mut TiffDecoder<R>) -> Option<f64> {
+fn tiff_pixel_size<R: std::io::Read + Seek>(dec: &mut TiffDecoder<R>) -> Option<f64> {
     let xres = match dec.find_tag(Tag::XResolution).ok()?? {
         ::tiff::decoder::ifd::Value::Rational(n, d) if n > 0 && d > 0 => n as f64 / d as f64,
         _ => return None,
@@ -126,171 +170,399 @@ pub(crate) fn tiff_pixel_size<R: std::io::Read + Seek>(dec: &mut TiffDecoder<R>)
     }
 }
 
-fn read_tiff_page<R: std::io::Read + Seek>(
-    path: &Path,
-    dec: &mut TiffDecoder<R>,
+/// The sample type of a page's decoded chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stored {
+    U8,
+    U16,
+    /// 32- or 64-bit float (narrowed to 32).
+    Float,
+}
+
+/// One page of a TIFF opened for decoding, the one decoder behind whole-page and row reads.
+/// Opening checks the colour type and layout; [`TiffPage::decode_band`] decodes one band
+/// (a strip, or a row of tiles) to grey in the stored sample type.
+struct TiffPage {
+    path: PathBuf,
     page: usize,
-) -> Result<Decoded, IoError> {
-    let err = |e| tiff_error(path, e);
-    let (w, h) = dec.dimensions().map_err(err)?;
-    let (width, height) = (w as usize, h as usize);
-    let colour = dec.colortype().map_err(err)?;
-    let channels = match colour {
-        ::tiff::ColorType::Gray(_) => 1,
-        ::tiff::ColorType::GrayA(_) => 2,
-        ::tiff::ColorType::RGB(_) => 3,
-        ::tiff::ColorType::RGBA(_) => 4,
-        other => {
+    dec: TiffDecoder<BufReader<File>>,
+    width: usize,
+    height: usize,
+    colour: ::tiff::ColorType,
+    channels: usize,
+    white_is_zero: bool,
+    pixel_size_nm: Option<f64>,
+    /// The ImageDescription holds [`PROBABILITY_DESCRIPTION`].
+    marked: bool,
+    chunk_type: ChunkType,
+    chunk_w: usize,
+    chunk_h: usize,
+    chunks: u32,
+    tiles_across: usize,
+    /// The sample type of the chunks, from the first one decoded.
+    stored: Option<Stored>,
+    /// Colour with unequal channels was converted with luma weights.
+    converted: bool,
+}
+
+impl TiffPage {
+    /// Opens page `page` (0-based) of the file.
+    fn open(path: &Path, page: usize) -> Result<TiffPage, IoError> {
+        let mut dec = open_tiff(path)?;
+        if page > 0 {
+            dec.seek_to_image(page).map_err(|_| {
+                IoError::new(
+                    path,
+                    IoErrorKind::Invalid,
+                    format!("the stack has no page {page}"),
+                )
+            })?;
+        }
+        TiffPage::new(path, dec, page)
+    }
+
+    /// The page `dec` stands at, page number `page`.
+    fn new(
+        path: &Path,
+        mut dec: TiffDecoder<BufReader<File>>,
+        page: usize,
+    ) -> Result<TiffPage, IoError> {
+        let err = |e| tiff_error(path, e);
+        let (w, h) = dec.dimensions().map_err(err)?;
+        let (width, height) = (w as usize, h as usize);
+        let colour = dec.colortype().map_err(err)?;
+        let channels = match colour {
+            ::tiff::ColorType::Gray(_) => 1,
+            ::tiff::ColorType::GrayA(_) => 2,
+            ::tiff::ColorType::RGB(_) => 3,
+            ::tiff::ColorType::RGBA(_) => 4,
+            other => {
+                return Err(IoError::new(
+                    path,
+                    IoErrorKind::Unsupported,
+                    format!("page {page}: colour type {other:?} is not grey or RGB"),
+                ))
+            }
+        };
+        let planar = dec
+            .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+            .ok()
+            .flatten()
+            == Some(2);
+        if planar && channels > 1 {
             return Err(IoError::new(
                 path,
                 IoErrorKind::Unsupported,
-                format!("page {page}: colour type {other:?} is not grey or RGB"),
-            ))
+                format!("page {page}: planar (separate-plane) colour TIFF"),
+            ));
         }
-    };
-    let planar = dec
-        .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
-        .ok()
-        .flatten()
-        == Some(2);
-    if planar && channels > 1 {
-        return Err(IoError::new(
-            path,
-            IoErrorKind::Unsupported,
-            format!("page {page}: planar (separate-plane) colour TIFF"),
-        ));
+        let white_is_zero = dec
+            .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
+            .ok()
+            .flatten()
+            == Some(0);
+        let pixel_size_nm = tiff_pixel_size(&mut dec);
+        let marked = dec
+            .get_tag_ascii_string(Tag::ImageDescription)
+            .is_ok_and(|d| marks_membrane_probability(&d));
+        let (chunk_w, chunk_h) = dec.chunk_dimensions();
+        let (chunk_w, chunk_h) = (chunk_w as usize, chunk_h as usize);
+        let chunk_type = dec.get_chunk_type();
+        let chunks = match chunk_type {
+            ChunkType::Strip => dec.strip_count().map_err(err)?,
+            ChunkType::Tile => dec.tile_count().map_err(err)?,
+        };
+        Ok(TiffPage {
+            path: path.to_path_buf(),
+            page,
+            dec,
+            width,
+            height,
+            colour,
+            channels,
+            white_is_zero,
+            pixel_size_nm,
+            marked,
+            chunk_type,
+            chunk_w,
+            chunk_h,
+            chunks,
+            tiles_across: width.div_ceil(chunk_w.max(1)),
+            stored: None,
+            converted: false,
+        })
     }
-    let white_is_zero = dec
-        .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
-        .ok()
-        .flatten()
-        == Some(0);
-    let pixel_size_nm = tiff_pixel_size(dec);
-    let marked = dec
-        .get_tag_ascii_string(Tag::ImageDescription)
-        .is_ok_and(|d| marks_membrane_probability(&d));
 
-    let (chunk_w, chunk_h) = dec.chunk_dimensions();
-    let (chunk_w, chunk_h) = (chunk_w as usize, chunk_h as usize);
-    let chunk_type = dec.get_chunk_type();
-    let chunks = match chunk_type {
-        ChunkType::Strip => dec.strip_count().map_err(err)?,
-        ChunkType::Tile => dec.tile_count().map_err(err)?,
-    };
-    let tiles_across = width.div_ceil(chunk_w.max(1));
+    /// Number of bands: strips, or rows of tiles.
+    fn bands(&self) -> usize {
+        match self.chunk_type {
+            ChunkType::Strip => self.chunks as usize,
+            ChunkType::Tile => (self.chunks as usize).div_ceil(self.tiles_across.max(1)),
+        }
+    }
 
-    let mut out: Option<GreyImage> = None;
-    let mut converted = false;
-    for chunk in 0..chunks {
-        let (cw, ch) = dec.chunk_data_dimensions(chunk);
-        let (cw, ch) = (cw as usize, ch as usize);
-        let (row0, col0) = match chunk_type {
-            ChunkType::Strip => (chunk as usize * chunk_h, 0),
+    /// The image rows of band `band` (clipped to the image).
+    fn band_rows(&self, band: usize) -> std::ops::Range<usize> {
+        let start = (band * self.chunk_h).min(self.height);
+        start..(start + self.chunk_h).min(self.height)
+    }
+
+    /// Decodes band `band` to grey into `out`, an image of `width` columns whose row 0 is image
+    /// row `first_row`, allocated `out_rows` rows high in the stored sample type when it is
+    /// `None`. Refuses sample formats other than 8/16-bit or float, chunks that disagree on
+    /// theirs, and floating-point colour.
+    fn decode_band(
+        &mut self,
+        band: usize,
+        out: &mut Option<GreyImage>,
+        out_rows: usize,
+        first_row: usize,
+    ) -> Result<(), IoError> {
+        let (path, page, width, height) = (&self.path, self.page, self.width, self.height);
+        let err = |e| tiff_error(path, e);
+        let chunks = match self.chunk_type {
+            ChunkType::Strip => band as u32..band as u32 + 1,
             ChunkType::Tile => {
-                let c = chunk as usize;
-                ((c / tiles_across) * chunk_h, (c % tiles_across) * chunk_w)
+                let across = self.tiles_across as u32;
+                band as u32 * across..((band as u32 + 1) * across).min(self.chunks)
             }
         };
-        let data = dec.read_chunk(chunk).map_err(err)?;
-        if out.is_none() {
-            out = Some(match &data {
-                DecodingResult::U8(_) => GreyImage::U8(Image::filled(height, width, 0)),
-                DecodingResult::U16(_) => GreyImage::U16(Image::filled(height, width, 0)),
-                DecodingResult::F32(_) | DecodingResult::F64(_) => {
-                    GreyImage::F32(Image::filled(height, width, 0.0))
+        for chunk in chunks {
+            let (cw, ch) = self.dec.chunk_data_dimensions(chunk);
+            let (cw, ch) = (cw as usize, ch as usize);
+            let (row0, col0) = match self.chunk_type {
+                ChunkType::Strip => (chunk as usize * self.chunk_h, 0),
+                ChunkType::Tile => {
+                    let c = chunk as usize;
+                    (
+                        (c / self.tiles_across) * self.chunk_h,
+                        (c % self.tiles_across) * self.chunk_w,
+                    )
                 }
+            };
+            let data = self.dec.read_chunk(chunk).map_err(err)?;
+            let stored = match &data {
+                DecodingResult::U8(_) => Some(Stored::U8),
+                DecodingResult::U16(_) => Some(Stored::U16),
+                DecodingResult::F32(_) | DecodingResult::F64(_) => Some(Stored::Float),
+                _ => None,
+            };
+            match (self.stored, stored) {
+                (None, None) => {
+                    return Err(IoError::new(
+                        path,
+                        IoErrorKind::Unsupported,
+                        format!(
+                            "page {page}: sample format {:?} (use 8/16-bit or float)",
+                            self.colour
+                        ),
+                    ))
+                }
+                (None, Some(s)) => self.stored = Some(s),
+                (Some(a), Some(b)) if a == b => {}
                 _ => {
                     return Err(IoError::new(
                         path,
-                        IoErrorKind::Unsupported,
-                        format!("page {page}: sample format {colour:?} (use 8/16-bit or float)"),
+                        IoErrorKind::Corrupt,
+                        format!("page {page}: chunks disagree on sample format"),
                     ))
                 }
+            }
+            let target = out.get_or_insert_with(|| match self.stored {
+                Some(Stored::U8) => GreyImage::U8(Image::filled(out_rows, width, 0)),
+                Some(Stored::U16) => GreyImage::U16(Image::filled(out_rows, width, 0)),
+                _ => GreyImage::F32(Image::filled(out_rows, width, 0.0)),
             });
-        }
-        let target = out.as_mut().expect("allocated above");
-        let rows = ch.min(height.saturating_sub(row0));
-        match (target, data) {
-            (GreyImage::U8(img), DecodingResult::U8(buf)) => paste_chunk(
-                &buf,
-                channels,
-                cw,
-                rows,
-                &mut img.data[row0 * width + col0..],
-                width,
-                &mut converted,
-            ),
-            (GreyImage::U16(img), DecodingResult::U16(buf)) => paste_chunk(
-                &buf,
-                channels,
-                cw,
-                rows,
-                &mut img.data[row0 * width + col0..],
-                width,
-                &mut converted,
-            ),
-            (GreyImage::F32(img), data @ (DecodingResult::F32(_) | DecodingResult::F64(_))) => {
-                if channels != 1 {
-                    return Err(IoError::new(
-                        path,
-                        IoErrorKind::Unsupported,
-                        format!("page {page}: floating-point colour TIFF"),
-                    ));
+            let rows = ch.min(height.saturating_sub(row0));
+            let at = (row0 - first_row) * width + col0;
+            match (target, data) {
+                (GreyImage::U8(img), DecodingResult::U8(buf)) => paste_chunk(
+                    &buf,
+                    self.channels,
+                    cw,
+                    rows,
+                    &mut img.data[at..],
+                    width,
+                    &mut self.converted,
+                ),
+                (GreyImage::U16(img), DecodingResult::U16(buf)) => paste_chunk(
+                    &buf,
+                    self.channels,
+                    cw,
+                    rows,
+                    &mut img.data[at..],
+                    width,
+                    &mut self.converted,
+                ),
+                (GreyImage::F32(img), data @ (DecodingResult::F32(_) | DecodingResult::F64(_))) => {
+                    if self.channels != 1 {
+                        return Err(IoError::new(
+                            path,
+                            IoErrorKind::Unsupported,
+                            format!("page {page}: floating-point colour TIFF"),
+                        ));
+                    }
+                    let values: Vec<f32> = match data {
+                        DecodingResult::F32(v) => v,
+                        DecodingResult::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+                        _ => unreachable!(),
+                    };
+                    for r in 0..rows.min(values.len() / cw.max(1)) {
+                        let dst = &mut img.data[at + r * width..][..cw];
+                        dst.copy_from_slice(&values[r * cw..(r + 1) * cw]);
+                    }
                 }
-                let values: Vec<f32> = match data {
-                    DecodingResult::F32(v) => v,
-                    DecodingResult::F64(v) => v.into_iter().map(|x| x as f32).collect(),
-                    _ => unreachable!(),
-                };
-                for r in 0..rows.min(values.len() / cw.max(1)) {
-                    let dst = &mut img.data[(row0 + r) * width + col0..][..cw];
-                    dst.copy_from_slice(&values[r * cw..(r + 1) * cw]);
-                }
-            }
-            _ => {
-                return Err(IoError::new(
-                    path,
-                    IoErrorKind::Corrupt,
-                    format!("page {page}: chunks disagree on sample format"),
-                ))
+                _ => unreachable!("the target has the page's sample type"),
             }
         }
+        Ok(())
     }
-    let mut image = out.ok_or_else(|| {
+
+    /// Refuses NaN and infinite pixels: when band `band` (rows `rows` of `image`) holds some,
+    /// the remaining bands are decoded to count them all, so the message is the same whether
+    /// the page is read whole or by rows.
+    fn check_finite(
+        &mut self,
+        band: usize,
+        image: &GreyImage,
+        rows: std::ops::Range<usize>,
+    ) -> Result<(), IoError> {
+        let GreyImage::F32(i) = image else {
+            return Ok(());
+        };
+        let non_finite = |data: &[f32]| data.iter().filter(|v| !v.is_finite()).count();
+        let mut count = non_finite(&i.data[rows.start * i.width..rows.end * i.width]);
+        if count == 0 {
+            return Ok(());
+        }
+        for later in band + 1..self.bands() {
+            let rows = self.band_rows(later);
+            let mut scratch = None;
+            self.decode_band(later, &mut scratch, rows.len(), rows.start)?;
+            if let Some(GreyImage::F32(s)) = &scratch {
+                count += non_finite(&s.data);
+            }
+        }
+        Err(IoError::new(
+            &self.path,
+            IoErrorKind::Invalid,
+            format!(
+                "page {}: {count} non-finite (NaN or infinite) pixel value(s) of {}",
+                self.page,
+                self.height * self.width
+            ),
+        ))
+    }
+
+    fn no_data(&self) -> IoError {
         IoError::new(
-            path,
+            &self.path,
             IoErrorKind::Corrupt,
-            format!("page {page}: no image data"),
+            format!("page {}: no image data", self.page),
         )
-    })?;
-    if white_is_zero {
-        image.invert();
     }
-    let mut out_of_range = 0;
-    if let GreyImage::F32(i) = &image {
-        let non_finite = i.data.iter().filter(|v| !v.is_finite()).count();
-        if non_finite > 0 {
+
+    /// Decodes the whole page.
+    fn read_whole(&mut self) -> Result<Decoded, IoError> {
+        let mut out: Option<GreyImage> = None;
+        for band in 0..self.bands() {
+            self.decode_band(band, &mut out, self.height, 0)?;
+            if let Some(image) = &out {
+                let rows = self.band_rows(band);
+                self.check_finite(band, image, rows)?;
+            }
+        }
+        let mut image = out.ok_or_else(|| self.no_data())?;
+        if self.white_is_zero {
+            image.invert();
+        }
+        Ok(Decoded {
+            membrane_probability: self.marked && matches!(image, GreyImage::F32(_)),
+            out_of_range: count_out_of_range(&image),
+            image,
+            colour_converted: self.converted,
+            pixel_size_nm: self.pixel_size_nm,
+        })
+    }
+
+    /// Decodes band `band` as 8-bit grey rows (the rule of [`GreyImage::into_u8`], after the
+    /// WhiteIsZero inversion, as for a page read whole). Rows past the page's last band (a
+    /// file with too few strips) are 0, as they are in a page read whole.
+    fn band_u8(&mut self, band: usize) -> Result<Image<u8>, IoError> {
+        let rows = self.band_rows(band);
+        if band >= self.bands() {
+            return Ok(Image::filled(rows.len(), self.width, 0));
+        }
+        let mut out = None;
+        self.decode_band(band, &mut out, rows.len(), rows.start)?;
+        let mut image = out.ok_or_else(|| self.no_data())?;
+        self.check_finite(band, &image, 0..rows.len())?;
+        if self.white_is_zero {
+            image.invert();
+        }
+        Ok(image.into_u8())
+    }
+}
+
+/// A TIFF page read by rows, one band decoded at a time.
+struct TiffRows {
+    tiff: TiffPage,
+    band: Image<u8>,
+    /// The image row of `band`'s first row.
+    band_start: usize,
+    next: usize,
+}
+
+impl TiffRows {
+    /// Decodes the first band now, so a page the whole-page reader refuses (sample format, no
+    /// data, NaN in the first band) is refused when it is opened.
+    fn new(mut tiff: TiffPage) -> Result<TiffRows, IoError> {
+        if tiff.bands() == 0 {
+            return Err(tiff.no_data());
+        }
+        let band = tiff.band_u8(0)?;
+        Ok(TiffRows {
+            tiff,
+            band,
+            band_start: 0,
+            next: 0,
+        })
+    }
+}
+
+impl RowSource for TiffRows {
+    fn height(&self) -> usize {
+        self.tiff.height
+    }
+    fn width(&self) -> usize {
+        self.tiff.width
+    }
+    fn pixel_size_nm(&self) -> Option<f64> {
+        self.tiff.pixel_size_nm
+    }
+    fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
+        if self.next >= self.tiff.height {
             return Err(IoError::new(
-                path,
+                &self.tiff.path,
                 IoErrorKind::Invalid,
                 format!(
-                    "page {page}: {non_finite} non-finite (NaN or infinite) pixel value(s) of {}",
-                    i.data.len()
+                    "no row {}: the page has {} rows",
+                    self.next, self.tiff.height
                 ),
             ));
         }
-        out_of_range = i.data.iter().filter(|v| !(0.0..=1.0).contains(*v)).count();
+        if self.next >= self.band_start + self.band.height {
+            let band = self.next / self.tiff.chunk_h.max(1);
+            self.band = self.tiff.band_u8(band)?;
+            self.band_start = self.tiff.band_rows(band).start;
+        }
+        row.copy_from_slice(self.band.row(self.next - self.band_start));
+        self.next += 1;
+        Ok(())
     }
-    Ok(Decoded {
-        membrane_probability: marked && matches!(image, GreyImage::F32(_)),
-        image,
-        colour_converted: converted,
-        pixel_size_nm,
-        out_of_range,
-    })
 }
 
-pub(crate) fn tiff_error(path: &Path, e: ::tiff::TiffError) -> IoError {
+fn tiff_error(path: &Path, e: ::tiff::TiffError) -> IoError {
     match e {
         ::tiff::TiffError::UnsupportedError(u) => IoError::new(
             path,
@@ -434,136 +706,23 @@ pub fn write_tiff_stack(
     })
 }
 
-/// A stripped TIFF decoded one strip at a time.
-pub(crate) struct TiffStrips {
-    path: PathBuf,
-    decoder: ::tiff::decoder::Decoder<BufReader<File>>,
-    channels: usize,
-    white_is_zero: bool,
-    height: usize,
-    width: usize,
-    pixel_size_nm: Option<f64>,
-    strip: u32,
-    /// Grey rows of the current strip not yet handed out.
-    pending: std::collections::VecDeque<Vec<u8>>,
-}
-
-impl TiffStrips {
-    /// `None` when the TIFF is not one this reader streams (tiled, planar colour, other sample
-    /// types). The caller has detected the file as TIFF by its content.
-    pub(crate) fn open(path: &Path) -> Result<Option<TiffStrips>, IoError> {
-        let mut decoder = open_tiff(path)?;
-        let err = |e| tiff_error(path, e);
-        let channels = match decoder.colortype().map_err(err)? {
-            ::tiff::ColorType::Gray(8 | 16 | 32) => 1,
-            ::tiff::ColorType::GrayA(8 | 16) => 2,
-            ::tiff::ColorType::RGB(8 | 16) => 3,
-            ::tiff::ColorType::RGBA(8 | 16) => 4,
-            _ => return Ok(None),
-        };
-        let planar = decoder
-            .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
-            .ok()
-            .flatten()
-            == Some(2);
-        if decoder.get_chunk_type() != ChunkType::Strip || (planar && channels > 1) {
-            return Ok(None);
-        }
-        let (w, h) = decoder.dimensions().map_err(err)?;
-        Ok(Some(TiffStrips {
-            path: path.to_path_buf(),
-            white_is_zero: decoder
-                .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
-                .ok()
-                .flatten()
-                == Some(0),
-            pixel_size_nm: tiff_pixel_size(&mut decoder),
-            decoder,
-            channels,
-            height: h as usize,
-            width: w as usize,
-            strip: 0,
-            pending: Default::default(),
-        }))
-    }
-
-    fn decode_next_strip(&mut self) -> Result<(), IoError> {
-        let data = self
-            .decoder
-            .read_chunk(self.strip)
-            .map_err(|e| tiff_error(&self.path, e))?;
-        self.strip += 1;
-        let (w, c) = (self.width, self.channels);
-        let mut push = |grey: Vec<u8>| {
-            for row in grey.chunks_exact(w) {
-                self.pending.push_back(row.to_vec());
-            }
-        };
-        let mut row = vec![0u8; w];
-        let mut grey = Vec::new();
-        match data {
-            DecodingResult::U8(buf) => {
-                for src in buf.chunks_exact(w * c) {
-                    collapse_row_u8(src, c, &mut row);
-                    grey.extend_from_slice(&row);
-                }
-            }
-            DecodingResult::U16(buf) => {
-                for src in buf.chunks_exact(w * c) {
-                    // The 16 → 8-bit rule of GreyImage::into_u8, after collapsing to grey.
-                    let mut wide = Vec::with_capacity(w);
-                    let mut converted = false;
-                    collapse_row(src, c, &mut |v| wide.push(v), &mut converted);
-                    grey.extend(wide.iter().map(|&v| ((v as u32 + 128) / 257) as u8));
-                }
-            }
-            DecodingResult::F32(buf) => grey.extend(buf.iter().map(|&v| unit_to_u8(v))),
-            _ => {
-                return Err(IoError::new(
-                    &self.path,
-                    IoErrorKind::Unsupported,
-                    "sample format (use 8/16-bit or float)",
-                ))
-            }
-        }
-        if self.white_is_zero {
-            grey.iter_mut().for_each(|v| *v = 255 - *v);
-        }
-        push(grey);
-        Ok(())
-    }
-}
-
-impl RowSource for TiffStrips {
-    fn height(&self) -> usize {
-        self.height
-    }
-    fn width(&self) -> usize {
-        self.width
-    }
-    fn pixel_size_nm(&self) -> Option<f64> {
-        self.pixel_size_nm
-    }
-    fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
-        while self.pending.is_empty() {
-            self.decode_next_strip()?;
-        }
-        row.copy_from_slice(&self.pending.pop_front().expect("decoded rows"));
-        Ok(())
-    }
-}
-
 /// The [`crate::RowWriter`] thread's TIFF encoder: bands of 64 rows in, one strip TIFF out;
-/// `membrane_probability` writes the [`PROBABILITY_DESCRIPTION`] (float samples only).
-pub(crate) fn encode_strips<T: StreamSample>(
+/// `membrane_probability` writes the [`PROBABILITY_DESCRIPTION`] (float samples only). Samples
+/// other than `uint8` are written as 32-bit float.
+fn encode_strips(
     file: File,
-    height: usize,
-    width: usize,
-    pixel_size_nm: Option<f64>,
-    membrane_probability: bool,
-    bands: impl Iterator<Item = Vec<T>>,
+    spec: &RowSpec,
+    bands: &mut dyn Iterator<Item = Vec<u8>>,
 ) -> Result<(), String> {
-    let bytes = (height * width * std::mem::size_of::<T>()) as u64;
+    let RowSpec {
+        height,
+        width,
+        pixel_size_nm,
+        membrane_probability,
+        sample,
+        sample_bytes,
+    } = *spec;
+    let bytes = (height * width * sample_bytes) as u64;
     let w = BufWriter::new(file);
     let e = |e: ::tiff::TiffError| e.to_string();
     macro_rules! write_all {
@@ -582,7 +741,7 @@ pub(crate) fn encode_strips<T: StreamSample>(
                     },
                 );
             }
-            if membrane_probability && T::ZARR_TYPE == "float32" {
+            if membrane_probability && sample == "float32" {
                 img.encoder()
                     .write_tag(Tag::ImageDescription, PROBABILITY_DESCRIPTION)
                     .map_err(e)?;
@@ -590,20 +749,20 @@ pub(crate) fn encode_strips<T: StreamSample>(
             img.rows_per_strip(64).map_err(e)?;
             let mut received = 0;
             for band in bands {
-                received += band.len();
+                received += band.len() / sample_bytes;
                 img.write_strip(&$conv(band)).map_err(e)?;
             }
             expect_rows(received, height, width)?;
             img.finish().map_err(e)
         }};
     }
-    let to_f32 = |band: Vec<T>| -> Vec<f32> {
-        as_u8(band)
-            .chunks_exact(4)
+    let as_u8 = |band: Vec<u8>| band;
+    let to_f32 = |band: Vec<u8>| -> Vec<f32> {
+        band.chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect()
     };
-    match (T::ZARR_TYPE, bytes > 3u64 << 30) {
+    match (sample, bytes > 3u64 << 30) {
         ("uint8", false) => write_all!(TiffEncoder::new(w), colortype::Gray8, as_u8),
         ("uint8", true) => write_all!(TiffEncoder::new_big(w), colortype::Gray8, as_u8),
         (_, false) => write_all!(TiffEncoder::new(w), colortype::Gray32Float, to_f32),
@@ -653,7 +812,7 @@ pub fn write_label_tiff(
 
 /// The first page as `u32` labels when it is a one-channel 32-bit unsigned integer TIFF;
 /// `None` for any other TIFF.
-pub(crate) fn read_u32_labels(path: &Path) -> Result<Option<Image<u32>>, IoError> {
+fn read_u32_labels(path: &Path) -> Result<Option<Image<u32>>, IoError> {
     let mut dec = open_tiff(path)?;
     let err = |e| tiff_error(path, e);
     if dec.colortype().map_err(err)? != ::tiff::ColorType::Gray(32) {

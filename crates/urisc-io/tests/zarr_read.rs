@@ -666,3 +666,115 @@ fn a_zarr_store_is_a_dataset_of_its_planes() {
     let info = urisc_io::dataset::inspect(&ds, &|| {});
     assert_eq!(info.images, 3);
 }
+
+/// `zarr_store::read_unit` (what `urisc assemble` reads) goes through the same reader: a store
+/// with codecs urisc does not write reads, uint32 cell ids come back as written, and the
+/// public reader still refuses uint32 as an image.
+#[test]
+fn storage_units_are_read_through_the_same_reader() {
+    use urisc_io::zarr_store::{read_unit, StoreLayout};
+    let dir = tempfile::tempdir().unwrap();
+    // A 2-D uint8 array in 4 × 4 chunks, zstd then crc32c; chunk (1, 0) missing (fill 0).
+    let a = dir.path().join("foreign.zarr");
+    let (h, w) = (6, 5);
+    let data = pattern(h, w);
+    array_meta(
+        &a,
+        &[h, w],
+        &[4, 4],
+        "uint8",
+        json!([{"name": "bytes"}, {"name": "zstd"}, {"name": "crc32c"}]),
+        default_keys("/"),
+        json!(0),
+    );
+    for (cy, cx) in [(0, 0), (0, 1), (1, 1)] {
+        let mut chunk = [0u8; 16];
+        for r in 0..4 {
+            for c in 0..4 {
+                let (y, x) = (cy * 4 + r, cx * 4 + c);
+                if y < h && x < w {
+                    chunk[r * 4 + c] = data[y * w + x];
+                }
+            }
+        }
+        let mut bytes = ruzstd::encoding::compress_to_vec(
+            &chunk[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let sum = crc32c(&bytes);
+        bytes.extend_from_slice(&sum.to_le_bytes());
+        put(&a, &format!("c/{cy}/{cx}"), &bytes);
+    }
+    let layout = StoreLayout {
+        root: a.clone(),
+        planes: None,
+        height: h,
+        width: w,
+        chunk: 4,
+        shard: 1,
+        data_type: "uint8".into(),
+    };
+    for (uy, ux) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let (y0, x0) = (uy * 4, ux * 4);
+        let expected: Vec<u8> = (y0..h.min(y0 + 4))
+            .flat_map(|y| (x0..w.min(x0 + 4)).map(move |x| (y, x)))
+            .map(|(y, x)| {
+                if (uy, ux) == (1, 0) {
+                    0
+                } else {
+                    data[y * w + x]
+                }
+            })
+            .collect();
+        assert_eq!(
+            read_unit(&layout, 0, uy, ux, 1).unwrap(),
+            expected,
+            "{uy},{ux}"
+        );
+    }
+    // A damaged checksum is refused as the reader refuses it.
+    let key = a.join("c/0/0");
+    let mut bytes = std::fs::read(&key).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&key, bytes).unwrap();
+    let e = read_unit(&layout, 0, 0, 0, 1).unwrap_err();
+    assert_eq!(e.kind, IoErrorKind::Corrupt);
+    assert!(e.to_string().contains("crc32c"), "{e}");
+    assert!(
+        read_unit(&layout, 0, 0, 1, 2).is_err(),
+        "uint8 is 1 byte a sample"
+    );
+
+    // uint32 cell ids, as `urisc cells` writes them.
+    let store = dir.path().join("cells.ome.zarr");
+    let grey = urisc_io::Image::new(3, 2, vec![0u8, 255, 7, 9, 11, 13]);
+    let ids = urisc_io::Image::new(3, 2, vec![0u32, 1, 300, 2, 2, 299]);
+    urisc_io::zarr_store::write_labelled_image(
+        &store,
+        &grey,
+        "cells",
+        &ids,
+        |_| [1, 2, 3],
+        None,
+        false,
+    )
+    .unwrap();
+    let labels = StoreLayout {
+        root: store.join("labels/cells"),
+        planes: None,
+        height: 3,
+        width: 2,
+        chunk: 1024,
+        shard: 1,
+        data_type: "uint32".into(),
+    };
+    let bytes = read_unit(&labels, 0, 0, 0, 4).unwrap();
+    let back: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(back, ids.data);
+    let e = ZarrArray::open(&labels.root).unwrap_err();
+    assert_eq!(e.kind, IoErrorKind::Unsupported);
+    assert!(e.to_string().contains("`uint32` is not supported"), "{e}");
+}

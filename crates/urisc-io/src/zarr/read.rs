@@ -9,16 +9,18 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::codec::Decoded;
-use crate::error::{IoError, IoErrorKind};
-use crate::image::{GreyImage, Image};
-use crate::stream::RowSource;
+use crate::sample::{
+    count_out_of_range, Decoded, GreyImage, Image, IoError, IoErrorKind, RowSource,
+};
+use crate::zarr::meta::marks_membrane_probability;
 
-/// Sample types of the arrays urisc reads; `float64` is narrowed to `float32`.
+/// Sample types of the arrays urisc reads; `float64` is narrowed to `float32`. `uint32` (cell
+/// ids) is read only as stored bytes, by [`crate::zarr_store::read_unit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DataType {
     U8,
     U16,
+    U32,
     F32,
     F64,
 }
@@ -28,6 +30,7 @@ impl DataType {
         match name {
             "uint8" => Some(DataType::U8),
             "uint16" => Some(DataType::U16),
+            "uint32" => Some(DataType::U32),
             "float32" => Some(DataType::F32),
             "float64" => Some(DataType::F64),
             _ => None,
@@ -38,7 +41,7 @@ impl DataType {
         match self {
             DataType::U8 => 1,
             DataType::U16 => 2,
-            DataType::F32 => 4,
+            DataType::U32 | DataType::F32 => 4,
             DataType::F64 => 8,
         }
     }
@@ -294,6 +297,16 @@ fn scale_of(transforms: &Value, ndim: usize) -> Option<Vec<f64>> {
 impl ZarrArray {
     /// Opens an OME-Zarr group (dataset 0 of its first multiscale) or a Zarr v3 array folder.
     pub fn open(path: &Path) -> Result<ZarrArray, IoError> {
+        ZarrArray::open_with(path, false)
+    }
+
+    /// [`ZarrArray::open`] that also takes `uint32` arrays (cell ids), for reading stored bytes
+    /// ([`ZarrArray::read_region_le`]).
+    pub(crate) fn open_any(path: &Path) -> Result<ZarrArray, IoError> {
+        ZarrArray::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, labels: bool) -> Result<ZarrArray, IoError> {
         let meta_file = path.join("zarr.json");
         if !meta_file.is_file() {
             return Err(IoError::new(
@@ -311,7 +324,7 @@ impl ZarrArray {
             ));
         }
         match meta["node_type"].as_str() {
-            Some("array") => ZarrArray::open_array(path, meta_file, meta, None),
+            Some("array") => ZarrArray::open_array(path, meta_file, meta, None, labels),
             Some("group") => {
                 let attrs = &meta["attributes"];
                 let ms = if attrs["ome"]["multiscales"].is_array() {
@@ -332,9 +345,14 @@ impl ZarrArray {
                 if array_meta["node_type"] != "array" {
                     return Err(corrupt(&array_meta_file, "dataset 0 is not an array"));
                 }
-                let mut array =
-                    ZarrArray::open_array(&array_dir, array_meta_file, array_meta, Some(ms))?;
-                array.membrane_probability |= crate::zarr_store::marks_membrane_probability(&meta);
+                let mut array = ZarrArray::open_array(
+                    &array_dir,
+                    array_meta_file,
+                    array_meta,
+                    Some(ms),
+                    labels,
+                )?;
+                array.membrane_probability |= marks_membrane_probability(&meta);
                 Ok(array)
             }
             _ => Err(corrupt(&meta_file, "node_type is neither array nor group")),
@@ -346,6 +364,7 @@ impl ZarrArray {
         meta_file: PathBuf,
         meta: Value,
         multiscale: Option<&Value>,
+        labels: bool,
     ) -> Result<ZarrArray, IoError> {
         let f = &meta_file;
         let full_shape = usizes(&meta["shape"]).ok_or_else(|| corrupt(f, "bad shape"))?;
@@ -374,16 +393,18 @@ impl ZarrArray {
             ));
         }
         let data_type_name = meta["data_type"].as_str().unwrap_or("?").to_string();
-        let data_type = DataType::parse(&data_type_name).ok_or_else(|| {
-            IoError::new(
-                f,
-                IoErrorKind::Unsupported,
-                format!(
-                    "Zarr data type `{data_type_name}` is not supported (urisc reads uint8, \
+        let data_type = DataType::parse(&data_type_name)
+            .filter(|t| labels || *t != DataType::U32)
+            .ok_or_else(|| {
+                IoError::new(
+                    f,
+                    IoErrorKind::Unsupported,
+                    format!(
+                        "Zarr data type `{data_type_name}` is not supported (urisc reads uint8, \
                      uint16, float32, float64)"
-                ),
-            )
-        })?;
+                    ),
+                )
+            })?;
         let fill = match &meta["fill_value"] {
             Value::Number(n) => n.as_f64().unwrap_or(0.0),
             Value::String(s) if s == "NaN" => f64::NAN,
@@ -430,7 +451,7 @@ impl ZarrArray {
         }
         let pipeline = Pipeline::parse(&meta["codecs"], ndim, f)?;
         let pixel_size_nm = multiscale.and_then(|ms| pixel_size(ms, ndim));
-        let membrane_probability = crate::zarr_store::marks_membrane_probability(&meta);
+        let membrane_probability = marks_membrane_probability(&meta);
         Ok(ZarrArray {
             dir: dir.to_path_buf(),
             shape: full_shape[squeeze..].to_vec(),
@@ -494,6 +515,11 @@ impl ZarrArray {
     /// The Zarr data type name (`uint8`, `uint16`, `float32`, `float64`).
     pub fn data_type(&self) -> &str {
         &self.data_type_name
+    }
+
+    /// Bytes per stored sample.
+    pub(crate) fn sample_bytes(&self) -> usize {
+        self.data_type.size()
     }
 
     /// Rows that are decoded together when streaming: the chunk rows, or the inner chunk rows of
@@ -567,6 +593,13 @@ impl ZarrArray {
         let grey = match self.data_type {
             DataType::U8 => GreyImage::U8(self.read_typed::<u8>(plane, rows, cols)?),
             DataType::U16 => GreyImage::U16(self.read_typed::<u16>(plane, rows, cols)?),
+            DataType::U32 => {
+                return Err(IoError::new(
+                    &self.meta_file,
+                    IoErrorKind::Unsupported,
+                    "a uint32 array holds cell ids, not grey values",
+                ))
+            }
             DataType::F32 | DataType::F64 => {
                 let image = self.read_typed::<f32>(plane, rows, cols)?;
                 if image.data.iter().any(|v| !v.is_finite()) {
@@ -580,6 +613,29 @@ impl ZarrArray {
             }
         };
         Ok(grey)
+    }
+
+    /// Reads a region as its stored samples, little-endian (`float64` kept), with no conversion
+    /// or check of the values: what block jobs wrote, back as they wrote it.
+    pub(crate) fn read_region_le(
+        &self,
+        plane: usize,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) -> Result<Vec<u8>, IoError> {
+        self.check_region(plane, &rows, &cols)?;
+        fn le<T: Sample>(image: Image<T>) -> Vec<u8> {
+            let mut out = Vec::with_capacity(image.data.len() * std::mem::size_of::<T>());
+            image.data.iter().for_each(|v| v.extend_le(&mut out));
+            out
+        }
+        Ok(match self.data_type {
+            DataType::U8 => self.read_typed::<u8>(plane, rows, cols)?.data,
+            DataType::U16 => le(self.read_typed::<u16>(plane, rows, cols)?),
+            DataType::U32 => le(self.read_typed::<u32>(plane, rows, cols)?),
+            DataType::F32 => le(self.read_typed::<f32>(plane, rows, cols)?),
+            DataType::F64 => le(self.read_typed::<f64>(plane, rows, cols)?),
+        })
     }
 
     /// A whole plane in its stored sample type, as the whole-image readers return it.
@@ -681,13 +737,6 @@ impl ZarrArray {
     }
 }
 
-fn count_out_of_range(image: &GreyImage) -> usize {
-    match image {
-        GreyImage::F32(i) => i.data.iter().filter(|v| !(0.0..=1.0).contains(*v)).count(),
-        _ => 0,
-    }
-}
-
 /// The pixel size from an OME multiscale: x-axis scale (dataset 0 times the multiscale's own
 /// transformations) in the axis unit, converted to nm.
 fn pixel_size(ms: &Value, ndim: usize) -> Option<f64> {
@@ -712,6 +761,8 @@ fn pixel_size(ms: &Value, ndim: usize) -> Option<f64> {
 trait Sample: Copy + Default {
     fn decode(bytes: &[u8], data_type: DataType, big_endian: bool) -> Self;
     fn from_f64(v: f64) -> Self;
+    /// Appends the value as little-endian bytes.
+    fn extend_le(self, out: &mut Vec<u8>);
 }
 
 impl Sample for u8 {
@@ -720,6 +771,47 @@ impl Sample for u8 {
     }
     fn from_f64(v: f64) -> u8 {
         v as u8
+    }
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.push(self);
+    }
+}
+
+impl Sample for u32 {
+    fn decode(bytes: &[u8], _: DataType, big: bool) -> u32 {
+        let b = [bytes[0], bytes[1], bytes[2], bytes[3]];
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+    fn from_f64(v: f64) -> u32 {
+        v as u32
+    }
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Sample for f64 {
+    fn decode(bytes: &[u8], data_type: DataType, big: bool) -> f64 {
+        if data_type == DataType::F64 {
+            let b: [u8; 8] = bytes[..8].try_into().expect("8 bytes");
+            if big {
+                f64::from_be_bytes(b)
+            } else {
+                f64::from_le_bytes(b)
+            }
+        } else {
+            f32::decode(bytes, data_type, big) as f64
+        }
+    }
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
     }
 }
 
@@ -734,6 +826,9 @@ impl Sample for u16 {
     }
     fn from_f64(v: f64) -> u16 {
         v as u16
+    }
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
     }
 }
 
@@ -757,6 +852,9 @@ impl Sample for f32 {
     }
     fn from_f64(v: f64) -> f32 {
         v as f32
+    }
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
     }
 }
 

@@ -1,4 +1,4 @@
-//! Chunk-addressed OME-Zarr writing, for block-parallel jobs (`urisc plan` / `run-block`):
+//! Chunk-addressed OME-Zarr writing (also public as `urisc_io::zarr_store`), for block-parallel jobs (`urisc plan` / `run-block`):
 //! the store's metadata is written once by the planner, then each job writes whole storage
 //! units (a chunk, or a shard of chunks) independently, each atomically (temporary name, then
 //! rename), so concurrent jobs never share a file and a killed job leaves no partial chunk.
@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{IoError, IoErrorKind};
-use crate::stream::StreamSample;
+use crate::atomic::write_atomically;
+use crate::sample::{Image, IoError, IoErrorKind, StreamSample};
+use crate::zarr::ZarrArray;
+
+pub use crate::zarr::meta::{
+    group_metadata, mark_membrane_probability, marks_membrane_probability,
+};
 
 /// The geometry of an output array.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,58 +117,6 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> IoError {
     IoError::new(path, IoErrorKind::Write, format!("cannot write: {e}"))
 }
 
-/// The OME-Zarr group metadata of an image named `name` with the given pixel size.
-pub fn group_metadata(name: &str, three_d: bool, pixel_size_nm: Option<f64>) -> serde_json::Value {
-    let scale = pixel_size_nm.unwrap_or(1.0);
-    let unit = if pixel_size_nm.is_some() {
-        "nanometer"
-    } else {
-        "pixel"
-    };
-    let mut axes = vec![
-        serde_json::json!({"name": "y", "type": "space", "unit": unit}),
-        serde_json::json!({"name": "x", "type": "space", "unit": unit}),
-    ];
-    let mut scales = vec![scale, scale];
-    if three_d {
-        axes.insert(0, serde_json::json!({"name": "z", "type": "space"}));
-        scales.insert(0, 1.0);
-    }
-    serde_json::json!({
-        "zarr_format": 3,
-        "node_type": "group",
-        "attributes": {"ome": {
-            "version": "0.5",
-            "multiscales": [{
-                "name": name,
-                "axes": axes,
-                "datasets": [{
-                    "path": "0",
-                    "coordinateTransformations": [{"type": "scale", "scale": scales}]
-                }]
-            }]
-        }}
-    })
-}
-
-/// Marks OME-Zarr metadata as holding membrane probabilities p (1 = membrane), the opposite of
-/// the membrane-dark convention of urisc's 8-bit maps: the attribute
-/// `"urisc": {"values": "membrane-probability"}` in the image group's `zarr.json` and in its
-/// array's (so the array folder opened on its own says so too). Only for float arrays.
-pub fn mark_membrane_probability(group: &mut serde_json::Value, array: &mut serde_json::Value) {
-    for meta in [group, array] {
-        if !meta["attributes"].is_object() {
-            meta["attributes"] = serde_json::json!({});
-        }
-        meta["attributes"]["urisc"] = serde_json::json!({"values": "membrane-probability"});
-    }
-}
-
-/// Whether a `zarr.json`'s attributes carry [`mark_membrane_probability`]'s mark.
-pub fn marks_membrane_probability(meta: &serde_json::Value) -> bool {
-    meta["attributes"]["urisc"]["values"] == "membrane-probability"
-}
-
 /// Creates the image group and its array's metadata (the array's chunks are written later by
 /// [`write_unit`]). Refuses an existing store unless `overwrite`.
 pub fn create(
@@ -206,7 +159,7 @@ fn create_store(
     let array = layout.root.join("0");
     std::fs::create_dir_all(&array).map_err(|e| io_error(&array, e))?;
     let write = |path: PathBuf, v: serde_json::Value| {
-        crate::write_atomically(&path, true, |f| {
+        write_atomically(&path, true, |f| {
             f.write_all(&serde_json::to_vec_pretty(&v).expect("JSON"))
         })
     };
@@ -236,13 +189,28 @@ pub fn write_unit<T: StreamSample>(
     ux: usize,
     data: &[T],
 ) -> Result<(), IoError> {
-    let (unit, c) = (layout.unit(), layout.chunk);
+    let mut bytes = Vec::with_capacity(std::mem::size_of_val(data));
+    T::extend_le(data, &mut bytes);
+    write_unit_bytes(layout, plane, uy, ux, &bytes, std::mem::size_of::<T>())
+}
+
+/// [`write_unit`] of samples already as little-endian bytes, `bytes_per_sample` each (the
+/// fill value 0 pads edge chunks).
+pub(crate) fn write_unit_bytes(
+    layout: &StoreLayout,
+    plane: usize,
+    uy: usize,
+    ux: usize,
+    data: &[u8],
+    bytes_per_sample: usize,
+) -> Result<(), IoError> {
+    let (unit, c, b) = (layout.unit(), layout.chunk, bytes_per_sample);
     let (y0, x0) = (uy * unit, ux * unit);
     let rows = unit.min(layout.height - y0);
     let cols = unit.min(layout.width - x0);
     assert_eq!(
         data.len(),
-        rows * cols,
+        rows * cols * b,
         "a unit's data is its clipped rectangle"
     );
     let path = layout.unit_path(plane, uy, ux);
@@ -252,14 +220,13 @@ pub fn write_unit<T: StreamSample>(
         if r0 >= rows || c0 >= cols {
             return Ok(None);
         }
-        let mut chunk = vec![T::default(); c * c];
+        let mut chunk = vec![0u8; c * c * b];
         let n = c.min(cols - c0);
         for r in 0..c.min(rows - r0) {
-            chunk[r * c..r * c + n].copy_from_slice(&data[(r0 + r) * cols + c0..][..n]);
+            chunk[r * c * b..(r * c + n) * b]
+                .copy_from_slice(&data[((r0 + r) * cols + c0) * b..][..n * b]);
         }
-        let mut bytes = Vec::with_capacity(c * c * std::mem::size_of::<T>());
-        T::extend_le(&chunk, &mut bytes);
-        gzip(&bytes).map(Some)
+        gzip(&chunk).map(Some)
     };
     let file = if layout.shard == 1 {
         encode_chunk(0, 0)
@@ -287,14 +254,14 @@ pub fn write_unit<T: StreamSample>(
     };
     let dir = path.parent().expect("unit files sit in folders");
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    crate::write_atomically(&path, true, |f| f.write_all(&file))
+    write_atomically(&path, true, |f| f.write_all(&file))
 }
 
 /// Writes a whole 2-D image as an OME-Zarr image group at `root` (chunks of `chunk²`).
 fn write_whole<T: StreamSample>(
     root: &Path,
     name: &str,
-    image: &crate::Image<T>,
+    image: &Image<T>,
     chunk: usize,
     pixel_size_nm: Option<f64>,
     overwrite: bool,
@@ -331,9 +298,9 @@ fn write_whole<T: StreamSample>(
 /// appears complete or not at all; an existing store is replaced only with `overwrite`.
 pub fn write_labelled_image(
     root: &Path,
-    image: &crate::Image<u8>,
+    image: &Image<u8>,
     label_name: &str,
-    labels: &crate::Image<u32>,
+    labels: &Image<u32>,
     colour: impl Fn(u32) -> [u8; 3],
     pixel_size_nm: Option<f64>,
     overwrite: bool,
@@ -360,7 +327,7 @@ pub fn write_labelled_image(
     let label_root = labels_root.join(label_name);
     write_whole(&label_root, label_name, labels, CHUNK, pixel_size_nm, true)?;
     let write = |path: PathBuf, v: serde_json::Value| {
-        crate::write_atomically(&path, true, |f| {
+        write_atomically(&path, true, |f| {
             f.write_all(&serde_json::to_vec_pretty(&v).expect("JSON"))
         })
     };
@@ -397,30 +364,11 @@ pub fn is_zarr(path: &Path) -> bool {
     path.is_dir() && path.join("zarr.json").is_file()
 }
 
-fn read_error(path: &Path, e: impl std::fmt::Display) -> IoError {
-    IoError::new(
-        path,
-        IoErrorKind::Corrupt,
-        format!("cannot read the chunk: {e}"),
-    )
-}
-
-fn gunzip(path: &Path, bytes: &[u8], expected: usize) -> Result<Vec<u8>, IoError> {
-    let mut out = Vec::with_capacity(expected);
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)
-        .map_err(|e| read_error(path, e))?;
-    if out.len() != expected {
-        return Err(read_error(
-            path,
-            format!("{} bytes, expected {expected}", out.len()),
-        ));
-    }
-    Ok(out)
-}
-
 /// Reads storage unit `(uy, ux)` of `plane` written by [`write_unit`]: its rectangle clipped
-/// to the plane, row-major, as little-endian sample bytes (`bytes_per_sample` each). A missing
-/// unit reads as the fill value (0).
+/// to the plane, row-major, as little-endian sample bytes (`bytes_per_sample` each, the size of
+/// the array's data type). Read through the Zarr reader every other read uses ([`ZarrArray`]),
+/// from the store's own metadata: any codec it reads, the same checks; a missing chunk reads as
+/// the fill value (0 in urisc's stores).
 pub fn read_unit(
     layout: &StoreLayout,
     plane: usize,
@@ -428,61 +376,23 @@ pub fn read_unit(
     ux: usize,
     bytes_per_sample: usize,
 ) -> Result<Vec<u8>, IoError> {
-    let (unit, c, b) = (layout.unit(), layout.chunk, bytes_per_sample);
+    let unit = layout.unit();
     let (y0, x0) = (uy * unit, ux * unit);
-    let rows = unit.min(layout.height - y0);
-    let cols = unit.min(layout.width - x0);
-    let mut out = vec![0u8; rows * cols * b];
-    let path = layout.unit_path(plane, uy, ux);
-    let file = match std::fs::read(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => {
-            return Err(IoError::new(
-                &path,
-                IoErrorKind::Open,
-                format!("cannot read: {e}"),
-            ))
-        }
-    };
-    let mut place = |cy: usize, cx: usize, chunk: &[u8]| {
-        let (r0, c0) = (cy * c, cx * c);
-        let n = c.min(cols - c0);
-        for r in 0..c.min(rows - r0) {
-            out[((r0 + r) * cols + c0) * b..][..n * b]
-                .copy_from_slice(&chunk[r * c * b..][..n * b]);
-        }
-    };
-    if layout.shard == 1 {
-        place(0, 0, &gunzip(&path, &file, c * c * b)?);
-    } else {
-        let s = layout.shard;
-        let index_len = s * s * 16;
-        if file.len() < index_len {
-            return Err(read_error(&path, "shorter than its shard index"));
-        }
-        let index = &file[file.len() - index_len..];
-        for cy in 0..s {
-            for cx in 0..s {
-                let k = 16 * (cy * s + cx);
-                let offset = u64::from_le_bytes(index[k..k + 8].try_into().expect("8 bytes"));
-                let size = u64::from_le_bytes(index[k + 8..k + 16].try_into().expect("8 bytes"));
-                if offset == u64::MAX && size == u64::MAX {
-                    continue;
-                }
-                let (o, n) = (offset as usize, size as usize);
-                if o.checked_add(n)
-                    .is_none_or(|end| end > file.len() - index_len)
-                    || cy * c >= rows
-                    || cx * c >= cols
-                {
-                    return Err(read_error(&path, "shard index out of range"));
-                }
-                place(cy, cx, &gunzip(&path, &file[o..o + n], c * c * b)?);
-            }
-        }
+    let rows = unit.min(layout.height.saturating_sub(y0));
+    let cols = unit.min(layout.width.saturating_sub(x0));
+    let array = ZarrArray::open_any(&layout.root)?;
+    if array.sample_bytes() != bytes_per_sample {
+        return Err(IoError::new(
+            array.metadata_file(),
+            IoErrorKind::Invalid,
+            format!(
+                "the array holds {} samples ({} bytes), not {bytes_per_sample}-byte ones",
+                array.data_type(),
+                array.sample_bytes()
+            ),
+        ));
     }
-    Ok(out)
+    array.read_region_le(plane, y0..y0 + rows, x0..x0 + cols)
 }
 
 #[cfg(test)]

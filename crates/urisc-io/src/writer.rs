@@ -1,108 +1,19 @@
-//! Row streaming, the format-independent part: [`open_rows`] reads an image top to bottom and
-//! [`RowWriter`] writes one as rows are finished, so a section is processed with memory that
-//! does not grow with its area.
+//! Streamed writing: [`RowWriter`] writes an image as its rows are finished, so a section is
+//! processed with memory that does not grow with its area.
 //!
-//! [`open_rows`] asks the content detector which format a file holds and hands it to that
-//! format's row reader ([`crate::png`], [`crate::tiff`]); files no reader streams are decoded
-//! whole and served from memory ([`MemoryRows`]). [`RowWriter`] stages the output under a
-//! temporary name, feeds bands of rows to the format's encoder ([`crate::png`], [`crate::tiff`],
-//! [`crate::zarr`]) on a background thread, and renames the result into place only when the
+//! The writer stages the output under a temporary name, feeds bands of rows to the format's
+//! encoder ([`crate::format::ImageFormat::encode_rows`], picked from the registry by
+//! [`StreamFormat`]) on a background thread, and renames the result into place only when the
 //! whole image is complete.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
-use crate::check_writable;
-use crate::codec::{read_image, Decoded};
-use crate::detect::{detect_format, Format};
-use crate::error::{IoError, IoErrorKind};
-use crate::image::Image;
-use crate::png::PngRows;
-use crate::tiff::TiffStrips;
-use crate::zarr::ZARR_CHUNK;
-
-/// An 8-bit grey image read one row at a time, top to bottom.
-pub trait RowSource: Send {
-    /// Number of rows.
-    fn height(&self) -> usize;
-    /// Number of columns, the length of every row.
-    fn width(&self) -> usize;
-    /// Pixel size in nm/pixel, when the file carries it.
-    fn pixel_size_nm(&self) -> Option<f64>;
-    /// Fills `row` (`width` values) with the next row.
-    fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError>;
-}
-
-/// Opens an image for row streaming. Non-interlaced 8-bit PNGs (grey, grey + alpha, RGB(A)) and
-/// stripped TIFFs (8/16-bit grey or RGB, float grey) are decoded as they are read; other files
-/// (tiled TIFF, 16-bit or interlaced PNG, JPEG) are decoded whole first and then served by rows.
-/// A Zarr store folder (plane 0) is decoded one band of chunks at a time. The format is the
-/// file's content, whatever its name.
-pub fn open_rows(path: &Path) -> Result<Box<dyn RowSource>, IoError> {
-    match detect_format(path)? {
-        Format::Png => {
-            if let Some(rows) = PngRows::open(path)? {
-                return Ok(Box::new(rows));
-            }
-        }
-        Format::Tiff => {
-            if let Some(rows) = TiffStrips::open(path)? {
-                return Ok(Box::new(rows));
-            }
-        }
-        Format::Jpeg => return Ok(Box::new(crate::jpeg::open_rows(path)?)),
-        Format::Zarr => return Ok(Box::new(crate::zarr::ZarrRows::open(path, 0)?)),
-    }
-    Ok(Box::new(MemoryRows::decoded(read_image(path)?)))
-}
-
-/// Rows of an image already in memory.
-pub struct MemoryRows {
-    /// The whole image.
-    pub image: Image<u8>,
-    /// Pixel size in nm/pixel, if known.
-    pub pixel_size_nm: Option<f64>,
-    /// Index of the row the next [`RowSource::read_row`] returns.
-    pub next: usize,
-}
-
-impl MemoryRows {
-    /// Serves `image` from its first row, with no pixel size.
-    pub fn new(image: Image<u8>) -> MemoryRows {
-        MemoryRows {
-            image,
-            pixel_size_nm: None,
-            next: 0,
-        }
-    }
-
-    /// Rows of a decoded page, as 8-bit (see [`crate::GreyImage::into_u8`]), with its pixel size.
-    pub(crate) fn decoded(decoded: Decoded) -> MemoryRows {
-        MemoryRows {
-            pixel_size_nm: decoded.pixel_size_nm,
-            image: decoded.image.into_u8(),
-            next: 0,
-        }
-    }
-}
-
-impl RowSource for MemoryRows {
-    fn height(&self) -> usize {
-        self.image.height
-    }
-    fn width(&self) -> usize {
-        self.image.width
-    }
-    fn pixel_size_nm(&self) -> Option<f64> {
-        self.pixel_size_nm
-    }
-    fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
-        row.copy_from_slice(self.image.row(self.next));
-        self.next += 1;
-        Ok(())
-    }
-}
+use crate::atomic::{check_writable, remove_stale_temporaries};
+use crate::format::{RowSpec, Staged};
+use crate::registry::Format;
+use crate::sample::{as_u8, IoError, IoErrorKind, StreamSample};
 
 /// File formats a [`RowWriter`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,34 +35,14 @@ impl StreamFormat {
             StreamFormat::OmeZarr => "ome.zarr",
         }
     }
-}
 
-/// Sample types a [`RowWriter`] writes.
-pub trait StreamSample: Copy + Send + Default + 'static {
-    /// Zarr v3 data type name.
-    const ZARR_TYPE: &'static str;
-    /// Appends `values` to `out` as little-endian bytes.
-    fn extend_le(values: &[Self], out: &mut Vec<u8>);
-}
-
-impl StreamSample for u8 {
-    const ZARR_TYPE: &'static str = "uint8";
-    fn extend_le(values: &[u8], out: &mut Vec<u8>) {
-        out.extend_from_slice(values);
-    }
-}
-
-impl StreamSample for u32 {
-    const ZARR_TYPE: &'static str = "uint32";
-    fn extend_le(values: &[u32], out: &mut Vec<u8>) {
-        out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-    }
-}
-
-impl StreamSample for f32 {
-    const ZARR_TYPE: &'static str = "float32";
-    fn extend_le(values: &[f32], out: &mut Vec<u8>) {
-        out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    /// The registry's format this writes.
+    fn format(self) -> Format {
+        match self {
+            StreamFormat::Png => Format::Png,
+            StreamFormat::Tiff => Format::Tiff,
+            StreamFormat::OmeZarr => Format::Zarr,
+        }
     }
 }
 
@@ -203,15 +94,12 @@ impl<T: StreamSample> RowWriter<T> {
         membrane_probability: bool,
     ) -> Result<RowWriter<T>, IoError> {
         check_writable(path, overwrite)?;
-        if format == StreamFormat::Png && T::ZARR_TYPE != "uint8" {
-            return Err(IoError::new(
-                path,
-                IoErrorKind::Write,
-                "PNG holds 8-bit values only (use TIFF or OME-Zarr for float)",
-            ));
-        }
+        let encoder = format.format().reader();
+        encoder
+            .check_sample(T::ZARR_TYPE)
+            .map_err(|why| IoError::new(path, IoErrorKind::Write, why))?;
         let werr = |e: String| IoError::new(path, IoErrorKind::Write, format!("cannot write: {e}"));
-        crate::remove_stale_temporaries(path);
+        remove_stale_temporaries(path);
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -223,47 +111,32 @@ impl<T: StreamSample> RowWriter<T> {
         let prefix = format!(".{name}.");
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
-        let band_rows = match format {
-            StreamFormat::Png => 16,
-            StreamFormat::Tiff => 64,
-            StreamFormat::OmeZarr => ZARR_CHUNK,
-        };
+        let band_rows = encoder.band_rows();
         let (sender, receiver) = sync_channel::<Vec<T>>(QUEUED_BANDS);
         let final_path = path.to_path_buf();
-        let staging = match format {
-            StreamFormat::OmeZarr => {
-                Staging::Dir(builder.tempdir_in(&dir).map_err(|e| werr(e.to_string()))?)
-            }
-            _ => Staging::File(builder.tempfile_in(&dir).map_err(|e| werr(e.to_string()))?),
+        let staging = if encoder.writes_folder() {
+            Staging::Dir(builder.tempdir_in(&dir).map_err(|e| werr(e.to_string()))?)
+        } else {
+            Staging::File(builder.tempfile_in(&dir).map_err(|e| werr(e.to_string()))?)
+        };
+        let spec = RowSpec {
+            height,
+            width,
+            pixel_size_nm,
+            membrane_probability,
+            sample: T::ZARR_TYPE,
+            sample_bytes: std::mem::size_of::<T>(),
         };
         let worker = std::thread::spawn(move || -> Result<(), String> {
-            let bands = receiver.into_iter();
-            match (format, &staging) {
-                (StreamFormat::Png, Staging::File(f)) => crate::png::encode_rows::<T>(
-                    f.as_file().try_clone().map_err(|e| e.to_string())?,
-                    height,
-                    width,
-                    pixel_size_nm,
-                    bands,
-                )?,
-                (StreamFormat::Tiff, Staging::File(f)) => crate::tiff::encode_strips::<T>(
-                    f.as_file().try_clone().map_err(|e| e.to_string())?,
-                    height,
-                    width,
-                    pixel_size_nm,
-                    membrane_probability,
-                    bands,
-                )?,
-                (StreamFormat::OmeZarr, Staging::Dir(d)) => crate::zarr::encode_rows::<T>(
-                    d.path(),
-                    height,
-                    width,
-                    pixel_size_nm,
-                    membrane_probability,
-                    bands,
-                )?,
-                _ => unreachable!("staging matches the format"),
-            }
+            // Samples become bytes here, on the writer thread, off the caller's.
+            let mut bands = receiver.into_iter().map(as_u8);
+            let out = match &staging {
+                Staging::File(f) => {
+                    Staged::File(f.as_file().try_clone().map_err(|e| e.to_string())?)
+                }
+                Staging::Dir(d) => Staged::Folder(d.path()),
+            };
+            encoder.encode_rows(out, &spec, &mut bands)?;
             publish(staging, &final_path, overwrite)
         });
         Ok(RowWriter {
@@ -399,22 +272,4 @@ fn set_readable(path: &Path, mode: u32) -> Result<(), String> {
     }
     let _ = (path, mode);
     Ok(())
-}
-
-/// Rows received must add up to the image; a closed channel before that means abandoned.
-pub(crate) fn expect_rows(received: usize, height: usize, width: usize) -> Result<(), String> {
-    if received == height * width {
-        Ok(())
-    } else {
-        Err(format!(
-            "abandoned after {} of {height} rows",
-            received / width.max(1)
-        ))
-    }
-}
-
-pub(crate) fn as_u8<T: StreamSample>(band: Vec<T>) -> Vec<u8> {
-    let mut out = Vec::new();
-    T::extend_le(&band, &mut out);
-    out
 }
