@@ -6,11 +6,12 @@ use std::path::Path;
 use burn::prelude::*;
 use urisc_model::{BatchShape, InputGradient, ModelError, SegmentationModel};
 
+use crate::batch::check_batch;
 use crate::bridge::load_burn_model;
 use crate::descriptor::ModelDescriptor;
 use crate::file::ModelFileError;
+use crate::info::context_radius;
 use crate::model::SegmentationNet;
-use crate::segmenter::context_radius;
 
 /// A network with its descriptor, ready for inference and input gradients (batch norm on its
 /// running statistics in both).
@@ -65,7 +66,7 @@ impl SegmentationModel for BurnSegmenter {
     }
 
     fn logits(&self, input: &[f32], shape: BatchShape) -> Result<Vec<f32>, ModelError> {
-        crate::fast::check_batch(self, input, shape, &[])?;
+        check_batch(self, input, shape, &[])?;
         on_device(|| {
             let x = Tensor::<4>::from_data(
                 TensorData::new(input.to_vec(), [shape.n, 1, shape.height, shape.width]),
@@ -91,7 +92,7 @@ impl InputGradient for BurnSegmenter {
         shape: BatchShape,
         targets: &[(usize, usize)],
     ) -> Result<Vec<f32>, ModelError> {
-        crate::fast::check_batch(self, input, shape, targets)?;
+        check_batch(self, input, shape, targets)?;
         on_device(|| self.input_gradient(input, shape, targets))
     }
 }

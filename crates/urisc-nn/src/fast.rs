@@ -6,9 +6,10 @@ use std::path::Path;
 use urisc_cpu::{Act, Kernels, Mode};
 use urisc_model::{BatchShape, InputGradient, ModelError, SegmentationModel};
 
+use crate::batch::check_batch;
 use crate::descriptor::ModelDescriptor;
 use crate::file::{load_model, ModelFileError};
-use crate::segmenter::context_radius;
+use crate::info::context_radius;
 
 /// A model on urisc's own CPU kernels (batch norm on running statistics), behind the
 /// [`urisc_model`] traits.
@@ -97,32 +98,4 @@ impl InputGradient for FastSegmenter {
         let (dx, _) = self.net.backward(tape, &seed, true, false);
         Ok(dx.expect("input gradient").data)
     }
-}
-
-/// What every engine checks before running a batch: its size, tile sides that are multiples
-/// of the model's, targets inside the tile.
-pub(crate) fn check_batch(
-    model: &dyn SegmentationModel,
-    input: &[f32],
-    shape: BatchShape,
-    targets: &[(usize, usize)],
-) -> Result<(), ModelError> {
-    ModelError::check_shape(input, shape)?;
-    let m = model.size_multiple();
-    if !shape.height.is_multiple_of(m) || !shape.width.is_multiple_of(m) {
-        return Err(ModelError::new(format!(
-            "tiles of {}×{} pixels: the sides must be multiples of {m}",
-            shape.height, shape.width
-        )));
-    }
-    if let Some(&(r, c)) = targets
-        .iter()
-        .find(|&&(r, c)| r >= shape.height || c >= shape.width)
-    {
-        return Err(ModelError::new(format!(
-            "target ({r}, {c}) is outside the {}×{} tile",
-            shape.height, shape.width
-        )));
-    }
-    Ok(())
 }

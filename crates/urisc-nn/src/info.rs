@@ -160,3 +160,14 @@ pub fn receptive_field(config: &ModelConfig) -> usize {
         .max()
         .expect("depth ≥ 1")
 }
+
+/// Half-width of the receptive field, over all positions modulo the size multiple.
+pub(crate) fn context_radius(config: &ModelConfig) -> usize {
+    (0..config.size_multiple() as i64)
+        .map(|p| {
+            let (lo, hi) = receptive_interval(config, p);
+            (p - lo).max(hi - p)
+        })
+        .max()
+        .unwrap_or(0) as usize
+}

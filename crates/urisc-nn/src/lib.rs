@@ -16,6 +16,7 @@
 //! - With the `burn` feature: `SegmentationNet` (burn modules), `BurnSegmenter`, and
 //!   `to_cpu_net` / `from_cpu_net` between the two.
 
+mod batch;
 pub mod bioimageio;
 mod config;
 mod descriptor;

@@ -4,21 +4,8 @@ use std::path::Path;
 
 use urisc_model::{BatchShape, InputGradient, ModelError, SegmentationModel};
 
-use crate::config::ModelConfig;
 use crate::descriptor::ModelDescriptor;
 use crate::file::ModelFileError;
-use crate::info::receptive_interval;
-
-/// Half-width of the receptive field, over all positions modulo the size multiple.
-pub(crate) fn context_radius(config: &ModelConfig) -> usize {
-    (0..config.size_multiple() as i64)
-        .map(|p| {
-            let (lo, hi) = receptive_interval(config, p);
-            (p - lo).max(hi - p)
-        })
-        .max()
-        .unwrap_or(0) as usize
-}
 
 /// Which kernels run a network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
