@@ -1,7 +1,7 @@
 //! An attribution job: everything `urisc attribute` does between reading its flags and printing
-//! its summary, in one place for every entry point (the CLI, the Python module, `bench run`,
-//! `plan`/`run-block`): which pixels are targets, the grid they are attributed on, the memory
-//! check, the outputs and the report. Callers build an [`AttributionJob`], split it by section
+//! its summary, in one place for every entry point to call (the CLI does; the Python module,
+//! `bench run` and `plan`/`run-block` are meant to): which pixels are targets, the grid they are
+//! attributed on, the memory check, the outputs and the report. Callers build an [`AttributionJob`], split it by section
 //! ([`AttributionJob::per_section`]), then [`run`] each part (or [`prepare`] it and
 //! [`Prepared::run`] it, to say what was prepared before the long part starts).
 //!
