@@ -13,6 +13,8 @@
 //! - [`heatmap`], [`plot`], [`report`]: PNG heatmaps, SVG curves, JSON/CSV reports.
 //! - [`study`]: conditions compared over several models (training seeds) and images, with
 //!   two-level bootstrap intervals.
+//! - [`job`]: a whole `urisc attribute` run (target choice, scaled grid, memory check, outputs,
+//!   report) as one typed request, page by page for stacks; `compare` and `study` over files.
 //!
 //! ```
 //! use urisc_attrib::context::{context_curve, radius_holding};
@@ -35,6 +37,7 @@
 pub mod context;
 pub mod heatmap;
 pub mod ig;
+pub mod job;
 pub mod plot;
 pub mod report;
 pub mod study;

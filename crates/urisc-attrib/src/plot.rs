@@ -219,6 +219,7 @@ mod tests {
             name: name.into(),
             model: "m".into(),
             image: "i".into(),
+            plane: None,
             scale: 1.0,
             height: 8,
             width: 8,

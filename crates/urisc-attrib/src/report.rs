@@ -34,6 +34,10 @@ pub struct AttributionReport {
     pub model: String,
     /// The image file, as given.
     pub image: String,
+    /// The page of a multi-page TIFF or the plane of a 3-D Zarr array that was attributed;
+    /// absent for a single image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plane: Option<usize>,
     /// Factor the image was resampled by before attribution (the image's pixel size over the
     /// model's); `height`, `width`, target positions and radii are on the resampled grid.
     #[serde(default = "unit_scale")]

@@ -129,7 +129,29 @@ struct ModelTargets {
     r90: Vec<f64>,
 }
 
-fn pool_models(group: &StudyGroup) -> Result<Vec<ModelTargets>, String> {
+/// Why a study cannot be computed: the message names the group (and model) that cannot be used.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum StudyError {
+    /// No groups were given.
+    #[error("a study needs at least one group")]
+    NoGroups,
+    /// Too few resamples, or a confidence outside (0, 1).
+    #[error("resamples must be at least 2 and confidence between 0 and 1")]
+    Settings,
+    /// A group without any run.
+    #[error("group '{0}' has no runs")]
+    NoRuns(String),
+    /// A model of a group whose every attribution map is zero.
+    #[error("group '{group}': model {model} has no target with a nonzero attribution")]
+    AllZero {
+        /// The group's name.
+        group: String,
+        /// The model file, as its reports name it.
+        model: String,
+    },
+}
+
+fn pool_models(group: &StudyGroup) -> Result<Vec<ModelTargets>, StudyError> {
     let mut models: Vec<ModelTargets> = Vec::new();
     for report in &group.reports {
         let index = match models.iter().position(|m| m.model == report.model) {
@@ -154,13 +176,13 @@ fn pool_models(group: &StudyGroup) -> Result<Vec<ModelTargets>, String> {
         }
     }
     if models.is_empty() {
-        return Err(format!("group '{}' has no runs", group.name));
+        return Err(StudyError::NoRuns(group.name.clone()));
     }
     if let Some(m) = models.iter().find(|m| m.r50.is_empty()) {
-        return Err(format!(
-            "group '{}': model {} has no target with a nonzero attribution",
-            group.name, m.model
-        ));
+        return Err(StudyError::AllZero {
+            group: group.name.clone(),
+            model: m.model.clone(),
+        });
     }
     Ok(models)
 }
@@ -217,12 +239,12 @@ fn interval(estimate: f64, draws: &mut [f64], confidence: f64) -> Interval {
 }
 
 /// The study's numbers; an error names the group whose runs cannot be used.
-pub fn study(groups: &[StudyGroup], settings: &StudySettings) -> Result<StudyResult, String> {
+pub fn study(groups: &[StudyGroup], settings: &StudySettings) -> Result<StudyResult, StudyError> {
     if groups.is_empty() {
-        return Err("a study needs at least one group".into());
+        return Err(StudyError::NoGroups);
     }
     if settings.resamples < 2 || !(0.0 < settings.confidence && settings.confidence < 1.0) {
-        return Err("resamples must be at least 2 and confidence between 0 and 1".into());
+        return Err(StudyError::Settings);
     }
     let pooled = groups
         .iter()
@@ -314,6 +336,7 @@ mod tests {
             name: model.into(),
             model: model.into(),
             image: "i".into(),
+            plane: None,
             scale: 1.0,
             height: 8,
             width: 8,
@@ -428,7 +451,7 @@ mod tests {
             name: "empty".into(),
             reports: vec![run("a", 4.0, &[])],
         };
-        let err = study(&[g, empty], &settings()).unwrap_err();
+        let err = study(&[g, empty], &settings()).unwrap_err().to_string();
         assert!(
             err.contains("group 'empty'") && err.contains("model a"),
             "{err}"

@@ -996,6 +996,101 @@ fn attribute_writes_curves_heatmaps_and_compares_runs() {
     );
 }
 
+/// The top-left `side`² of an ISBI slice (`images` or `labels`).
+fn isbi_crop(sub: &str, k: &str, side: usize) -> Image<u8> {
+    let full = urisc_io::read_u8(&repo().join(format!("data/isbi2012/{sub}/{k}.png"))).unwrap();
+    let data = (0..side)
+        .flat_map(|r| full.data[r * full.width..][..side].to_vec())
+        .collect();
+    Image::new(side, side, data)
+}
+
+#[test]
+fn attribute_takes_every_page_of_a_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = attribution_model(dir.path());
+    let stack = dir.path().join("stack.tif");
+    let pages = [
+        isbi_crop("images", "00", 128),
+        isbi_crop("images", "01", 128),
+    ];
+    urisc_io::write_tiff_stack(&stack, &pages, None, false).unwrap();
+    let out = dir.path().join("attr");
+    let attribute = |extra: &[&str]| {
+        let mut args = vec![
+            "attribute",
+            "--model",
+            s(&model),
+            "--image",
+            s(&stack),
+            "--steps",
+            "2",
+            "--heatmaps",
+            "1",
+            "--montage",
+            "0",
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        urisc(&args)
+    };
+    let run = attribute(&["--grid", "64", "--grid-offset", "4"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = |z: usize| -> serde_json::Value {
+        let path = out.join(format!("stack_z00{z}/attribution.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (first, second) = (report(0), report(1));
+    assert!(!out.join("attribution.json").exists());
+    assert_eq!(
+        (&first["name"], &first["plane"]),
+        (&"stack_z000".into(), &0.into())
+    );
+    assert_eq!(
+        (&second["name"], &second["plane"]),
+        (&"stack_z001".into(), &1.into())
+    );
+    assert!(out.join("stack_z001/heatmaps").read_dir().unwrap().count() == 1);
+    // The same targets on different pages: different attributions.
+    let sums = |r: &serde_json::Value| -> Vec<f64> {
+        let targets = r["targets"].as_array().unwrap();
+        targets
+            .iter()
+            .map(|t| t["sum_ig"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(sums(&first).len(), 4);
+    assert_ne!(sums(&first), sums(&second), "page 1 attributed as page 0");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("stack_z000: 4 targets") && stdout.contains("stack_z001: 4 targets"));
+
+    // A label stack pairs page by page; a single label for a stack is refused.
+    let labels = dir.path().join("labels.tif");
+    let label_pages = [
+        isbi_crop("labels", "00", 128),
+        isbi_crop("labels", "01", 128),
+    ];
+    urisc_io::write_tiff_stack(&labels, &label_pages, None, false).unwrap();
+    let run = attribute(&["--label", s(&labels), "--max-targets", "3", "--force"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(report(1)["targets"].as_array().unwrap().len(), 3);
+    let single = dir.path().join("single.png");
+    write_png(&single, &label_pages[0], None, false).unwrap();
+    fails_with(
+        &attribute(&["--label", s(&single), "--force"]),
+        "single.png: 1 label section(s) for the 2 section(s)",
+    );
+}
+
 #[test]
 fn attribute_resamples_to_the_models_pixel_size_and_moves_the_targets() {
     let dir = tempfile::tempdir().unwrap();
