@@ -16,7 +16,75 @@
 
 use std::ops::RangeInclusive;
 
-use crate::{model_scale, InferenceOptions};
+use crate::tta::TTA_CHOICES;
+
+/// How a section is tiled and augmented.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InferenceOptions {
+    /// Tile side (rounded down to the model's size multiple; never larger than the section
+    /// rounded up to it).
+    pub tile: usize,
+    /// Pixels shared by neighbouring tiles.
+    pub overlap: usize,
+    /// Tiles per forward pass.
+    pub batch: usize,
+    /// Test-time augmentation: 1, 2, 4 or 8 elements of the dihedral group, averaged in
+    /// probability space.
+    pub tta: usize,
+}
+
+impl InferenceOptions {
+    /// Checks the ranges a user can get wrong (`usize::MAX` as the tile means the whole image);
+    /// [`PredictSettings::resolve`] runs it after filling in the defaults.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.tile == 0 {
+            return Err(SettingsError::Tile {
+                tile: 0,
+                multiple: 1,
+            });
+        }
+        if self.batch == 0 {
+            return Err(SettingsError::Batch);
+        }
+        if !TTA_CHOICES.contains(&self.tta) {
+            return Err(SettingsError::Tta(self.tta));
+        }
+        if self.tile != usize::MAX && self.overlap >= self.tile {
+            return Err(SettingsError::Overlap {
+                overlap: self.overlap,
+                tile: self.tile,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for InferenceOptions {
+    fn default() -> Self {
+        InferenceOptions {
+            tile: 512,
+            overlap: 64,
+            batch: 4,
+            tta: 1,
+        }
+    }
+}
+
+/// The factor a section is resampled by for a model: its pixel size over the model's, when both
+/// are known and differ by more than 2 % (closer than that, resampling would only blur).
+pub fn model_scale(input_nm: Option<f64>, model_nm: Option<f64>) -> f64 {
+    match (input_nm, model_nm) {
+        (Some(input), Some(model)) if input > 0.0 && model > 0.0 => {
+            let scale = input / model;
+            if (scale - 1.0).abs() <= 0.02 {
+                1.0
+            } else {
+                scale
+            }
+        }
+        _ => 1.0,
+    }
+}
 
 /// Overlap of neighbouring tiles when none is given: 64 pixels, or half the tile if smaller.
 pub fn default_overlap(tile: usize) -> usize {

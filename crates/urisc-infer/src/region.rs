@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use urisc_io::{reflect, Image, IoError};
 use urisc_model::SegmentationModel;
 
-use crate::{InferError, InferenceOptions, Plan};
+use crate::job::InferenceOptions;
+use crate::stream::{InferError, Plan};
 
 /// A rectangle of a section: rows `y0..y1`, columns `x0..x1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

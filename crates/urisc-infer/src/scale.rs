@@ -9,27 +9,12 @@ use std::collections::VecDeque;
 use urisc_io::{Image, IoError, MemoryRows, RowSource};
 use urisc_model::{ModelError, SegmentationModel};
 
-use crate::{predict_stream, InferError, InferenceOptions, InferenceStats, RowSink};
+use crate::job::InferenceOptions;
+use crate::stream::{predict_stream, InferError, InferenceStats, RowSink};
 
 /// The length of an axis of `len` pixels at `scale` (at least 1).
 pub fn scaled_len(len: usize, scale: f64) -> usize {
     ((len as f64 * scale).round() as usize).max(1)
-}
-
-/// The factor a section is resampled by for a model: its pixel size over the model's, when both
-/// are known and differ by more than 2 % (closer than that, resampling would only blur).
-pub fn model_scale(input_nm: Option<f64>, model_nm: Option<f64>) -> f64 {
-    match (input_nm, model_nm) {
-        (Some(input), Some(model)) if input > 0.0 && model > 0.0 => {
-            let scale = input / model;
-            if (scale - 1.0).abs() <= 0.02 {
-                1.0
-            } else {
-                scale
-            }
-        }
-        _ => 1.0,
-    }
 }
 
 /// For each pixel of an axis resampled from `from` to `to` pixels: the first of the two input
@@ -203,7 +188,16 @@ pub fn resample_image(image: &Image<u8>, height: usize, width: usize) -> Image<u
     Image::new(height, width, data)
 }
 
-/// [`crate::predict_image`] at `scale` × the image's resolution, the map on the image's grid.
+/// Membrane probabilities of an image in memory (same size), by [`predict_stream`] at the image's own scale.
+pub fn predict_image(
+    model: &dyn SegmentationModel,
+    image: &Image<u8>,
+    options: &InferenceOptions,
+) -> Result<Image<f32>, ModelError> {
+    predict_image_scaled(model, image, options, 1.0)
+}
+
+/// [`predict_image`] at `scale` × the image's resolution, the map on the image's grid.
 pub fn predict_image_scaled(
     model: &dyn SegmentationModel,
     image: &Image<u8>,
@@ -233,6 +227,7 @@ pub fn predict_image_scaled(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::model_scale;
 
     fn read_all(rows: &mut dyn RowSource) -> Vec<u8> {
         let mut all = vec![0u8; rows.height() * rows.width()];
@@ -302,7 +297,7 @@ mod tests {
             overlap: 8,
             ..Default::default()
         };
-        let streamed_small = crate::predict_image(&model, &base, &options).unwrap();
+        let streamed_small = predict_image(&model, &base, &options).unwrap();
         let mut rows = Vec::new();
         let mut source = MemoryRows::new(doubled.clone());
         let stats = predict_stream_scaled(

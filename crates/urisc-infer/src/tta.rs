@@ -29,7 +29,7 @@ pub(crate) fn predict_augmented(
     transforms: &[usize],
 ) -> Result<Vec<f32>, ModelError> {
     if transforms == [0] {
-        return crate::probabilities(
+        return probabilities(
             model,
             tiles,
             BatchShape {
@@ -48,7 +48,7 @@ pub(crate) fn predict_augmented(
             (th, tw) = (a, b);
             batch.extend(t);
         }
-        let p = crate::probabilities(
+        let p = probabilities(
             model,
             &batch,
             BatchShape {
@@ -67,4 +67,17 @@ pub(crate) fn predict_augmented(
     let scale = 1.0 / transforms.len() as f32;
     mean.iter_mut().for_each(|m| *m *= scale);
     Ok(mean)
+}
+
+/// Logits → probabilities of one batch (shared by the augmentation code).
+pub(crate) fn probabilities(
+    model: &dyn SegmentationModel,
+    tiles: &[f32],
+    shape: BatchShape,
+) -> Result<Vec<f32>, ModelError> {
+    Ok(model
+        .logits(tiles, shape)?
+        .into_iter()
+        .map(urisc_io::encoding::probability_from_logit)
+        .collect())
 }
