@@ -83,7 +83,8 @@ use urisc_io::{GreyImage, Image};
 pub use agglomerate::RegionGraph;
 pub use blockwise::{
     block_first_pixels, block_fragments, block_labels, cell_ids, join_blocks,
-    segment_cells_blockwise, BlockFragments, BlockPlan, BlockwiseSummary, Joined, Rect,
+    segment_cells_blockwise, segment_cells_in_blocks, BlockFragments, BlockPlan, BlockwiseSummary,
+    Joined,
 };
 pub use descent::{capped_smoothed_distance, descent_fragments, draw_boundaries_local};
 pub use edt::distance_transform;

@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use urisc_cells::{
-    cell_colour, overlay_rgb, segment_cells, segment_cells_blockwise, CellParams, Cells,
-    MembraneMap, Rect, Watershed,
+    cell_colour, overlay_rgb, segment_cells, segment_cells_in_blocks, CellParams, MembraneMap,
+    Watershed,
 };
 use urisc_eval::{pair_inputs, OutputFormat};
 use urisc_infer::outputs::OutputPlan;
@@ -135,31 +135,6 @@ fn overlay_sources(args: &CellsArgs, files: &[PathBuf]) -> Result<Vec<Option<Pat
     Ok(sources.into_iter().map(Some).collect())
 }
 
-/// [`segment_cells_blockwise`] on a map in memory, the labels gathered into one image.
-fn blockwise(map: &MembraneMap, block: usize, params: &CellParams) -> Result<Cells> {
-    let (h, w) = (map.height, map.width);
-    let read = |r: Rect| -> Result<Vec<u16>, String> {
-        Ok((r.y..r.y + r.height)
-            .flat_map(|y| map.levels[y * w + r.x..][..r.width].iter().copied())
-            .collect())
-    };
-    let mut labels = vec![0u32; h * w];
-    let summary = segment_cells_blockwise(h, w, block, params, &read, &mut |r, ids| {
-        for y in 0..r.height {
-            labels[(r.y + y) * w + r.x..][..r.width]
-                .copy_from_slice(&ids[y * r.width..][..r.width]);
-        }
-        Ok(())
-    })?;
-    Ok(Cells {
-        labels: urisc_io::Image::new(h, w, labels),
-        cells: summary.cells,
-        fragments: summary.fragments,
-        merges: summary.merges,
-        small_merges: summary.small_merges,
-    })
-}
-
 pub fn run(args: CellsArgs) -> Result<()> {
     let params = CellParams {
         watershed: match args.watershed {
@@ -255,7 +230,7 @@ pub fn run(args: CellsArgs) -> Result<()> {
             }
             let cells = match args.block {
                 None => segment_cells(&map, &params)?,
-                Some(block) => blockwise(&map, block, &params)?,
+                Some(block) => segment_cells_in_blocks(&map, block, &params)?,
             };
             // The probability map stays only if the OME-Zarr image is to show it.
             let map = (zarr.is_some() && em.is_none()).then_some(map);

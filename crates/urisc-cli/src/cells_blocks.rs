@@ -20,8 +20,9 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use urisc_cells::{
     block_first_pixels, block_fragments, block_labels, cell_ids, join_blocks, BlockFragments,
-    BlockPlan, CellParams, Joined, Rect, Watershed,
+    BlockPlan, CellParams, Joined, Watershed,
 };
+use urisc_infer::Rect;
 use urisc_io::zarr_store::{self, StoreLayout};
 
 const FORMAT: &str = "urisc-cells-plan/1";
@@ -150,7 +151,7 @@ fn read_levels(input: &Path, plane: usize, r: Rect) -> Result<Vec<u16>, String> 
     let grey: Vec<u8> = if zarr_store::is_zarr(input) {
         let array = urisc_io::ZarrArray::open(input).map_err(|e| e.to_string())?;
         array
-            .read_region(plane, r.y..r.y + r.height, r.x..r.x + r.width)
+            .read_region(plane, r.y0..r.y1, r.x0..r.x1)
             .map_err(|e| e.to_string())?
             .data
     } else if plane > 0 {
@@ -158,17 +159,17 @@ fn read_levels(input: &Path, plane: usize, r: Rect) -> Result<Vec<u16>, String> 
             .map_err(|e| e.to_string())?
             .image
             .into_u8();
-        (r.y..r.y + r.height)
-            .flat_map(|y| page.row(y)[r.x..r.x + r.width].iter().copied())
+        (r.y0..r.y1)
+            .flat_map(|y| page.row(y)[r.x0..r.x1].iter().copied())
             .collect()
     } else {
         let mut rows = urisc_io::open_rows(input).map_err(|e| e.to_string())?;
         let mut row = vec![0u8; rows.width()];
-        let mut out = Vec::with_capacity(r.height * r.width);
-        for y in 0..r.y + r.height {
+        let mut out = Vec::with_capacity(r.area());
+        for y in 0..r.y1 {
             rows.read_row(&mut row).map_err(|e| e.to_string())?;
-            if y >= r.y {
-                out.extend_from_slice(&row[r.x..r.x + r.width]);
+            if y >= r.y0 {
+                out.extend_from_slice(&row[r.x0..r.x1]);
             }
         }
         out
@@ -344,7 +345,7 @@ pub fn run_stage(args: CellsRunArgs) -> Result<()> {
             let layout = plan.layout(work);
             for b in blocks {
                 let core = plan.blocks.core(b);
-                let (uy, ux) = (core.y / plan.blocks.block, core.x / plan.blocks.block);
+                let (uy, ux) = (core.y0 / plan.blocks.block, core.x0 / plan.blocks.block);
                 if layout.unit_path(0, uy, ux).exists() {
                     continue;
                 }
