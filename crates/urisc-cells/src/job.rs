@@ -486,7 +486,7 @@ mod tests {
         write_png(&maps.join("b.png"), &page(3), None, false).unwrap();
         write_tiff_stack(&em.join("a.tif"), &[page(4), page(5)], None, false).unwrap();
         write_png(&em.join("b.png"), &page(6), None, false).unwrap();
-        let sections = urisc_io::sections::sections(&[maps.clone()]).unwrap();
+        let sections = urisc_io::sections::sections(std::slice::from_ref(&maps)).unwrap();
         let found = overlay_sections(&em, &sections).unwrap();
         let a = em.join("a.tif").display().to_string();
         let b = em.join("b.png").display().to_string();
