@@ -19,32 +19,19 @@
 //!
 //! Blocks are computed three times (fragments; boundaries and first pixels; output), trading
 //! time for memory: nothing per pixel of the section is held.
+//!
+//! Rectangles of a section are [`urisc_infer::Rect`]s (rows `y0..y1`, columns `x0..x1`), the
+//! one rectangle type of the workspace.
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use urisc_infer::Rect;
 
 use crate::descent::{capped_smoothed_distance, linked, UnionFind};
-use crate::{agglomerate, gaussian_kernel, CellParams, CellsError, MembraneMap, RegionGraph};
-
-/// A rectangle of a section, in pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rect {
-    /// First row.
-    pub y: usize,
-    /// First column.
-    pub x: usize,
-    /// Rows.
-    pub height: usize,
-    /// Columns.
-    pub width: usize,
-}
-
-impl Rect {
-    fn len(&self) -> usize {
-        self.height * self.width
-    }
-}
+use crate::{
+    agglomerate, gaussian_kernel, CellParams, Cells, CellsError, MembraneMap, RegionGraph,
+};
 
 /// What [`segment_cells_blockwise`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,25 +106,21 @@ type Grid = BlockPlan;
 impl Grid {
     fn core_of(&self, b: usize) -> Rect {
         let (by, bx) = (b / self.cols, b % self.cols);
-        let (y, x) = (by * self.block, bx * self.block);
+        let (y0, x0) = (by * self.block, bx * self.block);
         Rect {
-            y,
-            x,
-            height: self.block.min(self.height - y),
-            width: self.block.min(self.width - x),
+            y0,
+            y1: (y0 + self.block).min(self.height),
+            x0,
+            x1: (x0 + self.block).min(self.width),
         }
     }
 
     fn extended(&self, core: Rect) -> Rect {
-        let (y, x) = (
-            core.y.saturating_sub(self.halo),
-            core.x.saturating_sub(self.halo),
-        );
         Rect {
-            y,
-            x,
-            height: (core.y + core.height + self.halo).min(self.height) - y,
-            width: (core.x + core.width + self.halo).min(self.width) - x,
+            y0: core.y0.saturating_sub(self.halo),
+            y1: (core.y1 + self.halo).min(self.height),
+            x0: core.x0.saturating_sub(self.halo),
+            x1: (core.x1 + self.halo).min(self.width),
         }
     }
 
@@ -157,7 +140,7 @@ struct Window {
 impl Window {
     /// Index in the extended arrays of core pixel (r, c).
     fn at(&self, r: usize, c: usize) -> usize {
-        (self.core.y - self.ext.y + r) * self.ext.width + (self.core.x - self.ext.x + c)
+        (self.core.y0 - self.ext.y0 + r) * self.ext.width() + (self.core.x0 - self.ext.x0 + c)
     }
 }
 
@@ -192,17 +175,17 @@ fn window(grid: &Grid, b: usize, params: &CellParams, read: &ReadFn) -> Result<W
     let core = grid.core_of(b);
     let ext = grid.extended(core);
     let levels = read(ext).map_err(CellsError::Block)?;
-    if levels.len() != ext.len() {
+    if levels.len() != ext.area() {
         return Err(CellsError::Block(format!(
             "read {} levels for a {}×{} region",
             levels.len(),
-            ext.height,
-            ext.width
+            ext.height(),
+            ext.width()
         )));
     }
     let sd = capped_smoothed_distance(
-        ext.height,
-        ext.width,
+        ext.height(),
+        ext.width(),
         &levels,
         MembraneMap::threshold_level(params.threshold),
         params.max_distance,
@@ -220,36 +203,36 @@ fn window(grid: &Grid, b: usize, params: &CellParams, read: &ReadFn) -> Result<W
 /// pixel), and with `keep` everything the join needs.
 fn local_labels(grid: &Grid, win: &Window, keep: Option<&mut BlockFragments>) -> Vec<u32> {
     let (core, ext) = (win.core, win.ext);
-    let (eh, ew) = (ext.height, ext.width);
-    let mut uf = UnionFind::new(core.len());
+    let (eh, ew) = (ext.height(), ext.width());
+    let mut uf = UnionFind::new(core.area());
     let mut links_out = Vec::new();
-    for r in 0..core.height {
-        for c in 0..core.width {
-            let (p, e) = (r * core.width + c, win.at(r, c));
-            let g = ((core.y + r) * grid.width + core.x + c) as u64;
-            if core.x + c + 1 < grid.width && linked(e, e + 1, eh, ew, &win.sd, &win.levels) {
-                if c + 1 < core.width {
+    for r in 0..core.height() {
+        for c in 0..core.width() {
+            let (p, e) = (r * core.width() + c, win.at(r, c));
+            let g = ((core.y0 + r) * grid.width + core.x0 + c) as u64;
+            if core.x0 + c + 1 < grid.width && linked(e, e + 1, eh, ew, &win.sd, &win.levels) {
+                if c + 1 < core.width() {
                     uf.union(p as u32, (p + 1) as u32);
                 } else {
                     links_out.push((g, g + 1));
                 }
             }
-            if core.y + r + 1 < grid.height && linked(e, e + ew, eh, ew, &win.sd, &win.levels) {
-                if r + 1 < core.height {
-                    uf.union(p as u32, (p + core.width) as u32);
+            if core.y0 + r + 1 < grid.height && linked(e, e + ew, eh, ew, &win.sd, &win.levels) {
+                if r + 1 < core.height() {
+                    uf.union(p as u32, (p + core.width()) as u32);
                 } else {
                     links_out.push((g, g + grid.width as u64));
                 }
             }
         }
     }
-    let mut labels = vec![0u32; core.len()];
+    let mut labels = vec![0u32; core.area()];
     let mut first = Vec::new();
-    for p in 0..core.len() {
+    for p in 0..core.area() {
         let root = uf.find(p as u32) as usize;
         labels[p] = if root == p {
-            let (r, c) = (p / core.width, p % core.width);
-            first.push(((core.y + r) * grid.width + core.x + c) as u64);
+            let (r, c) = (p / core.width(), p % core.width());
+            first.push(((core.y0 + r) * grid.width + core.x0 + c) as u64);
             first.len() as u32 - 1
         } else {
             labels[root]
@@ -261,7 +244,7 @@ fn local_labels(grid: &Grid, win: &Window, keep: Option<&mut BlockFragments>) ->
         f.size[l as usize] += 1;
     }
     f.first = first;
-    let (h, w) = (core.height, core.width);
+    let (h, w) = (core.height(), core.width());
     f.top = labels[..w].to_vec();
     f.bottom = labels[(h - 1) * w..].to_vec();
     f.left = (0..h).map(|r| labels[r * w]).collect();
@@ -271,14 +254,14 @@ fn local_labels(grid: &Grid, win: &Window, keep: Option<&mut BlockFragments>) ->
     for r in 0..h {
         for c in 0..w {
             let (p, e) = (r * w + c, win.at(r, c));
-            let g = ((core.y + r) * grid.width + core.x + c) as u64;
+            let g = ((core.y0 + r) * grid.width + core.x0 + c) as u64;
             let la = labels[p];
             // Right (element key 2g) and lower (2g + 1) neighbours, as RegionGraph::build.
             for (dir, inside, exists, q, en, gn) in [
                 (
                     0,
                     c + 1 < w,
-                    core.x + c + 1 < grid.width,
+                    core.x0 + c + 1 < grid.width,
                     p + 1,
                     e + 1,
                     g + 1,
@@ -286,9 +269,9 @@ fn local_labels(grid: &Grid, win: &Window, keep: Option<&mut BlockFragments>) ->
                 (
                     1,
                     r + 1 < h,
-                    core.y + r + 1 < grid.height,
+                    core.y0 + r + 1 < grid.height,
                     p + w,
-                    e + ext.width,
+                    e + ext.width(),
                     g + grid.width as u64,
                 ),
             ] {
@@ -369,16 +352,16 @@ fn rim_label(grid: &Grid, blocks: &[BlockFragments], g: u64) -> u32 {
     );
     let b = grid.block_of(gy, gx);
     let core = grid.core_of(b);
-    let (r, c) = (gy - core.y, gx - core.x);
+    let (r, c) = (gy - core.y0, gx - core.x0);
     let f = &blocks[b];
     if r == 0 {
         f.top[c]
-    } else if r == core.height - 1 {
+    } else if r == core.height() - 1 {
         f.bottom[c]
     } else if c == 0 {
         f.left[r]
     } else {
-        debug_assert_eq!(c, core.width - 1, "a rim pixel");
+        debug_assert_eq!(c, core.width() - 1, "a rim pixel");
         f.right[r]
     }
 }
@@ -420,9 +403,9 @@ pub fn join_blocks(
                 (g / grid.width as u64) as usize,
                 (g % grid.width as u64) as usize,
             );
-            let (r, c) = (gy - core.y, gx - core.x);
+            let (r, c) = (gy - core.y0, gx - core.x0);
             // A link leaves the core through the right column or the bottom row.
-            let own = if c == core.width - 1 {
+            let own = if c == core.width() - 1 {
                 f.right[r]
             } else {
                 f.bottom[c]
@@ -491,15 +474,15 @@ pub fn join_blocks(
     let mut rims = Vec::new();
     for (b, f) in blocks.iter().enumerate() {
         let core = grid.core_of(b);
-        let at = |r: usize, c: usize| ((core.y + r) * grid.width + core.x + c) as u64;
+        let at = |r: usize, c: usize| ((core.y0 + r) * grid.width + core.x0 + c) as u64;
         let cell_of = |l: u32| cell[(offsets[b] + l) as usize];
-        for c in 0..core.width {
+        for c in 0..core.width() {
             rims.push((at(0, c), cell_of(f.top[c])));
-            rims.push((at(core.height - 1, c), cell_of(f.bottom[c])));
+            rims.push((at(core.height() - 1, c), cell_of(f.bottom[c])));
         }
-        for r in 0..core.height {
+        for r in 0..core.height() {
             rims.push((at(r, 0), cell_of(f.left[r])));
-            rims.push((at(r, core.width - 1), cell_of(f.right[r])));
+            rims.push((at(r, core.width() - 1), cell_of(f.right[r])));
         }
     }
     rims.sort_unstable();
@@ -528,26 +511,24 @@ fn block_cells(grid: &Grid, b: usize, win: &Window, joined: &Joined, boundaries:
     }
     // A neighbour's cell, inside the core or on an adjacent block's rim.
     let neighbour_cell = |gy: usize, gx: usize| -> u32 {
-        if (core.y..core.y + core.height).contains(&gy)
-            && (core.x..core.x + core.width).contains(&gx)
-        {
-            cells[(gy - core.y) * core.width + gx - core.x]
+        if (core.y0..core.y1).contains(&gy) && (core.x0..core.x1).contains(&gx) {
+            cells[(gy - core.y0) * core.width() + gx - core.x0]
         } else {
             joined.rim_cell((gy * grid.width + gx) as u64)
         }
     };
-    (0..core.len())
+    (0..core.area())
         .into_par_iter()
         .map(|p| {
-            let (r, c) = (p / core.width, p % core.width);
-            let (gy, gx) = (core.y + r, core.x + c);
+            let (r, c) = (p / core.width(), p % core.width());
+            let (gy, gx) = (core.y0 + r, core.x0 + c);
             let (a, e) = (cells[p], win.at(r, c));
             let g = gy * grid.width + gx;
             for (ny, nx, en) in [
-                (gy.wrapping_sub(1), gx, e.wrapping_sub(win.ext.width)),
+                (gy.wrapping_sub(1), gx, e.wrapping_sub(win.ext.width())),
                 (gy, gx.wrapping_sub(1), e.wrapping_sub(1)),
                 (gy, gx + 1, e + 1),
-                (gy + 1, gx, e + win.ext.width),
+                (gy + 1, gx, e + win.ext.width()),
             ] {
                 if ny >= grid.height || nx >= grid.width {
                     continue;
@@ -579,7 +560,7 @@ pub fn block_first_pixels(
     let mut first: FxHashMap<u32, u64> = FxHashMap::default();
     for (p, &cell) in cells.iter().enumerate() {
         if cell != 0 {
-            let g = ((core.y + p / core.width) * plan.width + core.x + p % core.width) as u64;
+            let g = ((core.y0 + p / core.width()) * plan.width + core.x0 + p % core.width()) as u64;
             first.entry(cell).or_insert(g); // row-major: the first seen is the first
         }
     }
@@ -665,5 +646,35 @@ pub fn segment_cells_blockwise(
         merges: joined.merges,
         small_merges: joined.small_merges,
         blocks: n,
+    })
+}
+
+/// [`segment_cells_blockwise`] on a map in memory, the blocks' labels gathered into one label
+/// image: the same [`Cells`] as [`crate::segment_cells`] with [`crate::Watershed::Descent`],
+/// with the working memory of one block.
+pub fn segment_cells_in_blocks(
+    map: &MembraneMap,
+    block: usize,
+    params: &CellParams,
+) -> Result<Cells, CellsError> {
+    let (h, w) = (map.height, map.width);
+    let read = |r: Rect| -> Result<Vec<u16>, String> {
+        Ok((r.y0..r.y1)
+            .flat_map(|y| map.levels[y * w + r.x0..y * w + r.x1].iter().copied())
+            .collect())
+    };
+    let mut labels = vec![0u32; h * w];
+    let summary = segment_cells_blockwise(h, w, block, params, &read, &mut |r, ids| {
+        for (y, row) in (r.y0..r.y1).zip(ids.chunks_exact(r.width())) {
+            labels[y * w + r.x0..y * w + r.x1].copy_from_slice(row);
+        }
+        Ok(())
+    })?;
+    Ok(Cells {
+        labels: urisc_io::Image::new(h, w, labels),
+        cells: summary.cells,
+        fragments: summary.fragments,
+        merges: summary.merges,
+        small_merges: summary.small_merges,
     })
 }

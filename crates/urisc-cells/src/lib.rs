@@ -72,7 +72,9 @@ pub mod agglomerate;
 pub mod blockwise;
 pub mod descent;
 pub mod edt;
+pub mod job;
 pub mod overlay;
+pub mod plan;
 pub mod seeds;
 pub mod smooth;
 pub mod watershed;
@@ -83,7 +85,8 @@ use urisc_io::{GreyImage, Image};
 pub use agglomerate::RegionGraph;
 pub use blockwise::{
     block_first_pixels, block_fragments, block_labels, cell_ids, join_blocks,
-    segment_cells_blockwise, BlockFragments, BlockPlan, BlockwiseSummary, Joined, Rect,
+    segment_cells_blockwise, segment_cells_in_blocks, BlockFragments, BlockPlan, BlockwiseSummary,
+    Joined,
 };
 pub use descent::{capped_smoothed_distance, descent_fragments, draw_boundaries_local};
 pub use edt::distance_transform;

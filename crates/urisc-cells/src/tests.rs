@@ -1,6 +1,7 @@
 //! End-to-end tests of [`crate::segment_cells`] on small synthetic maps.
 
 use super::*;
+use urisc_infer::Rect;
 
 /// A map from a closure of (row, col) → p.
 fn map(h: usize, w: usize, p: impl Fn(usize, usize) -> f32) -> MembraneMap {
@@ -252,20 +253,17 @@ fn descent(merge_threshold: f32) -> CellParams {
 fn blockwise(map: &MembraneMap, block: usize, p: &CellParams) -> (BlockwiseSummary, Vec<u32>) {
     let (h, w) = (map.height, map.width);
     let read = |r: Rect| -> Result<Vec<u16>, String> {
-        Ok((r.y..r.y + r.height)
-            .flat_map(|y| {
-                map.levels[y * w + r.x..y * w + r.x + r.width]
-                    .iter()
-                    .copied()
-            })
+        Ok((r.y0..r.y1)
+            .flat_map(|y| map.levels[y * w + r.x0..y * w + r.x1].iter().copied())
             .collect())
     };
     let mut out = vec![u32::MAX; h * w];
     let mut writes = 0;
     let summary = segment_cells_blockwise(h, w, block, p, &read, &mut |r, ids| {
         writes += 1;
-        for y in 0..r.height {
-            out[(r.y + y) * w + r.x..][..r.width].copy_from_slice(&ids[y * r.width..][..r.width]);
+        for y in 0..r.height() {
+            out[(r.y0 + y) * w + r.x0..][..r.width()]
+                .copy_from_slice(&ids[y * r.width()..][..r.width()]);
         }
         Ok(())
     })

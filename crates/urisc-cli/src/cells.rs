@@ -1,17 +1,14 @@
-//! `urisc cells` (cell instance segmentation from membrane probability maps) and
-//! `urisc eval --instances` (scores of label images against ground-truth cells).
+//! `urisc cells` (cell instance segmentation from membrane probability maps; the run is
+//! [`urisc_cells::job`]) and `urisc eval --instances` (scores of label images against
+//! ground-truth cells).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use urisc_cells::{
-    cell_colour, overlay_rgb, segment_cells, segment_cells_blockwise, CellParams, Cells,
-    MembraneMap, Rect, Watershed,
-};
+use urisc_cells::job::{CellsJob, CellsSettings};
+use urisc_cells::{CellParams, Watershed};
 use urisc_eval::{pair_inputs, OutputFormat};
-use urisc_infer::outputs::OutputPlan;
 use urisc_io::Image;
 use urisc_metrics::{score_labels, InstanceScores};
 
@@ -65,8 +62,10 @@ pub struct CellsArgs {
     /// Label every pixel: no one-pixel boundary (0) between cells.
     #[arg(long)]
     no_boundaries: bool,
-    /// EM image(s) for overlays (DIR/overlays/STEM.png, cells in random colours over the EM
-    /// image): one image for one input, or a folder matched by file stem.
+    /// EM image(s) for overlays (DIR/overlays/NAME.png, cells in random colours over the EM
+    /// image): a folder of EM images matched by section name (map `a_z001` takes page 1 of an
+    /// EM stack `a.tif`, or `a_z001.png`), or one file whose sections (pages) match the maps'
+    /// one to one.
     #[arg(long, value_name = "IMG")]
     overlay_image: Option<PathBuf>,
     /// Also write DIR/STEM.ome.zarr: an OME-Zarr 0.5 image (the EM image given with
@@ -79,250 +78,60 @@ pub struct CellsArgs {
     force: bool,
 }
 
-fn stem(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// The EM image of each input for its overlay, sizes checked against the maps' headers.
-fn overlay_sources(args: &CellsArgs, files: &[PathBuf]) -> Result<Vec<Option<PathBuf>>> {
-    let Some(em) = &args.overlay_image else {
-        return Ok(vec![None; files.len()]);
-    };
-    let sources: Vec<PathBuf> = if em.is_dir() {
-        let images = urisc_io::sections::image_files(em)?;
-        files
-            .iter()
-            .map(|f| {
-                images
-                    .iter()
-                    .find(|i| stem(i) == stem(f))
-                    .cloned()
-                    .with_context(|| {
-                        format!(
-                            "{}: no EM image named {}.* for the overlay of {}",
-                            em.display(),
-                            stem(f),
-                            f.display()
-                        )
-                    })
-            })
-            .collect::<Result<_>>()?
-    } else {
-        anyhow::ensure!(em.exists(), "{}: no such file", em.display());
-        anyhow::ensure!(
-            files.len() == 1,
-            "{}: one overlay image for {} maps (give a folder of EM images matched by file stem)",
-            em.display(),
-            files.len()
-        );
-        vec![em.clone()]
-    };
-    for (f, e) in files.iter().zip(&sources) {
-        let (map_size, em_size) = (urisc_io::page_size(f, 0)?, urisc_io::page_size(e, 0)?);
-        anyhow::ensure!(
-            map_size == em_size,
-            "{}: EM image is {}×{} but the probability map {} is {}×{}",
-            e.display(),
-            em_size.0,
-            em_size.1,
-            f.display(),
-            map_size.0,
-            map_size.1
-        );
-    }
-    Ok(sources.into_iter().map(Some).collect())
-}
-
-/// [`segment_cells_blockwise`] on a map in memory, the labels gathered into one image.
-fn blockwise(map: &MembraneMap, block: usize, params: &CellParams) -> Result<Cells> {
-    let (h, w) = (map.height, map.width);
-    let read = |r: Rect| -> Result<Vec<u16>, String> {
-        Ok((r.y..r.y + r.height)
-            .flat_map(|y| map.levels[y * w + r.x..][..r.width].iter().copied())
-            .collect())
-    };
-    let mut labels = vec![0u32; h * w];
-    let summary = segment_cells_blockwise(h, w, block, params, &read, &mut |r, ids| {
-        for y in 0..r.height {
-            labels[(r.y + y) * w + r.x..][..r.width]
-                .copy_from_slice(&ids[y * r.width..][..r.width]);
-        }
-        Ok(())
-    })?;
-    Ok(Cells {
-        labels: urisc_io::Image::new(h, w, labels),
-        cells: summary.cells,
-        fragments: summary.fragments,
-        merges: summary.merges,
-        small_merges: summary.small_merges,
-    })
-}
-
 pub fn run(args: CellsArgs) -> Result<()> {
-    let params = CellParams {
-        watershed: match args.watershed {
-            WatershedArg::Flood => Watershed::Flood,
-            WatershedArg::Descent => Watershed::Descent,
+    let settings = CellsSettings {
+        params: CellParams {
+            watershed: match args.watershed {
+                WatershedArg::Flood => Watershed::Flood,
+                WatershedArg::Descent => Watershed::Descent,
+            },
+            max_distance: args.max_distance,
+            threshold: args.threshold,
+            sigma: args.sigma,
+            min_seed_distance: args.min_seed_distance,
+            merge_threshold: args.merge_threshold,
+            min_size: args.min_size,
+            boundaries: !args.no_boundaries,
         },
-        max_distance: args.max_distance,
-        threshold: args.threshold,
-        sigma: args.sigma,
-        min_seed_distance: args.min_seed_distance,
-        merge_threshold: args.merge_threshold,
-        min_size: args.min_size,
-        boundaries: !args.no_boundaries,
+        block: args.block,
+        out: args.out.clone(),
+        overlay_image: args.overlay_image,
+        ome_zarr: args.ome_zarr,
+        force: args.force,
     };
-    params.validate()?;
-    anyhow::ensure!(
-        args.block.is_none() || params.watershed == Watershed::Descent,
-        "--block needs --watershed descent (the flooding watershed cannot be split into blocks)"
-    );
-    anyhow::ensure!(args.block != Some(0), "--block 0: a block needs pixels");
-    let files = urisc_io::sections::input_files(&args.inputs)?;
-    // Stacks (multi-page TIFF, 3-D Zarr) are segmented plane by plane, as STEM_zNNN.
-    let mut sections = Vec::new();
-    let mut file_of_section = Vec::new();
-    for (k, f) in files.iter().enumerate() {
-        let found = urisc_io::sections::sections_of(f)?;
-        file_of_section.extend(std::iter::repeat_n(k, found.len()));
-        sections.extend(found);
-    }
-    // Every output is checked before any work: name clashes, inputs, existing files.
-    let mut plan = OutputPlan::new(&sections, &args.out, None, "tif", args.force)?;
-    let overlays: Vec<Option<PathBuf>> = {
-        let per_file = overlay_sources(&args, &files)?;
-        file_of_section
-            .iter()
-            .map(|&k| per_file[k].clone())
-            .collect()
-    };
-    let overlay_paths: Vec<Option<PathBuf>> = plan
-        .maps
-        .iter()
-        .zip(&overlays)
-        .map(|(m, em)| {
-            em.as_ref().map(|_| {
-                args.out
-                    .join("overlays")
-                    .join(format!("{}.png", stem(&m.binary)))
-            })
-        })
-        .collect();
-    for p in overlay_paths.iter().flatten() {
-        urisc_io::check_writable(p, args.force)?;
-    }
-    let zarr_paths: Vec<Option<PathBuf>> = plan
-        .maps
-        .iter()
-        .map(|m| {
-            args.ome_zarr
-                .then(|| args.out.join(format!("{}.ome.zarr", stem(&m.binary))))
-        })
-        .collect();
-    for p in zarr_paths.iter().flatten() {
-        urisc_io::check_writable(p, args.force)?;
-    }
-    plan.create_folders()?;
-    let result = (|| -> Result<()> {
-        for (((maps, em), overlay), zarr) in plan
-            .maps
-            .iter()
-            .zip(&overlays)
-            .zip(&overlay_paths)
-            .zip(&zarr_paths)
-        {
-            let started = Instant::now();
-            let f = &maps.section.path;
-            let decoded = maps.section.read()?;
-            let pixel_size = decoded.pixel_size_nm;
-            if decoded.colour_converted {
-                eprintln!(
-                    "urisc: warning: {}: colour with unequal channels, converted to grey with luma weights",
-                    f.display()
-                );
-            }
-            let map = MembraneMap::from_grey(&decoded.image)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
-            drop(decoded);
-            if map.clamped > 0 {
-                eprintln!(
-                    "urisc: warning: {}: {} probability value(s) outside [0, 1] were clamped",
-                    f.display(),
-                    map.clamped
-                );
-            }
-            let cells = match args.block {
-                None => segment_cells(&map, &params)?,
-                Some(block) => blockwise(&map, block, &params)?,
-            };
-            // The probability map stays only if the OME-Zarr image is to show it.
-            let map = (zarr.is_some() && em.is_none()).then_some(map);
-            urisc_io::write_label_tiff(&maps.binary, &cells.labels, pixel_size, args.force)?;
-            // A stack's overlay takes the same page of an EM stack (or the one EM image).
-            let em = em
-                .as_ref()
-                .map(|e| match maps.section.plane {
-                    Some(z) if urisc_io::probe(e)?.0 > z => {
-                        Ok(urisc_io::read_page(e, z)?.image.into_u8())
-                    }
-                    _ => urisc_io::read_u8(e),
-                })
-                .transpose()?;
-            if let (Some(em), Some(out)) = (&em, overlay) {
-                let dir = out.parent().expect("overlays/ in --out");
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("{}: cannot create", dir.display()))?;
-                let rgb = overlay_rgb(em, &cells.labels, 0x5eed, 0.45);
-                urisc_io::write_png_rgb(out, em.height, em.width, &rgb, pixel_size, args.force)?;
-            }
-            if let Some(out) = zarr {
-                let image = match (em, map) {
-                    (Some(em), _) => em,
-                    (None, Some(map)) => urisc_io::Image::new(
-                        map.height,
-                        map.width,
-                        // Stored as predict writes probabilities: membrane dark, 255·(1 − p).
-                        map.levels
-                            .iter()
-                            .map(|&l| urisc_io::encoding::stored_from_level(l))
-                            .collect(),
-                    ),
-                    (None, None) => unreachable!("the map is kept when there is no EM image"),
-                };
-                urisc_io::zarr_store::write_labelled_image(
-                    out,
-                    &image,
-                    "cells",
-                    &cells.labels,
-                    |id| cell_colour(id, 0x5eed),
-                    pixel_size,
-                    args.force,
-                )?;
-            }
+    // Parameters first, then the inputs (a stack is one section per page, STEM_zNNN), then
+    // every output, before any work.
+    settings.validate()?;
+    let sections = urisc_io::sections::sections(&args.inputs)?;
+    let job = CellsJob::new(settings, &sections)?;
+    let done = job.run(|c| {
+        let f = c.section.path.display();
+        if c.colour_converted {
             eprintln!(
-                "urisc cells: {} ({}×{}): {} cells from {} fragments ({} merged by boundary, {} small), {:.2} s → {}",
-                f.display(),
-                cells.labels.height,
-                cells.labels.width,
-                cells.cells,
-                cells.fragments,
-                cells.merges,
-                cells.small_merges,
-                started.elapsed().as_secs_f64(),
-                maps.binary.display()
+                "urisc: warning: {f}: colour with unequal channels, converted to grey with luma weights"
             );
         }
-        Ok(())
-    })();
-    if result.is_err() {
-        plan.abandon();
-    }
-    result?;
+        if c.clamped > 0 {
+            eprintln!(
+                "urisc: warning: {f}: {} probability value(s) outside [0, 1] were clamped",
+                c.clamped
+            );
+        }
+        eprintln!(
+            "urisc cells: {f} ({}×{}): {} cells from {} fragments ({} merged by boundary, {} small), {:.2} s → {}",
+            c.height,
+            c.width,
+            c.cells,
+            c.fragments,
+            c.merges,
+            c.small_merges,
+            c.seconds,
+            c.labels.display()
+        );
+    })?;
     eprintln!(
         "urisc cells: wrote {} label image(s) to {}",
-        plan.maps.len(),
+        done.len(),
         args.out.display()
     );
     Ok(())

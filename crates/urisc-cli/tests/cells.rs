@@ -469,3 +469,154 @@ fn read_label_store(work: &Path, h: usize, w: usize, chunk: usize) -> Vec<u32> {
 fn descent_cells(map: &Path, out: &Path) {
     ok(&["cells", s(map), "--out", s(out), "--watershed", "descent"]);
 }
+
+/// A 3-page stack of probability maps: the grid, a coarser grid, no membrane.
+fn three_pages() -> Vec<Image<u8>> {
+    let coarse = (0..H * W)
+        .map(|i| {
+            let (r, c) = (i / W, i % W);
+            let p = if r % 13 == 0 || c % 29 == 0 {
+                0.95
+            } else {
+                0.1
+            };
+            urisc_io::encoding::stored_from_probability(p)
+        })
+        .collect();
+    let grid = (0..H * W)
+        .map(|i| urisc_io::encoding::stored_from_probability(p(i)))
+        .collect();
+    vec![
+        Image::new(H, W, grid),
+        Image::new(H, W, coarse),
+        Image::filled(H, W, 255u8),
+    ]
+}
+
+#[test]
+fn a_stack_equals_its_pages_and_takes_the_em_stack_of_its_name_page_by_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = three_pages();
+    let stack = dir.path().join("maps/a.tif");
+    std::fs::create_dir_all(stack.parent().unwrap()).unwrap();
+    urisc_io::write_tiff_stack(&stack, &pages, None, false).unwrap();
+    // The EM folder holds a 3-page EM stack of the same name, each page its own grey.
+    let em_dir = dir.path().join("em");
+    std::fs::create_dir_all(&em_dir).unwrap();
+    let em: Vec<Image<u8>> = [60u8, 120, 180]
+        .iter()
+        .map(|&v| Image::filled(H, W, v))
+        .collect();
+    urisc_io::write_tiff_stack(&em_dir.join("a.tif"), &em, None, false).unwrap();
+    let out = dir.path().join("cells");
+    ok(&[
+        "cells",
+        s(&stack),
+        "--out",
+        s(&out),
+        "--overlay-image",
+        s(&em_dir),
+        "--ome-zarr",
+    ]);
+    for (z, page) in pages.iter().enumerate() {
+        // Page z equals `urisc cells` on that page saved as a single file.
+        let single = dir.path().join(format!("page{z}/a.png"));
+        std::fs::create_dir_all(single.parent().unwrap()).unwrap();
+        write_png(&single, page, None, false).unwrap();
+        let single_out = dir.path().join(format!("single{z}"));
+        ok(&["cells", s(&single), "--out", s(&single_out)]);
+        let name = format!("a_z{z:03}");
+        let labels = read_labels(&out.join(format!("{name}.tif"))).unwrap();
+        assert_eq!(
+            labels,
+            read_labels(&single_out.join("a.tif")).unwrap(),
+            "{name}"
+        );
+        // Its overlay and its OME-Zarr image show EM page z.
+        let overlay = urisc_io::read_image(&out.join(format!("overlays/{name}.png"))).unwrap();
+        assert_eq!((overlay.image.height(), overlay.image.width()), (H, W));
+        let layout = urisc_io::zarr_store::StoreLayout {
+            root: out.join(format!("{name}.ome.zarr")),
+            planes: None,
+            height: H,
+            width: W,
+            chunk: 1024,
+            shard: 1,
+            data_type: "uint8".into(),
+        };
+        let grey = urisc_io::zarr_store::read_unit(&layout, 0, 0, 0, 1).unwrap();
+        assert_eq!(grey, em[z].data, "{name}: EM page {z}");
+    }
+    assert_eq!(
+        *read_labels(&out.join("a_z002.tif"))
+            .unwrap()
+            .data
+            .iter()
+            .max()
+            .unwrap(),
+        1,
+        "the empty page is one cell"
+    );
+    // An EM folder without a section of the name is refused before any work.
+    let other = dir.path().join("other-em");
+    std::fs::create_dir_all(&other).unwrap();
+    write_png(&other.join("a.png"), &em[0], None, false).unwrap();
+    let refused = dir.path().join("refused");
+    let args = [
+        "cells",
+        s(&stack),
+        "--out",
+        s(&refused),
+        "--overlay-image",
+        s(&other),
+    ];
+    fails_with(&urisc(&args), "no EM image named a_z000.*");
+    assert!(!refused.exists());
+}
+
+#[test]
+fn cells_run_refuses_a_bad_array_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("a.png");
+    stored_map(&map);
+    let work = dir.path().join("work");
+    ok(&["cells-plan", s(&map), "--out", s(&work), "--block", "16"]);
+    // A scheduler's index that is not one is an error (it would run the wrong blocks), of the
+    // scale-out kind no retry fixes.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_urisc"))
+        .args(["cells-run", s(&work), "--stage", "fragments"])
+        .env("SLURM_ARRAY_TASK_ID", "x")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .output()
+        .unwrap();
+    fails_with(&bad, "$SLURM_ARRAY_TASK_ID = \"x\" is not an index");
+    assert_eq!(bad.status.code(), Some(urisc_cluster::EXIT_FATAL));
+    assert!(!work.join("fragments").exists(), "no block run");
+    // An index beyond the plan's tasks (3 × 4 blocks, one per task) names the plan.
+    let beyond = urisc(&[
+        "cells-run",
+        s(&work),
+        "--stage",
+        "fragments",
+        "--task",
+        "12",
+    ]);
+    fails_with(&beyond, "index 12 is beyond the plan's 12 tasks");
+    // From the environment, as Kubernetes gives it.
+    let k8s = std::process::Command::new(env!("CARGO_BIN_EXE_urisc"))
+        .args(["cells-run", s(&work), "--stage", "fragments"])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env("JOB_COMPLETION_INDEX", "11")
+        .output()
+        .unwrap();
+    assert!(
+        k8s.status.success(),
+        "{}",
+        String::from_utf8_lossy(&k8s.stderr)
+    );
+    let written: Vec<_> = std::fs::read_dir(work.join("fragments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, ["000011.json"]);
+}
