@@ -29,6 +29,9 @@ What counts as naming an item, and how it is mapped to the module that defines i
   literals; ``#[cfg(test)] mod …`` blocks inside a file and the files of ``#[cfg(test)]
   mod …;`` declarations; any file named ``tests.rs``. A module never has an edge to itself.
 - ``mod`` declarations alone are not edges (declaring a child is not naming its items).
+- A module and its own submodules are one unit: a descendant naming a (non-root) ancestor,
+  e.g. ``sgemm::avx2`` using ``super::for_each_block``, is not an edge. The crate root has no
+  such allowance (``lib.rs`` should re-export, not define what its modules share).
 
 Limitations: macros other than ``$crate`` paths are not expanded, ``#[path]`` attributes and
 ``include!`` are not followed, and method or field names are never taken for paths.
@@ -371,6 +374,12 @@ def crate_graph(root_file):
         for segs, line, text in module.mentions:
             target = resolve(modules, path, segs)
             if target is None or target == path or target not in modules:
+                continue
+            # A module and the submodules it declares are one unit (a private `avx2` inside
+            # `sgemm` using `super::Segment`): a descendant naming a non-root ancestor is not
+            # an edge. The crate root gets no such allowance: items it defines are shared
+            # and belong in a module of their own.
+            if target and len(target) < len(path) and path[: len(target)] == target:
                 continue
             edges.setdefault((path, target), (module.file, line, text))
     return modules, edges

@@ -29,9 +29,8 @@ use serde::{Deserialize, Serialize};
 use urisc_infer::Rect;
 
 use crate::descent::{capped_smoothed_distance, linked, UnionFind};
-use crate::{
-    agglomerate, gaussian_kernel, CellParams, Cells, CellsError, MembraneMap, RegionGraph,
-};
+use crate::segment::agglomerate;
+use crate::{gaussian_kernel, CellParams, Cells, CellsError, MembraneMap, RegionGraph};
 
 /// What [`segment_cells_blockwise`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

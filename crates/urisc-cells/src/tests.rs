@@ -2,6 +2,7 @@
 
 use super::*;
 use urisc_infer::Rect;
+use urisc_io::{GreyImage, Image};
 
 /// A map from a closure of (row, col) → p.
 fn map(h: usize, w: usize, p: impl Fn(usize, usize) -> f32) -> MembraneMap {
