@@ -663,7 +663,7 @@ impl Suite {
 }
 
 /// Discovers the dataset and resolves its splits; errors are messages for the suite error.
-pub fn resolve_dataset(spec: &DatasetSpec, path: &Path) -> Result<Dataset, String> {
+fn resolve_dataset(spec: &DatasetSpec, path: &Path) -> Result<Dataset, String> {
     if !path.exists() {
         return Err(format!("{}: no such folder", path.display()));
     }

@@ -264,7 +264,12 @@ pub fn run_status(args: StatusArgs) -> Result<()> {
         s.tasks_done, s.tasks, s.block_seconds
     );
     for sec in &s.sections {
-        if let Some((b, e, retryable)) = &sec.first_error {
+        if let Some(urisc_cluster::status::BlockFailure {
+            block: b,
+            message: e,
+            retryable,
+        }) = &sec.first_error
+        {
             println!(
                 "{}: block {b} failed ({}): {e}",
                 sec.name,

@@ -290,7 +290,10 @@ fn exit_codes_separate_retryable_from_fatal_errors() {
         serde_json::from_slice(&urisc(&["status", "--manifest", s(&manifest), "--json"]).stdout)
             .unwrap();
     assert_eq!(st["failed"].as_u64(), Some(1));
-    assert_eq!(st["sections"][0]["first_error"][2], serde_json::json!(true));
+    assert_eq!(
+        st["sections"][0]["first_error"]["retryable"],
+        serde_json::json!(true)
+    );
     // Back: the retry succeeds, and assemble refuses until every block is done.
     std::fs::rename(d.join("moved.png"), &input).unwrap();
     ok(&run_block(&manifest, &[], &["--index", "0"]));

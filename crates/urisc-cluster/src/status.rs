@@ -16,8 +16,19 @@ pub struct SectionStatus {
     pub failed: usize,
     /// Blocks not tried yet.
     pub pending: usize,
-    /// The first failure's message and whether it is retryable.
-    pub first_error: Option<(usize, String, bool)>,
+    /// The first failed block of the section.
+    pub first_error: Option<BlockFailure>,
+}
+
+/// A failed block, as its done-marker records it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockFailure {
+    /// The block's index in the manifest.
+    pub block: usize,
+    /// The error, one line.
+    pub message: String,
+    /// Whether a retry may succeed.
+    pub retryable: bool,
 }
 
 /// The whole job.
@@ -68,7 +79,11 @@ pub fn status(manifest: &Manifest) -> Status {
                 sec.failed += 1;
                 s.failed += 1;
                 if sec.first_error.is_none() {
-                    sec.first_error = Some((b, m.error.clone().unwrap_or_default(), m.retryable));
+                    sec.first_error = Some(BlockFailure {
+                        block: b,
+                        message: m.error.clone().unwrap_or_default(),
+                        retryable: m.retryable,
+                    });
                 }
             }
             None => {

@@ -102,6 +102,18 @@ impl ConvAlgorithm {
 
 /// The kernels a call runs on: a kernel path this CPU has and a 3×3 convolution algorithm.
 ///
+/// A kernel path this CPU cannot run (what [`Kernels::new`] refuses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unavailable(pub KernelPath);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "this CPU cannot run the {} kernels", self.0.name())
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
 /// Only [`Kernels::new`] (which refuses a path the CPU lacks), [`Kernels::portable`],
 /// [`Kernels::from_env`] and [`Kernels::default`] make one, so holding a `Kernels` proves that its
 /// path's instructions are available: the native code runs on that alone.
@@ -113,11 +125,11 @@ pub struct Kernels {
 
 impl Kernels {
     /// `path` with `algorithm`; refuses a path this CPU cannot run.
-    pub fn new(path: KernelPath, algorithm: ConvAlgorithm) -> Result<Kernels, String> {
+    pub fn new(path: KernelPath, algorithm: ConvAlgorithm) -> Result<Kernels, Unavailable> {
         if available().contains(&path) {
             Ok(Kernels { path, algorithm })
         } else {
-            Err(format!("this CPU cannot run the {} kernels", path.name()))
+            Err(Unavailable(path))
         }
     }
 

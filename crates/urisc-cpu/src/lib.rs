@@ -51,9 +51,11 @@ mod wide;
 mod winograd;
 
 pub use conv::Conv;
-pub use kernels::{available_kernel_paths, kernel_path, ConvAlgorithm, KernelPath, Kernels};
+pub use kernels::{
+    available_kernel_paths, kernel_path, ConvAlgorithm, KernelPath, Kernels, Unavailable,
+};
 pub use loss::bce_with_logits;
-pub use net::{Block, Coarse, ConvBn, LayerMut, Mode, Net, Tape, UpLevel};
+pub use net::{Block, Coarse, ConvBn, Gradients, LayerMut, Mode, Net, Tape, UpLevel};
 pub use norm::{AffineGrads, BatchNorm, BnSaved};
 pub use param::{Adam, Moments};
 pub use peak::peak_gflops;

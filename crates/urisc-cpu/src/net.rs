@@ -58,6 +58,34 @@ pub struct UpLevel {
     pub block: Block,
 }
 
+/// Which gradients [`Net::backward`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gradients {
+    /// The input gradient (attribution); every data gradient is then exactly zero outside the
+    /// receptive field.
+    pub input: bool,
+    /// The parameter gradients (training; needs a training-mode tape).
+    pub params: bool,
+}
+
+impl Gradients {
+    /// The input gradient only.
+    pub const INPUT: Gradients = Gradients {
+        input: true,
+        params: false,
+    };
+    /// The parameter gradients only.
+    pub const PARAMS: Gradients = Gradients {
+        input: false,
+        params: true,
+    };
+    /// Both.
+    pub const BOTH: Gradients = Gradients {
+        input: true,
+        params: true,
+    };
+}
+
 /// A whole network; same structure and parameters as `urisc_nn::SegmentationNet`.
 #[derive(Clone, Debug)]
 pub struct Net {
@@ -158,7 +186,14 @@ impl Coarse {
         let tape = saved
             .tape
             .expect("gradients through the coarse stage need a recorded forward pass");
-        let (dx, params) = self.net.backward(tape, &d, input_grad, param_grads);
+        let (dx, params) = self.net.backward(
+            tape,
+            &d,
+            Gradients {
+                input: input_grad,
+                params: param_grads,
+            },
+        );
         let dx = dx.map(|mut dx| {
             for _ in 0..self.levels() {
                 dx = upsample2(&dx);
@@ -633,17 +668,20 @@ impl Net {
     }
 
     /// Backward pass of a recorded forward pass for logit gradients `dlogits`. Returns the
-    /// input gradient (if `input_grad`: then every data gradient is exactly zero outside the
-    /// receptive field, see [`Conv::backward_data`]) and, if `param_grads` (training-mode tapes
+    /// input gradient (if `wanted.input`: then every data gradient is exactly zero outside the
+    /// receptive field, see [`Conv::backward_data`]) and, if `wanted.params` (training-mode tapes
     /// only), the parameter gradients in [`Net::params_mut`] order. On the kernels the forward
     /// pass ran on (the tape's).
     pub fn backward(
         &self,
         mut tape: Tape,
         dlogits: &Act,
-        input_grad: bool,
-        param_grads: bool,
+        wanted: Gradients,
     ) -> (Option<Act>, Option<Vec<Vec<f32>>>) {
+        let Gradients {
+            input: input_grad,
+            params: param_grads,
+        } = wanted;
         assert!(
             !param_grads || tape.mode == Mode::Train,
             "parameter gradients need a training-mode tape"

@@ -95,7 +95,7 @@ impl InputGradient for FastSegmenter {
                 item[r * shape.width + c] += 1.0;
             }
         }
-        let (dx, _) = self.net.backward(tape, &seed, true, false);
+        let (dx, _) = self.net.backward(tape, &seed, urisc_cpu::Gradients::INPUT);
         Ok(dx.expect("input gradient").data)
     }
 }

@@ -296,8 +296,11 @@ fn a_training_step_matches_burn_gradients_and_running_statistics() {
             1e-4,
         );
         cpu.update_running_stats(&tape);
-        let (_, param_grads) =
-            cpu.backward(tape, &Act::from_vec(n, h, w, 1, r.clone()), false, true);
+        let (_, param_grads) = cpu.backward(
+            tape,
+            &Act::from_vec(n, h, w, 1, r.clone()),
+            urisc_nn::urisc_cpu::Gradients::PARAMS,
+        );
 
         // Our gradients, put into a burn network's parameter slots, visited beside burn's.
         let mut grad_net = cpu.clone();
@@ -374,8 +377,11 @@ fn multi_channel_fine_stages_match_burn() {
             1e-4,
         );
         cpu.update_running_stats(&tape);
-        let (dx, param_grads) =
-            cpu.backward(tape, &Act::from_vec(n, h, w, 1, r.clone()), true, true);
+        let (dx, param_grads) = cpu.backward(
+            tape,
+            &Act::from_vec(n, h, w, 1, r.clone()),
+            urisc_nn::urisc_cpu::Gradients::BOTH,
+        );
         assert_close(
             &format!("{arch:?} input gradient (every channel)"),
             &dx.unwrap().to_nchw(),

@@ -289,7 +289,11 @@ fn a_joint_coarse_branch_fuses_features_and_gets_parameter_gradients() {
             .sum()
     };
     let (_, tape) = net.forward_recorded(Act::from_vec(n, h, w, 1, x.clone()), Mode::Train);
-    let (dx, grads) = net.backward(tape, &Act::from_vec(n, h, w, 1, r.clone()), true, true);
+    let (dx, grads) = net.backward(
+        tape,
+        &Act::from_vec(n, h, w, 1, r.clone()),
+        urisc_nn::urisc_cpu::Gradients::BOTH,
+    );
     let (dx, grads) = (dx.unwrap().data, grads.unwrap());
     let fine_count = {
         let mut fine = net.clone();

@@ -100,7 +100,7 @@ pub fn measure_speed(options: &SpeedOptions, threads: usize) -> SpeedReport {
         let (_, dlogits) = urisc_cpu::bce_with_logits(&logits.data, &target);
         net.update_running_stats(&tape);
         let dlogits = Act::from_vec(batch, side, side, 1, dlogits);
-        let (_, grads) = net.backward(tape, &dlogits, false, true);
+        let (_, grads) = net.backward(tape, &dlogits, urisc_nn::urisc_cpu::Gradients::PARAMS);
         adam.step(net.params_mut(), &grads.expect("parameter gradients"), 1e-4);
     });
     urisc_cpu::Recycling::keep_freed_blocks(false);

@@ -65,7 +65,9 @@ impl TrainingEngine for CpuEngine {
         }
         self.net.update_running_stats(&tape);
         let dlogits = Act::from_vec(b, s, s, 1, dlogits);
-        let (_, grads) = self.net.backward(tape, &dlogits, false, true);
+        let (_, grads) = self
+            .net
+            .backward(tape, &dlogits, urisc_nn::urisc_cpu::Gradients::PARAMS);
         self.adam.step(
             self.net.params_mut(),
             &grads.expect("parameter gradients"),
