@@ -125,7 +125,7 @@ pub enum Watershed {
     /// only.
     Flood,
     /// Basins of steepest descent on (−smoothed capped distance, level), a rule local to each
-    /// pixel's neighbourhood ([`descent`]), so block-wise runs ([`segment_cells_blockwise`])
+    /// pixel's neighbourhood ([`crate::descent`]), so block-wise runs ([`crate::segment_cells_blockwise`])
     /// equal whole-section runs exactly.
     Descent,
 }

@@ -1,4 +1,4 @@
-//! Segmenting sections of any size with any [`SegmentationModel`].
+//! Segmenting sections of any size with any [`urisc_model::SegmentationModel`].
 //!
 //! [`predict_stream`] reads a section top to bottom, runs overlapping tiles band by band (in
 //! batches, optionally under test-time augmentation), blends them with a Gaussian window and

@@ -1,4 +1,4 @@
-//! Zarr v3 / OME-Zarr, reading, writing and stores in one module, and its [`ImageFormat`]
+//! Zarr v3 / OME-Zarr, reading, writing and stores in one module, and its `ImageFormat`
 //! implementation (a folder holding `zarr.json`).
 //!
 //! - Output: a Zarr v3 group with OME-Zarr 0.5 metadata holding one 2-D array `0` in
