@@ -10,7 +10,7 @@
 //! - [`bioimageio`]: bioimage.io model packages (ONNX weights, test tensors, cover, docs).
 //! - [`onnx`]: ONNX export of urisc networks and import of U-Nets trained elsewhere.
 //! - [`trainable_parameters`], [`forward_flops`], [`receptive_field`]: what `urisc model info`
-//!   reports.
+//!   reports, all of it in an [`info::ModelReport`].
 //! - [`FastSegmenter`] (urisc's kernels) puts a model behind the `urisc-model` traits;
 //!   [`Segmenter`] loads one onto an [`Engine`].
 //! - With the `burn` feature: `SegmentationNet` (burn modules), `BurnSegmenter`, and
@@ -22,7 +22,7 @@ mod config;
 mod descriptor;
 mod fast;
 mod file;
-mod info;
+pub mod info;
 mod layout;
 pub mod onnx;
 mod segmenter;
