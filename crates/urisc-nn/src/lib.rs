@@ -11,6 +11,8 @@
 //! - [`onnx`]: ONNX export of urisc networks and import of U-Nets trained elsewhere.
 //! - [`trainable_parameters`], [`forward_flops`], [`receptive_field`]: what `urisc model info`
 //!   reports, all of it in an [`info::ModelReport`].
+//! - [`export`]: a model file (or the embedded model) written as ONNX or a bioimage.io package
+//!   (`urisc model export`).
 //! - [`FastSegmenter`] (urisc's kernels) puts a model behind the `urisc-model` traits;
 //!   [`Segmenter`] loads one onto an [`Engine`].
 //! - With the `burn` feature: `SegmentationNet` (burn modules), `BurnSegmenter`, and
@@ -20,6 +22,7 @@ mod batch;
 pub mod bioimageio;
 mod config;
 mod descriptor;
+pub mod export;
 mod fast;
 mod file;
 pub mod info;
