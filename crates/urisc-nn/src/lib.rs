@@ -12,7 +12,8 @@
 //! - [`trainable_parameters`], [`forward_flops`], [`receptive_field`]: what `urisc model info`
 //!   reports, all of it in an [`info::ModelReport`].
 //! - [`export`]: a model file (or the embedded model) written as ONNX or a bioimage.io package
-//!   (`urisc model export`).
+//!   (`urisc model export`); [`import`]: an ONNX U-Net saved as a model file (`urisc model
+//!   import`).
 //! - [`FastSegmenter`] (urisc's kernels) puts a model behind the `urisc-model` traits;
 //!   [`Segmenter`] loads one onto an [`Engine`].
 //! - With the `burn` feature: `SegmentationNet` (burn modules), `BurnSegmenter`, and
@@ -25,6 +26,7 @@ mod descriptor;
 pub mod export;
 mod fast;
 mod file;
+pub mod import;
 pub mod info;
 mod layout;
 pub mod onnx;
