@@ -10,7 +10,10 @@
 //! - [`bioimageio`]: bioimage.io model packages (ONNX weights, test tensors, cover, docs).
 //! - [`onnx`]: ONNX export of urisc networks and import of U-Nets trained elsewhere.
 //! - [`trainable_parameters`], [`forward_flops`], [`receptive_field`]: what `urisc model info`
-//!   reports.
+//!   reports, all of it in an [`info::ModelReport`].
+//! - [`export`]: a model file (or the embedded model) written as ONNX or a bioimage.io package
+//!   (`urisc model export`); [`import`]: an ONNX U-Net saved as a model file (`urisc model
+//!   import`).
 //! - [`FastSegmenter`] (urisc's kernels) puts a model behind the `urisc-model` traits;
 //!   [`Segmenter`] loads one onto an [`Engine`].
 //! - With the `burn` feature: `SegmentationNet` (burn modules), `BurnSegmenter`, and
@@ -20,9 +23,11 @@ mod batch;
 pub mod bioimageio;
 mod config;
 mod descriptor;
+pub mod export;
 mod fast;
 mod file;
-mod info;
+pub mod import;
+pub mod info;
 mod layout;
 pub mod onnx;
 mod segmenter;
