@@ -170,7 +170,7 @@ pub fn package(
             pixels.extend(
                 probability[r * w..][..w]
                     .iter()
-                    .map(|p| (255.0 * (1.0 - p)).round() as u8),
+                    .map(|&p| urisc_io::encoding::stored_from_probability(p)),
             );
         }
         png_grey(h, 2 * w, &pixels)?

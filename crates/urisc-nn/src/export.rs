@@ -149,6 +149,21 @@ fn load_or_embedded(model: Option<&Path>) -> Result<(Net, ModelDescriptor), Mode
     }
 }
 
+/// The bioimage.io package of a network loaded from `model` (`None`: the embedded model), as
+/// `urisc model export` and the Python module make it: named `name`, else by
+/// [`package_name`]; with the run's [`training_attachments`]; stamped with the current time.
+pub fn bioimageio_package(
+    net: &Net,
+    descriptor: &ModelDescriptor,
+    model: Option<&Path>,
+    name: Option<&str>,
+    sample: &urisc_io::Image<u8>,
+) -> Result<Vec<u8>, String> {
+    let name = name.map_or_else(|| package_name(model), str::to_string);
+    let attachments = model.map(training_attachments).unwrap_or_default();
+    bioimageio::package(net, descriptor, &name, sample, unix_now(), &attachments)
+}
+
 /// Seconds since the Unix epoch (0 on a clock before it).
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -167,14 +182,13 @@ pub fn export_model(request: &ExportRequest) -> Result<Exported, ExportError> {
     let bytes = match &request.format {
         ExportFormat::Onnx(output) => export_onnx(&net, &descriptor, *output),
         ExportFormat::Bioimageio { sample } => {
-            let name = package_name(model);
             let sample = urisc_io::read_u8(sample)?;
-            let attachments = model.map(training_attachments).unwrap_or_default();
-            bioimageio::package(&net, &descriptor, &name, &sample, unix_now(), &attachments)
-                .map_err(|message| ExportError::Package {
+            bioimageio_package(&net, &descriptor, model, None, &sample).map_err(|message| {
+                ExportError::Package {
                     out: out.clone(),
                     message,
-                })?
+                }
+            })?
         }
     };
     urisc_io::write_atomically(out, request.overwrite, |f| {

@@ -426,7 +426,8 @@ impl Model {
 
     /// Writes a bioimage.io model package (.zip, model spec 0.5: ONNX weights, test tensors
     /// from a centred crop of `sample`, a 2-D uint8 EM image, cover, README, provenance), as
-    /// `urisc model export --format bioimageio` does.
+    /// `urisc model export --format bioimageio` does: named `name`, else as the command names it
+    /// (a `best`/`last` model after its run folder), with the run's training files attached.
     #[pyo3(signature = (path, sample, name=None, overwrite=false))]
     fn export_bioimageio(
         &self,
@@ -438,17 +439,16 @@ impl Model {
     ) -> PyResult<()> {
         let sample = u8_from_array(py, "sample", sample)?;
         let (net, descriptor) = self.network()?;
-        let name = name.unwrap_or_else(|| {
-            self.path
-                .as_ref()
-                .and_then(|p| p.file_stem())
-                .map_or("default".into(), |s| s.to_string_lossy().into_owned())
-        });
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let bytes = py
-            .detach(|| urisc_nn::bioimageio::package(&net, &descriptor, &name, &sample, now, &[]))
+            .detach(|| {
+                urisc_nn::export::bioimageio_package(
+                    &net,
+                    &descriptor,
+                    self.path.as_deref(),
+                    name.as_deref(),
+                    &sample,
+                )
+            })
             .map_err(value_error)?;
         urisc_io::write_atomically(&path, overwrite, |f| std::io::Write::write_all(f, &bytes))
             .map_err(|e| io_error(&e))
