@@ -119,3 +119,37 @@ pub fn curve_csv(summary: &ContextSummary) -> String {
     }
     csv
 }
+/// Runs side by side as the tab-separated table `urisc attribute compare` prints: targets,
+/// R50/R90 of the mean curve and the per-target medians, R90 relative to the first run, and
+/// the radii in nm where the pixel size is known.
+pub fn compare_table(reports: &[AttributionReport]) -> String {
+    use std::fmt::Write as _;
+    let first = reports.first().and_then(|r| r.summary.as_ref());
+    let mut out = String::from(
+        "run\ttargets\tR50 px\tR90 px\tR50 median\tR90 median\tR90 / first\tR50 nm\tR90 nm\n",
+    );
+    for report in reports {
+        let nm = |px: usize| {
+            report
+                .pixel_size_nm
+                .map_or("-".to_string(), |size| format!("{:.0}", px as f64 * size))
+        };
+        let _ = match &report.summary {
+            Some(s) => writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{:.2}\t{}\t{}",
+                report.name,
+                s.targets,
+                s.r50_of_mean,
+                s.r90_of_mean,
+                s.r50.median,
+                s.r90.median,
+                first.map_or(f64::NAN, |f| s.r90_of_mean as f64 / f.r90_of_mean as f64),
+                nm(s.r50_of_mean),
+                nm(s.r90_of_mean)
+            ),
+            None => writeln!(out, "{}\t0\t-\t-\t-\t-\t-\t-\t-", report.name),
+        };
+    }
+    out
+}

@@ -325,6 +325,48 @@ pub fn study(groups: &[StudyGroup], settings: &StudySettings) -> Result<StudyRes
     })
 }
 
+/// The study as the tab-separated table `urisc attribute study` prints: one row per group
+/// (intervals at `confidence`), then one indented row per model.
+pub fn study_table(result: &StudyResult, confidence: f64) -> String {
+    use std::fmt::Write as _;
+    let show = |i: Interval| format!("{:.1} [{:.1}, {:.1}]", i.estimate, i.low, i.high);
+    let show_ratio = |i: Interval| format!("{:.2} [{:.2}, {:.2}]", i.estimate, i.low, i.high);
+    let percent = confidence * 100.0;
+    let mut out = format!(
+        "group\tmodels\ttargets\tR50 px ({percent:.0} % CI)\tR90 px\tR50 / first\tR90 / first\tR50 nm\tR90 nm\tseed SD R50, R90\tR90 seeds separated\n"
+    );
+    for g in &result.groups {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.1}, {:.1}\t{}",
+            g.name,
+            g.models.len(),
+            g.models.iter().map(|m| m.targets).sum::<usize>(),
+            show(g.r50),
+            show(g.r90),
+            show_ratio(g.r50_ratio),
+            show_ratio(g.r90_ratio),
+            g.r50_nm.map_or("-".into(), show),
+            g.r90_nm.map_or("-".into(), show),
+            g.between_model_sd_r50,
+            g.between_model_sd_r90,
+            match g.r90_seeds_separated {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            }
+        );
+        for m in &g.models {
+            let _ = writeln!(
+                out,
+                "  {}\truns {}\ttargets {}\tR50 {:.1}\tR90 {:.1}",
+                m.model, m.runs, m.targets, m.r50, m.r90
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use urisc_attrib::heatmap::{HeatmapMode, HeatmapStyle};
 use urisc_attrib::ig::{Rule, TargetClass};
 use urisc_attrib::job::{self, AttribJobError, AttributionJob, AttributionOutcome, TargetChoice};
-use urisc_attrib::study::{Interval, StudySettings};
+use urisc_attrib::report::compare_table;
+use urisc_attrib::study::{study_table, StudySettings};
 use urisc_attrib::targets;
 use urisc_io::sections::Section;
 use urisc_nn::{Engine, Segmenter};
@@ -327,39 +328,7 @@ fn run_study(args: StudyArgs) -> Result<()> {
             AttribJobError::Study(e) => anyhow::anyhow!("urisc attribute study: {e}"),
             e => e.into(),
         })?;
-    let show = |i: Interval| format!("{:.1} [{:.1}, {:.1}]", i.estimate, i.low, i.high);
-    let show_ratio = |i: Interval| format!("{:.2} [{:.2}, {:.2}]", i.estimate, i.low, i.high);
-    let percent = args.confidence * 100.0;
-    println!(
-        "group\tmodels\ttargets\tR50 px ({percent:.0} % CI)\tR90 px\tR50 / first\tR90 / first\tR50 nm\tR90 nm\tseed SD R50, R90\tR90 seeds separated"
-    );
-    for g in &outcome.result.groups {
-        println!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.1}, {:.1}\t{}",
-            g.name,
-            g.models.len(),
-            g.models.iter().map(|m| m.targets).sum::<usize>(),
-            show(g.r50),
-            show(g.r90),
-            show_ratio(g.r50_ratio),
-            show_ratio(g.r90_ratio),
-            g.r50_nm.map_or("-".into(), show),
-            g.r90_nm.map_or("-".into(), show),
-            g.between_model_sd_r50,
-            g.between_model_sd_r90,
-            match g.r90_seeds_separated {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "-",
-            }
-        );
-        for m in &g.models {
-            println!(
-                "  {}\truns {}\ttargets {}\tR50 {:.1}\tR90 {:.1}",
-                m.model, m.runs, m.targets, m.r50, m.r90
-            );
-        }
-    }
+    print!("{}", study_table(&outcome.result, args.confidence));
     eprintln!(
         "urisc attribute study: wrote {} and {}",
         outcome.svg.display(),
@@ -370,30 +339,7 @@ fn run_study(args: StudyArgs) -> Result<()> {
 
 fn run_compare(args: CompareArgs) -> Result<()> {
     let reports = job::compare_runs(&args.reports, &args.out, args.force)?;
-    let first = reports[0].summary.as_ref();
-    println!("run\ttargets\tR50 px\tR90 px\tR50 median\tR90 median\tR90 / first\tR50 nm\tR90 nm");
-    for report in &reports {
-        let nm = |px: usize| {
-            report
-                .pixel_size_nm
-                .map_or("-".to_string(), |size| format!("{:.0}", px as f64 * size))
-        };
-        match &report.summary {
-            Some(s) => println!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{:.2}\t{}\t{}",
-                report.name,
-                s.targets,
-                s.r50_of_mean,
-                s.r90_of_mean,
-                s.r50.median,
-                s.r90.median,
-                first.map_or(f64::NAN, |f| s.r90_of_mean as f64 / f.r90_of_mean as f64),
-                nm(s.r50_of_mean),
-                nm(s.r90_of_mean)
-            ),
-            None => println!("{}\t0\t-\t-\t-\t-\t-\t-\t-", report.name),
-        }
-    }
+    print!("{}", compare_table(&reports));
     eprintln!("urisc attribute compare: wrote {}", args.out.display());
     Ok(())
 }

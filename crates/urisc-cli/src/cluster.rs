@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use urisc_cluster::request::{PlanFlags, ResolvedPlan};
 use urisc_cluster::{task, ClusterError, Manifest};
@@ -282,34 +282,18 @@ pub fn run_status(args: StatusArgs) -> Result<()> {
 
 pub fn run_assemble(args: AssembleArgs) -> Result<()> {
     let manifest = Manifest::load(&args.manifest)?;
-    let s = urisc_cluster::status(&manifest);
-    anyhow::ensure!(
-        s.pending == 0 && s.failed == 0,
-        "{}: {} block(s) pending and {} failed; assemble needs every block done (see urisc status)",
-        args.manifest.display(),
-        s.pending,
-        s.failed
-    );
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create", args.out.display()))?;
     let ext = match args.format {
         AssembleFormat::Png => "png",
         AssembleFormat::Tiff => "tif",
     };
-    let mut written = Vec::new();
-    for section in &manifest.sections {
-        let store = match (args.probabilities, section.probability) {
-            (false, _) => &manifest.stores[section.binary],
-            (true, Some(p)) => &manifest.stores[p],
-            (true, None) => anyhow::bail!(
-                "{}: the plan wrote no probabilities",
-                args.manifest.display()
-            ),
-        };
-        let file = args.out.join(format!("{}.{ext}", section.name));
-        urisc_cluster::assemble::assemble(store, section, &file, args.force)?;
-        written.push(file);
-    }
+    let written = urisc_cluster::assemble::assemble_all(
+        &manifest,
+        &args.manifest,
+        &args.out,
+        ext,
+        args.probabilities,
+        args.force,
+    )?;
     eprintln!(
         "urisc assemble: wrote {} map(s) to {}",
         written.len(),

@@ -1,13 +1,54 @@
 //! `urisc assemble`: a finished output store to one TIFF or PNG per section, streamed one row
 //! of storage units at a time.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use urisc_io::zarr_store::{read_unit, StoreLayout};
 use urisc_io::{RowWriter, StreamFormat, StreamSample};
 
 use crate::error::ClusterError;
-use crate::manifest::{Section, Store};
+use crate::manifest::{Manifest, Section, Store};
+
+/// Writes every section of a finished manifest to `out/NAME.ext` (`ext` `png` or `tif`; the
+/// section names of [`urisc_io::sections`]), the binary maps or, with `probabilities`, the
+/// probability maps. Refuses, before writing anything: a manifest with blocks pending or failed,
+/// probabilities the plan did not write, and existing files without `force`.
+pub fn assemble_all(
+    manifest: &Manifest,
+    manifest_path: &Path,
+    out: &Path,
+    ext: &str,
+    probabilities: bool,
+    force: bool,
+) -> Result<Vec<PathBuf>, ClusterError> {
+    let fatal = |m: String| ClusterError::Fatal(format!("{}: {m}", manifest_path.display()));
+    let s = crate::status(manifest);
+    if s.pending > 0 || s.failed > 0 {
+        return Err(fatal(format!(
+            "{} block(s) pending and {} failed; assemble needs every block done (see urisc status)",
+            s.pending, s.failed
+        )));
+    }
+    let mut jobs = Vec::with_capacity(manifest.sections.len());
+    for section in &manifest.sections {
+        let store = match (probabilities, section.probability) {
+            (false, _) => &manifest.stores[section.binary],
+            (true, Some(p)) => &manifest.stores[p],
+            (true, None) => return Err(fatal("the plan wrote no probabilities".into())),
+        };
+        let file = out.join(format!("{}.{ext}", section.name));
+        urisc_io::check_writable(&file, force)?;
+        jobs.push((store, section, file));
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| ClusterError::Retryable(format!("{}: cannot create ({e})", out.display())))?;
+    let mut written = Vec::with_capacity(jobs.len());
+    for (store, section, file) in jobs {
+        assemble(store, section, &file, force)?;
+        written.push(file);
+    }
+    Ok(written)
+}
 
 /// Writes `section`'s plane of `store` to `file` (PNG or TIFF by extension; `float32`
 /// probabilities need TIFF, and are marked as membrane probabilities in it, as `urisc predict`
