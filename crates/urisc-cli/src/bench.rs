@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar};
 use urisc_bench::Event;
-use urisc_eval::bench::{bench_metrics, synthetic_pair};
+use urisc_eval::timing::{synthetic_pair, time_metrics};
 use urisc_eval::{evaluate, pair_inputs, MetricSet, Protocol};
 
 #[derive(Subcommand)]
@@ -271,7 +271,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             );
             let (gt, pred) = synthetic_pair(&slices, h, w);
             let pred = urisc_io::GreyImage::U8(pred);
-            let report = bench_metrics(&gt, &pred);
+            let report = time_metrics(&gt, &pred);
             let urisc_io::GreyImage::U8(pred) = pred else {
                 unreachable!("built as 8-bit")
             };
@@ -282,12 +282,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             urisc_io::write_png(&gp, &gt, Some(2.18), false)?;
             urisc_io::write_png(&pp, &pred, Some(2.18), false)?;
             drop((gt, pred));
-            urisc_eval::bench::reset_peak_rss();
+            urisc_eval::memory::reset_peak_rss();
             let t = std::time::Instant::now();
             let pairs = pair_inputs(&pp, &gp)?;
             evaluate(&pairs, Protocol::Binarized, &MetricSet::all(), &|_| {})?;
             let end_to_end = t.elapsed().as_secs_f64();
-            let end_to_end_peak = urisc_eval::bench::peak_rss_mib();
+            let end_to_end_peak = urisc_eval::memory::peak_rss_mib();
 
             if json {
                 let mut v = serde_json::to_value(&report)?;

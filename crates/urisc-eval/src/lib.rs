@@ -10,10 +10,11 @@
 //! print!("{}", render(&report, OutputFormat::Table));
 //! ```
 
-pub mod bench;
 mod evaluate;
+pub mod memory;
 mod metrics;
 mod render;
+pub mod timing;
 
 pub use evaluate::{
     evaluate, evaluate_as, evaluate_pair, evaluate_pair_as, io_kind, pair_inputs, score_images,

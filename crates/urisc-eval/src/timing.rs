@@ -1,5 +1,5 @@
-//! The evaluation benchmark behind `urisc bench eval`: every metric on a full-size
-//! (9959 × 9958) U-RISC-like pair, with wall time and peak memory per metric.
+//! Timing the metrics, as `urisc bench eval` does: every metric on a full-size (9959 × 9958)
+//! U-RISC-like synthetic pair, with wall time and peak memory per metric group.
 
 use std::time::Instant;
 
@@ -7,6 +7,7 @@ use serde::Serialize;
 use urisc_io::{GreyImage, Image};
 
 use crate::evaluate::{score_images, Protocol};
+use crate::memory::{current_rss_mib, peak_rss_mib, reset_peak_rss};
 use crate::metrics::{Metric, MetricSet};
 
 /// A U-RISC-like pair built from ISBI label slices: each slice upsampled 2× (nearest, ≈2 nm/px
@@ -64,7 +65,7 @@ pub fn synthetic_pair(labels: &[Image<u8>], height: usize, width: usize) -> (Ima
     (gt, pred)
 }
 
-/// One benchmarked metric group.
+/// One timed metric group.
 #[derive(Clone, Debug, Serialize)]
 pub struct MetricTiming {
     /// The metric group, e.g. `phd (t = 0, 1, 3, 5, 10)`.
@@ -75,12 +76,12 @@ pub struct MetricTiming {
     pub peak_rss_mib: Option<f64>,
 }
 
-/// The benchmark's result.
+/// The metric timings on a pair in memory ([`time_metrics`]).
 #[derive(Clone, Debug, Serialize)]
-pub struct EvalBenchReport {
-    /// Rows of the benchmarked pair.
+pub struct InMemoryTimings {
+    /// Rows of the timed pair.
     pub height: usize,
-    /// Columns of the benchmarked pair.
+    /// Columns of the timed pair.
     pub width: usize,
     /// Rayon worker threads the metrics ran on.
     pub threads: usize,
@@ -95,7 +96,7 @@ pub struct EvalBenchReport {
 }
 
 /// Times each metric group on a pair already in memory.
-pub fn bench_metrics(gt: &Image<u8>, pred: &GreyImage) -> EvalBenchReport {
+pub fn time_metrics(gt: &Image<u8>, pred: &GreyImage) -> InMemoryTimings {
     let groups: [(&str, &[Metric]); 4] = [
         (
             "f1, precision, recall, iou, dice",
@@ -132,7 +133,7 @@ pub fn bench_metrics(gt: &Image<u8>, pred: &GreyImage) -> EvalBenchReport {
             peak_rss_mib: peak_rss_mib(),
         });
     }
-    EvalBenchReport {
+    InMemoryTimings {
         height: gt.height,
         width: gt.width,
         threads: rayon::current_num_threads(),
@@ -141,36 +142,6 @@ pub fn bench_metrics(gt: &Image<u8>, pred: &GreyImage) -> EvalBenchReport {
         metrics,
         total_seconds: all.elapsed().as_secs_f64(),
     }
-}
-
-/// Resets the kernel's peak-RSS counter of this process (Linux `clear_refs` 5); no-op elsewhere.
-pub fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// Peak resident memory (VmHWM) of this process in MiB, where the OS reports it.
-pub fn peak_rss_mib() -> Option<f64> {
-    proc_status_mib("VmHWM:")
-}
-
-/// Current resident memory (VmRSS) of this process in MiB, where the OS reports it.
-pub fn current_rss_mib() -> Option<f64> {
-    proc_status_mib("VmRSS:")
-}
-
-/// Memory the OS says is available to new allocations (MemAvailable), where it reports it.
-pub fn available_memory_bytes() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-fn proc_status_mib(key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 #[cfg(test)]
