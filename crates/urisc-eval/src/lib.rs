@@ -11,6 +11,7 @@
 //! ```
 
 mod evaluate;
+pub mod instances;
 pub mod memory;
 mod metrics;
 mod render;
