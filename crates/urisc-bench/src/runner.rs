@@ -293,7 +293,7 @@ pub fn execute(
     let method = &suite.methods[run.method];
     let dataset = &suite.datasets[run.dataset];
     let mut record = RunRecord::new(&run.id, &method.name, &dataset.name, run.seed);
-    urisc_eval::bench::reset_peak_rss();
+    urisc_eval::memory::reset_peak_rss();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         carry_out(suite, out, run, &mut record, events)
     }));
@@ -309,7 +309,7 @@ pub fn execute(
             record.error = Some(format!("internal error: {message}"));
         }
     }
-    record.peak_rss_mib = urisc_eval::bench::peak_rss_mib();
+    record.peak_rss_mib = urisc_eval::memory::peak_rss_mib();
     let path = out.join("runs").join(&run.id).join("result.json");
     let json = serde_json::to_string_pretty(&record).expect("records serialise");
     if let Err(e) = std::fs::create_dir_all(path.parent().expect("has a parent"))

@@ -243,7 +243,7 @@ impl RunArgs {
             force: self.force,
             pixel_size_nm: self.pixel_size,
             scale: self.scale,
-            available_memory_bytes: urisc_eval::bench::available_memory_bytes(),
+            available_memory_bytes: urisc_eval::memory::available_memory_bytes(),
             ..AttributionJob::new(Section::single(image), targets, out.clone())
         })
     }

@@ -6,8 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar};
 use urisc_bench::Event;
-use urisc_eval::bench::{bench_metrics, synthetic_pair};
-use urisc_eval::{evaluate, pair_inputs, MetricSet, Protocol};
+use urisc_eval::timing::{read_label_slices, time_evaluation};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -255,81 +254,21 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 .split_once(['x', '×'])
                 .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
                 .with_context(|| format!("--size: '{size}' is not ROWSxCOLUMNS"))?;
-            let files = urisc_io::sections::image_files(&labels)?;
-            anyhow::ensure!(
-                !files.is_empty(),
-                "{}: folder has no label images",
-                labels.display()
-            );
-            let slices = files
-                .iter()
-                .map(|f| urisc_io::read_u8(f))
-                .collect::<Result<Vec<_>, _>>()?;
+            let slices = read_label_slices(&labels)?;
             eprintln!(
                 "building a {h}×{w} pair from {} label slices…",
                 slices.len()
             );
-            let (gt, pred) = synthetic_pair(&slices, h, w);
-            let pred = urisc_io::GreyImage::U8(pred);
-            let report = bench_metrics(&gt, &pred);
-            let urisc_io::GreyImage::U8(pred) = pred else {
-                unreachable!("built as 8-bit")
-            };
-
-            // End to end: decode two PNGs and score everything, as a user runs it.
-            let dir = tempfile::tempdir()?;
-            let (gp, pp) = (dir.path().join("gt.png"), dir.path().join("pred.png"));
-            urisc_io::write_png(&gp, &gt, Some(2.18), false)?;
-            urisc_io::write_png(&pp, &pred, Some(2.18), false)?;
-            drop((gt, pred));
-            urisc_eval::bench::reset_peak_rss();
-            let t = std::time::Instant::now();
-            let pairs = pair_inputs(&pp, &gp)?;
-            evaluate(&pairs, Protocol::Binarized, &MetricSet::all(), &|_| {})?;
-            let end_to_end = t.elapsed().as_secs_f64();
-            let end_to_end_peak = urisc_eval::bench::peak_rss_mib();
-
-            if json {
-                let mut v = serde_json::to_value(&report)?;
-                v["end_to_end_seconds"] = end_to_end.into();
-                v["end_to_end_peak_rss_mib"] = end_to_end_peak.into();
-                println!("{}", serde_json::to_string(&v)?);
-            } else {
-                println!(
-                    "urisc bench eval: {}×{} pair, {} threads",
-                    report.height, report.width, report.threads
-                );
-                println!(
-                    "two 8-bit maps: {:.0} MiB; resident before metrics: {}",
-                    report.two_maps_mib,
-                    mib(report.baseline_rss_mib)
-                );
-                println!("{:<36} {:>9} {:>14}", "metric", "seconds", "peak RSS");
-                for m in &report.metrics {
-                    println!(
-                        "{:<36} {:>9.2} {:>14}",
-                        m.metric,
-                        m.seconds,
-                        mib(m.peak_rss_mib)
-                    );
+            let timings = time_evaluation(&slices, h, w)?;
+            print!(
+                "{}",
+                if json {
+                    timings.to_json()
+                } else {
+                    timings.to_table()
                 }
-                println!(
-                    "{:<36} {:>9.2}",
-                    "all metrics (in memory)", report.total_seconds
-                );
-                println!(
-                    "{:<36} {:>9.2} {:>14}",
-                    "urisc eval end to end (2 PNGs)",
-                    end_to_end,
-                    mib(end_to_end_peak)
-                );
-            }
+            );
             Ok(())
         }
     }
-}
-
-fn mib(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.0} MiB"))
-        .unwrap_or_else(|| "n/a".into())
 }

@@ -8,9 +8,8 @@ use anyhow::Result;
 use clap::Args;
 use urisc_cells::job::{CellsJob, CellsSettings};
 use urisc_cells::{CellParams, Watershed};
+use urisc_eval::instances::{evaluate_instances, render_instances};
 use urisc_eval::{pair_inputs, OutputFormat};
-use urisc_io::Image;
-use urisc_metrics::{score_labels, InstanceScores};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WatershedArg {
@@ -137,145 +136,8 @@ pub fn run(args: CellsArgs) -> Result<()> {
     Ok(())
 }
 
-/// One scored label image.
-struct Scored {
-    name: String,
-    scores: InstanceScores,
-}
-
 /// `urisc eval --instances`: label images (`pred`) against GT membrane labels (`gt`).
 pub fn eval_instances(pred: &Path, gt: &Path, format: OutputFormat) -> Result<String> {
-    let pairs = pair_inputs(pred, gt)?;
-    let mut scored = Vec::with_capacity(pairs.len());
-    for pair in &pairs {
-        anyhow::ensure!(
-            !pair.pred.is_plane(),
-            "{}: multi-page stacks are not read as label images (give one file per slice, as `urisc cells` writes them)",
-            pair.pred.describe()
-        );
-        let labels: Image<u32> = urisc_io::read_labels(&pair.pred.path)?;
-        let truth = pair.gt.read()?.image.into_u8();
-        anyhow::ensure!(
-            (labels.height, labels.width) == (truth.height, truth.width),
-            "{}: labels are {}×{} but ground truth {} is {}×{}",
-            pair.pred.path.display(),
-            labels.height,
-            labels.width,
-            pair.gt.describe(),
-            truth.height,
-            truth.width
-        );
-        scored.push(Scored {
-            name: pair.name.clone(),
-            scores: score_labels(&truth.data, &labels.data, labels.height, labels.width),
-        });
-    }
-    Ok(render_instances(&scored, format))
-}
-
-const COLUMNS: [&str; 10] = [
-    "gt_cells",
-    "cells",
-    "are",
-    "voi_split",
-    "voi_merge",
-    "cremi",
-    "vrand",
-    "vinfo",
-    "are_precision",
-    "are_recall",
-];
-
-fn values(s: &InstanceScores) -> [f64; 10] {
-    [
-        s.gt_cells as f64,
-        s.pred_cells as f64,
-        s.are,
-        s.voi_split,
-        s.voi_merge,
-        s.cremi,
-        s.vrand,
-        s.vinfo,
-        s.are_precision,
-        s.are_recall,
-    ]
-}
-
-fn render_instances(scored: &[Scored], format: OutputFormat) -> String {
-    let n = scored.len() as f64;
-    let mut mean = [0f64; 10];
-    for s in scored {
-        for (m, v) in mean.iter_mut().zip(values(&s.scores)) {
-            *m += v / n;
-        }
-    }
-    const CONVENTION: &str = "GT cells: 4-connected components of GT value > 122 (membrane 0). \
-        are: scikit-image adapted_rand_error(gt, pred), GT 0 ignored, predicted 0 one segment. \
-        voi_split = H(pred|gt), voi_merge = H(gt|pred), bits, nothing ignored. \
-        cremi = sqrt(are·(voi_split + voi_merge)). vrand, vinfo: ISBI 2012 foreground-restricted \
-        F-scores of the labels as given (predicted 0 = singletons; no threshold sweep).";
-    match format {
-        OutputFormat::Json => {
-            let obj = |v: [f64; 10]| {
-                serde_json::Value::Object(
-                    COLUMNS
-                        .iter()
-                        .zip(v)
-                        .map(|(k, x)| (k.to_string(), serde_json::json!(x)))
-                        .collect(),
-                )
-            };
-            let images: Vec<serde_json::Value> = scored
-                .iter()
-                .map(|s| {
-                    let mut o = obj(values(&s.scores));
-                    o["name"] = serde_json::json!(s.name);
-                    o
-                })
-                .collect();
-            let report = serde_json::json!({
-                "kind": "instances",
-                "convention": CONVENTION,
-                "images": images,
-                "mean": obj(mean),
-            });
-            serde_json::to_string_pretty(&report).expect("serialisable") + "\n"
-        }
-        OutputFormat::Csv => {
-            let mut out = format!("name,{}\n", COLUMNS.join(","));
-            let row = |name: &str, v: [f64; 10]| {
-                let cells: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
-                format!("{name},{}\n", cells.join(","))
-            };
-            for s in scored {
-                out += &row(&s.name, values(&s.scores));
-            }
-            out + &row("mean", mean)
-        }
-        OutputFormat::Table => {
-            let width = scored
-                .iter()
-                .map(|s| s.name.len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            let mut out = format!("{:<width$}", "name");
-            for c in &COLUMNS[..8] {
-                out += &format!(" {c:>9}");
-            }
-            out.push('\n');
-            let row = |name: &str, v: [f64; 10]| {
-                let mut line = format!("{name:<width$} {:>9.0} {:>9.0}", v[0], v[1]);
-                for x in &v[2..8] {
-                    line += &format!(" {x:>9.4}");
-                }
-                line + "\n"
-            };
-            for s in scored {
-                out += &row(&s.name, values(&s.scores));
-            }
-            out += &row("mean", mean);
-            out + "\n" + CONVENTION + "\n"
-        }
-    }
+    let report = evaluate_instances(&pair_inputs(pred, gt)?)?;
+    Ok(render_instances(&report, format))
 }

@@ -227,7 +227,7 @@ fn write_maps(
             stats.tiles as f64 / seconds,
             settings.options.tta,
             (h * w) as f64 / 1e6 / seconds,
-            urisc_eval::bench::peak_rss_mib()
+            urisc_eval::memory::peak_rss_mib()
                 .map_or("unknown".into(), |m| format!("{m:.0} MiB")),
         );
         written.push(maps.binary.clone());
