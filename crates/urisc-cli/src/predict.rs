@@ -2,14 +2,13 @@
 
 use std::path::PathBuf;
 
-use std::time::Instant;
-
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use urisc_eval::{evaluate, pair_inputs, render, MetricSet, OutputFormat, Protocol};
 use urisc_infer::job::{PredictFlags, PredictSettings};
-use urisc_infer::outputs::{MapSettings, MapWriters, OutputPlan, ProbabilitySamples};
-use urisc_infer::{predict_stream_scaled, scaled_len, tile_count, TTA_CHOICES};
+use urisc_infer::outputs::{OutputPlan, ProbabilitySamples};
+use urisc_infer::run::{predict_planned, MapOptions, PredictEvent};
+use urisc_infer::TTA_CHOICES;
 use urisc_io::StreamFormat;
 use urisc_nn::{Engine, Segmenter};
 
@@ -162,77 +161,68 @@ fn write_maps(
     plan: &OutputPlan,
     settings: &PredictSettings,
 ) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for maps in &plan.maps {
-        let section = &maps.section;
-        let started = Instant::now();
-        let mut source = section.open_rows()?;
-        let (h, w) = (source.height(), source.width());
-        let scale = settings
-            .section_scale(source.pixel_size_nm())
-            .with_context(|| section.describe())?;
-        let (sh, sw) = (scaled_len(h, scale.scale), scaled_len(w, scale.scale));
-        if scale.scale != 1.0 {
+    let options = MapOptions {
+        format: args.format.stream(),
+        probability: match args.probability_type {
+            ProbabilityType::U8 => ProbabilitySamples::U8,
+            ProbabilityType::F32 => ProbabilitySamples::F32,
+        },
+        min_size: args.min_size,
+        overwrite: args.force,
+    };
+    let mut bar = None;
+    let reports = predict_planned(model, plan, settings, &options, &mut |event| match event {
+        PredictEvent::Start {
+            section,
+            size: (h, w),
+            scale,
+            scaled: (sh, sw),
+            tiles,
+        } => {
+            if scale.scale != 1.0 {
+                eprintln!(
+                    "urisc predict: {}: predicting at scale {:.3} ({sh}×{sw}{}), maps back to {h}×{w}",
+                    section.describe(),
+                    scale.scale,
+                    match (scale.input_nm, settings.model_pixel_size_nm, scale.from_pixel_sizes) {
+                        (Some(i), Some(m), true) => format!(": input {i} nm/pixel, model {m} nm/pixel"),
+                        _ => String::new(),
+                    }
+                );
+            }
+            let b = crate::progress::bar(tiles as u64, "tiles");
+            b.set_message(section.describe());
+            bar = Some(b);
+        }
+        PredictEvent::Tiles(done) => {
+            if let Some(b) = &bar {
+                b.set_position(done as u64);
+            }
+        }
+        PredictEvent::Done(r) => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            if let Some(changed) = r.cleaned {
+                eprintln!(
+                    "urisc predict: clean-up changed {changed} pixels of {}",
+                    r.section.describe()
+                );
+            }
+            let (h, w) = r.size;
             eprintln!(
-                "urisc predict: {}: predicting at scale {:.3} ({sh}×{sw}{}), maps back to {h}×{w}",
-                section.describe(),
-                scale.scale,
-                match (
-                    scale.input_nm,
-                    settings.model_pixel_size_nm,
-                    scale.from_pixel_sizes
-                ) {
-                    (Some(i), Some(m), true) => format!(": input {i} nm/pixel, model {m} nm/pixel"),
-                    _ => String::new(),
-                }
+                "urisc predict: {} ({h}×{w}): {:.1} s, {:.2} tiles/s ×{} TTA, {:.2} MPixel/s, peak memory {}",
+                r.section.describe(),
+                r.seconds,
+                r.tiles as f64 / r.seconds,
+                settings.options.tta,
+                (h * w) as f64 / 1e6 / r.seconds,
+                urisc_eval::memory::peak_rss_mib()
+                    .map_or("unknown".into(), |m| format!("{m:.0} MiB")),
             );
         }
-        let map_settings = MapSettings {
-            format: args.format.stream(),
-            threshold: settings.threshold,
-            probability: match args.probability_type {
-                ProbabilityType::U8 => ProbabilitySamples::U8,
-                ProbabilityType::F32 => ProbabilitySamples::F32,
-            },
-            min_size: args.min_size,
-            pixel_size_nm: scale.output_nm,
-            overwrite: args.force,
-        };
-        let mut writers = MapWriters::create(maps, (h, w), &map_settings)?;
-        let total = tile_count(model, sh, sw, &settings.options);
-        let bar = crate::progress::bar(total as u64, "tiles");
-        bar.set_message(section.describe());
-        let stats = predict_stream_scaled(
-            model,
-            source.as_mut(),
-            &settings.options,
-            scale.scale,
-            &mut |done, _| bar.set_position(done as u64),
-            &mut |r, p| writers.row(r, p),
-        )?;
-        bar.finish_and_clear();
-        if let Some(changed) = writers.finish(maps, &map_settings)? {
-            eprintln!(
-                "urisc predict: clean-up changed {changed} pixels of {}",
-                section.describe()
-            );
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        eprintln!(
-            "urisc predict: {} ({}×{}): {:.1} s, {:.2} tiles/s ×{} TTA, {:.2} MPixel/s, peak memory {}",
-            section.describe(),
-            h,
-            w,
-            seconds,
-            stats.tiles as f64 / seconds,
-            settings.options.tta,
-            (h * w) as f64 / 1e6 / seconds,
-            urisc_eval::memory::peak_rss_mib()
-                .map_or("unknown".into(), |m| format!("{m:.0} MiB")),
-        );
-        written.push(maps.binary.clone());
-    }
-    Ok(written)
+    })?;
+    Ok(reports.into_iter().map(|r| r.binary).collect())
 }
 
 pub fn run_predict(args: PredictArgs) -> Result<()> {

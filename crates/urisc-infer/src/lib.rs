@@ -23,6 +23,7 @@ mod cleanup;
 pub mod job;
 pub mod outputs;
 pub mod region;
+pub mod run;
 pub mod scale;
 mod stream;
 mod tta;

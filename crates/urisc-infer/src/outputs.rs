@@ -307,7 +307,16 @@ impl MapWriters {
                 settings.overwrite,
             )?;
             for row in kept.data.chunks_exact(kept.width.max(1)) {
-                let bytes: Vec<u8> = row.iter().map(|&m| if m { 0 } else { 255 }).collect();
+                let bytes: Vec<u8> = row
+                    .iter()
+                    .map(|&m| {
+                        if m {
+                            urisc_io::encoding::MEMBRANE
+                        } else {
+                            urisc_io::encoding::BACKGROUND
+                        }
+                    })
+                    .collect();
                 writer.write_row(&bytes)?;
             }
             writer.finish()?;
