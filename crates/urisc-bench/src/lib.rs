@@ -8,7 +8,7 @@
 //! exactly, and retries failed runs; a failed run is a row with its error, never a stop.
 
 pub mod cells;
-pub mod data;
+pub mod dataset_files;
 pub mod error;
 pub mod hash;
 pub mod human;

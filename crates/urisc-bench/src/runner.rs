@@ -15,7 +15,7 @@ use urisc_io::Image;
 use urisc_nn::{Engine, Segmenter};
 use urisc_train::{load_coarse, read_log, train, Progress, Split, TrainConfig};
 
-use crate::data::{fingerprint, load, materialise, sample_files, SampleFiles};
+use crate::dataset_files::{fingerprint, load, materialise, sample_files, SampleFiles};
 use crate::error::BenchError;
 use crate::hash::Fnv;
 use crate::suite::{MethodSource, Suite, ThresholdPolicy};

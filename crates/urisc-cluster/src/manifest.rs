@@ -234,14 +234,23 @@ pub struct SectionInput {
     pub pixel_size_nm: Option<f64>,
 }
 
+/// The output stores of one input: named after it, filled by its sections (one for an image,
+/// one per plane for a stack).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputStores {
+    /// The stores' name (`NAME.ome.zarr`, `NAME-probability.ome.zarr`).
+    pub name: String,
+    /// Indices into [`PlanRequest::sections`], in plane order.
+    pub sections: Vec<usize>,
+}
+
 /// What `urisc plan` is asked for.
 #[derive(Clone, Debug)]
 pub struct PlanRequest {
     /// Sections in order.
     pub sections: Vec<SectionInput>,
-    /// Inputs grouped into output arrays: for each output, its name and the section indices
-    /// (one for a 2-D input, one per plane for a stack).
-    pub outputs: Vec<(String, Vec<usize>)>,
+    /// Inputs grouped into output stores (one entry per input).
+    pub outputs: Vec<OutputStores>,
     /// The model.
     pub model: ModelRef,
     /// Inference settings.
@@ -265,7 +274,11 @@ pub fn plan(request: &PlanRequest, model: &Segmenter) -> Result<Manifest, Cluste
     let options = request.inference.options();
     let mut stores = Vec::new();
     let mut sections = Vec::new();
-    for (name, members) in &request.outputs {
+    for OutputStores {
+        name,
+        sections: members,
+    } in &request.outputs
+    {
         let first = &request.sections[members[0]];
         let (h, w) = (first.height, first.width);
         for &m in members {

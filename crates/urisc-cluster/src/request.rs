@@ -10,7 +10,7 @@ use urisc_io::sections::{input_files, sections_of};
 use urisc_nn::Segmenter;
 
 use crate::error::ClusterError;
-use crate::manifest::{Inference, ModelRef, PlanRequest, SectionInput};
+use crate::manifest::{Inference, ModelRef, OutputStores, PlanRequest, SectionInput};
 
 /// The chunk sides a plan accepts.
 pub const CHUNK_RANGE: std::ops::RangeInclusive<usize> = 16..=16384;
@@ -87,11 +87,11 @@ impl PlanFlags {
         }
         let out = std::path::absolute(&self.out).map_err(fatal)?;
         let mut sections = Vec::new();
-        let mut outputs: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut outputs: Vec<OutputStores> = Vec::new();
         let mut notes = Vec::new();
         for file in input_files(&self.inputs)? {
             let name = urisc_io::image_stem(&file);
-            if outputs.iter().any(|(n, _)| *n == name) {
+            if outputs.iter().any(|o| o.name == name) {
                 return Err(fatal(format!(
                     "{}: its output {name}.ome.zarr would replace that of another input named {name:?} (rename one)",
                     file.display()
@@ -124,7 +124,10 @@ impl PlanFlags {
                     pixel_size_nm: file_nm.or(d.pixel_size_nm),
                 });
             }
-            outputs.push((name, members));
+            outputs.push(OutputStores {
+                name,
+                sections: members,
+            });
         }
         // Shards when plain chunks would make a store of too many files.
         let chunk_files: usize = sections
