@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use urisc_infer::job::{PredictFlags, PredictSettings, SettingsError};
 use urisc_infer::{predict_image_scaled, resample_image, scaled_len};
-use urisc_io::encoding::{label_is_membrane, logit_from_probability};
+use urisc_io::encoding::label_is_membrane;
 use urisc_io::sections::{section_name, sections_of, Section};
 use urisc_io::{check_writable, write_atomically, Image, IoError};
 use urisc_model::{InputGradient, ModelDefaults, ModelError, SegmentationModel};
@@ -137,19 +137,12 @@ pub enum AttribJobError {
     /// A heatmap gamma that is not a positive number.
     #[error("--heatmap-gamma {0}: must be finite and > 0")]
     HeatmapGamma(f32),
-    /// A pixel size or scale that is not a positive number.
-    #[error("{flag} {value}: must be a positive number")]
-    NotPositive {
-        /// `--pixel-size` or `--scale`.
-        flag: &'static str,
-        /// The value given.
-        value: f64,
-    },
     /// A grid step of 0.
     #[error("--grid must be at least 1")]
     GridStep,
-    /// A setting `urisc predict` refuses too (a scale out of bounds, a model's odd tile).
-    #[error(transparent)]
+    /// A setting `urisc predict` refuses too (a scale out of bounds, a model's odd tile),
+    /// named as its flag.
+    #[error("{}", .0.with_flag())]
     Settings(#[from] SettingsError),
     /// The pixel sizes of the image and the model ask for a scale out of bounds.
     #[error("{image}: {problem}")]
@@ -351,6 +344,15 @@ impl AttributionJob {
         }
     }
 
+    /// The flags of `urisc predict` this job sets: its pixel size and scale.
+    pub fn predict_flags(&self) -> PredictFlags {
+        PredictFlags {
+            pixel_size_nm: self.pixel_size_nm,
+            scale: self.scale,
+            ..PredictFlags::default()
+        }
+    }
+
     /// Checks the settings that need no file: steps, heatmap gamma, grid step, pixel size and
     /// scale.
     pub fn validate(&self) -> Result<(), AttribJobError> {
@@ -364,16 +366,8 @@ impl AttributionJob {
         if let TargetChoice::Grid { step: 0, .. } = self.targets {
             return Err(AttribJobError::GridStep);
         }
-        for (flag, value) in [
-            ("--pixel-size", self.pixel_size_nm),
-            ("--scale", self.scale),
-        ] {
-            if let Some(value) = value {
-                if !(value.is_finite() && value > 0.0) {
-                    return Err(AttribJobError::NotPositive { flag, value });
-                }
-            }
-        }
+        // The pixel size and the scale follow `urisc predict`'s rules (before any model loads).
+        self.predict_flags().check()?;
         Ok(())
     }
 
@@ -467,14 +461,7 @@ fn predict_settings(
     defaults: &ModelDefaults,
     job: &AttributionJob,
 ) -> Result<PredictSettings, SettingsError> {
-    PredictSettings::resolve(
-        defaults,
-        &PredictFlags {
-            pixel_size_nm: job.pixel_size_nm,
-            scale: job.scale,
-            ..PredictFlags::default()
-        },
-    )
+    PredictSettings::resolve(defaults, &job.predict_flags())
 }
 
 /// The job's targets in `image`'s coordinates (the section decoded, before resampling),
@@ -508,18 +495,9 @@ pub fn choose_targets<M: SegmentationModel>(
             // The membrane prediction exactly as `urisc predict` makes it: the tile, overlap
             // (`default_overlap`), batch and threshold of `PredictSettings::resolve`, at the
             // same scale. Tiled, memory does not grow with a whole-image forward pass.
-            // Probabilities map back to logits for the threshold test.
-            let logits: Vec<f32> = predict_image_scaled(model, image, &settings.options, scale)?
-                .data
-                .iter()
-                .map(|&p| logit_from_probability(p))
-                .collect();
-            targets::true_positive_membrane(
-                &membrane,
-                &logits,
-                targets::logit_threshold(settings.threshold),
-                width,
-            )
+            // Membrane by predict's binary rule, p ≥ threshold.
+            let p = predict_image_scaled(model, image, &settings.options, scale)?;
+            targets::true_positive_membrane(&membrane, &p.data, settings.threshold, width)
         }
     };
     let chosen = match job.max_targets {

@@ -28,20 +28,21 @@ pub fn parse_pixels(text: &str) -> Result<Vec<(usize, usize)>, AttribError> {
         .collect()
 }
 
-/// Pixels that are membrane in the label (`label_is_membrane`) and predicted membrane
-/// (logit > `logit_threshold`), row-major.
+/// Pixels that are membrane in the label (`label_is_membrane`) and predicted membrane by the
+/// binary rule of `urisc predict` (`p ≥ threshold`, [`urisc_io::encoding::is_membrane`]),
+/// row-major.
 pub fn true_positive_membrane(
     label_is_membrane: &[bool],
-    logits: &[f32],
-    logit_threshold: f32,
+    probabilities: &[f32],
+    threshold: f32,
     width: usize,
 ) -> Vec<(usize, usize)> {
-    assert_eq!(label_is_membrane.len(), logits.len());
+    assert_eq!(label_is_membrane.len(), probabilities.len());
     label_is_membrane
         .iter()
-        .zip(logits)
+        .zip(probabilities)
         .enumerate()
-        .filter(|(_, (&m, &l))| m && l > logit_threshold)
+        .filter(|(_, (&m, &p))| m && urisc_io::encoding::is_membrane(p, threshold))
         .map(|(i, _)| (i / width, i % width))
         .collect()
 }
@@ -71,11 +72,6 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// The logit above which a pixel is membrane at the model's probability threshold.
-pub fn logit_threshold(probability: f32) -> f32 {
-    urisc_io::encoding::logit_from_probability(probability)
 }
 
 /// `count` of the indices `0..len`, scattered: the golden-ratio sequence, so that targets in a
@@ -115,12 +111,6 @@ mod tests {
     }
 
     #[test]
-    fn logit_threshold_inverts_the_sigmoid() {
-        assert!(logit_threshold(0.5).abs() < 1e-6);
-        assert!((logit_threshold(0.25) - (1.0f32 / 3.0).ln()).abs() < 1e-6);
-    }
-
-    #[test]
     fn authors_grids_have_their_sizes() {
         let urisc = grid(512, 512, 10, 4);
         assert_eq!(urisc.len(), 2601);
@@ -142,9 +132,10 @@ mod tests {
     #[test]
     fn true_positives_need_both_label_and_prediction() {
         let label = [true, true, false, true];
-        let logits = [1.0, -1.0, 2.0, 0.5];
+        let p = [0.7, 0.3, 0.9, 0.5];
+        // p = threshold counts, as in urisc predict's binary map.
         assert_eq!(
-            true_positive_membrane(&label, &logits, 0.0, 2),
+            true_positive_membrane(&label, &p, 0.5, 2),
             vec![(0, 0), (1, 1)]
         );
     }

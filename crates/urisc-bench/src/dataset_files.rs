@@ -32,7 +32,7 @@ pub fn materialise(dataset: &Dataset, data_dir: &Path) -> Result<PathBuf, BenchE
         pairs
             .par_iter()
             .map(|(sample, image, label)| {
-                let file = format!("{}.png", sample.name.replace(['/', '#'], "_"));
+                let file = format!("{}.png", flat_name(&sample.name));
                 let img = urisc_io::read_page(&image.path, image.page)?
                     .image
                     .into_u8();
@@ -70,7 +70,7 @@ pub fn sample_files(root: &Path, names: &[String]) -> Result<Vec<SampleFiles>, B
     names
         .iter()
         .map(|n| {
-            let flat = n.replace(['/', '#'], "_");
+            let flat = flat_name(n);
             found
                 .pairs()
                 .find(|(s, _, _)| &s.name == n || s.name == flat)
@@ -122,4 +122,8 @@ pub fn fingerprint(hash: &mut Fnv, files: &[SampleFiles]) -> Result<(), BenchErr
         }
     }
     Ok(())
+}
+/// A sample name as a file name (U-RISC names hold folders).
+pub fn flat_name(name: &str) -> String {
+    name.replace(['/', '\\'], "_")
 }

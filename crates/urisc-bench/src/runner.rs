@@ -15,7 +15,7 @@ use urisc_io::Image;
 use urisc_nn::{Engine, Segmenter};
 use urisc_train::{load_coarse, read_log, train, Progress, Split, TrainConfig};
 
-use crate::dataset_files::{fingerprint, load, materialise, sample_files, SampleFiles};
+use crate::dataset_files::{fingerprint, flat_name, load, materialise, sample_files, SampleFiles};
 use crate::error::BenchError;
 use crate::hash::Fnv;
 use crate::suite::{MethodSource, Suite, ThresholdPolicy};
@@ -501,7 +501,13 @@ fn carry_out(
             membrane
                 .data
                 .iter()
-                .map(|&m| if m { 0 } else { 255 })
+                .map(|&m| {
+                    if m {
+                        urisc_io::encoding::MEMBRANE
+                    } else {
+                        urisc_io::encoding::BACKGROUND
+                    }
+                })
                 .collect(),
         );
         let path = predictions.join(format!("{}.png", flat_name(&f.name)));
@@ -546,11 +552,6 @@ fn clone_labelled(li: &LabelledImage) -> LabelledImage {
         image: li.image.clone(),
         label: li.label.clone(),
     }
-}
-
-/// A sample name as a file name (U-RISC names hold folders).
-pub fn flat_name(name: &str) -> String {
-    name.replace(['/', '\\'], "_")
 }
 
 /// Membrane probabilities of `image` predicted at `scale` × its resolution, on its own grid.

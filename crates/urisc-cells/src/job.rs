@@ -51,10 +51,10 @@ pub enum JobError {
     #[error(transparent)]
     Cells(#[from] CellsError),
     /// A probability map that is not one (non-finite values).
-    #[error("{}: {error}", path.display())]
+    #[error("{section}: {error}")]
     Map {
-        /// The map's file.
-        path: PathBuf,
+        /// The map's section, described (file, and page of a stack).
+        section: String,
         /// What is wrong with it.
         error: CellsError,
     },
@@ -306,11 +306,10 @@ impl CellsJob {
     fn section(&self, o: &SectionOutputs) -> Result<SectionCells, JobError> {
         let (params, force) = (&self.settings.params, self.settings.force);
         let started = Instant::now();
-        let path = &o.section.path;
         let decoded = o.section.read()?;
         let (pixel_size, colour_converted) = (decoded.pixel_size_nm, decoded.colour_converted);
         let map = MembraneMap::from_grey(&decoded.image).map_err(|error| JobError::Map {
-            path: path.clone(),
+            section: o.section.describe(),
             error,
         })?;
         drop(decoded);
@@ -384,7 +383,7 @@ impl CellsJob {
 ///   section `a_z001` takes page 1 of an EM stack `a.tif` or an EM file `a_z001.png` (two of
 ///   one name are refused);
 /// - `em` a file (or Zarr store): its sections matched one to one with the maps' sections, in
-///   order (one EM image for a single map).
+///   order; a single EM image serves every page of a single map stack.
 pub fn overlay_sections(em: &Path, maps: &[Section]) -> Result<Vec<Section>, JobError> {
     let found: Vec<Section> = if em.is_dir() && !zarr_store::is_zarr(em) {
         let files = image_files(em)?;
@@ -429,14 +428,19 @@ pub fn overlay_sections(em: &Path, maps: &[Section]) -> Result<Vec<Section>, Job
             });
         }
         let found = sections_of(em)?;
-        if found.len() != maps.len() {
+        // One EM image serves every page of one map stack (as before stacks were sections).
+        let one_stack = maps.windows(2).all(|w| w[0].path == w[1].path);
+        if found.len() == 1 && one_stack {
+            vec![found[0].clone(); maps.len()]
+        } else if found.len() != maps.len() {
             return Err(JobError::EmCount {
                 em: em.to_path_buf(),
                 em_sections: found.len(),
                 map_sections: maps.len(),
             });
+        } else {
+            found
         }
-        found
     };
     for (map, e) in maps.iter().zip(&found) {
         let (map_size, em_size) = (map.size()?, e.size()?);
@@ -524,15 +528,21 @@ mod tests {
         let sections = sections_of(&maps).unwrap();
         let found = overlay_sections(&em, &sections).unwrap();
         assert_eq!(found, sections_of(&em).unwrap());
-        // One EM image for three maps is refused; one for one map is taken.
+        // One EM image serves every page of one map stack, and one map.
         let one = dir.path().join("one.png");
         write_png(&one, &page(9), None, false).unwrap();
-        let e = overlay_sections(&one, &sections).unwrap_err();
+        let shared = overlay_sections(&one, &sections).unwrap();
+        assert_eq!(shared.len(), 3);
+        assert!(shared.iter().all(|s| s.path == one));
+        // Two EM pages for three maps are refused.
+        let two = dir.path().join("two.tif");
+        write_tiff_stack(&two, &[page(4), page(5)], None, false).unwrap();
+        let e = overlay_sections(&two, &sections).unwrap_err();
         assert!(
             matches!(
                 e,
                 JobError::EmCount {
-                    em_sections: 1,
+                    em_sections: 2,
                     map_sections: 3,
                     ..
                 }

@@ -67,7 +67,7 @@ pub struct CellsArgs {
     /// one to one.
     #[arg(long, value_name = "IMG")]
     overlay_image: Option<PathBuf>,
-    /// Also write DIR/STEM.ome.zarr: an OME-Zarr 0.5 image (the EM image given with
+    /// Also write DIR/NAME.ome.zarr (NAME: the section's name, STEM or STEM_zNNN): an OME-Zarr 0.5 image (the EM image given with
     /// --overlay-image, else the probability map) with the cells as its label image
     /// `labels/cells` (uint32, `image-label` colours), for napari and Neuroglancer.
     #[arg(long)]
@@ -104,7 +104,7 @@ pub fn run(args: CellsArgs) -> Result<()> {
     let sections = urisc_io::sections::sections(&args.inputs)?;
     let job = CellsJob::new(settings, &sections)?;
     let done = job.run(|c| {
-        let f = c.section.path.display();
+        let f = c.section.describe();
         if c.colour_converted {
             eprintln!(
                 "urisc: warning: {f}: colour with unequal channels, converted to grey with luma weights"

@@ -198,10 +198,6 @@ pub fn run_plan(args: PlanArgs) -> Result<()> {
 
 pub fn run_block(args: RunBlockArgs) -> Result<()> {
     let manifest = Manifest::load(&args.manifest)?;
-    let in_manifest = |e: ClusterError| match e {
-        ClusterError::Fatal(m) => ClusterError::Fatal(format!("{}: {m}", args.manifest.display())),
-        other => other,
-    };
     let blocks: Vec<usize> = if args.shard_id.is_some() || args.num_shards.is_some() {
         let (id, n) = (args.shard_id.unwrap_or(0), args.num_shards.unwrap_or(1));
         task::shard_items(id, n, manifest.blocks.len())?
@@ -212,7 +208,13 @@ pub fn run_block(args: RunBlockArgs) -> Result<()> {
             )
             .into());
         };
-        manifest.task_blocks(i).map_err(in_manifest)?.collect()
+        task::task_items(
+            i,
+            manifest.blocks_per_task,
+            manifest.blocks.len(),
+            &args.manifest.display().to_string(),
+        )?
+        .collect()
     };
     let threads = args.threads.unwrap_or(manifest.resources.cpus).max(1);
     rayon::ThreadPoolBuilder::new()

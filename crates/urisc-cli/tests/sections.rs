@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{ok, s, tiny_model, urisc};
+use common::{ok, s, urisc};
 use urisc_io::Image;
 
 /// Three different 48×40 pages of stripes (a page each of a different phase).
@@ -125,25 +125,15 @@ fn predict_and_eval_take_every_page_of_a_stack() {
     );
 }
 
-/// `urisc plan` names a stack's sections `STEM_zNNN` (status and assemble use the names), and
-/// the assembled maps equal `urisc predict`'s.
+/// `urisc plan` (the embedded model) names a stack's sections `STEM_zNNN` (status and assemble
+/// use the names), and the assembled maps equal `urisc predict`'s.
 #[test]
 fn plan_and_assemble_name_stack_pages_like_predict() {
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path());
     let stack = dir.path().join("stack.tif");
     urisc_io::write_tiff_stack(&stack, &pages(), None, false).unwrap();
     let work = dir.path().join("work");
-    ok(&[
-        "plan",
-        s(&stack),
-        "--model",
-        s(&model),
-        "--out",
-        s(&work),
-        "--chunk",
-        "32",
-    ]);
+    ok(&["plan", s(&stack), "--out", s(&work), "--chunk", "32"]);
     let manifest = work.join("manifest.json");
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
@@ -174,14 +164,13 @@ fn plan_and_assemble_name_stack_pages_like_predict() {
         s(&assembled),
     ]);
     let predicted = dir.path().join("predicted");
-    ok(&[
-        "predict",
-        "--model",
-        s(&model),
-        s(&stack),
-        "--out",
-        s(&predicted),
-    ]);
+    ok(&["predict", s(&stack), "--out", s(&predicted)]);
+    // The pages differ, so their maps do (a wrong plane would show).
+    assert!(
+        read(&assembled.join("stack_z000.png")).data
+            != read(&assembled.join("stack_z001.png")).data,
+        "pages 0 and 1 assembled alike"
+    );
     for name in names {
         let file = format!("{name}.png");
         assert!(

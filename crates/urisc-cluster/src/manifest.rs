@@ -14,7 +14,9 @@ use urisc_nn::{Engine, Segmenter};
 use crate::error::ClusterError;
 
 /// The manifest format's name and version.
-pub const FORMAT: &str = "urisc-block-manifest/1";
+/// Version 2: sections are named by the section rule (`STEM_zNNN` for a plane of a stack;
+/// version 1 wrote `STEM[z]`), so assembled files carry the names `urisc predict` gives.
+pub const FORMAT: &str = "urisc-block-manifest/2";
 
 /// Where the model comes from and how to recognise it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -102,17 +102,21 @@ impl PlanFlags {
             let file_nm = urisc_io::open_rows(&file)?.pixel_size_nm();
             for section in sections_of(&file)? {
                 let (height, width) = section.size()?;
-                let scale = settings
-                    .section_scale(file_nm)
-                    .map_err(|e| fatal(format!("{}: {e}", section.describe())))?;
-                if scale.scale != 1.0 {
-                    notes.push(format!(
+                // Blocks are predicted on the section's own grid: a pixel size that
+                // `urisc predict` would resample by (or refuse) is only noted.
+                match settings.section_scale(file_nm) {
+                    Ok(scale) if scale.scale != 1.0 => notes.push(format!(
                         "{}: {} nm/pixel, the model {} nm/pixel; blocks are predicted at the section's own scale (urisc predict would resample by {:.3})",
                         section.describe(),
                         scale.input_nm.unwrap_or_default(),
                         d.pixel_size_nm.unwrap_or_default(),
                         scale.scale
-                    ));
+                    )),
+                    Ok(_) => {}
+                    Err(e) => notes.push(format!(
+                        "{}: {e}; blocks are predicted at the section's own scale",
+                        section.describe()
+                    )),
                 }
                 members.push(sections.len());
                 sections.push(SectionInput {

@@ -63,8 +63,8 @@ impl Default for InferenceOptions {
     fn default() -> Self {
         InferenceOptions {
             tile: 512,
-            overlap: 64,
-            batch: 4,
+            overlap: default_overlap(512),
+            batch: DEFAULT_BATCH,
             tta: 1,
         }
     }
@@ -156,7 +156,7 @@ pub enum SettingsError {
     Scale(f64),
     /// The pixel sizes of a section and of the model ask for a scale outside [`SCALE_RANGE`].
     #[error(
-        "pixel size {input} nm against the model's {model} nm is a scale of {scale:.4}, outside 1/16 to 16 (give --pixel-size or --scale)"
+        "pixel size {input} nm against the model's {model} nm is a scale of {scale:.4}, outside 1/16 to 16 (set the pixel size or the scale)"
     )]
     PixelSizeRatio {
         /// The section's pixel size.
@@ -212,6 +212,42 @@ fn positive(v: f64) -> bool {
     v.is_finite() && v > 0.0
 }
 
+fn valid_threshold(t: f32) -> bool {
+    t.is_finite() && (0.0..=1.0).contains(&t)
+}
+
+impl PredictFlags {
+    /// The checks that need no model: threshold, batch, TTA, pixel size and scale, each in its
+    /// range where given (tile and overlap need the model: [`PredictSettings::resolve`]).
+    /// Commands run it before loading a model or reading an input.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        if let Some(t) = self.threshold {
+            if !valid_threshold(t) {
+                return Err(SettingsError::Threshold(t));
+            }
+        }
+        if self.batch == Some(0) {
+            return Err(SettingsError::Batch);
+        }
+        if let Some(tta) = self.tta {
+            if !TTA_CHOICES.contains(&tta) {
+                return Err(SettingsError::Tta(tta));
+            }
+        }
+        if let Some(nm) = self.pixel_size_nm {
+            if !positive(nm) {
+                return Err(SettingsError::PixelSize(nm));
+            }
+        }
+        if let Some(scale) = self.scale {
+            if !(positive(scale) && SCALE_RANGE.contains(&scale)) {
+                return Err(SettingsError::Scale(scale));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl PredictSettings {
     /// Checks every flag against the model and fills in what is not given: the model's tile
     /// and threshold, [`default_overlap`] of the tile, [`DEFAULT_BATCH`], TTA 1.
@@ -219,8 +255,9 @@ impl PredictSettings {
         model: &ModelDefaults,
         flags: &PredictFlags,
     ) -> Result<PredictSettings, SettingsError> {
+        flags.check()?;
         let threshold = flags.threshold.unwrap_or(model.threshold);
-        if !(threshold.is_finite() && (0.0..=1.0).contains(&threshold)) {
+        if !valid_threshold(threshold) {
             return Err(SettingsError::Threshold(threshold));
         }
         let tile = flags.tile.unwrap_or(model.tile);
@@ -235,16 +272,6 @@ impl PredictSettings {
             tta: flags.tta.unwrap_or(1),
         };
         options.validate()?;
-        if let Some(nm) = flags.pixel_size_nm {
-            if !positive(nm) {
-                return Err(SettingsError::PixelSize(nm));
-            }
-        }
-        if let Some(scale) = flags.scale {
-            if !(positive(scale) && SCALE_RANGE.contains(&scale)) {
-                return Err(SettingsError::Scale(scale));
-            }
-        }
         Ok(PredictSettings {
             options,
             threshold,

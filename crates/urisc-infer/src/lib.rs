@@ -30,7 +30,6 @@ mod tta;
 
 pub use blend::{gaussian_window, origins};
 pub use cleanup::clean_up;
-pub use job::model_scale;
 pub use job::InferenceOptions;
 pub use region::{input_region, predict_region, Rect};
 pub use scale::{

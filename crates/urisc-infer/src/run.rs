@@ -89,7 +89,9 @@ impl From<urisc_io::IoError> for PredictError {
 }
 
 /// Predicts every section of `plan` (the output folders already created) into its maps, one
-/// section at a time, each streamed in bounded memory. Returns one report per section.
+/// section at a time, each streamed (memory bounded by a band of tiles; a page after the first
+/// of a multi-page TIFF is decoded whole, see [`Section::open_rows`]). Returns one report per
+/// section.
 pub fn predict_planned(
     model: &dyn SegmentationModel,
     plan: &OutputPlan,
@@ -97,6 +99,25 @@ pub fn predict_planned(
     options: &MapOptions,
     events: &mut dyn FnMut(PredictEvent),
 ) -> Result<Vec<SectionReport>, PredictError> {
+    // Every section's scale is checked before the first map is written, so a section whose
+    // header asks for a scale out of range fails the run before anything is half-done. Only
+    // when a file's pixel size can matter (no scale given, the model's pixel size known) are
+    // the headers read (JPEGs and later TIFF pages are decoded for it).
+    if settings.scale.is_none()
+        && settings.pixel_size_nm.is_none()
+        && settings.model_pixel_size_nm.is_some()
+    {
+        for maps in &plan.maps {
+            let section = &maps.section;
+            let file_nm = section.open_rows()?.pixel_size_nm();
+            settings
+                .section_scale(file_nm)
+                .map_err(|source| PredictError::Scale {
+                    section: section.describe(),
+                    source,
+                })?;
+        }
+    }
     let mut reports = Vec::with_capacity(plan.maps.len());
     for maps in &plan.maps {
         let section = &maps.section;
@@ -154,28 +175,32 @@ mod tests {
     use super::*;
     use crate::job::{ModelDefaults, PredictFlags};
     use urisc_io::{write_tiff_stack, Image};
-    use urisc_model::testing::Constant;
+    use urisc_model::testing::LinearFilter;
 
     #[test]
     fn every_page_of_a_stack_is_predicted_into_its_own_maps() {
         let dir = tempfile::tempdir().unwrap();
         let stack = dir.path().join("stack.tif");
-        let pages: Vec<Image<u8>> = (0..2).map(|v| Image::filled(20, 30, v as u8)).collect();
+        // Two different pages (a dark and a bright one, with a bright square in the first).
+        let mut first = Image::filled(20, 30, 40u8);
+        for r in 5..12 {
+            for c in 8..20 {
+                first.data[r * 30 + c] = 230;
+            }
+        }
+        let pages = vec![first, Image::filled(20, 30, 200u8)];
         write_tiff_stack(&stack, &pages, None, false).unwrap();
         let sections = urisc_io::sections::sections(&[stack]).unwrap();
         let (out, probabilities) = (dir.path().join("maps"), dir.path().join("p"));
         let mut plan =
             OutputPlan::new(&sections, &out, Some(&probabilities), "png", false).unwrap();
         plan.create_folders().unwrap();
-        // Logit 1: p = σ(1) ≈ 0.731 everywhere, membrane at threshold 0.7, stored 255·(1 − p).
-        let model = Constant {
-            logit: 1.0,
-            size_multiple: 8,
-        };
+        // A 3×3 box filter: the logits follow each page's pixels.
+        let model = LinearFilter::new(1, vec![0.5; 9], 0.0);
         let defaults = ModelDefaults {
             tile: 16,
-            size_multiple: 8,
-            threshold: 0.7,
+            size_multiple: 1,
+            threshold: 0.5,
             pixel_size_nm: None,
         };
         let settings = PredictSettings::resolve(&defaults, &PredictFlags::default()).unwrap();
@@ -196,16 +221,26 @@ mod tests {
         })
         .unwrap();
         assert_eq!((started, done, reports.len()), (2, 2, 2));
-        let stored = urisc_io::encoding::stored_from_probability(1.0 / (1.0 + (-1.0f32).exp()));
-        for name in ["stack_z000", "stack_z001"] {
-            let binary = urisc_io::read_u8(&out.join(format!("{name}.png"))).unwrap();
-            assert!(binary
+        let mut stored = Vec::new();
+        for (page, name) in pages.iter().zip(["stack_z000", "stack_z001"]) {
+            // Each page's maps are that page's prediction, as `predict_image` makes it.
+            let p = crate::predict_image(&model, page, &settings.options).unwrap();
+            let want: Vec<u8> = p
                 .data
                 .iter()
-                .all(|&v| v == urisc_io::encoding::MEMBRANE));
-            let p = urisc_io::read_u8(&probabilities.join(format!("{name}.png"))).unwrap();
-            assert_eq!((p.height, p.width), (20, 30));
-            assert!(p.data.iter().all(|&v| v == stored), "{name}");
+                .map(|&v| urisc_io::encoding::stored_from_probability(v))
+                .collect();
+            let got = urisc_io::read_u8(&probabilities.join(format!("{name}.png"))).unwrap();
+            assert!(got.data == want, "{name}: not its page's prediction");
+            let binary = urisc_io::read_u8(&out.join(format!("{name}.png"))).unwrap();
+            let want_binary: Vec<u8> = p
+                .data
+                .iter()
+                .map(|&v| urisc_io::encoding::binary_from_probability(v, 0.5))
+                .collect();
+            assert!(binary.data == want_binary, "{name}: binary map");
+            stored.push(got.data);
         }
+        assert!(stored[0] != stored[1], "both pages gave the same map");
     }
 }

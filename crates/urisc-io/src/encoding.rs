@@ -153,16 +153,17 @@ mod tests {
     }
 
     #[test]
-    fn the_binary_rule_and_the_prediction_rule_agree() {
-        // A probability stored as 8 bits and read back as a prediction is membrane iff p ≥ 0.5
-        // rounds to a value below 128.
+    fn stored_probabilities_read_as_predictions_are_membrane_above_one_half() {
+        // `urisc eval` reads an 8-bit probability map with the prediction rule (< 128): that is
+        // p > 0.5 of the stored value. (A p in [0.5, 0.502) is stored as 128: the binary map at
+        // threshold 0.5 calls it membrane, its 8-bit probability map does not.)
         for v in 0..=255u8 {
             let p = probability_from_stored(v);
-            assert_eq!(
-                prediction_is_membrane(binary_from_probability(p, 0.5)),
-                p >= 0.5
-            );
+            assert_eq!(prediction_is_membrane(v), p > 0.5, "stored {v}, p {p}");
         }
+        assert_eq!(stored_from_probability(0.5), 128);
+        assert_eq!(binary_from_probability(0.5, 0.5), MEMBRANE);
+        assert_eq!(binary_from_probability(0.499, 0.5), BACKGROUND);
     }
 
     #[test]

@@ -17,9 +17,10 @@
 //! A format registry without module cycles (`scripts/module-cycles.py` checks it): each module
 //! names items only of the modules listed before it.
 //!
-//! - `sample`: the leaf every other module uses, depending on nothing in the crate: [`Image`],
+//! - [`encoding`]: the map encodings (SPEC §2), a leaf.
+//! - `sample`: what every other module uses, depending on nothing in the crate but `encoding`: [`Image`],
 //!   [`GreyImage`], [`Decoded`], [`IoError`] / [`IoErrorKind`], [`RowSource`], [`MemoryRows`],
-//!   [`StreamSample`], the polarity rules and the colour → grey rule all decoders share.
+//!   [`StreamSample`], the colour → grey rule all decoders share.
 //! - `atomic`: the atomic-write helpers ([`write_atomically`], [`check_writable`],
 //!   [`remove_stale_temporaries`]).
 //! - `format`: the one trait a format implements (detection by content, whole-page read, row

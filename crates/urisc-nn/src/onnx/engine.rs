@@ -115,12 +115,9 @@ impl SegmentationModel for OnnxEngine {
             )));
         }
         Ok(if self.outputs_probability {
-            // Logits back from probabilities, clamped away from 0 and 1.
+            // Logits back from probabilities (clamped away from 0 and 1 by the rule).
             view.iter()
-                .map(|&p| {
-                    let p = p.clamp(1e-7, 1.0 - 1e-7);
-                    (p / (1.0 - p)).ln()
-                })
+                .map(|&p| urisc_io::encoding::logit_from_probability(p))
                 .collect()
         } else {
             view.iter().copied().collect()
