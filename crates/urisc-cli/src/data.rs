@@ -23,8 +23,8 @@ pub enum DataCommand {
 pub fn run(cmd: DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Info { path, json } => {
-            // One image file is described as a file; a multi-page TIFF is a stack (a dataset).
-            if path.is_file() && urisc_io::probe(&path)?.0 == 1 {
+            // One image is described as a file; a stack (the section rule) is a dataset.
+            if path.is_file() && !urisc_io::sections::sections_of(&path)?[0].is_plane() {
                 let info = inspect_file(&path)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&info)?);
