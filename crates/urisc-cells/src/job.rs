@@ -285,20 +285,15 @@ impl CellsJob {
         mut self,
         mut done: impl FnMut(&SectionCells),
     ) -> Result<Vec<SectionCells>, JobError> {
+        // Dropped without `keep` (any error below), the plan removes the folders it created.
         self.plan.create_folders()?;
         let mut results = Vec::with_capacity(self.outputs.len());
         for o in &self.outputs {
-            match self.section(o) {
-                Ok(r) => {
-                    done(&r);
-                    results.push(r);
-                }
-                Err(e) => {
-                    self.plan.abandon();
-                    return Err(e);
-                }
-            }
+            let r = self.section(o)?;
+            done(&r);
+            results.push(r);
         }
+        self.plan.keep();
         Ok(results)
     }
 

@@ -147,12 +147,11 @@ fn predict_files(args: &PredictArgs) -> Result<Vec<PathBuf>> {
         args.format.stream().extension(),
         args.force,
     )?;
+    // Dropped without `keep` (any error below), the plan removes the folders it created.
     plan.create_folders()?;
-    let result = write_maps(args, &model, &plan, &settings);
-    if result.is_err() {
-        plan.abandon();
-    }
-    result
+    let written = write_maps(args, &model, &plan, &settings)?;
+    plan.keep();
+    Ok(written)
 }
 
 fn write_maps(

@@ -4,8 +4,10 @@
 //! probabilities into binary and probability maps.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
+pub use urisc_io::paths::resolved;
+use urisc_io::paths::CreatedFolders;
 use urisc_io::sections::Section;
 use urisc_io::{check_writable, Image, IoError, IoErrorKind, RowWriter, StreamFormat};
 
@@ -27,41 +29,7 @@ pub struct PlannedMaps {
 pub struct OutputPlan {
     /// The maps of each input, in input order.
     pub maps: Vec<PlannedMaps>,
-    created: Vec<PathBuf>,
-}
-
-/// `path` made absolute with `.`/`..` resolved and symbolic links followed as far as it exists,
-/// so that two spellings of one file compare equal.
-pub fn resolved(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    // `.` and `..` lexically first, then the longest existing prefix canonicalised (symbolic
-    // links followed) with the rest appended.
-    let mut lexical = PathBuf::new();
-    for part in absolute.components() {
-        match part {
-            Component::ParentDir => {
-                lexical.pop();
-            }
-            Component::CurDir => {}
-            other => lexical.push(other.as_os_str()),
-        }
-    }
-    let mut existing = lexical.clone();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_os_string());
-                existing = parent.to_path_buf();
-            }
-            _ => break,
-        }
-    }
-    let mut out = existing.canonicalize().unwrap_or(existing);
-    for part in rest.into_iter().rev() {
-        out.push(part);
-    }
-    out
+    created: CreatedFolders,
 }
 
 fn invalid(path: &Path, message: String) -> IoError {
@@ -132,7 +100,7 @@ impl OutputPlan {
         }
         Ok(OutputPlan {
             maps,
-            created: Vec::new(),
+            created: CreatedFolders::new(),
         })
     }
 
@@ -148,27 +116,21 @@ impl OutputPlan {
             }
         }
         for dir in folders {
-            // Every missing ancestor is new too, outermost first.
-            let mut missing: Vec<PathBuf> = dir
-                .ancestors()
-                .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
-                .map(Path::to_path_buf)
-                .collect();
-            missing.reverse();
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                IoError::new(&dir, IoErrorKind::Write, format!("cannot create: {e}"))
-            })?;
-            self.created.extend(missing);
+            self.created.create(&dir)?;
         }
         Ok(())
     }
 
     /// After a failed run: removes the folders [`OutputPlan::create_folders`] made that are
-    /// still empty, innermost first (folders holding anything are kept).
-    pub fn abandon(&self) {
-        for dir in self.created.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
+    /// still empty, innermost first (folders holding anything are kept). Dropping the plan
+    /// without [`OutputPlan::keep`] does the same, so an early return loses nothing either.
+    pub fn abandon(&mut self) {
+        self.created.abandon();
+    }
+
+    /// The run succeeded: the folders it created stay.
+    pub fn keep(&mut self) {
+        self.created.keep();
     }
 }
 

@@ -23,6 +23,8 @@
 //!   [`StreamSample`], the colour → grey rule all decoders share.
 //! - `atomic`: the atomic-write helpers ([`write_atomically`], [`check_writable`],
 //!   [`remove_stale_temporaries`]).
+//! - [`paths`]: the path rules every command shares ([`paths::resolved`] spellings,
+//!   [`paths::refuse_input`]: an output is never an input, [`paths::CreatedFolders`]).
 //! - `format`: the one trait a format implements (detection by content, whole-page read, row
 //!   reader, streamed encoder where urisc writes it).
 //! - One implementation per format: `png` (with [`write_png`], [`write_png_rgb`]), `tiff` (with
@@ -61,6 +63,7 @@ pub mod dataset;
 pub mod encoding;
 mod format;
 mod jpeg;
+pub mod paths;
 mod png;
 mod registry;
 mod sample;
