@@ -128,11 +128,15 @@ pub struct AttributionJob {
     pub available_memory_bytes: Option<u64>,
 }
 
+/// Most interpolation steps a job takes: integrated gradients converge in 20–300 (Sundararajan
+/// et al. 2017; urisc's default is 100); beyond 10 000 a typo would run for days.
+pub const MAX_STEPS: usize = 10_000;
+
 /// Why an attribution job cannot run; each message names the file and the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum AttribJobError {
-    /// No interpolation steps.
-    #[error("--steps {0}: integrated gradients need at least 1 interpolation step")]
+    /// Interpolation steps outside 1..=[`MAX_STEPS`].
+    #[error("--steps {0}: integrated gradients need 1 to {MAX_STEPS} interpolation steps")]
     Steps(usize),
     /// A heatmap gamma that is not a positive number.
     #[error("--heatmap-gamma {0}: must be finite and > 0")]
@@ -356,7 +360,7 @@ impl AttributionJob {
     /// Checks the settings that need no file: steps, heatmap gamma, grid step, pixel size and
     /// scale.
     pub fn validate(&self) -> Result<(), AttribJobError> {
-        if self.steps < 1 {
+        if !(1..=MAX_STEPS).contains(&self.steps) {
             return Err(AttribJobError::Steps(self.steps));
         }
         let gamma = self.heatmap_style.gamma;

@@ -64,6 +64,12 @@ pub struct BlockPlan {
     pub cols: usize,
 }
 
+/// The smallest block side a user may ask for (`urisc cells --block`, `urisc cells-plan`). A
+/// block reads `(1 + 2·halo/side)²` times its own pixels: with the default halo of about 40,
+/// 36× at 16 (seconds on a 512² map), 6561× at 1 (minutes). Sides of a few thousand are what a
+/// section wants (docs/performance.md).
+pub const MIN_BLOCK: usize = 16;
+
 impl BlockPlan {
     /// The plan for an `height × width` section in blocks of `block²` under `params`.
     pub fn new(
@@ -73,20 +79,28 @@ impl BlockPlan {
         params: &CellParams,
     ) -> Result<BlockPlan, CellsError> {
         params.validate()?;
+        // Any side works here (tests use small ones to put many seams in small maps); the
+        // settings users give are bounded by [`BlockPlan::smallest_block`].
         if block == 0 {
             return Err(CellsError::Parameter(
                 "--block 0: a block needs pixels".into(),
             ));
         }
-        let radius = gaussian_kernel(params.sigma).len() / 2;
+        let halo = Self::halo(params);
         Ok(BlockPlan {
             height,
             width,
             block,
-            halo: params.max_distance.ceil() as usize + radius + 3,
+            halo,
             rows: height.div_ceil(block),
             cols: width.div_ceil(block),
         })
+    }
+
+    /// The halo a block reads around its core under `params`: `max_distance + 4σ + 3`.
+    pub fn halo(params: &CellParams) -> usize {
+        let radius = gaussian_kernel(params.sigma).len() / 2;
+        params.max_distance.ceil() as usize + radius + 3
     }
 
     /// Number of blocks, numbered row-major.

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::blockwise::MIN_BLOCK;
 use urisc_infer::outputs::OutputPlan;
 use urisc_io::sections::{image_files, sections_of, Section};
 use urisc_io::{image_stem, zarr_store, Image, IoError};
@@ -63,9 +64,9 @@ pub enum JobError {
         "--block needs --watershed descent (the flooding watershed cannot be split into blocks)"
     )]
     BlockNeedsDescent,
-    /// A block side of 0.
-    #[error("--block 0: a block needs pixels")]
-    EmptyBlock,
+    /// A block side below [`MIN_BLOCK`].
+    #[error("--block {0}: blocks must be at least {MIN_BLOCK} pixels a side (smaller ones read many times their own pixels as halo)")]
+    SmallBlock(usize),
     /// The EM image given for overlays does not exist.
     #[error("{}: no such file", em.display())]
     NoEmFile {
@@ -169,8 +170,10 @@ impl CellsSettings {
         if self.block.is_some() && self.params.watershed != Watershed::Descent {
             return Err(JobError::BlockNeedsDescent);
         }
-        if self.block == Some(0) {
-            return Err(JobError::EmptyBlock);
+        if let Some(block) = self.block {
+            if block < MIN_BLOCK {
+                return Err(JobError::SmallBlock(block));
+            }
         }
         Ok(())
     }
@@ -560,14 +563,16 @@ mod tests {
     #[test]
     fn settings_refuse_blocks_without_descent() {
         let mut settings = CellsSettings::new(PathBuf::from("out"));
-        settings.block = Some(8);
+        settings.block = Some(64);
         assert!(matches!(
             settings.validate(),
             Err(JobError::BlockNeedsDescent)
         ));
         settings.params.watershed = Watershed::Descent;
         settings.validate().unwrap();
-        settings.block = Some(0);
-        assert!(matches!(settings.validate(), Err(JobError::EmptyBlock)));
+        for small in [0, 1, 15] {
+            settings.block = Some(small);
+            assert!(matches!(settings.validate(), Err(JobError::SmallBlock(_))));
+        }
     }
 }

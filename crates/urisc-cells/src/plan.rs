@@ -92,6 +92,9 @@ pub enum PlanError {
         /// Its format.
         found: String,
     },
+    /// A block side below [`crate::blockwise::MIN_BLOCK`].
+    #[error("--block {0}: blocks must be at least {min} pixels a side (smaller ones read many times their own pixels as halo)", min = crate::blockwise::MIN_BLOCK)]
+    SmallBlock(usize),
     /// A block index beyond the plan.
     #[error("block {block}: the plan has {blocks} blocks")]
     NoBlock {
@@ -235,6 +238,9 @@ impl CellsPlan {
         };
         if blocks_per_task == 0 {
             return Err(PlanError::BlocksPerTask);
+        }
+        if block < crate::blockwise::MIN_BLOCK {
+            return Err(PlanError::SmallBlock(block));
         }
         let (height, width, pixel_size_nm) = {
             let rows = input.open_rows()?;
@@ -624,7 +630,7 @@ mod tests {
     fn planes_beyond_the_input_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let stack = dir.path().join("s.tif");
-        let pages = [grid(20, 20), Image::filled(20, 20, 255u8)];
+        let pages = [grid(40, 40), Image::filled(40, 40, 255u8)];
         urisc_io::write_tiff_stack(&stack, &pages, None, false).unwrap();
         let e = plane_section(&stack, 2).unwrap_err();
         assert!(
@@ -634,7 +640,7 @@ mod tests {
         let section = plane_section(&stack, 1).unwrap();
         assert_eq!((section.plane, section.name.as_str()), (Some(1), "s_z001"));
         let work = dir.path().join("work");
-        let plan = CellsPlan::create(&section, &work, 8, 1, params(), false).unwrap();
+        let plan = CellsPlan::create(&section, &work, 16, 1, params(), false).unwrap();
         assert_eq!(plan.plane, 1);
         // Page 1 is read, not page 0: no membrane, one cell.
         for stage in Stage::ALL {

@@ -79,7 +79,10 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> Result<()> {
     let metrics = MetricSet::parse(&args.metrics).map_err(|e| anyhow::anyhow!("--metrics: {e}"))?;
     if let Some(out) = &args.out {
-        // Refuse before spending minutes on a large section.
+        // Refuse before spending minutes on a large section; the table never replaces an
+        // input, whatever --force says.
+        let inputs = urisc_io::sections::input_files(&[args.pred.clone(), args.gt.clone()])?;
+        urisc_io::paths::refuse_input(out, &inputs)?;
         urisc_io::check_writable(out, args.force)?;
     }
     if args.instances {

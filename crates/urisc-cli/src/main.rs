@@ -134,8 +134,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line naming the file and the problem (SPEC §11).
-            eprintln!("urisc: error: {e:#}");
+            // One line naming the file and the problem (SPEC §11), even when a file name holds
+            // a newline or another control character.
+            eprintln!("urisc: error: {}", one_line(&message(&e)));
             // Scale-out errors tell the scheduler whether a retry can help.
             match e.downcast_ref::<urisc_cluster::ClusterError>() {
                 Some(c) => ExitCode::from(c.exit_code() as u8),
@@ -143,4 +144,32 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose message its wrapper already quotes
+/// (a `#[from]` error shown as `{0}`) is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// `text` with control characters escaped (`\n`, `\t`, `\u{1b}`), so a message stays one line
+/// whatever the file names in it hold.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

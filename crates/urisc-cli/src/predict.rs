@@ -9,6 +9,7 @@ use urisc_infer::job::{PredictFlags, PredictSettings};
 use urisc_infer::outputs::{OutputPlan, ProbabilitySamples};
 use urisc_infer::run::{predict_planned, MapOptions, PredictEvent};
 use urisc_infer::TTA_CHOICES;
+use urisc_io::paths::CreatedFolders;
 use urisc_io::StreamFormat;
 use urisc_nn::{Engine, Segmenter};
 
@@ -266,6 +267,22 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         .map(|s| args.data.join("images").join(format!("{s}.png")))
         .collect();
     let (binary, probability) = (args.out.join("predictions"), args.out.join("probabilities"));
+    // Every output and every label is checked before predicting, so a demo that cannot finish
+    // fails before it writes anything.
+    let gt = args.out.join("labels");
+    let report_path = args.out.join("scores.json");
+    urisc_io::check_writable(&report_path, args.force)?;
+    let mut copies = Vec::new();
+    for s in &args.slices {
+        let src = args.data.join("labels").join(format!("{s}.png"));
+        anyhow::ensure!(src.is_file(), "{}: no such label", src.display());
+        let dst = gt.join(format!("{s}.png"));
+        urisc_io::check_writable(&dst, args.force)?;
+        copies.push((src, dst));
+    }
+    // Dropped without `keep` (any error below), it removes the folders made while still empty.
+    let mut created = CreatedFolders::new();
+    created.create(&args.out)?;
     let predict = PredictArgs {
         model: args.model.clone(),
         engine: Engine::Cpu,
@@ -287,13 +304,9 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
     };
     predict_files(&predict)?;
     // Score against the labels of the same slices (copied beside them so names match).
-    let gt = args.out.join("labels");
-    std::fs::create_dir_all(&gt).with_context(|| format!("{}: cannot create", gt.display()))?;
-    for s in &args.slices {
-        let src = args.data.join("labels").join(format!("{s}.png"));
-        let dst = gt.join(format!("{s}.png"));
-        urisc_io::check_writable(&dst, args.force)?;
-        std::fs::copy(&src, &dst).with_context(|| format!("{}: cannot copy", src.display()))?;
+    created.create(&gt)?;
+    for (src, dst) in &copies {
+        std::fs::copy(src, dst).with_context(|| format!("{}: cannot copy", src.display()))?;
     }
     let binary_report = evaluate(
         &pair_inputs(&binary, &gt)?,
@@ -307,11 +320,11 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         &MetricSet::parse("vrand,vinfo").expect("valid"),
         &|_| {},
     )?;
-    let report_path = args.out.join("scores.json");
     let json = render(&binary_report, OutputFormat::Json);
     urisc_io::write_atomically(&report_path, args.force, |f| {
         std::io::Write::write_all(f, json.as_bytes())
     })?;
+    created.keep();
     print!("{}", render(&binary_report, OutputFormat::Table));
     println!(
         "probability maps (full threshold sweep): V_rand {:.4}, V_info {:.4}",

@@ -2,10 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use urisc_data::synth::{mosaic, upsample_bilinear, upsample_nearest, LabelledSection};
 use urisc_io::dataset::discover;
+use urisc_io::paths::CreatedFolders;
 use urisc_io::{write_png, write_tiff, GreyImage, Image};
 
 #[derive(Subcommand)]
@@ -87,9 +88,23 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
 /// Named labelled slices.
 type Slices = Vec<(String, LabelledSection)>;
 
-fn load(source: &Source) -> Result<(Slices, Option<f64>)> {
-    anyhow::ensure!(source.scale >= 1, "--scale must be at least 1");
+/// The dataset's slices, after refusing a scale or `section` size beyond synth's bounds and an
+/// output folder `out` that holds any of the dataset's files (synth never writes over its
+/// inputs, even with --force).
+fn load(
+    source: &Source,
+    out: &Path,
+    section: Option<(usize, usize)>,
+) -> Result<(Slices, Option<f64>)> {
     let dataset = discover(&source.data)?;
+    let mut inputs = Vec::new();
+    let mut sizes = Vec::new();
+    for (_, image, label) in dataset.pairs() {
+        sizes.push(urisc_io::page_size(&image.path, image.page)?);
+        inputs.extend([image.path.clone(), label.path.clone()]);
+    }
+    urisc_data::synth::check_request(&sizes, source.scale, section).map_err(anyhow::Error::msg)?;
+    urisc_io::paths::refuse_input(out, &inputs)?;
     let mut slices = Vec::new();
     let mut file_pixel_size = None;
     for (sample, image, label) in dataset.pairs() {
@@ -126,14 +141,10 @@ fn write(path: &Path, image: Image<u8>, nm: Option<f64>, force: bool) -> Result<
     Ok(())
 }
 
-fn create(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))
-}
-
 pub fn run(cmd: SynthCommand) -> Result<()> {
     match cmd {
         SynthCommand::Section(args) => {
-            let (slices, nm) = load(&args.source)?;
+            let (slices, nm) = load(&args.source, &args.out, Some(args.size))?;
             let ext = match args.format {
                 FileFormat::Png => "png",
                 FileFormat::Tiff => "tif",
@@ -144,8 +155,10 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
             for p in [&image_path, &label_path] {
                 urisc_io::check_writable(p, args.source.force)?;
             }
-            create(&images)?;
-            create(&labels)?;
+            // Dropped without `keep` (any error below), it removes the folders it made.
+            let mut created = CreatedFolders::new();
+            created.create(&images)?;
+            created.create(&labels)?;
             eprintln!(
                 "urisc synth: {}×{} mosaic of {} slices upsampled {}×",
                 args.size.0,
@@ -163,19 +176,21 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
             );
             write(&image_path, m.image, nm, args.source.force)?;
             write(&label_path, m.label, nm, args.source.force)?;
+            created.keep();
             println!("image: {}", image_path.display());
             println!("label: {}", label_path.display());
         }
         SynthCommand::Upsampled(args) => {
-            let (slices, nm) = load(&args.source)?;
+            let (slices, nm) = load(&args.source, &args.out, None)?;
             let (images, labels) = (args.out.join("images"), args.out.join("labels"));
             for (name, _) in &slices {
                 for dir in [&images, &labels] {
                     urisc_io::check_writable(&dir.join(format!("{name}.png")), args.source.force)?;
                 }
             }
-            create(&images)?;
-            create(&labels)?;
+            let mut created = CreatedFolders::new();
+            created.create(&images)?;
+            created.create(&labels)?;
             let bar = crate::progress::bar(slices.len() as u64, "upsampling");
             for (name, s) in &slices {
                 let file = format!("{name}.png");
@@ -186,6 +201,7 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
                 bar.inc(1);
             }
             bar.finish_and_clear();
+            created.keep();
             println!(
                 "{} slices upsampled {}× ({}) into {}",
                 slices.len(),

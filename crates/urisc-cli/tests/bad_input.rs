@@ -304,7 +304,7 @@ fn attribute_checks_its_ranges() {
         "64",
     ];
     for (flag, value, needle) in [
-        ("--steps", "0", "at least 1 interpolation step"),
+        ("--steps", "0", "need 1 to 10000 interpolation steps"),
         ("--heatmap-gamma", "nan", "--heatmap-gamma NaN"),
     ] {
         let mut args = base.to_vec();

@@ -295,7 +295,7 @@ fn block_wise_cells_equal_the_whole_section() {
         "--watershed",
         "descent",
         "--block",
-        "7",
+        "16",
     ]);
     let (a, b) = (
         read_labels(&whole.join("a.tif")).unwrap(),

@@ -11,6 +11,48 @@ use crate::augment::dihedral_plane;
 /// Side of a full U-RISC section (rows × columns).
 pub const URISC_SECTION: (usize, usize) = (9959, 9958);
 
+/// Largest upsampling factor: ISBI's ≈4 nm at 16× is 0.25 nm/pixel, finer than any EM section;
+/// beyond it a typo (`--scale 1000`) would ask for terabytes.
+pub const MAX_SCALE: usize = 16;
+
+/// Most pixels synth holds in memory at once (the upsampled slices, or the section's image and
+/// label): 2³¹ pixels, 4 GiB at one byte each for image and label, 21 U-RISC sections.
+pub const MAX_PIXELS: u64 = 1 << 31;
+
+/// Refuses, before any work, a scale outside 1..=[`MAX_SCALE`] or outputs beyond
+/// [`MAX_PIXELS`]: `slices` are the sizes of the source slices, `section` the mosaic's size
+/// when one is made.
+pub fn check_request(
+    slices: &[(usize, usize)],
+    scale: usize,
+    section: Option<(usize, usize)>,
+) -> Result<(), String> {
+    if !(1..=MAX_SCALE).contains(&scale) {
+        return Err(format!(
+            "--scale {scale} is outside 1–{MAX_SCALE} (an integer upsampling factor)"
+        ));
+    }
+    let upsampled: u64 = slices
+        .iter()
+        .map(|&(h, w)| (h * scale) as u64 * (w * scale) as u64)
+        .sum();
+    if upsampled > MAX_PIXELS {
+        return Err(format!(
+            "--scale {scale} makes {upsampled} pixels of upsampled slices, more than the {MAX_PIXELS} synth holds in memory"
+        ));
+    }
+    if let Some((h, w)) = section {
+        let pixels = (h as u64).saturating_mul(w as u64);
+        if pixels > MAX_PIXELS {
+            return Err(format!(
+                "--size {h}x{w} is {pixels} pixels, more than the {MAX_PIXELS} synth holds in memory (a U-RISC section is {}x{})",
+                URISC_SECTION.0, URISC_SECTION.1
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Upsamples an image by an integer factor with bilinear interpolation (pixel centres aligned,
 /// edges clamped, as OpenCV's `INTER_LINEAR`).
 pub fn upsample_bilinear(image: &Image<u8>, factor: usize) -> Image<u8> {

@@ -99,6 +99,12 @@ pub const DEFAULT_BATCH: usize = 4;
 /// gigabytes.
 pub const SCALE_RANGE: RangeInclusive<f64> = (1.0 / 16.0)..=16.0;
 
+/// The pixel sizes urisc accepts, in nm/pixel: from far below any electron microscope's
+/// (0.01 nm) to light microscopy's (100 µm). A value outside is a typo or a unit mix-up
+/// (`--pixel-size 1e-9` meant metres). A file header far out of range is refused through the
+/// scale it asks for ([`SettingsError::PixelSizeRatio`]).
+pub const PIXEL_SIZE_RANGE: RangeInclusive<f64> = 0.01..=100_000.0;
+
 pub use urisc_model::ModelDefaults;
 
 /// What a user may set; `None` takes the model's or the default value.
@@ -148,8 +154,8 @@ pub enum SettingsError {
     /// Test-time augmentation other than 1, 2, 4 or 8 transforms.
     #[error("tta {0}: must be one of 1, 2, 4, 8")]
     Tta(usize),
-    /// A pixel size that is not a positive number.
-    #[error("pixel-size {0}: must be a positive number of nm/pixel")]
+    /// A pixel size that is not a positive number within [`PIXEL_SIZE_RANGE`].
+    #[error("pixel-size {0}: must be between 0.01 and 100000 nm/pixel")]
     PixelSize(f64),
     /// A scale that is not a positive number, or outside [`SCALE_RANGE`].
     #[error("scale {0}: must be between 1/16 and 16")]
@@ -235,7 +241,7 @@ impl PredictFlags {
             }
         }
         if let Some(nm) = self.pixel_size_nm {
-            if !positive(nm) {
+            if !PIXEL_SIZE_RANGE.contains(&nm) {
                 return Err(SettingsError::PixelSize(nm));
             }
         }

@@ -70,12 +70,13 @@ pub struct SectionReport {
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
     /// The section's pixel size asks for a scale out of range.
-    #[error("{section}: {source}")]
+    // Not a `source`: the message already holds the rule, and a chain would say it twice.
+    #[error("{section}: {rule}")]
     Scale {
         /// The section, described.
         section: String,
         /// The rule it breaks.
-        source: SettingsError,
+        rule: SettingsError,
     },
     /// Reading, predicting or writing failed.
     #[error(transparent)]
@@ -112,9 +113,9 @@ pub fn predict_planned(
             let file_nm = section.open_rows()?.pixel_size_nm();
             settings
                 .section_scale(file_nm)
-                .map_err(|source| PredictError::Scale {
+                .map_err(|rule| PredictError::Scale {
                     section: section.describe(),
-                    source,
+                    rule,
                 })?;
         }
     }
@@ -126,9 +127,9 @@ pub fn predict_planned(
         let (h, w) = (source.height(), source.width());
         let scale = settings
             .section_scale(source.pixel_size_nm())
-            .map_err(|source| PredictError::Scale {
+            .map_err(|rule| PredictError::Scale {
                 section: section.describe(),
-                source,
+                rule,
             })?;
         let scaled = (scaled_len(h, scale.scale), scaled_len(w, scale.scale));
         let map_settings = MapSettings {

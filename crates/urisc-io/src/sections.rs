@@ -25,7 +25,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::sample::{IoError, IoErrorKind};
-use crate::{image_stem, is_image_input, page_size, probe, read_page, zarr_store};
+use crate::{image_stem, is_image_path, page_size, probe, read_page, zarr_store};
 use crate::{open_rows, Decoded, MemoryRows, RowSource, ZarrArray, ZarrRows};
 
 /// One 2-D image to process: a single-page file, or one page or plane of a stack.
@@ -102,9 +102,65 @@ impl Section {
     }
 }
 
+/// The name `path` is known by in outputs and reports: its file name exactly, or an error
+/// naming it when the name is not UTF-8 (a lossy name would pair `a\xff.png` with `a\xfe.png`).
+fn exact_name(path: &Path) -> Result<(), IoError> {
+    match path.file_name() {
+        Some(name) if name.to_str().is_none() => Err(IoError::new(
+            path,
+            IoErrorKind::Invalid,
+            "file name is not valid UTF-8 (urisc names outputs and report rows after it; rename the file)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an input that is not a regular file or a Zarr store, naming what it is: a FIFO would
+/// block a reader forever, and a broken link is a section silently missing.
+fn readable_input(path: &Path) -> Result<(), IoError> {
+    let bad = |what: String| Err(IoError::new(path, IoErrorKind::Open, what));
+    match std::fs::metadata(path) {
+        Err(e) => match std::fs::symlink_metadata(path) {
+            Ok(_) => bad(format!("a symbolic link that cannot be followed ({e})")),
+            Err(_) if e.kind() == std::io::ErrorKind::NotFound => bad("no such file".to_string()),
+            Err(_) => bad(format!("cannot read: {e}")),
+        },
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) if m.is_dir() => {
+            if zarr_store::is_zarr(path) {
+                Ok(())
+            } else {
+                bad("a folder, not an image (and not a Zarr store: no zarr.json)".to_string())
+            }
+        }
+        Ok(m) => bad(format!("not a regular file ({})", file_kind(&m))),
+    }
+}
+
+fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    let _ = m;
+    "not a file or folder"
+}
+
 /// The sections of one file or Zarr store: one for a single image, one per page or plane for a
 /// multi-page TIFF or a 3-D Zarr array.
 pub fn sections_of(path: &Path) -> Result<Vec<Section>, IoError> {
+    exact_name(path)?;
+    readable_input(path)?;
     let stem = image_stem(path);
     let planes = if zarr_store::is_zarr(path) {
         let array = ZarrArray::open(path)?;
@@ -129,21 +185,34 @@ pub fn sections_of(path: &Path) -> Result<Vec<Section>, IoError> {
     })
 }
 
-/// The image files and Zarr stores directly inside `dir`, sorted by name.
+/// The image files and Zarr stores directly inside `dir`, sorted by name. Entries without an
+/// image extension (notes, reports, other folders) are not inputs; an entry with one that
+/// cannot be read as an image file — a FIFO, a socket, a broken or looping link, a folder that
+/// is no Zarr store — or whose name is not UTF-8 is an error naming it, never skipped silently.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| IoError::new(dir, IoErrorKind::Open, format!("cannot read folder: {e}")))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_image_input(p))
-        .collect();
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| IoError::new(dir, IoErrorKind::Open, format!("cannot read folder: {e}")))?
+            .path();
+        let lossy = PathBuf::from(path.to_string_lossy().into_owned());
+        let zarr = zarr_store::is_zarr(&path);
+        if !zarr && !is_image_path(&lossy) {
+            continue;
+        }
+        exact_name(&path)?;
+        readable_input(&path)?;
+        files.push(path);
+    }
     files.sort();
     Ok(files)
 }
 
 /// The inputs named on a command line: files as they are, a Zarr store as one input, a folder
-/// as its image files and stores ([`image_files`]). A missing path or a folder without images
-/// is an error naming it.
+/// as its image files and stores ([`image_files`]). A missing path, a FIFO or other non-regular
+/// file, or a folder without images is an error naming it.
 pub fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IoError> {
     let mut files = Vec::new();
     for p in paths {
@@ -159,10 +228,9 @@ pub fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IoError> {
                 ));
             }
             files.extend(found);
-        } else if p.exists() {
-            files.push(p.clone());
         } else {
-            return Err(IoError::new(p, IoErrorKind::Open, "no such file"));
+            readable_input(p)?;
+            files.push(p.clone());
         }
     }
     Ok(files)
@@ -211,5 +279,48 @@ mod tests {
         assert!(e.to_string().contains("no PNG, TIFF or JPEG"), "{e}");
         let e = sections(&[dir.path().join("gone.png")]).unwrap_err();
         assert!(e.to_string().contains("gone.png"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn entries_that_look_like_images_but_cannot_be_read_are_named_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_png(&d.join("a.png"), &Image::filled(3, 3, 9u8), None, false).unwrap();
+        std::fs::write(d.join("notes.txt"), b"not an image").unwrap();
+        assert_eq!(image_files(d).unwrap(), [d.join("a.png")]);
+        std::os::unix::fs::symlink(d.join("gone.png"), d.join("b.png")).unwrap();
+        let e = image_files(d).unwrap_err().to_string();
+        assert!(e.contains("b.png") && e.contains("symbolic link"), "{e}");
+        std::fs::remove_file(d.join("b.png")).unwrap();
+        std::os::unix::fs::symlink(d.join("loop.png"), d.join("loop.png")).unwrap();
+        let e = image_files(d).unwrap_err().to_string();
+        assert!(e.contains("loop.png"), "{e}");
+        std::fs::remove_file(d.join("loop.png")).unwrap();
+        let fifo = d.join("c.tif");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let e = image_files(d).unwrap_err().to_string();
+        assert!(e.contains("c.tif") && e.contains("FIFO"), "{e}");
+        let e = sections(&[fifo.clone()]).unwrap_err().to_string();
+        assert!(e.contains("FIFO"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_refused_not_made_lossy() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"a\xff.png"));
+        write_png(&odd, &Image::filled(3, 3, 9u8), None, false).unwrap();
+        let e = sections(&[dir.path().to_path_buf()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not valid UTF-8"), "{e}");
+        let e = sections(&[odd]).unwrap_err().to_string();
+        assert!(e.contains("not valid UTF-8"), "{e}");
     }
 }

@@ -572,9 +572,10 @@ fn attribute<'py>(
     target: &str,
     batch_pixels: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    if steps < 1 {
+    let most = urisc_attrib::job::MAX_STEPS;
+    if !(1..=most).contains(&steps) {
         return Err(value_error(format!(
-            "steps={steps}: integrated gradients need at least 1 interpolation step"
+            "steps={steps}: integrated gradients need 1 to {most} interpolation steps"
         )));
     }
     let class = match target {

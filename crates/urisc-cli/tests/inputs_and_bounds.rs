@@ -1,0 +1,343 @@
+//! Nothing lost, nothing silent (round two): an output never replaces an input, folder listings
+//! name what they cannot read instead of skipping it, messages stay one line, absurd sizes and
+//! parameters are refused before any work, and a failed run removes the folders it created.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails_with, ok, s, urisc};
+use urisc_io::{write_png, Image};
+
+/// A 48×40 image of stripes.
+fn stripes() -> Image<u8> {
+    Image::new(
+        48,
+        40,
+        (0..48 * 40)
+            .map(|i| if i % 40 % 9 < 2 { 50 } else { 210 })
+            .collect(),
+    )
+}
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn eval_never_writes_its_table_over_a_prediction_or_a_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["pred", "gt"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+        write_png(&d.join(sub).join("a.png"), &stripes(), None, false).unwrap();
+    }
+    let before = bytes(&d.join("pred/a.png"));
+    for (pred, gt, out) in [
+        ("pred/a.png", "gt/a.png", "pred/a.png"),
+        ("pred/a.png", "gt/a.png", "gt/./a.png"),
+        ("pred", "gt", "pred/a.png"),
+        ("pred", "gt", "gt/../gt/a.png"),
+    ] {
+        let (pred, gt, out) = (d.join(pred), d.join(gt), d.join(out));
+        let args = [
+            "eval",
+            "--pred",
+            s(&pred),
+            "--gt",
+            s(&gt),
+            "--out",
+            s(&out),
+            "--force",
+        ];
+        fails_with(&urisc(&args), "never writes over its inputs");
+        let mut instances = args.to_vec();
+        instances.push("--instances");
+        fails_with(&urisc(&instances), "never writes over its inputs");
+    }
+    assert_eq!(bytes(&d.join("pred/a.png")), before);
+    // Another name in the prediction folder is not an input.
+    ok(&[
+        "eval",
+        "--pred",
+        s(&d.join("pred")),
+        "--gt",
+        s(&d.join("gt")),
+        "--out",
+        s(&d.join("pred/scores.json")),
+    ]);
+}
+
+#[test]
+fn synth_never_writes_over_the_dataset_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["images", "labels"] {
+        std::fs::create_dir_all(d.join("data").join(sub)).unwrap();
+        write_png(
+            &d.join("data").join(sub).join("a.png"),
+            &stripes(),
+            None,
+            false,
+        )
+        .unwrap();
+    }
+    let before = bytes(&d.join("data/images/a.png"));
+    let data = d.join("data");
+    fails_with(
+        &urisc(&[
+            "synth",
+            "upsampled",
+            "--data",
+            s(&data),
+            "--out",
+            s(&data),
+            "--force",
+        ]),
+        "holds the input",
+    );
+    fails_with(
+        &urisc(&[
+            "synth",
+            "section",
+            "--data",
+            s(&data),
+            "--out",
+            s(&data),
+            "--size",
+            "64x64",
+            "--force",
+        ]),
+        "holds the input",
+    );
+    assert_eq!(bytes(&d.join("data/images/a.png")), before);
+    // Absurd sizes and scales are refused before anything is allocated or created.
+    let out = d.join("big");
+    fails_with(
+        &urisc(&[
+            "synth",
+            "section",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--size",
+            "1000000x1000000",
+        ]),
+        "more than the 2147483648",
+    );
+    fails_with(
+        &urisc(&[
+            "synth",
+            "section",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--scale",
+            "1000",
+        ]),
+        "--scale 1000 is outside 1–16",
+    );
+    fails_with(
+        &urisc(&[
+            "synth",
+            "upsampled",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+            "--scale",
+            "0",
+        ]),
+        "--scale 0",
+    );
+    assert!(!out.exists(), "nothing created");
+}
+
+#[cfg(unix)]
+#[test]
+fn listings_name_fifos_broken_links_and_names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pred = d.join("pred");
+    std::fs::create_dir_all(&pred).unwrap();
+    write_png(&pred.join("a.png"), &stripes(), None, false).unwrap();
+    std::fs::write(pred.join("notes.txt"), "not an image").unwrap();
+    let gt = d.join("gt.png");
+    write_png(&gt, &stripes(), None, false).unwrap();
+    // A FIFO given as input is refused at once instead of blocking forever.
+    let fifo = d.join("f.png");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let started = std::time::Instant::now();
+    fails_with(
+        &urisc(&["predict", s(&fifo), "--out", s(&d.join("o"))]),
+        "not a regular file (a FIFO)",
+    );
+    fails_with(
+        &urisc(&["eval", "--pred", s(&fifo), "--gt", s(&gt)]),
+        "not a regular file (a FIFO)",
+    );
+    assert!(started.elapsed().as_secs() < 30);
+    assert!(!d.join("o").exists());
+    // A dangling link inside an input folder is named, not skipped.
+    std::os::unix::fs::symlink(d.join("gone.png"), pred.join("b.png")).unwrap();
+    fails_with(
+        &urisc(&["predict", s(&pred), "--out", s(&d.join("o"))]),
+        "b.png: a symbolic link that cannot be followed",
+    );
+    std::fs::remove_file(pred.join("b.png")).unwrap();
+    // `a\xff.png` and `a\xfe.png` are two files, not one lossy name twice.
+    for b in [0xffu8, 0xfe] {
+        let name = [b'a', b, b'.', b'p', b'n', b'g'];
+        let path = pred.join(std::ffi::OsStr::from_bytes(&name));
+        write_png(&path, &stripes(), None, false).unwrap();
+    }
+    fails_with(
+        &urisc(&["eval", "--pred", s(&pred), "--gt", s(&pred)]),
+        "file name is not valid UTF-8",
+    );
+}
+
+#[test]
+fn a_name_with_a_newline_keeps_the_error_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("a\nb.png");
+    std::fs::write(&odd, b"not a png at all").unwrap();
+    let out = urisc(&["predict", s(&odd), "--out", s(&dir.path().join("o"))]);
+    fails_with(&out, "a\\nb.png");
+}
+
+#[test]
+fn pixel_sizes_and_scales_far_out_of_range_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image = d.join("a.png");
+    write_png(&image, &stripes(), None, false).unwrap();
+    let out = d.join("o");
+    for (flag, value, message) in [
+        (
+            "--pixel-size",
+            "1e9",
+            "--pixel-size 1000000000: must be between",
+        ),
+        (
+            "--pixel-size",
+            "1e-9",
+            "--pixel-size 0.000000001: must be between",
+        ),
+        ("--scale", "1e-6", "--scale 0.000001"),
+    ] {
+        let out = urisc(&["predict", s(&image), "--out", s(&out), flag, value]);
+        fails_with(&out, message);
+        // The message says the rule once, not once per error in its chain.
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(text.matches("must be between").count(), 1, "{text}");
+    }
+    // A header whose pixel size is absurd (here the user's, as a header would say it) is refused
+    // through the scale it asks for, naming the file.
+    write_png(&image, &stripes(), Some(1e7), true).unwrap();
+    let refused = urisc(&["predict", s(&image), "--out", s(&out)]);
+    fails_with(&refused, "a.png: pixel size");
+    assert!(!out.exists(), "nothing created");
+}
+
+#[test]
+fn attribute_refuses_absurd_scales_and_steps_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image = d.join("a.png");
+    write_png(&image, &stripes(), None, false).unwrap();
+    let out = d.join("attr");
+    let base = [
+        "attribute",
+        "--image",
+        s(&image),
+        "--out",
+        s(&out),
+        "--grid",
+        "16",
+    ];
+    let mut scale = base.to_vec();
+    scale.extend(["--scale", "1000"]);
+    fails_with(&urisc(&scale), "--scale 1000");
+    let mut steps = base.to_vec();
+    steps.extend(["--steps", "100000000000"]);
+    fails_with(&urisc(&steps), "--steps 100000000000");
+    assert!(!out.exists(), "nothing created");
+}
+
+#[test]
+fn cells_refuses_blocks_too_small_to_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("m.png");
+    write_png(&map, &stripes(), None, false).unwrap();
+    let out = dir.path().join("cells");
+    for block in ["1", "15"] {
+        fails_with(
+            &urisc(&[
+                "cells",
+                s(&map),
+                "--out",
+                s(&out),
+                "--watershed",
+                "descent",
+                "--block",
+                block,
+            ]),
+            "blocks must be at least 16 pixels",
+        );
+        fails_with(
+            &urisc(&["cells-plan", s(&map), "--out", s(&out), "--block", block]),
+            "blocks must be at least 16 pixels",
+        );
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_failed_predict_removes_the_folders_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image = d.join("a.png");
+    write_png(&image, &stripes(), None, false).unwrap();
+    // The probability folder cannot be made (its parent is a file): --out, made first, goes too.
+    let blocker = d.join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let out = d.join("new/maps");
+    let failed = urisc(&[
+        "predict",
+        s(&image),
+        "--out",
+        s(&out),
+        "--probabilities",
+        s(&blocker.join("p")),
+    ]);
+    assert!(!failed.status.success());
+    assert!(!d.join("new").exists(), "the created --out is removed");
+}
+
+#[test]
+fn demo_checks_every_output_before_predicting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("scores.json"), "{}").unwrap();
+    let data = common::repo().join("data/isbi2012");
+    let refused = urisc(&[
+        "demo",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--slices",
+        "16",
+    ]);
+    fails_with(&refused, "scores.json: output exists");
+    assert!(!out.join("predictions").exists(), "nothing predicted");
+}
