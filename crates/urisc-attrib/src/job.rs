@@ -408,13 +408,20 @@ impl AttributionJob {
     /// report, the curve, the montage. [`prepare`] checks the heatmaps too.
     pub fn check_outputs(&self) -> Result<(), AttribJobError> {
         let paths = self.paths();
-        for path in [&paths.json, &paths.csv, &paths.svg] {
-            check_writable(path, self.force)?;
+        for path in [&paths.json, &paths.csv, &paths.svg, &paths.heatmaps] {
+            self.check_output(path)?;
         }
         if self.montage > 0 {
-            check_writable(&paths.montage, self.force)?;
+            self.check_output(&paths.montage)?;
         }
         Ok(())
+    }
+
+    /// Refuses an output that is the image (never written over, even with `force`), or that
+    /// exists without `force`.
+    fn check_output(&self, path: &Path) -> Result<(), IoError> {
+        urisc_io::paths::refuse_input(path, &[&self.image.path])?;
+        check_writable(path, self.force)
     }
 
     /// The job split by the image's sections ([`sections_of`]): itself for a single image (its
@@ -670,13 +677,13 @@ pub fn prepare<'a, M: InputGradient + Sync>(
     // Refuse before computing anything.
     let paths = job.paths();
     for path in [&paths.json, &paths.csv, &paths.svg] {
-        check_writable(path, job.force)?;
+        job.check_output(path)?;
     }
     for &k in &heatmap_for {
-        check_writable(&paths.heatmap(targets[k]), job.force)?;
+        job.check_output(&paths.heatmap(targets[k]))?;
     }
     if !montage_for.is_empty() {
-        check_writable(&paths.montage, job.force)?;
+        job.check_output(&paths.montage)?;
     }
     std::fs::create_dir_all(&paths.heatmaps).map_err(|problem| AttribJobError::CreateDir {
         dir: paths.heatmaps.clone(),
@@ -905,6 +912,8 @@ pub fn compare_runs(
     out: &Path,
     force: bool,
 ) -> Result<Vec<AttributionReport>, AttribJobError> {
+    urisc_io::paths::refuse_input(out, reports)?;
+    check_writable(out, force)?;
     let reports = reports
         .iter()
         .map(|p| read_report(p))
@@ -926,7 +935,7 @@ pub struct StudyOutcome {
 
 /// `urisc attribute study`: each group is a name and its runs' `attribution.json` files; writes
 /// the plot to `out` and the numbers beside it (`out` with `.json`). Both outputs are refused
-/// before anything is read when they exist (without `force`).
+/// before anything is read when they exist (without `force`) or are one of the reports.
 pub fn study_runs(
     groups: &[(String, Vec<PathBuf>)],
     settings: &StudySettings,
@@ -934,7 +943,10 @@ pub fn study_runs(
     force: bool,
 ) -> Result<StudyOutcome, AttribJobError> {
     let json = out.with_extension("json");
+    let inputs: Vec<&PathBuf> = groups.iter().flat_map(|(_, files)| files).collect();
     for path in [out, json.as_path()] {
+        // `--out run/attribution.svg` would put its numbers over run/attribution.json.
+        urisc_io::paths::refuse_input(path, &inputs)?;
         if path.exists() && !force {
             return Err(AttribJobError::Exists(path.to_path_buf()));
         }

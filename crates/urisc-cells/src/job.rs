@@ -260,13 +260,20 @@ impl CellsJob {
                 em,
             })
             .collect();
+        // The overlays and stores are never an input either (a probability store of the same
+        // name beside the maps, an EM image in the overlay folder), whatever `force` says.
+        let inputs: Vec<&Path> = sections
+            .iter()
+            .map(|s| s.path.as_path())
+            .chain(
+                outputs
+                    .iter()
+                    .flat_map(|o| o.em.as_ref().map(|e| e.path.as_path())),
+            )
+            .collect();
         for o in &outputs {
-            if let Some(p) = &o.overlay {
-                urisc_io::check_writable(p, force)?;
-            }
-        }
-        for o in &outputs {
-            if let Some(p) = &o.ome_zarr {
+            for p in o.overlay.iter().chain(&o.ome_zarr) {
+                urisc_io::paths::refuse_input(p, &inputs)?;
                 urisc_io::check_writable(p, force)?;
             }
         }

@@ -242,6 +242,8 @@ impl CellsPlan {
         if block < crate::blockwise::MIN_BLOCK {
             return Err(PlanError::SmallBlock(block));
         }
+        // The work folder's stores and stage files never replace the map, even with `force`.
+        urisc_io::paths::refuse_input(work, &[&input.path])?;
         let (height, width, pixel_size_nm) = {
             let rows = input.open_rows()?;
             (rows.height(), rows.width(), rows.pixel_size_nm())

@@ -261,7 +261,7 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         "{}: no bundled data here (run from the repository root, or give --data DIR with images/ and labels/)",
         args.data.display()
     );
-    let inputs: Vec<PathBuf> = args
+    let predict_inputs: Vec<PathBuf> = args
         .slices
         .iter()
         .map(|s| args.data.join("images").join(format!("{s}.png")))
@@ -280,13 +280,19 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         urisc_io::check_writable(&dst, args.force)?;
         copies.push((src, dst));
     }
+    // The demo's folder never holds (and so never replaces) the slices it reads.
+    let sources: Vec<&PathBuf> = predict_inputs
+        .iter()
+        .chain(copies.iter().map(|c| &c.0))
+        .collect();
+    urisc_io::paths::refuse_input(&args.out, &sources)?;
     // Dropped without `keep` (any error below), it removes the folders made while still empty.
     let mut created = CreatedFolders::new();
     created.create(&args.out)?;
     let predict = PredictArgs {
         model: args.model.clone(),
         engine: Engine::Cpu,
-        inputs,
+        inputs: predict_inputs,
         out: binary.clone(),
         format: MapFormat::Png,
         probabilities: Some(probability.clone()),

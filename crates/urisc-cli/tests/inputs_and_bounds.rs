@@ -341,3 +341,93 @@ fn demo_checks_every_output_before_predicting() {
     fails_with(&refused, "scores.json: output exists");
     assert!(!out.join("predictions").exists(), "nothing predicted");
 }
+
+#[test]
+fn cells_attribute_and_demo_outputs_never_replace_their_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A probability store beside the maps: `cells --ome-zarr` into the same folder would
+    // replace it with the cells' store of the same name.
+    let maps = d.join("maps");
+    ok(&[
+        "predict",
+        s(&common::repo().join("data/isbi2012/images/16.png")),
+        "--out",
+        s(&maps),
+        "--format",
+        "ome-zarr",
+        "--tile",
+        "256",
+    ]);
+    let store = maps.join("16.ome.zarr");
+    assert!(store.join("zarr.json").is_file());
+    fails_with(
+        &urisc(&[
+            "cells",
+            s(&store),
+            "--out",
+            s(&maps),
+            "--ome-zarr",
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    assert!(store.join("zarr.json").is_file());
+    fails_with(
+        &urisc(&["cells-plan", s(&store), "--out", s(&maps), "--force"]),
+        "holds the input",
+    );
+    // `attribute study --out run/attribution.svg` would write its numbers over the report.
+    let run = d.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("attribution.json"), "{}").unwrap();
+    fails_with(
+        &urisc(&[
+            "attribute",
+            "study",
+            "--group",
+            &format!("a={}", s(&run.join("attribution.json"))),
+            "--out",
+            s(&run.join("attribution.svg")),
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    fails_with(
+        &urisc(&[
+            "attribute",
+            "compare",
+            s(&run.join("attribution.json")),
+            s(&run.join("attribution.json")),
+            "--out",
+            s(&run.join("attribution.json")),
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("attribution.json")).unwrap(),
+        "{}"
+    );
+    // The demo's folder never holds the slices it reads.
+    let data = d.join("data");
+    for sub in ["images", "labels"] {
+        std::fs::create_dir_all(data.join(sub)).unwrap();
+        write_png(&data.join(sub).join("16.png"), &stripes(), None, false).unwrap();
+    }
+    let before = bytes(&data.join("labels/16.png"));
+    fails_with(
+        &urisc(&[
+            "demo",
+            "--data",
+            s(&data),
+            "--out",
+            s(&data),
+            "--slices",
+            "16",
+            "--force",
+        ]),
+        "holds the input",
+    );
+    assert_eq!(bytes(&data.join("labels/16.png")), before);
+}
