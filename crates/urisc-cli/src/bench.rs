@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar};
 use urisc_bench::Event;
@@ -23,8 +23,8 @@ pub enum BenchCommand {
         #[arg(long, default_value = "data/isbi2012/labels", value_name = "DIR")]
         labels: PathBuf,
         /// Section size as ROWSxCOLUMNS.
-        #[arg(long, default_value = "9959x9958", value_name = "HxW")]
-        size: String,
+        #[arg(long, default_value = "9959x9958", value_name = "HxW", value_parser = crate::synth::parse_size)]
+        size: (usize, usize),
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -250,10 +250,9 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                     .num_threads(t)
                     .build_global()?;
             }
-            let (h, w) = size
-                .split_once(['x', '×'])
-                .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
-                .with_context(|| format!("--size: '{size}' is not ROWSxCOLUMNS"))?;
+            let (h, w) = size;
+            // The pair is a synth mosaic: the same bound on its size.
+            urisc_data::synth::check_request(&[], 1, Some(size)).map_err(anyhow::Error::msg)?;
             let slices = read_label_slices(&labels)?;
             eprintln!(
                 "building a {h}×{w} pair from {} label slices…",

@@ -71,9 +71,9 @@ pub struct UpsampledArgs {
     out: PathBuf,
 }
 
-fn parse_size(s: &str) -> Result<(usize, usize), String> {
+pub(crate) fn parse_size(s: &str) -> Result<(usize, usize), String> {
     let (r, c) = s
-        .split_once(['x', 'X'])
+        .split_once(['x', 'X', '×'])
         .ok_or_else(|| format!("{s}: expected ROWSxCOLUMNS, e.g. 9959x9958"))?;
     let parse = |v: &str| {
         v.trim()

@@ -431,3 +431,11 @@ fn cells_attribute_and_demo_outputs_never_replace_their_inputs() {
     );
     assert_eq!(bytes(&data.join("labels/16.png")), before);
 }
+
+#[test]
+fn bench_eval_refuses_a_section_too_large_to_build() {
+    fails_with(
+        &urisc(&["bench", "eval", "--size", "1000000x1000000"]),
+        "more than the 2147483648",
+    );
+}
