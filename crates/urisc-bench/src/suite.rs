@@ -520,20 +520,25 @@ impl Suite {
                     ))
                 }
             };
-            if !urisc_infer::TTA_CHOICES.contains(&m.tta) {
-                return Err(fail(format!("tta {} (must be 1, 2, 4 or 8)", m.tta)));
+            // `urisc predict`'s own checks: TTA, a fixed threshold, the scale.
+            let fixed = match &m.threshold {
+                Some(ThresholdSpec::Fixed(t)) => Some(*t as f32),
+                _ => None,
+            };
+            urisc_infer::job::PredictFlags {
+                tta: Some(m.tta),
+                threshold: fixed,
+                scale: Some(m.scale),
+                ..Default::default()
             }
+            .check()
+            .map_err(|e| fail(e.to_string()))?;
             let threshold = match &m.threshold {
                 None => match source {
                     MethodSource::Train(_) => ThresholdPolicy::Validation,
                     MethodSource::Model(_) => ThresholdPolicy::Model,
                 },
-                Some(ThresholdSpec::Fixed(t)) => {
-                    if !(0.0..=1.0).contains(t) {
-                        return Err(fail(format!("threshold {t} is not in [0, 1]")));
-                    }
-                    ThresholdPolicy::Fixed(*t as f32)
-                }
+                Some(ThresholdSpec::Fixed(t)) => ThresholdPolicy::Fixed(*t as f32),
                 Some(ThresholdSpec::Policy(p)) if p == "validation" => ThresholdPolicy::Validation,
                 Some(ThresholdSpec::Policy(p)) if p == "model" => ThresholdPolicy::Model,
                 Some(ThresholdSpec::Policy(p)) => {
@@ -542,9 +547,6 @@ impl Suite {
                     )))
                 }
             };
-            if !(m.scale.is_finite() && m.scale > 0.0 && m.scale <= 4.0) {
-                return Err(fail(format!("scale {} is not in (0, 4]", m.scale)));
-            }
             if m.tile == Some(0) {
                 return Err(fail("tile must be at least 1".into()));
             }

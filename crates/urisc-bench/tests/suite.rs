@@ -160,3 +160,17 @@ fn lower_is_better_metrics_rank_ascending() {
         "{csv}"
     );
 }
+
+/// A method's TTA, fixed threshold and scale follow `urisc predict`'s rules (one place), not a
+/// copy of their own: scale 8 (predict accepts up to 16) is valid, 100 is not.
+#[test]
+fn method_settings_follow_predicts_rules() {
+    let with = |extra: &str| parse(&suite_text("test = [\"16\"]", &format!("{MODEL}{extra}\n")));
+    assert_eq!(with("scale = 8.0").unwrap().methods[0].scale, 8.0);
+    let e = with("scale = 100.0").unwrap_err();
+    assert!(e.contains("scale 100: must be between 1/16 and 16"), "{e}");
+    let e = with("threshold = 2.0").unwrap_err();
+    assert!(e.contains("threshold 2"), "{e}");
+    let e = with("tta = 3").unwrap_err();
+    assert!(e.contains("tta 3"), "{e}");
+}
