@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::encoding::label_is_membrane;
+use crate::paths::{checked_entries, sub_folders};
 use crate::registry::{detect, image_stem, is_image_path, probe, read_page, Format};
 use crate::sample::{IoError, IoErrorKind};
 use crate::zarr::ZarrArray;
@@ -108,32 +109,30 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn images_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && is_image_path(p))
-        .collect();
-    v.sort();
-    v
+/// The image files in `dir` (none when it cannot be listed); an entry with an image extension
+/// that cannot be read as a file, or whose name is not UTF-8, is an error naming it.
+fn images_in(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    checked_entries(dir, |p| is_image_path(p) && !p.is_dir())
 }
 
-fn images_under(dir: &Path) -> Vec<PathBuf> {
+/// The image files in `dir` and every folder below it, each folder visited once (a link that
+/// loops back is not followed again, so no file is listed twice).
+fn images_under(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if is_image_path(&p) {
-                out.push(p);
-            }
+        if !d.is_dir() || !seen.insert(d.canonicalize().unwrap_or_else(|_| d.clone())) {
+            continue;
         }
+        out.extend(images_in(&d)?);
+        stack.extend(sub_folders(&d)?);
     }
     out.sort();
-    out
+    Ok(out)
 }
 
 fn file_ref(path: &Path) -> ImageRef {
@@ -159,9 +158,9 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
         return discover_zarr(root);
     }
     if root.join("imgs").is_dir() && root.join("label").is_dir() {
-        return Ok(discover_urisc(root));
+        return discover_urisc(root);
     }
-    if let Some(volume) = images_in(root).into_iter().find(|p| {
+    if let Some(volume) = images_in(root)?.into_iter().find(|p| {
         let s = stem(p).to_ascii_lowercase();
         s.contains("volume") && Format::from_path(p) == Some(Format::Tiff)
     }) {
@@ -174,10 +173,10 @@ pub fn discover(root: &Path) -> Result<Dataset, IoError> {
         ("img", "label"),
     ] {
         if root.join(img).is_dir() && root.join(lab).is_dir() {
-            return Ok(discover_pairs(root, &root.join(img), &root.join(lab)));
+            return discover_pairs(root, &root.join(img), &root.join(lab));
         }
     }
-    let images = images_in(root);
+    let images = images_in(root)?;
     if images.is_empty() {
         return Err(IoError::new(
             root,
@@ -236,9 +235,9 @@ fn isbi_hint(root: &Path) -> Option<f64> {
     name.contains("isbi").then_some(ISBI_PIXEL_SIZE_NM)
 }
 
-fn discover_pairs(root: &Path, img_dir: &Path, lab_dir: &Path) -> Dataset {
-    let images = images_in(img_dir);
-    let labels: BTreeMap<String, PathBuf> = images_in(lab_dir)
+fn discover_pairs(root: &Path, img_dir: &Path, lab_dir: &Path) -> Result<Dataset, IoError> {
+    let images = images_in(img_dir)?;
+    let labels: BTreeMap<String, PathBuf> = images_in(lab_dir)?
         .into_iter()
         .map(|p| (stem(&p), p))
         .collect();
@@ -262,13 +261,13 @@ fn discover_pairs(root: &Path, img_dir: &Path, lab_dir: &Path) -> Dataset {
             });
         }
     }
-    Dataset {
+    Ok(Dataset {
         root: root.to_path_buf(),
         layout: Layout::Pairs,
         samples,
         layout_pixel_size_nm: isbi_hint(root),
         annotation_rounds: vec![],
-    }
+    })
 }
 
 fn discover_stack_file(volume: &Path) -> Result<Dataset, IoError> {
@@ -316,17 +315,17 @@ fn discover_stack_file(volume: &Path) -> Result<Dataset, IoError> {
     })
 }
 
-fn discover_urisc(root: &Path) -> Dataset {
+fn discover_urisc(root: &Path) -> Result<Dataset, IoError> {
     let imgs = root.join("imgs");
     let label_root = root.join("label");
-    let labels = images_under(&label_root);
+    let labels = images_under(&label_root)?;
     let mut by_stem: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for l in &labels {
         by_stem.entry(stem(l)).or_default().push(l.clone());
     }
     let mut used = std::collections::BTreeSet::new();
     let mut samples = Vec::new();
-    for img in images_under(&imgs) {
+    for img in images_under(&imgs)? {
         let rel = img.strip_prefix(&imgs).unwrap_or(&img).to_path_buf();
         let split = rel
             .parent()
@@ -379,15 +378,15 @@ fn discover_urisc(root: &Path) -> Dataset {
     let annotation_rounds = ["1st", "2nd", "final"]
         .iter()
         .filter(|r| rounds_dir.join(r).is_dir())
-        .map(|r| (r.to_string(), images_under(&rounds_dir.join(r)).len()))
-        .collect();
-    Dataset {
+        .map(|r| Ok((r.to_string(), images_under(&rounds_dir.join(r))?.len())))
+        .collect::<Result<_, IoError>>()?;
+    Ok(Dataset {
         root: root.to_path_buf(),
         layout: Layout::Urisc,
         samples,
         layout_pixel_size_nm: Some(URISC_PIXEL_SIZE_NM),
         annotation_rounds,
-    }
+    })
 }
 
 /// Statistics and problems of a dataset (what `urisc data info` prints).

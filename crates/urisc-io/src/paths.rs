@@ -1,6 +1,7 @@
 //! Path rules every command shares: two spellings of one file compare equal ([`resolved`]), an
-//! output is never one of the inputs, even with `--force` ([`refuse_input`]), and the folders a
-//! failed run created are removed again ([`CreatedFolders`]).
+//! output is never one of the inputs, even with `--force` ([`refuse_input`]), an input is a
+//! regular file or a Zarr store with a UTF-8 name ([`check_readable`], [`check_name`]), and the
+//! folders a failed run created are removed again ([`CreatedFolders`]).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -117,6 +118,101 @@ impl Drop for CreatedFolders {
             self.abandon();
         }
     }
+}
+
+/// Refuses a file name that is not UTF-8, naming it: urisc names outputs and report rows after
+/// input files, and a lossy name (a lossy name would pair `a\xff.png` with `a\xfe.png`).
+pub fn check_name(path: &Path) -> Result<(), IoError> {
+    match path.file_name() {
+        Some(name) if name.to_str().is_none() => Err(IoError::new(
+            path,
+            IoErrorKind::Invalid,
+            "file name is not valid UTF-8 (urisc names outputs and report rows after it; rename the file)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an input that is not a regular file or a Zarr store (a folder holding `zarr.json`), naming what it is: a FIFO would
+/// block a reader forever, and a broken link is a section silently missing.
+pub fn check_readable(path: &Path) -> Result<(), IoError> {
+    let bad = |what: String| Err(IoError::new(path, IoErrorKind::Open, what));
+    match std::fs::metadata(path) {
+        Err(e) => match std::fs::symlink_metadata(path) {
+            Ok(_) => bad(format!("a symbolic link that cannot be followed ({e})")),
+            Err(_) if e.kind() == std::io::ErrorKind::NotFound => bad("no such file".to_string()),
+            Err(_) => bad(format!("cannot read: {e}")),
+        },
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) if m.is_dir() => {
+            if path.join("zarr.json").is_file() {
+                Ok(())
+            } else {
+                bad("a folder, not an image (and not a Zarr store: no zarr.json)".to_string())
+            }
+        }
+        Ok(m) => bad(format!("not a regular file ({})", file_kind(&m))),
+    }
+}
+
+fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    let _ = m;
+    "not a file or folder"
+}
+
+/// The entries of `dir` that `wanted` picks (it sees each path with its name made lossy, so an
+/// extension test works on any name), sorted, each checked by [`check_name`] and
+/// [`check_readable`]: an entry that looks like an input but cannot be read as one is an error
+/// naming it, never skipped.
+pub fn checked_entries(
+    dir: &Path,
+    wanted: impl Fn(&Path) -> bool,
+) -> Result<Vec<PathBuf>, IoError> {
+    let unreadable = |e: std::io::Error| {
+        IoError::new(dir, IoErrorKind::Open, format!("cannot read folder: {e}"))
+    };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        if !wanted(&PathBuf::from(path.to_string_lossy().into_owned())) {
+            continue;
+        }
+        check_name(&path)?;
+        check_readable(&path)?;
+        found.push(path);
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The sub-folders of `dir` (links to folders followed), sorted.
+pub fn sub_folders(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
+    let unreadable = |e: std::io::Error| {
+        IoError::new(dir, IoErrorKind::Open, format!("cannot read folder: {e}"))
+    };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        if path.is_dir() {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::paths::{check_name, check_readable, checked_entries};
 use crate::sample::{IoError, IoErrorKind};
 use crate::{image_stem, is_image_path, page_size, probe, read_page, zarr_store};
 use crate::{open_rows, Decoded, MemoryRows, RowSource, ZarrArray, ZarrRows};
@@ -102,65 +103,11 @@ impl Section {
     }
 }
 
-/// The name `path` is known by in outputs and reports: its file name exactly, or an error
-/// naming it when the name is not UTF-8 (a lossy name would pair `a\xff.png` with `a\xfe.png`).
-fn exact_name(path: &Path) -> Result<(), IoError> {
-    match path.file_name() {
-        Some(name) if name.to_str().is_none() => Err(IoError::new(
-            path,
-            IoErrorKind::Invalid,
-            "file name is not valid UTF-8 (urisc names outputs and report rows after it; rename the file)",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Refuses an input that is not a regular file or a Zarr store, naming what it is: a FIFO would
-/// block a reader forever, and a broken link is a section silently missing.
-fn readable_input(path: &Path) -> Result<(), IoError> {
-    let bad = |what: String| Err(IoError::new(path, IoErrorKind::Open, what));
-    match std::fs::metadata(path) {
-        Err(e) => match std::fs::symlink_metadata(path) {
-            Ok(_) => bad(format!("a symbolic link that cannot be followed ({e})")),
-            Err(_) if e.kind() == std::io::ErrorKind::NotFound => bad("no such file".to_string()),
-            Err(_) => bad(format!("cannot read: {e}")),
-        },
-        Ok(m) if m.is_file() => Ok(()),
-        Ok(m) if m.is_dir() => {
-            if zarr_store::is_zarr(path) {
-                Ok(())
-            } else {
-                bad("a folder, not an image (and not a Zarr store: no zarr.json)".to_string())
-            }
-        }
-        Ok(m) => bad(format!("not a regular file ({})", file_kind(&m))),
-    }
-}
-
-fn file_kind(m: &std::fs::Metadata) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let t = m.file_type();
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_block_device() || t.is_char_device() {
-            return "a device";
-        }
-    }
-    let _ = m;
-    "not a file or folder"
-}
-
 /// The sections of one file or Zarr store: one for a single image, one per page or plane for a
 /// multi-page TIFF or a 3-D Zarr array.
 pub fn sections_of(path: &Path) -> Result<Vec<Section>, IoError> {
-    exact_name(path)?;
-    readable_input(path)?;
+    check_name(path)?;
+    check_readable(path)?;
     let stem = image_stem(path);
     let planes = if zarr_store::is_zarr(path) {
         let array = ZarrArray::open(path)?;
@@ -190,24 +137,7 @@ pub fn sections_of(path: &Path) -> Result<Vec<Section>, IoError> {
 /// cannot be read as an image file — a FIFO, a socket, a broken or looping link, a folder that
 /// is no Zarr store — or whose name is not UTF-8 is an error naming it, never skipped silently.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| IoError::new(dir, IoErrorKind::Open, format!("cannot read folder: {e}")))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry
-            .map_err(|e| IoError::new(dir, IoErrorKind::Open, format!("cannot read folder: {e}")))?
-            .path();
-        let lossy = PathBuf::from(path.to_string_lossy().into_owned());
-        let zarr = zarr_store::is_zarr(&path);
-        if !zarr && !is_image_path(&lossy) {
-            continue;
-        }
-        exact_name(&path)?;
-        readable_input(&path)?;
-        files.push(path);
-    }
-    files.sort();
-    Ok(files)
+    checked_entries(dir, |p| zarr_store::is_zarr(p) || is_image_path(p))
 }
 
 /// The inputs named on a command line: files as they are, a Zarr store as one input, a folder
@@ -229,7 +159,7 @@ pub fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IoError> {
             }
             files.extend(found);
         } else {
-            readable_input(p)?;
+            check_readable(p)?;
             files.push(p.clone());
         }
     }

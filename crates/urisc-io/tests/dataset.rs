@@ -130,3 +130,35 @@ fn unreadable_files_and_missing_folders_are_problems_or_errors() {
         info.problems
     );
 }
+
+/// A folder link that loops back lists no file twice, and an image-named entry that cannot be
+/// read (a broken link) is an error naming it, not a sample silently missing.
+#[cfg(unix)]
+#[test]
+fn links_that_loop_list_nothing_twice_and_broken_entries_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for k in 0..2 {
+        put_png(
+            &root.join(format!("imgs/train/{k:04}.png")),
+            &bundled("images", k),
+        );
+        put_png(
+            &root.join(format!("label/train/{k:04}.png")),
+            &bundled("labels", k),
+        );
+    }
+    std::os::unix::fs::symlink(root.join("imgs"), root.join("imgs/train/again")).unwrap();
+    let d = discover(root).unwrap();
+    assert_eq!(d.layout, Layout::Urisc);
+    assert_eq!(d.samples.len(), 2, "{:?}", d.samples);
+    let pairs = dir.path().join("pairs");
+    put_png(&pairs.join("images/a.png"), &bundled("images", 0));
+    put_png(&pairs.join("labels/a.png"), &bundled("labels", 0));
+    std::os::unix::fs::symlink(pairs.join("gone.png"), pairs.join("labels/b.png")).unwrap();
+    let e = discover(&pairs).unwrap_err().to_string();
+    assert!(
+        e.contains("labels/b.png") && e.contains("symbolic link"),
+        "{e}"
+    );
+}
