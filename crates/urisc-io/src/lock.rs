@@ -165,7 +165,10 @@ mod tests {
         );
         assert!(e.contains("s ago: wait for it to finish"), "{e}");
         drop(held);
-        assert!(!dir.path().join(LOCK_FILE).exists(), "released: file removed");
+        assert!(
+            !dir.path().join(LOCK_FILE).exists(),
+            "released: file removed"
+        );
         FolderLock::take(dir.path()).unwrap();
     }
 

@@ -166,7 +166,10 @@ mod tests {
             std::fs::write(d.join("full/result.png"), b"x").unwrap();
         }
         assert!(!d.join("a").exists(), "empty created folders are removed");
-        assert!(d.join("full/result.png").exists(), "a folder holding a file stays");
+        assert!(
+            d.join("full/result.png").exists(),
+            "a folder holding a file stays"
+        );
         let mut kept = CreatedFolders::new();
         kept.create(&d.join("k/l")).unwrap();
         kept.keep();
