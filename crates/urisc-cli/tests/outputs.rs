@@ -319,7 +319,7 @@ fn tiny_suite(dir: &Path, data: &str, model: &str) -> PathBuf {
 }
 
 #[test]
-fn bench_run_refuses_a_folder_in_use_and_an_output_holding_its_inputs() {
+fn a_second_bench_run_into_a_folder_in_use_is_refused_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
     tiny_dataset(dir.path());
     tiny_model(dir.path());
@@ -332,8 +332,15 @@ fn bench_run_refuses_a_folder_in_use_and_an_output_holding_its_inputs() {
     fails_with(&o, &format!("in use by pid {} (", std::process::id()));
     drop(held);
     assert_eq!(snapshot(&out), before, "the first run's files are intact");
+}
 
-    // The suite file, its dataset and its model inside --out.
+#[test]
+fn bench_run_never_writes_into_or_over_its_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_dataset(dir.path());
+    tiny_model(dir.path());
+    let suite = tiny_suite(dir.path(), "data", "tiny.safetensors");
+    // The suite file, its dataset and its model inside --out, and --out inside the dataset.
     let inputs = snapshot(dir.path().join("data").as_path());
     for (out, needle) in [
         (dir.path().to_path_buf(), "holds the input"),
