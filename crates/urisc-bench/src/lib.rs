@@ -59,8 +59,11 @@ pub struct Outcome {
 /// The marker naming the suite an output folder belongs to.
 const OWNER_FILE: &str = "suite-name";
 
-/// Runs the suite into `options.out`: plans every run, carries out the selected ones that are
-/// not finished, and writes the leaderboard, plots and report over all finished runs.
+/// Runs the suite into `options.out`: refuses an output that is, lies inside or holds one of the
+/// suite's inputs ([`Suite::inputs`]) whatever `force` says, holds the output's
+/// [`urisc_io::lock::FolderLock`] (a second run into it is refused, naming the first), plans
+/// every run, carries out the selected ones that are not finished, and writes the leaderboard,
+/// plots and report over all finished runs.
 pub fn run_suite(
     suite: &Suite,
     options: &Options,
@@ -68,6 +71,9 @@ pub fn run_suite(
 ) -> Result<Outcome, BenchError> {
     suite.check_only(&options.only)?;
     let out = &options.out;
+    urisc_io::paths::refuse_input(out, &suite.inputs)?;
+    std::fs::create_dir_all(out).map_err(|e| BenchError::io(out, e))?;
+    let _lock = urisc_io::lock::FolderLock::take(out)?;
     claim_output(out, suite, options.force)?;
     let plan = runner::plan(suite, out)?;
     let chosen: Vec<&PlannedRun> = plan
@@ -137,8 +143,8 @@ pub fn run_suite(
     })
 }
 
-/// Refuses an output folder that holds another suite's results (unless `force`); marks it as
-/// this suite's and keeps a copy of the suite file.
+/// Refuses an output folder (created, and locked) that holds another suite's results (unless
+/// `force`); marks it as this suite's and keeps a copy of the suite file.
 fn claim_output(out: &Path, suite: &Suite, force: bool) -> Result<(), BenchError> {
     let owner = out.join(OWNER_FILE);
     if let Ok(name) = std::fs::read_to_string(&owner) {
@@ -152,12 +158,11 @@ fn claim_output(out: &Path, suite: &Suite, force: bool) -> Result<(), BenchError
                 ),
             });
         }
-    } else if out.is_dir()
+    } else if !force
         && std::fs::read_dir(out)
             .map_err(|e| BenchError::io(out, e))?
-            .next()
-            .is_some()
-        && !force
+            .flatten()
+            .any(|e| e.file_name() != urisc_io::lock::LOCK_FILE)
     {
         return Err(BenchError::Output {
             path: out.to_path_buf(),
@@ -165,7 +170,6 @@ fn claim_output(out: &Path, suite: &Suite, force: bool) -> Result<(), BenchError
                 .into(),
         });
     }
-    std::fs::create_dir_all(out).map_err(|e| BenchError::io(out, e))?;
     urisc_io::write_atomically(&owner, true, |f| {
         std::io::Write::write_all(f, suite.name.as_bytes())
     })?;

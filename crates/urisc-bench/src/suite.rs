@@ -301,6 +301,9 @@ pub struct Suite {
     pub report: ReportSpec,
     /// The suite file's text (copied into the output folder).
     pub text: String,
+    /// Every file and folder the suite reads: the suite file, the datasets, the training
+    /// configs and their coarse models, the model files (what the output may not be or hold).
+    pub inputs: Vec<PathBuf>,
 }
 
 /// Metric names of the leaderboard's columns, and whether higher is better.
@@ -435,6 +438,7 @@ impl Suite {
             }
         }
 
+        let mut inputs = vec![path.to_path_buf()];
         let mut names = BTreeSet::new();
         let mut datasets = Vec::new();
         for d in &file.datasets {
@@ -447,6 +451,7 @@ impl Suite {
             if !names.insert(d.name.clone()) {
                 return Err(bad(format!("dataset {:?} is defined twice", d.name)));
             }
+            inputs.push(resolve(&d.path));
             datasets.push(
                 resolve_dataset(d, &resolve(&d.path))
                     .map_err(|m| bad(format!("dataset {:?}: {m}", d.name)))?,
@@ -493,7 +498,9 @@ impl Suite {
                     // The coarse model of a two-stage config is relative to the config file.
                     if let (Some(c), Some(dir)) = (&mut config.coarse, config_path.parent()) {
                         c.model = dir.join(&c.model);
+                        inputs.push(c.model.clone());
                     }
+                    inputs.push(config_path);
                     MethodSource::Train(Box::new(config))
                 }
                 (None, Some(model)) => {
@@ -508,6 +515,7 @@ impl Suite {
                         let model_path = resolve(model);
                         urisc_nn::load_model(&model_path)
                             .map_err(|e| fail(format!("model: {e}")))?;
+                        inputs.push(model_path.clone());
                         MethodSource::Model(Some(model_path))
                     }
                 }
@@ -641,6 +649,7 @@ impl Suite {
             methods,
             report: file.report,
             text: text.to_string(),
+            inputs,
         })
     }
 

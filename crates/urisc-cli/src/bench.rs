@@ -140,6 +140,9 @@ fn run_suite(args: BenchRunArgs) -> Result<()> {
                     urisc_train::Progress::Warning(m) => {
                         crate::progress::say(b, format!("urisc bench: warning: {m}"))
                     }
+                    urisc_train::Progress::Note(m) => {
+                        crate::progress::say(b, format!("urisc bench: note: {m}"))
+                    }
                 }
             }
         }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use urisc_nn::export::{self, export_model, ExportRequest};
-use urisc_nn::import::{import_model, ImportRequest};
+use urisc_nn::import::{import_model, ImportRequest, ImportSettings};
 use urisc_nn::info::ModelReport;
-use urisc_nn::onnx::{ImportDefaults, OnnxOutput};
-use urisc_nn::{Architecture, ModelConfig, Normalization};
+use urisc_nn::onnx::OnnxOutput;
+use urisc_nn::{Architecture, ModelConfig};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ArchArg {
@@ -75,22 +75,24 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// The ONNX file.
     onnx: PathBuf,
-    /// The urisc model file to write (.safetensors).
+    /// The urisc model file to write (.safetensors; never the ONNX file itself).
     #[arg(long)]
     out: PathBuf,
-    /// Input normalisation the network was trained with: x = (v/255 − mean) / std.
-    #[arg(long, default_value_t = 0.5)]
-    mean: f32,
-    /// See --mean.
-    #[arg(long, default_value_t = 0.5)]
-    std: f32,
-    /// Inference tile side.
-    #[arg(long, default_value_t = 512)]
-    tile: usize,
-    /// Membrane threshold on the probability.
-    #[arg(long, default_value_t = 0.5)]
-    threshold: f32,
-    /// Pixel size of the training data, nm/pixel.
+    /// Input normalisation the network was trained with: x = (v/255 − mean) / std [default:
+    /// the file's urisc metadata, else 0.5]. A value given replaces the file's (with a note).
+    #[arg(long)]
+    mean: Option<f32>,
+    /// See --mean (finite and > 0) [default: the file's, else 0.5].
+    #[arg(long)]
+    std: Option<f32>,
+    /// Inference tile side, a multiple of the network's size multiple [default: the file's, else
+    /// 512].
+    #[arg(long)]
+    tile: Option<usize>,
+    /// Membrane threshold on the probability, in [0, 1] [default: the file's, else 0.5].
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Pixel size of the training data, nm/pixel [default: the file's, else unknown].
     #[arg(long)]
     pixel_size: Option<f64>,
     /// Overwrite an existing output.
@@ -158,11 +160,9 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             println!("{}", export_model(&request)?);
         }
         ModelCommand::Import(a) => {
-            let defaults = ImportDefaults {
-                normalization: Normalization {
-                    mean: a.mean,
-                    std: a.std,
-                },
+            let settings = ImportSettings {
+                mean: a.mean,
+                std: a.std,
                 tile_size: a.tile,
                 threshold: a.threshold,
                 pixel_size_nm: a.pixel_size,
@@ -171,10 +171,14 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             let request = ImportRequest {
                 onnx,
                 out,
-                defaults,
+                settings,
                 overwrite,
             };
-            println!("{}", import_model(&request)?);
+            let imported = import_model(&request)?;
+            if let Some(note) = imported.note() {
+                eprintln!("urisc model import: note: {note}");
+            }
+            println!("{imported}");
         }
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use urisc_train::{load_split, train, Progress, TrainConfig};
+use urisc_train::{load_split, refuse_inputs, train, Progress, TrainConfig};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -21,7 +21,8 @@ pub struct TrainArgs {
     /// Continue the run in --out exactly where it stopped (optimizer state, schedule, RNG).
     #[arg(long, conflicts_with = "force")]
     resume: bool,
-    /// Start over in an --out that holds a run.
+    /// Start over in an --out that holds a run or a model (replacing it; never one of the run's
+    /// inputs).
     #[arg(long)]
     force: bool,
 }
@@ -41,6 +42,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(args.config.file_stem().unwrap_or_default()));
+    refuse_inputs(&out, &args.config, &config, args.resume)?;
     let split = load_split(&config, &base)?;
     let total = (config.train.epochs * config.train.steps_per_epoch) as u64;
     let bar = crate::progress::bar(total, "training");
@@ -79,6 +81,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             Progress::Warning(message) => {
                 crate::progress::say(&bar, format!("urisc train: warning: {message}"));
+            }
+            Progress::Note(message) => {
+                crate::progress::say(&bar, format!("urisc train: note: {message}"));
             }
             Progress::Epoch(log) => {
                 bar.set_position(log.global_step as u64);

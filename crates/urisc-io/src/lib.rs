@@ -25,6 +25,8 @@
 //!   [`remove_stale_temporaries`]).
 //! - [`paths`]: the path rules every command shares ([`paths::resolved`] spellings,
 //!   [`paths::refuse_input`]: an output is never an input, [`paths::CreatedFolders`]).
+//! - [`lock`]: one writer per output folder ([`lock::FolderLock`], released by the operating
+//!   system when its process ends).
 //! - `format`: the one trait a format implements (detection by content, whole-page read, row
 //!   reader, streamed encoder where urisc writes it).
 //! - One implementation per format: `png` (with [`write_png`], [`write_png_rgb`]), `tiff` (with
@@ -63,6 +65,7 @@ pub mod dataset;
 pub mod encoding;
 mod format;
 mod jpeg;
+pub mod lock;
 pub mod paths;
 mod png;
 mod registry;

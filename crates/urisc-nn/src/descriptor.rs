@@ -93,7 +93,7 @@ impl ModelDescriptor {
         let n = &self.normalization;
         if !n.mean.is_finite() || !n.std.is_finite() || n.std <= 0.0 {
             return Err(format!(
-                "normalization mean {} / std {} (std must be finite and > 0)",
+                "normalization mean {} / std {} (mean must be finite; std must be finite and > 0)",
                 n.mean, n.std
             ));
         }

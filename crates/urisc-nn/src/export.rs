@@ -171,11 +171,17 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Carries out `request`: refuses an existing output unless overwriting is allowed, loads and
+/// Carries out `request`: refuses an output that is one of its inputs (the model, the sample)
+/// whatever `overwrite` says, and an existing output unless overwriting is allowed; loads and
 /// checks the model, writes the ONNX graph or the bioimage.io package (stamped with the
 /// current time) atomically, and says what it wrote.
 pub fn export_model(request: &ExportRequest) -> Result<Exported, ExportError> {
     let out = &request.out;
+    let mut inputs: Vec<&Path> = request.model.iter().map(PathBuf::as_path).collect();
+    if let ExportFormat::Bioimageio { sample } = &request.format {
+        inputs.push(sample);
+    }
+    urisc_io::paths::refuse_input(out, &inputs)?;
     urisc_io::check_writable(out, request.overwrite)?;
     let model = request.model.as_deref();
     let (net, descriptor) = load_or_embedded(model)?;
@@ -279,6 +285,17 @@ mod tests {
             Err(ExportError::Io(e)) => assert!(e.to_string().contains("exists"), "{e}"),
             other => panic!("{other:?}"),
         }
+        let before = std::fs::read(&model).unwrap();
+        let over_input = ExportRequest {
+            out: model.clone(),
+            overwrite: true,
+            ..onnx.clone()
+        };
+        match export_model(&over_input) {
+            Err(ExportError::Io(e)) => assert!(e.to_string().contains("is the input"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read(&model).unwrap(), before);
 
         let sample = dir.path().join("em.png");
         let pixels = (0..40 * 36).map(|i| (i * 7 % 256) as u8).collect();

@@ -23,7 +23,9 @@ use urisc_io::{GreyImage, Image, IoError, IoErrorKind};
 use urisc_model::SegmentationModel;
 use urisc_nn::onnx::OnnxOutput;
 use urisc_nn::{Engine, ModelFileError, Segmenter};
-use urisc_train::{load_split, train as train_run, Progress, TrainConfig, TrainError};
+use urisc_train::{
+    load_split, refuse_inputs, train as train_run, Progress, TrainConfig, TrainError,
+};
 
 /// Training keeps large freed buffers for the next one of their size, as the CLI's does (see
 /// `urisc_cpu::Recycling`); only while `train` runs, so a Python session holds nothing after it.
@@ -691,9 +693,9 @@ fn attribute<'py>(
 /// dataset path in the config is relative to the config's folder; `overrides` are "key=value"
 /// strings (`--set`); `resume` continues the run in `out` where it stopped, `force` starts over in
 /// an `out` that holds a run. Checkpoints (last/best.safetensors), log.jsonl, config.toml and
-/// split.json are written to `out`. Returns one dict per epoch run (epoch, global_step, lr,
-/// train_loss, val_f1, val_threshold, seconds). Training warnings become Python warnings. The
-/// GIL is released while training.
+/// split.json are written to `out` (never one of the run's inputs). Returns one dict per epoch
+/// run (epoch, global_step, lr, train_loss, val_f1, val_threshold, seconds). Training warnings
+/// and notes become Python warnings. The GIL is released while training.
 #[pyfunction]
 #[pyo3(signature = (config_path, out, overrides=Vec::new(), resume=false, force=false))]
 fn train<'py>(
@@ -720,9 +722,10 @@ fn train<'py>(
     let mut warnings = Vec::new();
     let result = py.detach(|| {
         let _kept = KeptBuffers::start();
+        refuse_inputs(&out, &config_path, &config, resume)?;
         let split = load_split(&config, &base)?;
         train_run(&config, &split, &out, resume, force, &mut |p| {
-            if let Progress::Warning(message) = p {
+            if let Progress::Warning(message) | Progress::Note(message) = p {
                 warnings.push(message);
             }
         })

@@ -16,7 +16,7 @@ pub use config::{ConfigError, DataConfig, OptimConfig, RunConfig, TrainConfig};
 pub use error::TrainError;
 pub use loss::LossConfig;
 pub use plot::{training_curves_png, training_curves_svg};
-pub use run::{read_log, EpochLog, RunFiles};
+pub use run::{read_log, refuse_inputs, run_inputs, EpochLog, RunFiles};
 pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use speed::{measure_speed, SpeedOptions, SpeedReport};
 pub use trainer::{load_coarse, load_split, train, Coarse, Progress, Split};

@@ -20,7 +20,7 @@ use urisc_nn::{load_model, save_model, ModelDescriptor};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
-use crate::run::{append_line, read_log, EpochLog, RunFiles};
+use crate::run::{append_line, check_log, read_log, EpochLog, RunFiles};
 
 /// What the loop reports as it goes (for progress bars).
 #[derive(Clone, Debug)]
@@ -50,6 +50,9 @@ pub enum Progress {
     /// Something the user should know that does not stop training (a resumed run's new epoch
     /// count; a loss that grows by orders of magnitude).
     Warning(String),
+    /// Something done for the user that they should know of (a resumed run's log cut back to
+    /// its checkpoint after a crash).
+    Note(String),
 }
 
 /// Where a run stands, written last at every checkpoint (so it always describes files that exist).
@@ -203,8 +206,11 @@ pub fn load_split(config: &TrainConfig, base: &Path) -> Result<Split, TrainError
     Ok(split)
 }
 
-/// Trains as configured into `out`. A folder with a finished or interrupted run is refused
-/// unless `resume` (continue it exactly) or `force` (start over).
+/// Trains as configured into `out`, holding its [`urisc_io::lock::FolderLock`] (a second
+/// run into the folder is refused, naming the first). A folder that holds a run or a model
+/// (any file a run writes, [`RunFiles::present`]) is refused unless `resume` (continue it
+/// exactly) or `force` (start over). Callers check the run's inputs first
+/// ([`crate::refuse_inputs`]).
 pub fn train(
     config: &TrainConfig,
     split: &Split,
@@ -216,20 +222,33 @@ pub fn train(
     let files = RunFiles {
         dir: out.to_path_buf(),
     };
-    let existing = files.state().exists();
-    if existing && !resume && !force {
-        return Err(TrainError::invalid(
-            out,
-            "holds a run already (use --resume to continue it or --force to start over)",
-        ));
-    }
-    if resume && !existing {
+    // Declared before the lock, so a refused run releases the lock before its new, empty
+    // folder is removed.
+    let mut created = urisc_io::paths::CreatedFolders::new();
+    created.create(out)?;
+    let _lock = urisc_io::lock::FolderLock::take(out)?;
+    let has_state = files.state().exists();
+    if resume && !has_state {
         return Err(TrainError::invalid(
             out,
             "no run to resume (state.json missing)",
         ));
     }
-    std::fs::create_dir_all(out).map_err(|e| TrainError::file(out, e))?;
+    let present = files.present();
+    if !resume && !force && !present.is_empty() {
+        return Err(TrainError::invalid(
+            out,
+            if has_state {
+                "holds a run already (use --resume to continue it or --force to start over)"
+                    .to_string()
+            } else {
+                format!(
+                    "holds a model or run files already ({}): use --force to replace them, or another --out",
+                    present.join(", ")
+                )
+            },
+        ));
+    }
 
     let model = split.model(config);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -247,13 +266,27 @@ pub fn train(
                 "the checkpoint's model differs from the config's",
             ));
         }
-        check_resumed_config(config, &files, state.epochs_done, progress)?;
+        let more_epochs = check_resumed_config(config, &files, state.epochs_done)?;
         let engine = crate::engine::resume(config, out, last)?;
         let pos: u128 = state
             .rng_word_pos
             .parse()
             .map_err(|_| TrainError::invalid(&files.state(), "bad RNG position"))?;
         rng.set_word_pos(pos);
+        let repair = check_log(&files.log(), state.epochs_done, state.global_step)?;
+        // Every check passed: only now do the run's files change.
+        if let Some(repair) = repair {
+            progress(Progress::Note(repair.apply()?));
+        }
+        if let Some(started) = more_epochs {
+            let path = files.config();
+            urisc_io::write_atomically(&path, true, |f| f.write_all(config.to_toml().as_bytes()))?;
+            progress(Progress::Warning(format!(
+                "resuming with train.epochs = {} instead of {started} (recorded in {}; the learning-rate schedule stretches to the new length)",
+                config.train.epochs,
+                path.display()
+            )));
+        }
         (engine, state)
     } else {
         let mut net = urisc_nn::seeded_net(&model, config.seed)
@@ -268,7 +301,11 @@ pub fn train(
             rng_word_pos: "0".into(),
             best_f1: -1.0,
         };
-        // A fresh run starts a fresh log; the config and split are written beside it.
+        // A fresh run starts a fresh log; the config and split are written beside it. A state
+        // left by the run it replaces goes first: it describes none of the new files.
+        if has_state {
+            std::fs::remove_file(files.state()).map_err(|e| TrainError::file(&files.state(), e))?;
+        }
         urisc_io::write_atomically(&files.log(), true, |_| Ok(()))?;
         urisc_io::write_atomically(&files.config(), true, |f| {
             f.write_all(config.to_toml().as_bytes())
@@ -441,18 +478,19 @@ pub fn train(
     }
     // Also when there was nothing left to train (a finished run resumed): the plot is current.
     draw_curves(&files)?;
+    created.keep();
     Ok(logs)
 }
 
 /// Compares the config of a resumed run with the one it was started with: any change but
-/// `train.epochs` is refused, naming the keys; a new epoch count is recorded in the run's
-/// `config.toml` (and said), and one below the epochs already done is refused.
+/// `train.epochs` is refused, naming the keys, and so is an epoch count below the epochs
+/// already done; returns the run's own epoch count when the config's differs (the caller
+/// records the new one in the run's `config.toml`, and says so).
 fn check_resumed_config(
     config: &TrainConfig,
     files: &RunFiles,
     epochs_done: usize,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(), TrainError> {
+) -> Result<Option<usize>, TrainError> {
     let path = files.config();
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::file(&path, e))?;
     let started =
@@ -481,16 +519,7 @@ fn check_resumed_config(
             ),
         ));
     }
-    if config.train.epochs != started.train.epochs {
-        urisc_io::write_atomically(&path, true, |f| f.write_all(config.to_toml().as_bytes()))?;
-        progress(Progress::Warning(format!(
-            "resuming with train.epochs = {} instead of {} (recorded in {}; the learning-rate schedule stretches to the new length)",
-            config.train.epochs,
-            started.train.epochs,
-            path.display()
-        )));
-    }
-    Ok(())
+    Ok((config.train.epochs != started.train.epochs).then_some(started.train.epochs))
 }
 
 /// Redraws the training curves from the whole log, so a resumed run's plot shows every epoch.

@@ -468,6 +468,15 @@ pub fn import_onnx(
     bytes: &[u8],
     defaults: &ImportDefaults,
 ) -> Result<(Net, ModelDescriptor), String> {
+    import_onnx_described(bytes, defaults).map(|(net, descriptor, _)| (net, descriptor))
+}
+
+/// [`import_onnx`], and whether the descriptor came from the file's urisc metadata (`false`:
+/// from `defaults`).
+pub fn import_onnx_described(
+    bytes: &[u8],
+    defaults: &ImportDefaults,
+) -> Result<(Net, ModelDescriptor, bool), String> {
     let model =
         ModelProto::decode(bytes).map_err(|e| format!("not an ONNX model (protobuf: {e})"))?;
     let graph = model.graph.as_ref().ok_or("not an ONNX model (no graph)")?;
@@ -653,6 +662,7 @@ pub fn import_onnx(
         .iter()
         .map(|p| (p.key.as_str(), p.value.as_str()))
         .collect();
+    let carried = metadata.contains_key("urisc.descriptor");
     let descriptor = match metadata.get("urisc.descriptor") {
         Some(json) => {
             let mut d: ModelDescriptor = serde_json::from_str(json)
@@ -682,5 +692,5 @@ pub fn import_onnx(
         }
     };
     descriptor.validate()?;
-    Ok((net, descriptor))
+    Ok((net, descriptor, carried))
 }

@@ -15,7 +15,7 @@ pub mod proto;
 #[cfg(feature = "tract")]
 pub use engine::OnnxEngine;
 pub use export::export_onnx;
-pub use import::{import_onnx, ImportDefaults};
+pub use import::{import_onnx, import_onnx_described, ImportDefaults};
 
 /// The ONNX operator set urisc writes.
 pub const OPSET: i64 = 17;
