@@ -66,6 +66,30 @@ pub fn default_shard(chunk_files: usize) -> usize {
     s
 }
 
+/// The plan's own ranges (its flags, and a manifest's fields): chunk side in [`CHUNK_RANGE`],
+/// at least one chunk per shard side, block per task and thread per task. The message names
+/// the setting as its flag does, without the dashes.
+pub fn check_plan_settings(
+    chunk: usize,
+    shard: usize,
+    blocks_per_task: usize,
+    threads: usize,
+) -> Result<(), String> {
+    if !CHUNK_RANGE.contains(&chunk) {
+        return Err(format!("chunk {chunk}: 16 to 16384 pixels"));
+    }
+    if shard == 0 {
+        return Err("shard must be at least 1".into());
+    }
+    if blocks_per_task == 0 {
+        return Err("blocks-per-task must be at least 1".into());
+    }
+    if threads == 0 {
+        return Err("threads must be at least 1".into());
+    }
+    Ok(())
+}
+
 impl PlanFlags {
     /// Checks every flag and groups the sections into output stores (one per input: a 2-D
     /// store for an image, a 3-D store for a stack).
@@ -73,30 +97,20 @@ impl PlanFlags {
         let d = model.descriptor();
         let settings = PredictSettings::resolve(&d.defaults(), &self.predict)
             .map_err(|e| fatal(e.with_flag()))?;
-        if self.blocks_per_task == 0 {
-            return Err(fatal("--blocks-per-task must be at least 1"));
-        }
-        if self.threads == 0 {
-            return Err(fatal("--threads must be at least 1"));
-        }
-        if !CHUNK_RANGE.contains(&self.chunk) {
-            return Err(fatal(format!("--chunk {}: 16 to 16384 pixels", self.chunk)));
-        }
-        if self.shard == Some(0) {
-            return Err(fatal("--shard must be at least 1"));
-        }
+        check_plan_settings(
+            self.chunk,
+            self.shard.unwrap_or(1),
+            self.blocks_per_task,
+            self.threads,
+        )
+        .map_err(|e| fatal(format!("--{e}")))?;
         let out = std::path::absolute(&self.out).map_err(fatal)?;
         let mut sections = Vec::new();
         let mut outputs: Vec<OutputStores> = Vec::new();
         let mut notes = Vec::new();
         for file in input_files(&self.inputs)? {
+            // Outputs that would replace each other or an input are refused by the plan.
             let name = urisc_io::image_stem(&file);
-            if outputs.iter().any(|o| o.name == name) {
-                return Err(fatal(format!(
-                    "{}: its output {name}.ome.zarr would replace that of another input named {name:?} (rename one)",
-                    file.display()
-                )));
-            }
             let input = std::path::absolute(&file).map_err(fatal)?;
             let mut members = Vec::new();
             let file_nm = urisc_io::open_rows(&file)?.pixel_size_nm();
