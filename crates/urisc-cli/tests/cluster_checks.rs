@@ -79,6 +79,14 @@ fn edited(
     to.to_path_buf()
 }
 
+/// An edit of a manifest: its name, whether it is resealed, the edit, the message it gets.
+type Edit = (
+    &'static str,
+    bool,
+    Box<dyn Fn(&mut serde_json::Value)>,
+    &'static str,
+);
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -104,7 +112,7 @@ fn every_stage_refuses_an_edited_manifest_before_it_writes() {
     let d = dir.path();
     let (_, manifest) = planned(d, &[]);
     let store = d.join("out/s1.ome.zarr");
-    let cases: Vec<(&str, bool, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<Edit> = vec![
         // A threshold `urisc predict` refuses, by predict's own rule.
         (
             "threshold",

@@ -711,3 +711,110 @@ pub fn memory_estimate_mib(model: &Segmenter, inference: &Inference, blocks: &[B
     let mib = (bytes as f64 * 1.5 / (1u64 << 20) as f64).ceil() as u64;
     mib.div_ceil(64) * 64
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A plan of one 300 × 200 section in 128² chunks (3 × 2 blocks) with the embedded model.
+    pub(crate) fn planned(out: &Path) -> (Manifest, Segmenter) {
+        let model = Segmenter::embedded_default(Engine::Cpu).unwrap();
+        let request = PlanRequest {
+            sections: vec![SectionInput {
+                name: "a".into(),
+                input: out.join("in/a.png"),
+                plane: 0,
+                height: 300,
+                width: 200,
+                pixel_size_nm: None,
+            }],
+            outputs: vec![OutputStores {
+                name: "a".into(),
+                sections: vec![0],
+            }],
+            model: ModelRef {
+                path: None,
+                checksum: model.descriptor().weights_checksum.clone(),
+            },
+            inference: Inference {
+                tile: 256,
+                overlap: 64,
+                batch: 1,
+                tta: 1,
+                threshold: 0.5,
+            },
+            out: out.to_path_buf(),
+            probability: Some("uint8".into()),
+            chunk: 128,
+            shard: 1,
+            blocks_per_task: 2,
+            cpus: 1,
+        };
+        (plan(&request, &model).unwrap(), model)
+    }
+
+    #[test]
+    fn a_plan_passes_its_own_checks_and_an_edit_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, model) = planned(dir.path());
+        m.validate(&model).unwrap();
+        assert_eq!(m.checksum, m.content_checksum());
+        assert_ne!(m.stores[0].id, m.stores[1].id, "every store its own id");
+        let refused = |edit: &dyn Fn(&mut Manifest), message: &str| {
+            let mut e = m.clone();
+            edit(&mut e);
+            let err = e.validate(&model).unwrap_err();
+            assert!(err.contains(message), "{message:?} not in {err:?}");
+            assert_ne!(e.content_checksum(), m.checksum, "the checksum sees it too");
+        };
+        refused(&|e| e.inference.threshold = 7.0, "threshold 7");
+        refused(
+            &|e| e.inference.tile = 250,
+            "tile 250 is not a multiple of 16",
+        );
+        refused(&|e| e.inference.overlap = 256, "overlap 256");
+        refused(&|e| e.blocks[1].unit = (0, 0), "block 1: unit (0, 0)");
+        refused(
+            &|e| e.blocks[2].write.y1 = 300,
+            "block 2: writes rows 128..300",
+        );
+        refused(&|e| e.blocks[3].read.x0 = 5, "block 3: reads rows");
+        refused(&|e| e.blocks.swap(0, 1), "block 0: index 1");
+        refused(&|e| e.tasks = 4, "4 tasks");
+        refused(&|e| e.resources.cpus = 0, "threads must be at least 1");
+        refused(&|e| e.sections[0].name = "b".into(), "name \"b\"");
+        refused(
+            &|e| e.sections[0].probability = None,
+            "2 stores, the plan gives 1",
+        );
+        refused(&|e| e.stores[1].layout.data_type = "int16".into(), "int16");
+        refused(&|e| e.stores[1].id = e.stores[0].id.clone(), "not unique");
+        refused(&|e| e.out = "rel".into(), "not an absolute path");
+    }
+
+    #[test]
+    fn outputs_that_replace_each_other_or_an_input_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, _) = planned(dir.path());
+        let mut sections = m.sections.clone();
+        sections.push(Section {
+            input: dir.path().join("in/b.png"),
+            ..sections[0].clone()
+        });
+        let err = refuse_clashes(&m.stores, &sections)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("assemble would write both"), "{err}");
+        let mut stores = m.stores.clone();
+        stores[0].layout.root = m.sections[0].input.clone();
+        let err = refuse_clashes(&stores, &m.sections)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("never writes over its inputs"), "{err}");
+        stores[0].layout.root = stores[1].layout.root.clone();
+        let err = refuse_clashes(&stores, &m.sections)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("would replace that of"), "{err}");
+    }
+}

@@ -288,3 +288,83 @@ pub fn block_states(manifest: &Manifest, check: Check) -> Vec<BlockState> {
         .map(|b| block_state(manifest, &stores, b, check))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::tests::planned;
+
+    fn write_block(m: &Manifest, b: usize) {
+        let block = &m.blocks[b];
+        for (s, _) in unit_files(m, b) {
+            let data = vec![7u8; block.write.area()];
+            urisc_io::zarr_store::write_unit(
+                &m.stores[s].layout,
+                0,
+                block.unit.0,
+                block.unit.1,
+                &data,
+            )
+            .unwrap();
+        }
+        let mark = BlockMark {
+            done: true,
+            seconds: 1.0,
+            error: None,
+            retryable: false,
+            host: String::new(),
+            units: unit_marks(m, b).unwrap(),
+        };
+        write_mark(m, b, &mark).unwrap();
+    }
+
+    fn state(m: &Manifest, b: usize, check: Check) -> BlockState {
+        block_state(m, &store_problems(m), b, check)
+    }
+
+    #[test]
+    fn a_block_is_done_only_while_its_units_and_stores_are_as_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, _) = planned(dir.path());
+        crate::create_stores(&m, &dir.path().join("manifest.json"), false).unwrap();
+        assert_eq!(state(&m, 0, Check::Sizes), BlockState::Pending);
+        write_block(&m, 0);
+        write_block(&m, 1);
+        assert_eq!(
+            state(&m, 0, Check::Contents),
+            BlockState::Done { seconds: 1.0 }
+        );
+        let damage = |b, check| match state(&m, b, check) {
+            BlockState::Damaged { message, redo } => (message, redo),
+            other => panic!("block {b}: {other:?}"),
+        };
+        // A unit deleted, or changed in place (which only the hash sees).
+        let (_, binary) = &unit_files(&m, 0)[0];
+        std::fs::remove_file(binary).unwrap();
+        let (message, redo) = damage(0, Check::Sizes);
+        assert!(message.ends_with("0/c/0/0: missing"), "{message}");
+        assert_eq!(redo, Redo::RunBlock);
+        let (_, probability) = &unit_files(&m, 1)[1];
+        let mut bytes = std::fs::read(probability).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(probability, &bytes).unwrap();
+        assert_eq!(
+            state(&m, 1, Check::Sizes),
+            BlockState::Done { seconds: 1.0 }
+        );
+        assert!(damage(1, Check::Contents).0.contains("hash differs"));
+        // A marker from a former store of the same path does not count.
+        write_block(&m, 1);
+        let mut mark = mark(&m, 1).unwrap();
+        mark.units[0].store = "former".into();
+        write_mark(&m, 1, &mark).unwrap();
+        assert!(damage(1, Check::Sizes)
+            .0
+            .contains("marked done in store former"));
+        // The store replaced: every block of it waits for a new plan.
+        write_store_id(&m.stores[0].layout.root, "another").unwrap();
+        let (message, redo) = damage(1, Check::Sizes);
+        assert!(message.contains("store id another"), "{message}");
+        assert_eq!(redo, Redo::Plan);
+    }
+}
