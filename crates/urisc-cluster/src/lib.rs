@@ -4,6 +4,9 @@
 //! marking each block done, so re-runs skip finished work; exit codes tell schedulers which
 //! failures to retry. The blocks together equal single-process `urisc predict` bit for bit
 //! ([`urisc_infer::predict_region`] blends the section's own tile grid in the same order).
+//! Nothing on disk is trusted: every stage checks the manifest as its plan would and against its
+//! checksum ([`Manifest::load`]), and a block counts as done only while its store and units are
+//! what its marker records ([`state`]).
 
 pub mod assemble;
 pub mod digest;

@@ -256,7 +256,7 @@ impl Manifest {
         PredictSettings::resolve(&model.descriptor().defaults(), &self.inference.flags())
             .map_err(|e| format!("inference: {e}"))?;
         let first = self.stores.first().ok_or("no output stores")?;
-        crate::request::check_plan_settings(
+        check_plan_settings(
             first.layout.chunk,
             first.layout.shard,
             self.blocks_per_task,
@@ -413,6 +413,33 @@ impl Manifest {
     pub fn state_dir(&self) -> PathBuf {
         self.out.join(".blocks")
     }
+}
+
+/// The chunk sides a plan accepts.
+pub const CHUNK_RANGE: std::ops::RangeInclusive<usize> = 16..=16384;
+
+/// The plan's own ranges (its flags, and a manifest's fields): chunk side in [`CHUNK_RANGE`],
+/// at least one chunk per shard side, block per task and thread per task. The message names
+/// the setting as its flag does, without the dashes.
+pub fn check_plan_settings(
+    chunk: usize,
+    shard: usize,
+    blocks_per_task: usize,
+    threads: usize,
+) -> Result<(), String> {
+    if !CHUNK_RANGE.contains(&chunk) {
+        return Err(format!("chunk {chunk}: 16 to 16384 pixels"));
+    }
+    if shard == 0 {
+        return Err("shard must be at least 1".into());
+    }
+    if blocks_per_task == 0 {
+        return Err("blocks-per-task must be at least 1".into());
+    }
+    if threads == 0 {
+        return Err("threads must be at least 1".into());
+    }
+    Ok(())
 }
 
 /// The data types a probability store may hold.

@@ -10,10 +10,9 @@ use urisc_io::sections::{input_files, sections_of};
 use urisc_nn::Segmenter;
 
 use crate::error::ClusterError;
-use crate::manifest::{Inference, ModelRef, OutputStores, PlanRequest, SectionInput};
-
-/// The chunk sides a plan accepts.
-pub const CHUNK_RANGE: std::ops::RangeInclusive<usize> = 16..=16384;
+use crate::manifest::{
+    check_plan_settings, Inference, ModelRef, OutputStores, PlanRequest, SectionInput,
+};
 
 /// The most files a store should hold before its chunks are grouped into shards.
 pub const MAX_STORE_FILES: usize = 10_000;
@@ -64,30 +63,6 @@ pub fn default_shard(chunk_files: usize) -> usize {
         s *= 2;
     }
     s
-}
-
-/// The plan's own ranges (its flags, and a manifest's fields): chunk side in [`CHUNK_RANGE`],
-/// at least one chunk per shard side, block per task and thread per task. The message names
-/// the setting as its flag does, without the dashes.
-pub fn check_plan_settings(
-    chunk: usize,
-    shard: usize,
-    blocks_per_task: usize,
-    threads: usize,
-) -> Result<(), String> {
-    if !CHUNK_RANGE.contains(&chunk) {
-        return Err(format!("chunk {chunk}: 16 to 16384 pixels"));
-    }
-    if shard == 0 {
-        return Err("shard must be at least 1".into());
-    }
-    if blocks_per_task == 0 {
-        return Err("blocks-per-task must be at least 1".into());
-    }
-    if threads == 0 {
-        return Err("threads must be at least 1".into());
-    }
-    Ok(())
 }
 
 impl PlanFlags {
