@@ -197,7 +197,7 @@ pub fn run_plan(args: PlanArgs) -> Result<()> {
 }
 
 pub fn run_block(args: RunBlockArgs) -> Result<()> {
-    let manifest = Manifest::load(&args.manifest)?;
+    let (manifest, model) = Manifest::load(&args.manifest)?;
     let blocks: Vec<usize> = if args.shard_id.is_some() || args.num_shards.is_some() {
         let (id, n) = (args.shard_id.unwrap_or(0), args.num_shards.unwrap_or(1));
         task::shard_items(id, n, manifest.blocks.len())?
@@ -223,7 +223,7 @@ pub fn run_block(args: RunBlockArgs) -> Result<()> {
         .ok();
     let bar = crate::progress::bar(blocks.len() as u64, "blocks");
     let started = std::time::Instant::now();
-    let report = urisc_cluster::run_blocks(&manifest, &blocks, &mut |b, skipped| {
+    let report = urisc_cluster::run_blocks(&manifest, &model, &blocks, &mut |b, skipped| {
         bar.set_message(format!(
             "block {b}{}",
             if skipped { " (done before)" } else { "" }
@@ -241,30 +241,43 @@ pub fn run_block(args: RunBlockArgs) -> Result<()> {
 }
 
 pub fn run_status(args: StatusArgs) -> Result<()> {
-    let manifest = Manifest::load(&args.manifest)?;
+    let (manifest, _) = Manifest::load(&args.manifest)?;
     let s = urisc_cluster::status(&manifest);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
+    let row = |name: &str, done, damaged, failed, pending| {
+        println!("{name:<40} {done:>8} {damaged:>8} {failed:>8} {pending:>8}")
+    };
     println!(
-        "{:<40} {:>8} {:>8} {:>8}",
-        "section", "done", "failed", "pending"
+        "{:<40} {:>8} {:>8} {:>8} {:>8}",
+        "section", "done", "damaged", "failed", "pending"
     );
     for sec in &s.sections {
-        println!(
-            "{:<40} {:>8} {:>8} {:>8}",
-            sec.name, sec.done, sec.failed, sec.pending
-        );
+        row(&sec.name, sec.done, sec.damaged, sec.failed, sec.pending);
     }
-    println!(
-        "{:<40} {:>8} {:>8} {:>8}",
-        "all", s.done, s.failed, s.pending
-    );
+    row("all", s.done, s.damaged, s.failed, s.pending);
     println!(
         "array tasks finished: {}/{}; block time so far {:.0} s",
         s.tasks_done, s.tasks, s.block_seconds
     );
+    for problem in &s.store_problems {
+        println!("{problem}");
+    }
+    const SHOWN: usize = 10;
+    for d in s.damage.iter().take(SHOWN) {
+        println!("block {} (task {}) damaged: {}", d.block, d.task, d.message);
+    }
+    if s.damage.len() > SHOWN {
+        println!(
+            "… and {} more damaged blocks (see --json)",
+            s.damage.len() - SHOWN
+        );
+    }
+    if let Some(hint) = s.redo_hint(&args.manifest) {
+        println!("{hint}");
+    }
     for sec in &s.sections {
         if let Some(urisc_cluster::status::BlockFailure {
             block: b,
@@ -283,7 +296,7 @@ pub fn run_status(args: StatusArgs) -> Result<()> {
 }
 
 pub fn run_assemble(args: AssembleArgs) -> Result<()> {
-    let manifest = Manifest::load(&args.manifest)?;
+    let (manifest, _) = Manifest::load(&args.manifest)?;
     let ext = match args.format {
         AssembleFormat::Png => "png",
         AssembleFormat::Tiff => "tif",

@@ -1,18 +1,25 @@
 //! `urisc assemble`: a finished output store to one TIFF or PNG per section, streamed one row
 //! of storage units at a time.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use urisc_infer::outputs::resolved;
 
 use urisc_io::zarr_store::{read_unit, StoreLayout};
 use urisc_io::{RowWriter, StreamFormat, StreamSample};
 
 use crate::error::ClusterError;
 use crate::manifest::{Manifest, Section, Store};
+use crate::state::Check;
 
 /// Writes every section of a finished manifest to `out/NAME.ext` (`ext` `png` or `tif`; the
 /// section names of [`urisc_io::sections`]), the binary maps or, with `probabilities`, the
-/// probability maps. Refuses, before writing anything: a manifest with blocks pending or failed,
-/// probabilities the plan did not write, and existing files without `force`.
+/// probability maps. Refuses, before writing anything: a manifest with blocks pending, failed or
+/// damaged (every unit is checked against its done marker, size and hash: a deleted or changed
+/// chunk, or a replaced store, would otherwise be assembled as fill values), naming them and
+/// what redoes them; probabilities the plan did not write; an output that is one of the plan's
+/// inputs (even with `force`); existing files without `force`.
 pub fn assemble_all(
     manifest: &Manifest,
     manifest_path: &Path,
@@ -22,13 +29,24 @@ pub fn assemble_all(
     force: bool,
 ) -> Result<Vec<PathBuf>, ClusterError> {
     let fatal = |m: String| ClusterError::Fatal(format!("{}: {m}", manifest_path.display()));
-    let s = crate::status(manifest);
-    if s.pending > 0 || s.failed > 0 {
+    let s = crate::status::status_checked(manifest, Check::Contents);
+    if !s.finished() {
+        let first = s.damage.first().map_or(String::new(), |d| {
+            format!(" (block {}: {})", d.block, d.message)
+        });
+        let next = s
+            .redo_hint(manifest_path)
+            .unwrap_or_else(|| "see urisc status".into());
         return Err(fatal(format!(
-            "{} block(s) pending and {} failed; assemble needs every block done (see urisc status)",
-            s.pending, s.failed
+            "{} block(s) damaged{first}, {} pending, {} failed; assemble needs every block done: {next}",
+            s.damaged, s.pending, s.failed
         )));
     }
+    let inputs: HashMap<PathBuf, &Path> = manifest
+        .sections
+        .iter()
+        .map(|s| (resolved(&s.input), s.input.as_path()))
+        .collect();
     let mut jobs = Vec::with_capacity(manifest.sections.len());
     for section in &manifest.sections {
         let store = match (probabilities, section.probability) {
@@ -37,6 +55,13 @@ pub fn assemble_all(
             (true, None) => return Err(fatal("the plan wrote no probabilities".into())),
         };
         let file = out.join(format!("{}.{ext}", section.name));
+        if let Some(input) = inputs.get(&resolved(&file)) {
+            return Err(ClusterError::Fatal(format!(
+                "{}: is the input {}: urisc never writes over its inputs (choose another --out)",
+                file.display(),
+                input.display()
+            )));
+        }
         urisc_io::check_writable(&file, force)?;
         jobs.push((store, section, file));
     }

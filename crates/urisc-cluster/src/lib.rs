@@ -4,12 +4,17 @@
 //! marking each block done, so re-runs skip finished work; exit codes tell schedulers which
 //! failures to retry. The blocks together equal single-process `urisc predict` bit for bit
 //! ([`urisc_infer::predict_region`] blends the section's own tile grid in the same order).
+//! Nothing on disk is trusted: every stage checks the manifest as its plan would and against its
+//! checksum ([`Manifest::load`]), and a block counts as done only while its store and units are
+//! what its marker records ([`state`]).
 
 pub mod assemble;
+pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod request;
 pub mod run;
+pub mod state;
 pub mod status;
 pub mod task;
 
@@ -18,8 +23,10 @@ pub use manifest::{plan, Manifest, PlanRequest};
 pub use run::{run_blocks, TaskReport};
 pub use status::status;
 
-/// Creates every output store of a manifest (metadata only) and writes the manifest file.
-/// Refuses existing stores or manifest unless `force` (then the block state is cleared too).
+/// Creates every output store of a manifest (metadata only, with the store's id) and writes the
+/// manifest file. Refuses existing stores or manifest unless `force` (then the block state is
+/// cleared too). Interrupted, it leaves stores the old manifest (if any) no longer accepts (their
+/// ids differ), never a manifest without its stores.
 pub fn create_stores(
     manifest: &Manifest,
     manifest_path: &std::path::Path,
@@ -48,6 +55,7 @@ pub fn create_stores(
         } else {
             urisc_io::zarr_store::create(&s.layout, &name, s.pixel_size_nm, force)?;
         }
+        state::write_store_id(&s.layout.root, &s.id)?;
     }
     let state = manifest.state_dir();
     if state.exists() {

@@ -10,10 +10,9 @@ use urisc_io::sections::{input_files, sections_of};
 use urisc_nn::Segmenter;
 
 use crate::error::ClusterError;
-use crate::manifest::{Inference, ModelRef, OutputStores, PlanRequest, SectionInput};
-
-/// The chunk sides a plan accepts.
-pub const CHUNK_RANGE: std::ops::RangeInclusive<usize> = 16..=16384;
+use crate::manifest::{
+    check_plan_settings, Inference, ModelRef, OutputStores, PlanRequest, SectionInput,
+};
 
 /// The most files a store should hold before its chunks are grouped into shards.
 pub const MAX_STORE_FILES: usize = 10_000;
@@ -73,30 +72,20 @@ impl PlanFlags {
         let d = model.descriptor();
         let settings = PredictSettings::resolve(&d.defaults(), &self.predict)
             .map_err(|e| fatal(e.with_flag()))?;
-        if self.blocks_per_task == 0 {
-            return Err(fatal("--blocks-per-task must be at least 1"));
-        }
-        if self.threads == 0 {
-            return Err(fatal("--threads must be at least 1"));
-        }
-        if !CHUNK_RANGE.contains(&self.chunk) {
-            return Err(fatal(format!("--chunk {}: 16 to 16384 pixels", self.chunk)));
-        }
-        if self.shard == Some(0) {
-            return Err(fatal("--shard must be at least 1"));
-        }
+        check_plan_settings(
+            self.chunk,
+            self.shard.unwrap_or(1),
+            self.blocks_per_task,
+            self.threads,
+        )
+        .map_err(|e| fatal(format!("--{e}")))?;
         let out = std::path::absolute(&self.out).map_err(fatal)?;
         let mut sections = Vec::new();
         let mut outputs: Vec<OutputStores> = Vec::new();
         let mut notes = Vec::new();
         for file in input_files(&self.inputs)? {
+            // Outputs that would replace each other or an input are refused by the plan.
             let name = urisc_io::image_stem(&file);
-            if outputs.iter().any(|o| o.name == name) {
-                return Err(fatal(format!(
-                    "{}: its output {name}.ome.zarr would replace that of another input named {name:?} (rename one)",
-                    file.display()
-                )));
-            }
             let input = std::path::absolute(&file).map_err(fatal)?;
             let mut members = Vec::new();
             let file_nm = urisc_io::open_rows(&file)?.pixel_size_nm();

@@ -2,43 +2,16 @@
 //! [`urisc_infer::predict_region`], written as whole storage units (atomically) and marked
 //! done; finished blocks are skipped on a re-run.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use urisc_infer::{predict_region, Rect};
 use urisc_io::{zarr_store, Image};
 use urisc_model::SegmentationModel;
+use urisc_nn::Segmenter;
 
 use crate::error::ClusterError;
 use crate::manifest::{Manifest, Section};
-
-/// What a block's marker records.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BlockMark {
-    /// Done or failed.
-    pub done: bool,
-    /// Wall time of the block, seconds.
-    pub seconds: f64,
-    /// The error of a failed block.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Whether the failure may go away on a retry.
-    #[serde(default)]
-    pub retryable: bool,
-    /// The host that ran it.
-    pub host: String,
-}
-
-/// The marker file of a block (`OUT/.blocks/INDEX.json`).
-pub fn mark_path(manifest: &Manifest, block: usize) -> PathBuf {
-    manifest.state_dir().join(format!("{block:06}.json"))
-}
-
-/// A block's marker, if any.
-pub fn mark(manifest: &Manifest, block: usize) -> Option<BlockMark> {
-    serde_json::from_str(&std::fs::read_to_string(mark_path(manifest, block)).ok()?).ok()
-}
+use crate::state::{self, BlockMark, BlockState, Check};
 
 fn host() -> String {
     std::env::var("HOSTNAME")
@@ -46,15 +19,6 @@ fn host() -> String {
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_string())
         .unwrap_or_default()
-}
-
-fn write_mark(manifest: &Manifest, block: usize, mark: &BlockMark) -> Result<(), ClusterError> {
-    let path = mark_path(manifest, block);
-    std::fs::create_dir_all(manifest.state_dir())
-        .map_err(|e| ClusterError::Retryable(format!("{}: {e}", path.display())))?;
-    let json = serde_json::to_vec(mark).expect("marks serialise");
-    urisc_io::write_atomically(&path, true, |f| std::io::Write::write_all(f, &json))?;
-    Ok(())
 }
 
 /// Reads a rectangle of a section's input: a plane of a Zarr store chunk by chunk, a page of a
@@ -108,34 +72,52 @@ pub struct TaskReport {
     pub skipped: usize,
 }
 
-/// Runs the given blocks (skipping done ones); stops at the first failure (marked, with
-/// whether it is retryable). `on_block(index, skipped)` reports progress.
+/// Runs the given blocks of a checked manifest ([`Manifest::load`], which gives `model` too),
+/// skipping those done ([`state::block_state`]: marked done, units as recorded, hashes
+/// included); stops at the first failure (marked, with whether it is retryable). Refuses, before
+/// any work, a store of these blocks that is missing or is not the one planned.
+/// `on_block(index, skipped)` reports progress.
 pub fn run_blocks(
     manifest: &Manifest,
+    model: &Segmenter,
     blocks: &[usize],
     on_block: &mut dyn FnMut(usize, bool),
 ) -> Result<TaskReport, ClusterError> {
     let mut report = TaskReport::default();
-    let todo: Vec<usize> = blocks
-        .iter()
-        .copied()
-        .filter(|&b| !mark(manifest, b).is_some_and(|m| m.done))
-        .collect();
-    report.skipped = blocks.len() - todo.len();
-    for &b in blocks.iter().filter(|b| !todo.contains(b)) {
-        on_block(b, true);
+    let problems = state::store_problems(manifest);
+    for &b in blocks {
+        for (s, _) in state::unit_files(manifest, b) {
+            if let Some(p) = &problems[s] {
+                // A folder that is gone with the rest of the output is an outage worth a
+                // retry; a store gone or replaced within it is not.
+                return Err(if manifest.out.is_dir() {
+                    ClusterError::Fatal(format!("{p}; plan again (urisc plan ... --force)"))
+                } else {
+                    ClusterError::Retryable(p.clone())
+                });
+            }
+        }
     }
-    if todo.is_empty() {
-        return Ok(report);
+    let mut todo = Vec::new();
+    for &b in blocks {
+        // A task's own units are few: read them whole, so a unit changed in place is redone
+        // (the one `assemble` would refuse).
+        match state::block_state(manifest, &problems, b, Check::Contents) {
+            BlockState::Done { .. } => {
+                report.skipped += 1;
+                on_block(b, true);
+            }
+            _ => todo.push(b),
+        }
     }
-    let model = manifest.model.load()?;
     for b in todo {
+        state::remove_mark(manifest, b)?;
         let started = Instant::now();
-        let result = run_block(manifest, &model, b);
+        let result = run_block(manifest, model, b).and_then(|()| state::unit_marks(manifest, b));
         let seconds = started.elapsed().as_secs_f64();
         match result {
-            Ok(()) => {
-                write_mark(
+            Ok(units) => {
+                state::write_mark(
                     manifest,
                     b,
                     &BlockMark {
@@ -144,6 +126,7 @@ pub fn run_blocks(
                         error: None,
                         retryable: false,
                         host: host(),
+                        units,
                     },
                 )?;
                 report.computed += 1;
@@ -151,7 +134,7 @@ pub fn run_blocks(
             }
             Err(e) => {
                 // The marker is best effort: the exit code carries the verdict anyway.
-                let _ = write_mark(
+                let _ = state::write_mark(
                     manifest,
                     b,
                     &BlockMark {
@@ -160,6 +143,7 @@ pub fn run_blocks(
                         error: Some(e.to_string()),
                         retryable: e.retryable(),
                         host: host(),
+                        units: Vec::new(),
                     },
                 );
                 return Err(e);
@@ -169,11 +153,7 @@ pub fn run_blocks(
     Ok(report)
 }
 
-fn run_block(
-    manifest: &Manifest,
-    model: &urisc_nn::Segmenter,
-    index: usize,
-) -> Result<(), ClusterError> {
+fn run_block(manifest: &Manifest, model: &Segmenter, index: usize) -> Result<(), ClusterError> {
     let block = &manifest.blocks[index];
     let section = &manifest.sections[block.section];
     let options = manifest.inference.options();

@@ -1,9 +1,13 @@
-//! `urisc status`: done, failed and pending blocks per section, from the block markers.
+//! `urisc status`: done, damaged, failed and pending blocks per section, from the block markers
+//! checked against the stores ([`crate::state`]: a done block whose unit is missing or changed,
+//! or whose store was deleted or replaced, is damaged, not done), and what to run to redo them.
+
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::manifest::Manifest;
-use crate::run::mark;
+use crate::state::{block_states, store_problems, BlockState, Check, Redo};
 
 /// Block counts of one section.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -12,6 +16,8 @@ pub struct SectionStatus {
     pub name: String,
     /// Blocks done.
     pub done: usize,
+    /// Blocks marked done whose units or store are not what their marker records.
+    pub damaged: usize,
     /// Blocks whose last attempt failed.
     pub failed: usize,
     /// Blocks not tried yet.
@@ -31,6 +37,19 @@ pub struct BlockFailure {
     pub retryable: bool,
 }
 
+/// A damaged block: what is wrong and how to redo it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Damage {
+    /// The block's index in the manifest.
+    pub block: usize,
+    /// Its array task (`urisc run-block --index TASK` redoes it).
+    pub task: usize,
+    /// What is wrong, one line naming the file.
+    pub message: String,
+    /// `run-block` (its task writes it again) or `plan` (its store is gone or replaced).
+    pub redo: Redo,
+}
+
 /// The whole job.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Status {
@@ -38,10 +57,16 @@ pub struct Status {
     pub sections: Vec<SectionStatus>,
     /// Totals.
     pub done: usize,
+    /// Damaged blocks.
+    pub damaged: usize,
     /// Failed blocks.
     pub failed: usize,
     /// Pending blocks.
     pub pending: usize,
+    /// Every damaged block, in order.
+    pub damage: Vec<Damage>,
+    /// Output stores that are missing or not the ones planned (one line each).
+    pub store_problems: Vec<String>,
     /// Array tasks with no unfinished block.
     pub tasks_done: usize,
     /// Array tasks in all.
@@ -50,8 +75,53 @@ pub struct Status {
     pub block_seconds: f64,
 }
 
-/// Reads every block's marker.
-pub fn status(manifest: &Manifest) -> Status {
+impl Status {
+    /// Whether every block is done.
+    pub fn finished(&self) -> bool {
+        self.damaged + self.failed + self.pending == 0
+    }
+
+    /// The array tasks that redo the damaged blocks `run-block` can redo, in order.
+    pub fn redo_tasks(&self) -> Vec<usize> {
+        let mut tasks: Vec<usize> = self
+            .damage
+            .iter()
+            .filter(|d| d.redo == Redo::RunBlock)
+            .map(|d| d.task)
+            .collect();
+        tasks.dedup();
+        tasks
+    }
+
+    /// What to run next, one line: a new plan when a store is gone or replaced, else the
+    /// `run-block` calls that redo the damaged blocks (`None`: nothing damaged).
+    pub fn redo_hint(&self, manifest_path: &Path) -> Option<String> {
+        if !self.store_problems.is_empty() {
+            return Some("plan again (urisc plan ... --force): a store is gone or replaced".into());
+        }
+        let tasks = self.redo_tasks();
+        let shown: Vec<String> = tasks.iter().take(8).map(usize::to_string).collect();
+        (!tasks.is_empty()).then(|| {
+            format!(
+                "redo them: urisc run-block --manifest {} --index T, for T in {}{}",
+                manifest_path.display(),
+                shown.join(", "),
+                if tasks.len() > shown.len() {
+                    format!(
+                        " (and {} more tasks: see urisc status --json)",
+                        tasks.len() - shown.len()
+                    )
+                } else {
+                    String::new()
+                }
+            )
+        })
+    }
+}
+
+/// Every block's state, its units checked as `check` says ([`Check::Sizes`] for `urisc
+/// status`: one `stat` per unit file).
+pub fn status_checked(manifest: &Manifest, check: Check) -> Status {
     let mut s = Status {
         sections: manifest
             .sections
@@ -62,31 +132,40 @@ pub fn status(manifest: &Manifest) -> Status {
             })
             .collect(),
         tasks: manifest.tasks,
+        store_problems: store_problems(manifest).into_iter().flatten().collect(),
         ..Default::default()
     };
-    let marks: Vec<_> = (0..manifest.blocks.len())
-        .map(|b| mark(manifest, b))
-        .collect();
-    for (b, m) in marks.iter().enumerate() {
+    let states = block_states(manifest, check);
+    for (b, state) in states.iter().enumerate() {
         let sec = &mut s.sections[manifest.blocks[b].section];
-        match m {
-            Some(m) if m.done => {
+        match state {
+            BlockState::Done { seconds } => {
                 sec.done += 1;
                 s.done += 1;
-                s.block_seconds += m.seconds;
+                s.block_seconds += seconds;
             }
-            Some(m) => {
+            BlockState::Damaged { message, redo } => {
+                sec.damaged += 1;
+                s.damaged += 1;
+                s.damage.push(Damage {
+                    block: b,
+                    task: b / manifest.blocks_per_task,
+                    message: message.clone(),
+                    redo: *redo,
+                });
+            }
+            BlockState::Failed { message, retryable } => {
                 sec.failed += 1;
                 s.failed += 1;
                 if sec.first_error.is_none() {
                     sec.first_error = Some(BlockFailure {
                         block: b,
-                        message: m.error.clone().unwrap_or_default(),
-                        retryable: m.retryable,
+                        message: message.clone(),
+                        retryable: *retryable,
                     });
                 }
             }
-            None => {
+            BlockState::Pending => {
                 sec.pending += 1;
                 s.pending += 1;
             }
@@ -94,10 +173,15 @@ pub fn status(manifest: &Manifest) -> Status {
     }
     s.tasks_done = (0..manifest.tasks)
         .filter(|&t| {
-            manifest
-                .task_blocks(t)
-                .is_ok_and(|mut blocks| blocks.all(|b| marks[b].as_ref().is_some_and(|m| m.done)))
+            manifest.task_blocks(t).is_ok_and(|mut blocks| {
+                blocks.all(|b| matches!(states[b], BlockState::Done { .. }))
+            })
         })
         .count();
     s
+}
+
+/// [`status_checked`] with [`Check::Sizes`]: what `urisc status` reports.
+pub fn status(manifest: &Manifest) -> Status {
+    status_checked(manifest, Check::Sizes)
 }
