@@ -118,7 +118,7 @@ pub fn fingerprint(hash: &mut Fnv, files: &[SampleFiles]) -> Result<(), BenchErr
         hash.text(&f.name);
         for r in [&f.image, &f.label] {
             hash.text(&r.page.to_string());
-            hash.file(&r.path)?;
+            crate::hash::add_file(hash, &r.path)?;
         }
     }
     Ok(())

@@ -17,7 +17,7 @@ use urisc_train::{load_coarse, read_log, train, Progress, Split, TrainConfig};
 
 use crate::dataset_files::{fingerprint, flat_name, load, materialise, sample_files, SampleFiles};
 use crate::error::BenchError;
-use crate::hash::Fnv;
+use crate::hash::{add_file, short, Fnv};
 use crate::suite::{MethodSource, Suite, ThresholdPolicy};
 
 /// One run of the plan.
@@ -241,12 +241,12 @@ pub fn plan(suite: &Suite, out: &Path) -> Result<Vec<PlannedRun>, BenchError> {
                         key.text(&keyed.to_toml());
                         // No method name: methods that differ only in how they predict
                         // share one training.
-                        let train_id = format!("{}-s{seed}-{}", dataset.name, train_key.short());
+                        let train_id = format!("{}-s{seed}-{}", dataset.name, short(&train_key));
                         (Some(train_id), Some(config))
                     }
                     (MethodSource::Model(path), _) => {
                         match path {
-                            Some(p) => key.file(p)?,
+                            Some(p) => add_file(&mut key, p)?,
                             None => key.bytes(urisc_nn::embedded_model_bytes()),
                         };
                         (None, None)
@@ -257,8 +257,8 @@ pub fn plan(suite: &Suite, out: &Path) -> Result<Vec<PlannedRun>, BenchError> {
                 fingerprint(&mut key, &files[2])?;
                 key.text(&inference);
                 let id = match seed {
-                    Some(s) => format!("{}-{}-s{s}-{}", method.name, dataset.name, key.short()),
-                    None => format!("{}-{}-{}", method.name, dataset.name, key.short()),
+                    Some(s) => format!("{}-{}-s{s}-{}", method.name, dataset.name, short(&key)),
+                    None => format!("{}-{}-{}", method.name, dataset.name, short(&key)),
                 };
                 runs.push(PlannedRun {
                     method: mi,

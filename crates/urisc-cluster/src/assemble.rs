@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use urisc_infer::outputs::resolved;
+use urisc_io::paths::resolved;
 
 use urisc_io::zarr_store::{read_unit, StoreLayout};
 use urisc_io::{RowWriter, StreamFormat, StreamSample};

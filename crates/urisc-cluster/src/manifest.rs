@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use urisc_infer::job::{PredictFlags, PredictSettings};
-use urisc_infer::outputs::resolved;
 use urisc_infer::{input_region, InferenceOptions, Rect};
+use urisc_io::paths::resolved;
 use urisc_io::sections::section_name;
 use urisc_io::zarr_store::StoreLayout;
 use urisc_model::SegmentationModel;

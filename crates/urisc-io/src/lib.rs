@@ -21,6 +21,7 @@
 //! - `sample`: what every other module uses, depending on nothing in the crate but `encoding`: [`Image`],
 //!   [`GreyImage`], [`Decoded`], [`IoError`] / [`IoErrorKind`], [`RowSource`], [`MemoryRows`],
 //!   [`StreamSample`], the colour → grey rule all decoders share.
+//! - [`digest`]: urisc's one content hash (64-bit FNV-1a), a leaf.
 //! - `atomic`: the atomic-write helpers ([`write_atomically`], [`check_writable`],
 //!   [`remove_stale_temporaries`]).
 //! - [`paths`]: the path rules every command shares ([`paths::resolved`] spellings,
@@ -62,6 +63,7 @@
 
 mod atomic;
 pub mod dataset;
+pub mod digest;
 pub mod encoding;
 mod format;
 mod jpeg;

@@ -227,21 +227,15 @@ fn conv_tensors(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: &str, c: &C
 pub(crate) fn checksum(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> String {
     let mut sorted: Vec<_> = tensors.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
+    let mut h = urisc_io::digest::Fnv::default();
     for (name, shape, values) in sorted {
-        eat(name.as_bytes());
+        h.bytes(name.as_bytes());
         for &d in shape {
-            eat(&(d as u64).to_le_bytes());
+            h.bytes(&(d as u64).to_le_bytes());
         }
         for v in values {
-            eat(&v.to_le_bytes());
+            h.bytes(&v.to_le_bytes());
         }
     }
-    format!("fnv1a64:{h:016x}")
+    h.tagged()
 }
