@@ -101,6 +101,11 @@ fn report_panics_in_one_line() {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
+        // `urisc status | head`: the reader left, which is no bug. End as a Unix tool does when
+        // its pipe closes (128 + SIGPIPE), silently.
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
         let place = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

@@ -439,3 +439,22 @@ fn bench_eval_refuses_a_section_too_large_to_build() {
         "more than the 2147483648",
     );
 }
+
+/// A reader that stops early (`urisc … | head`) is no bug: no "internal error" line. Here the
+/// reader (`true`) is gone before the scores (a 512² pair, tens of ms) are printed.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let label = common::repo().join("data/isbi2012/labels/16.png");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' eval --pred '{l}' --gt '{l}' | true",
+            env!("CARGO_BIN_EXE_urisc"),
+            l = label.display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("internal error"), "{err}");
+}
