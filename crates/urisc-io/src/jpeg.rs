@@ -90,24 +90,15 @@ fn jpeg_error(path: &Path, e: DecodeErrors) -> IoError {
         DecodeErrors::Unsupported(scheme) => IoError::new(
             path,
             IoErrorKind::Unsupported,
-            one_line(format!("unsupported JPEG: {scheme:?}")),
+            format!("unsupported JPEG: {scheme:?}"),
         ),
         DecodeErrors::SofError(m) if m.contains("only parse 8-bit") => IoError::new(
             path,
             IoErrorKind::Unsupported,
-            one_line(format!("unsupported JPEG: {m}")),
+            format!("unsupported JPEG: {m}"),
         ),
-        other => IoError::new(
-            path,
-            IoErrorKind::Corrupt,
-            one_line(format!("corrupt JPEG: {other}")),
-        ),
+        other => IoError::new(path, IoErrorKind::Corrupt, format!("corrupt JPEG: {other}")),
     }
-}
-
-/// Errors display as one line; some of the decoder's messages end in a newline.
-fn one_line(message: String) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A decoder that has read the headers (up to the first scan), not the pixels.

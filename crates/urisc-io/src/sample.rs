@@ -272,12 +272,22 @@ pub struct IoError {
 }
 
 impl IoError {
-    /// An error about `path`; `message` is what is shown after `PATH: `.
+    /// An error about `path`; `message` is what is shown after `PATH: `, made one line (the
+    /// decoders' own messages may hold line breaks: their lines are joined by spaces).
     pub fn new(path: &Path, kind: IoErrorKind, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.contains(['\n', '\r']) {
+            message = message
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
         IoError {
             path: path.to_path_buf(),
             kind,
-            message: message.into(),
+            message,
         }
     }
 
@@ -496,6 +506,34 @@ mod tests {
         let got: Vec<usize> = (-4..8).map(|i| reflect(i, 4)).collect();
         assert_eq!(got, vec![2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]);
         assert_eq!(reflect(-5, 1), 0);
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let e = IoError::new(
+            Path::new("a.tif"),
+            IoErrorKind::Corrupt,
+            "bad:\n  data\r\n\n",
+        );
+        assert_eq!(e.to_string(), "a.tif: bad: data");
+        let e = IoError::new(Path::new("a.tif"), IoErrorKind::Corrupt, "two  spaces stay");
+        assert_eq!(e.message, "two  spaces stay");
+    }
+
+    #[test]
+    fn plane_sizes_are_checked_without_overflow() {
+        let p = Path::new("x");
+        assert_eq!(
+            check_pixels(p, "an image", 1 << 16, 1 << 15).unwrap(),
+            1 << 31
+        );
+        for (rows, cols) in [(1 << 16, (1 << 15) + 1), (u64::MAX, 2), (1 << 62, 1 << 62)] {
+            let e = check_pixels(p, "an image", rows, cols).unwrap_err();
+            assert!(e.message.contains("larger than urisc reads"), "{e}");
+        }
+        assert!(check_block(p, "a tile", &[256, 256], &[10, 10]).is_ok());
+        assert!(check_block(p, "a tile", &[8192, 16], &[8000, 16]).is_err());
+        assert!(check_block(p, "a tile", &[8192, 16], &[9000, 16]).is_ok());
     }
 
     #[test]
