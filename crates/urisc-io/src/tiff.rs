@@ -60,6 +60,8 @@ impl ImageFormat for Tiff {
         let mut pages = vec![tiff.read_whole()?];
         let mut dec = tiff.dec;
         while dec.more_images() {
+            // The next page's tags are read under the tag limits again.
+            dec = dec.with_limits(limits(TAG_BYTES));
             dec.next_image().map_err(|e| tiff_error(path, e))?;
             tiff = TiffPage::new(path, dec, pages.len())?;
             pages.push(tiff.read_whole()?);
@@ -126,14 +128,23 @@ fn page_size(path: &Path, page: usize) -> Result<(usize, usize), IoError> {
 
 fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
     let file = open_file(path)?;
-    // Pixel buffers are bounded by urisc's own check of every page and chunk
-    // (`check_pixels`); tag values (strip and tile offsets) by 64 MiB, room for the 8 million
-    // 16 × 16 tiles of the largest plane urisc reads.
-    let mut limits = Limits::unlimited();
-    limits.ifd_value_size = 64 << 20;
     TiffDecoder::new(BufReader::new(file))
-        .map(|d| d.with_limits(limits))
+        .map(|d| d.with_limits(limits(TAG_BYTES)))
         .map_err(|e| tiff_error(path, e))
+}
+
+/// What the `tiff` crate may allocate for one tag's values (strip and tile offsets, and any
+/// other list a header declares) while a page's tags are read: its default, 256 MiB, room for
+/// the offsets of the largest plane urisc reads in 64 × 64 tiles. The crate sizes these lists
+/// from the count a header states, so without this a 40-byte file could ask for gigabytes.
+const TAG_BYTES: usize = 256 << 20;
+
+/// Decoder limits with `decoding_buffer_size` (which bounds tag value lists and decoded
+/// chunks alike) set to `bytes`, and no other limit.
+fn limits(bytes: usize) -> Limits {
+    let mut limits = Limits::unlimited();
+    limits.decoding_buffer_size = bytes;
+    limits
 }
 
 /// The ImageDescription line that marks a float TIFF as membrane probabilities p (1 = membrane),
@@ -307,6 +318,10 @@ impl TiffPage {
             ChunkType::Strip => dec.strip_count().map_err(err)?,
             ChunkType::Tile => dec.tile_count().map_err(err)?,
         };
+        // Every tag is read: from here the decoder allocates only chunks, which the checks
+        // above bounded (at most 8 bytes a sample).
+        let chunk_bytes = (decoded_rows * chunk_w).saturating_mul(channels * 8);
+        let dec = dec.with_limits(limits(chunk_bytes.max(TAG_BYTES)));
         Ok(TiffPage {
             path: path.to_path_buf(),
             page,
@@ -922,7 +937,8 @@ fn read_u32_labels(path: &Path) -> Result<Option<Image<u32>>, IoError> {
         return Ok(None);
     }
     let (w, h) = dec.dimensions().map_err(err)?;
-    check_pixels(path, "an image", h as u64, w as u64)?;
+    let pixels = check_pixels(path, "an image", h as u64, w as u64)?;
+    let mut dec = dec.with_limits(limits((pixels * 4).max(TAG_BYTES)));
     match dec.read_image().map_err(err)? {
         DecodingResult::U32(data) => {
             let n = w as usize * h as usize;
