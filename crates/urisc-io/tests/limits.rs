@@ -256,6 +256,16 @@ fn absurd_zarr_shapes_and_chunks_are_refused_from_the_metadata() {
     zarr(&store, "[10, 10]", "[10, 10]", "uint8", sharded);
     let e = read_image(&store).unwrap_err();
     assert!(e.to_string().contains("an inner chunk"), "{e}");
+    // A shard may be far larger than its image (it is read through its index), as block jobs
+    // write them: shards of 16 × 1024² chunks on a small array read.
+    let store = dir.path().join("big_shard.zarr");
+    let sharded = r#"[{"name": "sharding_indexed", "configuration": {
+        "chunk_shape": [1024, 1024], "codecs": [{"name": "bytes"}]}}]"#;
+    zarr(&store, "[10, 10]", "[16384, 16384]", "uint8", sharded);
+    assert_eq!(
+        read_image(&store).unwrap().image.into_u8().data,
+        vec![0u8; 100]
+    );
 }
 
 #[test]

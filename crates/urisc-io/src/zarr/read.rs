@@ -442,7 +442,6 @@ impl ZarrArray {
             .filter(|c| c.len() == ndim && c.iter().all(|&v| v > 0))
             .ok_or_else(|| corrupt(f, "bad chunk_shape"))?;
         check_elements(f, "a chunk", &full_chunk)?;
-        check_block(f, "a chunk", &full_chunk, &full_shape)?;
         // Drop leading size-1 dimensions (OME-Zarr's t, c; a z of one plane), keeping (y, x).
         let lead = ndim.saturating_sub(2);
         let squeeze = full_shape[..lead].iter().take_while(|&&s| s == 1).count();
@@ -532,8 +531,13 @@ impl ZarrArray {
                 )
             })?;
         let pipeline = Pipeline::parse(&meta["codecs"], ndim, f)?;
-        if let ArrayCodec::Sharding { inner_shape, .. } = &pipeline.array {
-            check_block(f, "an inner chunk", inner_shape, &full_chunk)?;
+        // The unit decoded whole: a chunk, or a shard's inner chunk (a shard is read through
+        // its index, so it may be as large as its writer likes).
+        match &pipeline.array {
+            ArrayCodec::Bytes { .. } => check_block(f, "a chunk", &full_chunk, &full_shape)?,
+            ArrayCodec::Sharding { inner_shape, .. } => {
+                check_block(f, "an inner chunk", inner_shape, &full_shape)?
+            }
         }
         let pixel_size_nm = multiscale.and_then(|ms| pixel_size(ms, ndim));
         let membrane_probability = marks_membrane_probability(&meta);
