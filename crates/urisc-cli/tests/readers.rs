@@ -27,9 +27,11 @@ fn predict(model: &Path, input: &Path, dir: &Path) -> Output {
     ])
 }
 
-/// `urisc eval` of `pred` against an all-background label of its size (whole reads).
-fn eval(pred: &Path, dir: &Path, height: usize, width: usize) -> Output {
-    let (p, g) = (dir.join("eval-pred"), dir.join("eval-gt"));
+/// `urisc eval` of `pred` against an all-background label of its size (whole reads), in
+/// folders of their own.
+fn eval(pred: &Path, height: usize, width: usize) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, g) = (dir.path().join("pred"), dir.path().join("gt"));
     std::fs::create_dir_all(&p).unwrap();
     std::fs::create_dir_all(&g).unwrap();
     let name = pred.file_name().unwrap();
@@ -49,15 +51,15 @@ fn error_line(out: &Output) -> String {
     lines[0].to_string()
 }
 
-/// Asserts that predict, eval and data info all refuse `file` with the same line, which
+/// Asserts that predict, eval and data info all refuse `file` (of `size`) with the same line, which
 /// mentions `needle` (the file as eval sees it is a copy under another folder, so the line is
 /// compared after its path).
-fn all_refuse(file: &Path, dir: &Path, size: (usize, usize), needle: &str) {
+fn all_refuse(file: &Path, size: (usize, usize), needle: &str) {
     let models = tempfile::tempdir().unwrap();
     let model = tiny_model(models.path());
     let lines = [
-        error_line(&predict(&model, file, dir)),
-        error_line(&eval(file, dir, size.0, size.1)),
+        error_line(&predict(&model, file, models.path())),
+        error_line(&eval(file, size.0, size.1)),
         error_line(&urisc(&["data", "info", s(file)])),
     ];
     let name = file.file_name().unwrap().to_str().unwrap();
@@ -217,7 +219,7 @@ fn a_png_with_a_bad_idat_checksum_is_refused_by_every_command() {
     let png = dir.path().join("crc.png");
     write_png(&png, &pattern(), None, false).unwrap();
     break_idat_crc(&png);
-    all_refuse(&png, dir.path(), (64, 64), "CRC");
+    all_refuse(&png, (64, 64), "CRC");
 }
 
 #[test]
@@ -236,7 +238,6 @@ fn a_float_tiff_with_nan_or_inf_is_refused_by_every_command() {
     .unwrap();
     all_refuse(
         &tif,
-        dir.path(),
         (64, 64),
         "2 non-finite (NaN or infinite) pixel value(s)",
     );
@@ -335,7 +336,6 @@ fn one_bit_tiffs_are_unpacked_and_odd_depths_and_ccitt_are_refused_by_name() {
     );
     all_refuse(
         &three,
-        dir.path(),
         (16, 16),
         "TIFF with 3 bits per sample is not supported",
     );
@@ -344,7 +344,7 @@ fn one_bit_tiffs_are_unpacked_and_odd_depths_and_ccitt_are_refused_by_name() {
         "fax.tif",
         &tiff_bytes(16, 16, 1, 0, 4, 1, &[0u8; 8]),
     );
-    all_refuse(&fax, dir.path(), (16, 16), "CCITT");
+    all_refuse(&fax, (16, 16), "CCITT");
 }
 
 /// A JPEG header (SOI, a quantisation table, a baseline frame of `height × width`, one grey
