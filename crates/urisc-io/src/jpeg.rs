@@ -26,7 +26,9 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
 use crate::format::{only_page, Head, ImageFormat};
-use crate::sample::{collapse_row, Decoded, GreyImage, Image, IoError, IoErrorKind};
+use crate::sample::{
+    check_pixels, collapse_row, open_file, Decoded, GreyImage, Image, IoError, IoErrorKind,
+};
 
 /// JPEG in the format registry.
 pub(crate) struct Jpeg;
@@ -88,29 +90,20 @@ fn jpeg_error(path: &Path, e: DecodeErrors) -> IoError {
         DecodeErrors::Unsupported(scheme) => IoError::new(
             path,
             IoErrorKind::Unsupported,
-            one_line(format!("unsupported JPEG: {scheme:?}")),
+            format!("unsupported JPEG: {scheme:?}"),
         ),
         DecodeErrors::SofError(m) if m.contains("only parse 8-bit") => IoError::new(
             path,
             IoErrorKind::Unsupported,
-            one_line(format!("unsupported JPEG: {m}")),
+            format!("unsupported JPEG: {m}"),
         ),
-        other => IoError::new(
-            path,
-            IoErrorKind::Corrupt,
-            one_line(format!("corrupt JPEG: {other}")),
-        ),
+        other => IoError::new(path, IoErrorKind::Corrupt, format!("corrupt JPEG: {other}")),
     }
-}
-
-/// Errors display as one line; some of the decoder's messages end in a newline.
-fn one_line(message: String) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A decoder that has read the headers (up to the first scan), not the pixels.
 fn open(path: &Path) -> Result<JpegDecoder<BufReader<File>>, IoError> {
-    let file = File::open(path).map_err(|e| IoError::open(path, e))?;
+    let file = open_file(path)?;
     let mut dec = JpegDecoder::new_with_options(BufReader::new(file), options());
     dec.decode_headers().map_err(|e| jpeg_error(path, e))?;
     Ok(dec)
@@ -127,6 +120,7 @@ fn header_size(path: &Path) -> Result<(usize, usize), IoError> {
 fn read(path: &Path) -> Result<Decoded, IoError> {
     let mut dec = open(path)?;
     let (width, height) = dec.dimensions().expect("headers decoded");
+    check_pixels(path, "an image", height as u64, width as u64)?;
     let channels = match dec.input_colorspace().expect("headers decoded") {
         ColorSpace::Luma => 1,
         ColorSpace::YCbCr | ColorSpace::RGB => 3,

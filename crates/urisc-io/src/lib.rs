@@ -85,7 +85,7 @@ pub use registry::{
 };
 pub use sample::{
     luma, reflect, Decoded, GreyImage, Image, IoError, IoErrorKind, MemoryRows, RowSource,
-    StreamSample,
+    StreamSample, MAX_PLANE_PIXELS,
 };
 pub use tiff::{write_label_tiff, write_tiff, write_tiff_stack, PROBABILITY_DESCRIPTION};
 pub use writer::{RowWriter, StreamFormat};

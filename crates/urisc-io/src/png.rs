@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::atomic::write_atomically;
 use crate::format::{only_page, Head, ImageFormat, RowSpec, Staged};
 use crate::sample::{
-    collapse_row, expect_rows, u16_to_u8, Decoded, GreyImage, Image, IoError, IoErrorKind,
-    MemoryRows, RowSource,
+    check_pixels, collapse_row, expect_rows, open_file, u16_to_u8, Decoded, GreyImage, Image,
+    IoError, IoErrorKind, MemoryRows, RowSource,
 };
 
 /// The PNG signature, a file's first 8 bytes.
@@ -107,20 +107,46 @@ fn png_error(path: &Path, e: ::png::DecodingError) -> IoError {
                 "truncated PNG (file ends early)",
             )
         }
-        other => IoError::new(path, IoErrorKind::Corrupt, format!("corrupt PNG: {other}")),
+        other => IoError::new(
+            path,
+            IoErrorKind::Corrupt,
+            format!("corrupt PNG: {}", chunk_names(&other.to_string())),
+        ),
     }
+}
+
+/// The decoder's messages name chunks by their debug form (`ChunkType { type: IDAT, critical:
+/// true, … }`); the four-letter type says it.
+fn chunk_names(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find("ChunkType { type: ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "ChunkType { type: ".len()..];
+        let name_end = after.find(',').unwrap_or(after.len());
+        out.push_str(&after[..name_end]);
+        rest = after.find('}').map_or("", |end| &after[end + 1..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The size (rows, columns) from the header, without decoding pixels.
 fn header_size(path: &Path) -> Result<(usize, usize), IoError> {
-    let file = File::open(path).map_err(|e| IoError::open(path, e))?;
+    let file = open_file(path)?;
     let mut dec = ::png::Decoder::new(BufReader::new(file));
     let info = dec.read_header_info().map_err(|e| png_error(path, e))?;
     Ok((info.height as usize, info.width as usize))
 }
 
+/// Memory the `png` crate may take for one decoded line and the ancillary chunks it inflates
+/// (`iCCP`, `zTXt`): a line of 32 million 16-bit RGBA pixels, and a compression bomb in a
+/// metadata chunk is refused rather than inflated without end. The image itself is bounded
+/// by [`crate::MAX_PLANE_PIXELS`].
+const PNG_DECODER_BYTES: usize = 256 << 20;
+
 /// A PNG opened for decoding, the one decoder behind whole-image and row reads: colour
-/// expanded to 8 or 16 bits per sample, no size limit.
+/// expanded to 8 or 16 bits per sample.
 struct PngPage {
     path: PathBuf,
     reader: ::png::Reader<BufReader<File>>,
@@ -142,13 +168,21 @@ struct PngPage {
 
 impl PngPage {
     fn open(path: &Path) -> Result<PngPage, IoError> {
-        let file = File::open(path).map_err(|e| IoError::open(path, e))?;
+        let file = open_file(path)?;
         let mut dec = ::png::Decoder::new_with_limits(
             BufReader::new(file),
-            ::png::Limits { bytes: usize::MAX },
+            ::png::Limits {
+                bytes: PNG_DECODER_BYTES,
+            },
         );
         dec.set_transformations(::png::Transformations::EXPAND);
         let reader = dec.read_info().map_err(|e| png_error(path, e))?;
+        check_pixels(
+            path,
+            "an image",
+            reader.info().height as u64,
+            reader.info().width as u64,
+        )?;
         let (colour, depth) = reader.output_color_type();
         Ok(PngPage {
             path: path.to_path_buf(),
@@ -412,4 +446,21 @@ fn encode_rows(
     }
     expect_rows(received, height, width)?;
     stream.finish().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_types_are_named_by_their_four_letters() {
+        assert_eq!(
+            chunk_names(
+                "CRC error: expected 0x1 have 0x2 while decoding ChunkType { type: IDAT, \
+                 critical: true, private: false, reserved: false, safecopy: false } chunk."
+            ),
+            "CRC error: expected 0x1 have 0x2 while decoding IDAT chunk."
+        );
+        assert_eq!(chunk_names("no chunk here"), "no chunk here");
+    }
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::format::{Head, ImageFormat};
 use crate::jpeg::Jpeg;
 use crate::png::Png;
-use crate::sample::{Decoded, GreyImage, Image, IoError, IoErrorKind, RowSource};
+use crate::sample::{open_file, Decoded, GreyImage, Image, IoError, IoErrorKind, RowSource};
 use crate::tiff::Tiff;
 use crate::zarr::Zarr;
 
@@ -98,7 +98,7 @@ pub(crate) fn detect(path: &Path) -> Result<Format, IoError> {
     }
     // Trust the magic bytes over the extension: mislabelled files are common in shared datasets.
     let mut magic = [0u8; 8];
-    let mut file = File::open(path).map_err(|e| IoError::open(path, e))?;
+    let mut file = open_file(path)?;
     let n = read_up_to(&mut file, &mut magic).map_err(|e| IoError::open(path, e))?;
     if let Some(format) = Format::from_magic(&magic[..n]) {
         return Ok(format);

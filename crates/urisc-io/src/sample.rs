@@ -165,6 +165,84 @@ pub fn luma(r: u16, g: u16, b: u16) -> u16 {
     ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u16
 }
 
+/// The most pixels one plane may declare (a page, a Zarr plane, one decoded TIFF tile or Zarr
+/// chunk): 2^31, about 21 U-RISC sections (9959 × 9958 ≈ 99 MPixel), 46341² square. A whole
+/// read holds one plane in its sample type (2 GiB at 8 bits, 8 GiB as float at the bound), a
+/// streamed read one band of it. Every reader checks the sizes a header declares against this
+/// bound, with overflow-checked arithmetic, before it allocates anything for them, so a
+/// damaged or hostile header (a TIFF strip of 100000², a JPEG frame of 65500², a Zarr shape of
+/// 2^62²) is refused in one line instead of exhausting memory.
+pub const MAX_PLANE_PIXELS: u64 = 1 << 31;
+
+/// Refuses `rows × cols` (as a header declares them) above [`MAX_PLANE_PIXELS`]; `what` names
+/// the thing declared (`image`, `tile`, `chunk`). Returns the pixel count.
+pub(crate) fn check_pixels(
+    path: &Path,
+    what: &str,
+    rows: u64,
+    cols: u64,
+) -> Result<usize, IoError> {
+    match rows.checked_mul(cols) {
+        Some(n) if n <= MAX_PLANE_PIXELS => Ok(n as usize),
+        _ => Err(IoError::new(
+            path,
+            IoErrorKind::Unsupported,
+            format!(
+                "{what} of {rows}×{cols} pixels (rows×columns) is larger than urisc reads \
+                 ({MAX_PLANE_PIXELS} pixels per plane)"
+            ),
+        )),
+    }
+}
+
+/// The longest side a tile or chunk may have beyond its image's: writers pick tile and chunk
+/// sizes of their own (libtiff's 256², urisc's 1024² Zarr chunks) whatever the image's, so a
+/// small image may have larger blocks, but a block is decoded whole, and one far larger than
+/// both its image and any usual block size only makes a tiny file allocate a huge buffer.
+const MAX_BLOCK_SIDE: usize = 4096;
+
+/// Refuses a block (`what`: a TIFF tile, a Zarr chunk or inner chunk) of `block` with a side
+/// longer than both its image's (`image`, same dimensions) and [`MAX_BLOCK_SIDE`].
+pub(crate) fn check_block(
+    path: &Path,
+    what: &str,
+    block: &[usize],
+    image: &[usize],
+) -> Result<(), IoError> {
+    if block
+        .iter()
+        .zip(image)
+        .all(|(&b, &i)| b <= i.max(MAX_BLOCK_SIDE))
+    {
+        return Ok(());
+    }
+    let dims = |s: &[usize]| {
+        s.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("×")
+    };
+    Err(IoError::new(
+        path,
+        IoErrorKind::Unsupported,
+        format!(
+            "{what} of {} is larger than its image of {} and than {MAX_BLOCK_SIDE} a side",
+            dims(block),
+            dims(image)
+        ),
+    ))
+}
+
+/// The one refusal of NaN and infinite pixels, for every format and both ways of reading:
+/// `count` of the page's `total` pixels are not finite.
+pub(crate) fn non_finite(path: &Path, page: usize, count: usize, total: usize) -> IoError {
+    IoError::new(
+        path,
+        IoErrorKind::Invalid,
+        format!("page {page}: {count} non-finite (NaN or infinite) pixel value(s) of {total}"),
+    )
+}
+
 /// What went wrong, for callers that react differently (tests, exit codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoErrorKind {
@@ -194,12 +272,22 @@ pub struct IoError {
 }
 
 impl IoError {
-    /// An error about `path`; `message` is what is shown after `PATH: `.
+    /// An error about `path`; `message` is what is shown after `PATH: `, made one line (the
+    /// decoders' own messages may hold line breaks: their lines are joined by spaces).
     pub fn new(path: &Path, kind: IoErrorKind, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.contains(['\n', '\r']) {
+            message = message
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
         IoError {
             path: path.to_path_buf(),
             kind,
-            message: message.into(),
+            message,
         }
     }
 
@@ -220,6 +308,26 @@ impl fmt::Display for IoError {
 }
 
 impl std::error::Error for IoError {}
+
+/// Opens a file for reading, refusing anything but a regular file first: opening a FIFO
+/// blocks until something writes to it, and a device can be read without end. Every reader of
+/// the crate opens its input through this.
+pub(crate) fn open_file(path: &Path) -> Result<std::fs::File, IoError> {
+    let meta = std::fs::metadata(path).map_err(|e| IoError::open(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path));
+    }
+    std::fs::File::open(path).map_err(|e| IoError::open(path, e))
+}
+
+/// The refusal of a path that is not a regular file (nor a folder where one is allowed).
+pub(crate) fn not_regular(path: &Path) -> IoError {
+    IoError::new(
+        path,
+        IoErrorKind::Unsupported,
+        "not a regular file (a FIFO, socket or device), so not an image",
+    )
+}
 
 /// A decoded page and what the reader learnt about it.
 #[derive(Clone, Debug)]
@@ -398,6 +506,34 @@ mod tests {
         let got: Vec<usize> = (-4..8).map(|i| reflect(i, 4)).collect();
         assert_eq!(got, vec![2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]);
         assert_eq!(reflect(-5, 1), 0);
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let e = IoError::new(
+            Path::new("a.tif"),
+            IoErrorKind::Corrupt,
+            "bad:\n  data\r\n\n",
+        );
+        assert_eq!(e.to_string(), "a.tif: bad: data");
+        let e = IoError::new(Path::new("a.tif"), IoErrorKind::Corrupt, "two  spaces stay");
+        assert_eq!(e.message, "two  spaces stay");
+    }
+
+    #[test]
+    fn plane_sizes_are_checked_without_overflow() {
+        let p = Path::new("x");
+        assert_eq!(
+            check_pixels(p, "an image", 1 << 16, 1 << 15).unwrap(),
+            1 << 31
+        );
+        for (rows, cols) in [(1 << 16, (1 << 15) + 1), (u64::MAX, 2), (1 << 62, 1 << 62)] {
+            let e = check_pixels(p, "an image", rows, cols).unwrap_err();
+            assert!(e.message.contains("larger than urisc reads"), "{e}");
+        }
+        assert!(check_block(p, "a tile", &[256, 256], &[10, 10]).is_ok());
+        assert!(check_block(p, "a tile", &[8192, 16], &[8000, 16]).is_err());
+        assert!(check_block(p, "a tile", &[8192, 16], &[9000, 16]).is_ok());
     }
 
     #[test]

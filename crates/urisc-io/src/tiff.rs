@@ -5,8 +5,9 @@
 //!
 //! A page is decoded band by band (a band is one strip, or one row of tiles) by [`TiffPage`],
 //! whether it is read whole or by rows: the same checks of colour type, layout and sample
-//! format, the same colour → grey rule, the same refusal of NaN and infinite float pixels, the
-//! same WhiteIsZero inversion before any conversion to 8 bits. Decoding converts colour to grey
+//! format, the same colour → grey rule, the same refusal of NaN and infinite float pixels
+//! (WhiteIsZero chunks come inverted from the `tiff` crate, so urisc never inverts them
+//! again). Decoding converts colour to grey
 //! chunk by chunk, so a 9959 × 9958 section costs one grey buffer, never an extra full-size RGB
 //! copy. Inside this module `::tiff` is the `tiff` crate.
 
@@ -21,8 +22,8 @@ use ::tiff::tags::{ResolutionUnit, Tag};
 use crate::atomic::write_atomically;
 use crate::format::{Head, ImageFormat, RowSpec, Staged};
 use crate::sample::{
-    collapse_row, count_out_of_range, expect_rows, Decoded, GreyImage, Image, IoError, IoErrorKind,
-    RowSource,
+    check_block, check_pixels, collapse_row, count_out_of_range, expect_rows, non_finite,
+    open_file, Decoded, GreyImage, Image, IoError, IoErrorKind, RowSource,
 };
 
 /// TIFF in the format registry.
@@ -59,6 +60,8 @@ impl ImageFormat for Tiff {
         let mut pages = vec![tiff.read_whole()?];
         let mut dec = tiff.dec;
         while dec.more_images() {
+            // The next page's tags are read under the tag limits again.
+            dec = dec.with_limits(limits(TAG_BYTES));
             dec.next_image().map_err(|e| tiff_error(path, e))?;
             tiff = TiffPage::new(path, dec, pages.len())?;
             pages.push(tiff.read_whole()?);
@@ -124,10 +127,24 @@ fn page_size(path: &Path, page: usize) -> Result<(usize, usize), IoError> {
 }
 
 fn open_tiff(path: &Path) -> Result<TiffDecoder<BufReader<File>>, IoError> {
-    let file = File::open(path).map_err(|e| IoError::open(path, e))?;
+    let file = open_file(path)?;
     TiffDecoder::new(BufReader::new(file))
-        .map(|d| d.with_limits(Limits::unlimited()))
+        .map(|d| d.with_limits(limits(TAG_BYTES)))
         .map_err(|e| tiff_error(path, e))
+}
+
+/// What the `tiff` crate may allocate for one tag's values (strip and tile offsets, and any
+/// other list a header declares) while a page's tags are read: its default, 256 MiB, room for
+/// the offsets of the largest plane urisc reads in 64 × 64 tiles. The crate sizes these lists
+/// from the count a header states, so without this a 40-byte file could ask for gigabytes.
+const TAG_BYTES: usize = 256 << 20;
+
+/// Decoder limits with `decoding_buffer_size` (which bounds tag value lists and decoded
+/// chunks alike) set to `bytes`, and no other limit.
+fn limits(bytes: usize) -> Limits {
+    let mut limits = Limits::unlimited();
+    limits.decoding_buffer_size = bytes;
+    limits
 }
 
 /// The ImageDescription line that marks a float TIFF as membrane probabilities p (1 = membrane),
@@ -190,7 +207,8 @@ struct TiffPage {
     height: usize,
     colour: ::tiff::ColorType,
     channels: usize,
-    white_is_zero: bool,
+    /// One bit per sample (grey only), packed 8 pixels a byte, each row starting on a byte.
+    one_bit: bool,
     pixel_size_nm: Option<f64>,
     /// The ImageDescription holds [`PROBABILITY_DESCRIPTION`].
     marked: bool,
@@ -229,7 +247,19 @@ impl TiffPage {
     ) -> Result<TiffPage, IoError> {
         let err = |e| tiff_error(path, e);
         let (w, h) = dec.dimensions().map_err(err)?;
+        check_pixels(path, &format!("page {page}: an image"), h as u64, w as u64)?;
         let (width, height) = (w as usize, h as usize);
+        let compression = dec
+            .find_tag_unsigned::<u16>(Tag::Compression)
+            .ok()
+            .flatten();
+        if let Some(scheme) = compression.and_then(ccitt_name) {
+            return Err(IoError::new(
+                path,
+                IoErrorKind::Unsupported,
+                format!("page {page}: TIFF with {scheme} compression is not supported"),
+            ));
+        }
         let colour = dec.colortype().map_err(err)?;
         let channels = match colour {
             ::tiff::ColorType::Gray(_) => 1,
@@ -256,11 +286,7 @@ impl TiffPage {
                 format!("page {page}: planar (separate-plane) colour TIFF"),
             ));
         }
-        let white_is_zero = dec
-            .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
-            .ok()
-            .flatten()
-            == Some(0);
+        let one_bit = check_bits(path, page, &mut dec, colour, channels)?;
         let pixel_size_nm = tiff_pixel_size(&mut dec);
         let marked = dec
             .get_tag_ascii_string(Tag::ImageDescription)
@@ -268,10 +294,34 @@ impl TiffPage {
         let (chunk_w, chunk_h) = dec.chunk_dimensions();
         let (chunk_w, chunk_h) = (chunk_w as usize, chunk_h as usize);
         let chunk_type = dec.get_chunk_type();
+        // A strip is clipped to the image (its rows past the last are never decoded); a tile
+        // is decoded whole, so its declared size is what the decoder allocates.
+        let (what, decoded_rows) = match chunk_type {
+            ChunkType::Strip => ("a strip", chunk_h.min(height)),
+            ChunkType::Tile => ("a tile", chunk_h),
+        };
+        check_pixels(
+            path,
+            &format!("page {page}: {what}"),
+            decoded_rows as u64,
+            chunk_w as u64,
+        )?;
+        if chunk_type == ChunkType::Tile {
+            check_block(
+                path,
+                &format!("page {page}: a tile"),
+                &[chunk_h, chunk_w],
+                &[height, width],
+            )?;
+        }
         let chunks = match chunk_type {
             ChunkType::Strip => dec.strip_count().map_err(err)?,
             ChunkType::Tile => dec.tile_count().map_err(err)?,
         };
+        // Every tag is read: from here the decoder allocates only chunks, which the checks
+        // above bounded (at most 8 bytes a sample).
+        let chunk_bytes = (decoded_rows * chunk_w).saturating_mul(channels * 8);
+        let dec = dec.with_limits(limits(chunk_bytes.max(TAG_BYTES)));
         Ok(TiffPage {
             path: path.to_path_buf(),
             page,
@@ -280,7 +330,7 @@ impl TiffPage {
             height,
             colour,
             channels,
-            white_is_zero,
+            one_bit,
             pixel_size_nm,
             marked,
             chunk_type,
@@ -340,7 +390,12 @@ impl TiffPage {
                     )
                 }
             };
-            let data = self.dec.read_chunk(chunk).map_err(err)?;
+            let mut data = self.dec.read_chunk(chunk).map_err(err)?;
+            if self.one_bit {
+                if let DecodingResult::U8(packed) = &data {
+                    data = DecodingResult::U8(unpack_bits(packed, cw, ch));
+                }
+            }
             let stored = match &data {
                 DecodingResult::U8(_) => Some(Stored::U8),
                 DecodingResult::U16(_) => Some(Stored::U16),
@@ -430,8 +485,8 @@ impl TiffPage {
         let GreyImage::F32(i) = image else {
             return Ok(());
         };
-        let non_finite = |data: &[f32]| data.iter().filter(|v| !v.is_finite()).count();
-        let mut count = non_finite(&i.data[rows.start * i.width..rows.end * i.width]);
+        let bad = |data: &[f32]| data.iter().filter(|v| !v.is_finite()).count();
+        let mut count = bad(&i.data[rows.start * i.width..rows.end * i.width]);
         if count == 0 {
             return Ok(());
         }
@@ -440,17 +495,14 @@ impl TiffPage {
             let mut scratch = None;
             self.decode_band(later, &mut scratch, rows.len(), rows.start)?;
             if let Some(GreyImage::F32(s)) = &scratch {
-                count += non_finite(&s.data);
+                count += bad(&s.data);
             }
         }
-        Err(IoError::new(
+        Err(non_finite(
             &self.path,
-            IoErrorKind::Invalid,
-            format!(
-                "page {}: {count} non-finite (NaN or infinite) pixel value(s) of {}",
-                self.page,
-                self.height * self.width
-            ),
+            self.page,
+            count,
+            self.height * self.width,
         ))
     }
 
@@ -472,10 +524,7 @@ impl TiffPage {
                 self.check_finite(band, image, rows)?;
             }
         }
-        let mut image = out.ok_or_else(|| self.no_data())?;
-        if self.white_is_zero {
-            image.invert();
-        }
+        let image = out.ok_or_else(|| self.no_data())?;
         Ok(Decoded {
             membrane_probability: self.marked && matches!(image, GreyImage::F32(_)),
             out_of_range: count_out_of_range(&image),
@@ -485,8 +534,8 @@ impl TiffPage {
         })
     }
 
-    /// Decodes band `band` as 8-bit grey rows (the rule of [`GreyImage::into_u8`], after the
-    /// WhiteIsZero inversion, as for a page read whole). Rows past the page's last band (a
+    /// Decodes band `band` as 8-bit grey rows (the rule of [`GreyImage::into_u8`], as for a
+    /// page read whole). Rows past the page's last band (a
     /// file with too few strips) are 0, as they are in a page read whole.
     fn band_u8(&mut self, band: usize) -> Result<Image<u8>, IoError> {
         let rows = self.band_rows(band);
@@ -495,11 +544,8 @@ impl TiffPage {
         }
         let mut out = None;
         self.decode_band(band, &mut out, rows.len(), rows.start)?;
-        let mut image = out.ok_or_else(|| self.no_data())?;
+        let image = out.ok_or_else(|| self.no_data())?;
         self.check_finite(band, &image, 0..rows.len())?;
-        if self.white_is_zero {
-            image.invert();
-        }
         Ok(image.into_u8())
     }
 }
@@ -560,6 +606,78 @@ impl RowSource for TiffRows {
         self.next += 1;
         Ok(())
     }
+}
+
+/// The name of a CCITT (fax) compression scheme, which urisc does not read: bilevel fax
+/// scans are not EM data, and a decoder of them would be one more untrusted parser.
+fn ccitt_name(compression: u16) -> Option<&'static str> {
+    match compression {
+        2 => Some("CCITT modified Huffman (RLE)"),
+        3 => Some("CCITT group 3"),
+        4 => Some("CCITT group 4"),
+        32771 => Some("CCITT RLEW"),
+        _ => None,
+    }
+}
+
+/// Refuses sample layouts urisc does not decode, by name: anything but 1-bit grey, 8- or
+/// 16-bit unsigned integers, or 32/64-bit float. (The decoder hands other depths, such as 3
+/// or 12 bits, over as packed bytes, which would otherwise be read as 8-bit pixels.) Returns
+/// whether the page is 1-bit.
+fn check_bits<R: std::io::Read + Seek>(
+    path: &Path,
+    page: usize,
+    dec: &mut TiffDecoder<R>,
+    colour: ::tiff::ColorType,
+    channels: usize,
+) -> Result<bool, IoError> {
+    let bits = colour.bit_depth();
+    // SampleFormat: 1 unsigned (the default), 2 signed, 3 float; one value per sample.
+    let format = dec
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
+        .ok()
+        .flatten()
+        .and_then(|v| v.first().copied())
+        .unwrap_or(1);
+    let refuse = |what: String| {
+        Err(IoError::new(
+            path,
+            IoErrorKind::Unsupported,
+            format!(
+                "page {page}: TIFF with {what} is not supported (1-bit grey, 8 or 16-bit \
+                 integer, or 32/64-bit float)"
+            ),
+        ))
+    };
+    match (bits, format) {
+        (1, 1) if channels == 1 => Ok(true),
+        (1, _) => refuse("1-bit colour".into()),
+        (8 | 16, 1) | (32 | 64, 3) => Ok(false),
+        (8 | 16 | 32 | 64, 2) => refuse(format!("signed {bits}-bit samples")),
+        (32 | 64, 1) => refuse(format!("unsigned {bits}-bit samples")),
+        (8 | 16, 3) => refuse(format!("{bits}-bit float samples")),
+        (8 | 16 | 32 | 64, f) => refuse(format!("sample format {f}")),
+        _ => refuse(format!("{bits} bits per sample")),
+    }
+}
+
+/// Unpacks a 1-bit chunk (`rows` rows of `cols` pixels, each row starting on a byte, most
+/// significant bit first) to one byte per pixel: 0 → 0, 1 → 255. The decoder has already
+/// inverted WhiteIsZero bits, so 1 is white either way.
+fn unpack_bits(packed: &[u8], cols: usize, rows: usize) -> Vec<u8> {
+    let stride = cols.div_ceil(8);
+    let mut out = Vec::with_capacity(cols * rows);
+    for row in packed.chunks(stride.max(1)).take(rows) {
+        out.extend((0..cols).map(|c| {
+            let byte = row.get(c / 8).copied().unwrap_or(0);
+            if byte >> (7 - c % 8) & 1 == 1 {
+                255
+            } else {
+                0
+            }
+        }));
+    }
+    out
 }
 
 fn tiff_error(path: &Path, e: ::tiff::TiffError) -> IoError {
@@ -819,6 +937,8 @@ fn read_u32_labels(path: &Path) -> Result<Option<Image<u32>>, IoError> {
         return Ok(None);
     }
     let (w, h) = dec.dimensions().map_err(err)?;
+    let pixels = check_pixels(path, "an image", h as u64, w as u64)?;
+    let mut dec = dec.with_limits(limits((pixels * 4).max(TAG_BYTES)));
     match dec.read_image().map_err(err)? {
         DecodingResult::U32(data) => {
             let n = w as usize * h as usize;

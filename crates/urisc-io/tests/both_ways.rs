@@ -174,7 +174,11 @@ fn unsupported_samples_and_damaged_files_are_refused_both_ways() {
     write_label_tiff(&labels, &Image::new(70, 3, vec![7u32; 210]), None, false).unwrap();
     let e = refused_both_ways(&labels);
     assert_eq!(e.kind, IoErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("sample format"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("unsigned 32-bit samples is not supported"),
+        "{e}"
+    );
 
     // Truncated files of each format.
     let png = file("cut.png");

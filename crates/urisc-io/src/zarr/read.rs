@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::sample::{
-    count_out_of_range, Decoded, GreyImage, Image, IoError, IoErrorKind, RowSource,
+    check_block, check_pixels, count_out_of_range, non_finite, not_regular, open_file, Decoded,
+    GreyImage, Image, IoError, IoErrorKind, RowSource,
 };
 use crate::zarr::meta::marks_membrane_probability;
 
@@ -142,6 +143,7 @@ impl Pipeline {
                     let inner_shape = usizes(&config["chunk_shape"])
                         .filter(|s| s.len() == ndim && s.iter().all(|&v| v > 0))
                         .ok_or_else(|| corrupt(file, "bad sharding chunk_shape"))?;
+                    check_elements(file, "an inner chunk", &inner_shape)?;
                     let inner = Pipeline::parse(&config["codecs"], ndim, file)?;
                     let index_codecs = match &config["index_codecs"] {
                         Value::Null => serde_json::json!([{"name": "bytes"}, {"name": "crc32c"}]),
@@ -184,6 +186,49 @@ impl Pipeline {
             array,
             bytes,
         })
+    }
+}
+
+impl Pipeline {
+    /// The most bytes a chunk of `shape` (samples of `size` bytes) can take once its array
+    /// codec has encoded it, before the bytes → bytes codecs: the exact sample bytes, or for a
+    /// shard its index and the bound of every inner chunk. Saturating: metadata checks keep
+    /// real chunks far below `u64::MAX`.
+    fn array_bound(&self, shape: &[usize], size: usize) -> u64 {
+        let elements = |s: &[usize]| s.iter().fold(1u64, |n, &d| n.saturating_mul(d as u64));
+        match &self.array {
+            ArrayCodec::Bytes { .. } => elements(shape).saturating_mul(size as u64),
+            ArrayCodec::Sharding {
+                inner_shape, inner, ..
+            } => {
+                let grid: Vec<usize> = shape
+                    .iter()
+                    .zip(inner_shape)
+                    .map(|(s, i)| s.div_ceil(*i))
+                    .collect();
+                let count = elements(&grid);
+                count
+                    .saturating_mul(inner.encoded_bound(inner_shape, size).saturating_add(16))
+                    .saturating_add(4)
+            }
+        }
+    }
+
+    /// The most bytes a chunk of `shape` can take on disk: [`Pipeline::array_bound`] through
+    /// every bytes → bytes codec (a checksum adds 4 bytes; gzip and zstd grow incompressible
+    /// data by well under 1% plus a header).
+    fn encoded_bound(&self, shape: &[usize], size: usize) -> u64 {
+        self.bytes
+            .iter()
+            .fold(self.array_bound(shape, size), |n, c| grown(c, n))
+    }
+}
+
+/// The most bytes `codec` can make of `n` bytes.
+fn grown(codec: &BytesCodec, n: u64) -> u64 {
+    match codec {
+        BytesCodec::Crc32c => n.saturating_add(4),
+        BytesCodec::Gzip | BytesCodec::Zstd => n.saturating_add(n / 64).saturating_add(1024),
     }
 }
 
@@ -245,6 +290,20 @@ fn corrupt(file: &Path, message: impl Into<String>) -> IoError {
     IoError::new(file, IoErrorKind::Corrupt, message)
 }
 
+/// Refuses a chunk shape whose element count passes [`crate::MAX_PLANE_PIXELS`] (a chunk is
+/// decoded whole in memory), as [`check_pixels`] does a plane: its last dimension as columns,
+/// the rest as rows.
+fn check_elements(file: &Path, what: &str, shape: &[usize]) -> Result<(), IoError> {
+    let Some((&cols, rest)) = shape.split_last() else {
+        return Ok(());
+    };
+    let rows = rest
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
+    check_pixels(file, what, rows, cols as u64).map(|_| ())
+}
+
 fn usizes(v: &Value) -> Option<Vec<usize>> {
     v.as_array()?
         .iter()
@@ -253,7 +312,10 @@ fn usizes(v: &Value) -> Option<Vec<usize>> {
 }
 
 fn read_json(file: &Path) -> Result<Value, IoError> {
-    let bytes = std::fs::read(file).map_err(|e| IoError::open(file, e))?;
+    let mut bytes = Vec::new();
+    open_file(file)?
+        .read_to_end(&mut bytes)
+        .map_err(|e| IoError::open(file, e))?;
     serde_json::from_slice(&bytes).map_err(|e| corrupt(file, format!("not valid JSON: {e}")))
 }
 
@@ -379,6 +441,7 @@ impl ZarrArray {
         let full_chunk = usizes(&meta["chunk_grid"]["configuration"]["chunk_shape"])
             .filter(|c| c.len() == ndim && c.iter().all(|&v| v > 0))
             .ok_or_else(|| corrupt(f, "bad chunk_shape"))?;
+        check_elements(f, "a chunk", &full_chunk)?;
         // Drop leading size-1 dimensions (OME-Zarr's t, c; a z of one plane), keeping (y, x).
         let lead = ndim.saturating_sub(2);
         let squeeze = full_shape[..lead].iter().take_while(|&&s| s == 1).count();
@@ -449,7 +512,33 @@ impl ZarrArray {
         if keys.separator != "/" && keys.separator != "." {
             return Err(corrupt(f, "chunk key separator is neither `/` nor `.`"));
         }
+        // A plane is what a whole read allocates; the whole array must be addressable.
+        check_pixels(
+            f,
+            "a plane",
+            full_shape[ndim - 2] as u64,
+            full_shape[ndim - 1] as u64,
+        )?;
+        full_shape
+            .iter()
+            .try_fold(data_type.size() as u64, |n, &d| n.checked_mul(d as u64))
+            .filter(|&n| n <= isize::MAX as u64)
+            .ok_or_else(|| {
+                IoError::new(
+                    f,
+                    IoErrorKind::Unsupported,
+                    format!("shape {full_shape:?} of {data_type_name} is larger than memory can address"),
+                )
+            })?;
         let pipeline = Pipeline::parse(&meta["codecs"], ndim, f)?;
+        // The unit decoded whole: a chunk, or a shard's inner chunk (a shard is read through
+        // its index, so it may be as large as its writer likes).
+        match &pipeline.array {
+            ArrayCodec::Bytes { .. } => check_block(f, "a chunk", &full_chunk, &full_shape)?,
+            ArrayCodec::Sharding { inner_shape, .. } => {
+                check_block(f, "an inner chunk", inner_shape, &full_shape)?
+            }
+        }
         let pixel_size_nm = multiscale.and_then(|ms| pixel_size(ms, ndim));
         let membrane_probability = marks_membrane_probability(&meta);
         Ok(ZarrArray {
@@ -603,16 +692,28 @@ impl ZarrArray {
             DataType::F32 | DataType::F64 => {
                 let image = self.read_typed::<f32>(plane, rows, cols)?;
                 if image.data.iter().any(|v| !v.is_finite()) {
-                    return Err(IoError::new(
-                        &self.dir,
-                        IoErrorKind::Invalid,
-                        format!("plane {plane} holds NaN or infinite pixels"),
-                    ));
+                    return Err(self.non_finite(plane));
                 }
                 GreyImage::F32(image)
             }
         };
         Ok(grey)
+    }
+
+    /// The refusal of a float plane holding NaN or infinite values, with their count over the
+    /// whole plane (decoded one band at a time), so that it reads the same whichever region
+    /// or band found them: the same line as every other format's ([`non_finite`]).
+    fn non_finite(&self, plane: usize) -> IoError {
+        let (height, width) = (self.height(), self.width());
+        let band = self.band_rows().max(1);
+        let mut count = 0;
+        for start in (0..height).step_by(band) {
+            match self.read_typed::<f32>(plane, start..(start + band).min(height), 0..width) {
+                Ok(image) => count += image.data.iter().filter(|v| !v.is_finite()).count(),
+                Err(e) => return e,
+            }
+        }
+        non_finite(&self.dir, plane, count, height * width)
     }
 
     /// Reads a region as its stored samples, little-endian (`float64` kept), with no conversion
@@ -704,8 +805,14 @@ impl ZarrArray {
                 .map(|(c, s)| c * s)
                 .collect();
             let file = self.dir.join(self.keys.key(&coords));
-            match File::open(&file) {
-                Ok(f) => {
+            // A missing chunk holds the fill value, already there; a chunk file that is not a
+            // regular file is refused before it is opened (opening a FIFO would block).
+            match std::fs::metadata(&file) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(IoError::open(&file, e)),
+                Ok(m) if !m.is_file() => return Err(not_regular(&file)),
+                Ok(_) => {
+                    let f = File::open(&file).map_err(|e| IoError::open(&file, e))?;
                     let mut source = ChunkSource::open(f, &file)?;
                     decode_into(
                         &self.pipeline,
@@ -716,9 +823,6 @@ impl ZarrArray {
                         &file,
                     )?;
                 }
-                // A missing chunk holds the fill value, already there.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(IoError::open(&file, e)),
             }
             // Next chunk coordinates, last dimension fastest.
             let mut d = n;
@@ -961,24 +1065,45 @@ impl<'a> ChunkSource<'a> {
     }
 }
 
-/// Undoes the bytes → bytes codecs, last first.
-fn decode_bytes(codecs: &[BytesCodec], mut data: Vec<u8>, file: &Path) -> Result<Vec<u8>, IoError> {
-    for codec in codecs.iter().rev() {
+/// Inflates a compressed chunk, refusing output beyond `limit` bytes (what the chunk can
+/// legitimately hold) instead of following a compression bomb.
+fn inflate(decoder: impl Read, limit: u64, name: &str, file: &Path) -> Result<Vec<u8>, IoError> {
+    let mut out = Vec::new();
+    decoder
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| corrupt(file, format!("bad {name} chunk: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(corrupt(
+            file,
+            format!("{name} chunk inflates beyond the {limit} bytes its chunk can hold"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Undoes the bytes → bytes codecs, last first; `below` is the most bytes the array codec's
+/// output can take ([`Pipeline::array_bound`]), which bounds what each codec may inflate to.
+fn decode_bytes(
+    codecs: &[BytesCodec],
+    mut data: Vec<u8>,
+    below: u64,
+    file: &Path,
+) -> Result<Vec<u8>, IoError> {
+    for (i, codec) in codecs.iter().enumerate().rev() {
+        // What this codec decodes to is what the codecs before it made of the array's bytes.
+        let limit = codecs[..i].iter().fold(below, |n, c| grown(c, n));
         data = match codec {
-            BytesCodec::Gzip => {
-                let mut out = Vec::new();
-                flate2::read::MultiGzDecoder::new(&data[..])
-                    .read_to_end(&mut out)
-                    .map_err(|e| corrupt(file, format!("bad gzip chunk: {e}")))?;
-                out
-            }
+            BytesCodec::Gzip => inflate(
+                flate2::read::MultiGzDecoder::new(&data[..]),
+                limit,
+                "gzip",
+                file,
+            )?,
             BytesCodec::Zstd => {
-                let mut out = Vec::new();
-                ruzstd::decoding::StreamingDecoder::new(&data[..])
-                    .map_err(|e| corrupt(file, format!("bad zstd chunk: {e}")))?
-                    .read_to_end(&mut out)
+                let decoder = ruzstd::decoding::StreamingDecoder::new(&data[..])
                     .map_err(|e| corrupt(file, format!("bad zstd chunk: {e}")))?;
-                out
+                inflate(decoder, limit, "zstd", file)?
             }
             BytesCodec::Crc32c => {
                 if data.len() < 4 {
@@ -1041,7 +1166,8 @@ fn decode_chunk_bytes<T: Sample>(
     target: &mut Target<T>,
     file: &Path,
 ) -> Result<(), IoError> {
-    let bytes = decode_bytes(&pipeline.bytes, bytes, file)?;
+    let below = pipeline.array_bound(shape, target.data_type.size());
+    let bytes = decode_bytes(&pipeline.bytes, bytes, below, file)?;
     match &pipeline.array {
         ArrayCodec::Bytes { big_endian } => {
             let size = target.data_type.size();
@@ -1133,9 +1259,14 @@ fn decode_shard<T: Sample>(
         .zip(inner_shape)
         .map(|(s, i)| s.div_ceil(*i))
         .collect();
+    // The metadata checks bound the inner grid (at most a chunk's elements), but the index
+    // length is checked arithmetic all the same.
     let count: usize = grid.iter().product();
     let checksum = if index.bytes.is_empty() { 0 } else { 4 };
-    let index_len = (count * 16 + checksum) as u64;
+    let index_len = (count as u64)
+        .checked_mul(16)
+        .and_then(|n| n.checked_add(checksum))
+        .ok_or_else(|| corrupt(file, "shard index is larger than memory can address"))?;
     if source.len < index_len {
         return Err(corrupt(file, "shard is shorter than its index"));
     }
@@ -1145,7 +1276,7 @@ fn decode_shard<T: Sample>(
         source.len - index_len
     };
     let raw = source.read(index_offset, index_len)?;
-    let raw = decode_bytes(&index.bytes, raw, file)?;
+    let raw = decode_bytes(&index.bytes, raw, index_len, file)?;
     let big = matches!(index.array, ArrayCodec::Bytes { big_endian: true });
     let word = |i: usize| {
         let b: [u8; 8] = raw[i * 8..i * 8 + 8].try_into().expect("8 bytes");

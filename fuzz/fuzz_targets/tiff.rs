@@ -1,0 +1,7 @@
+//! The TIFF decoder on untrusted bytes (see common.rs).
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::file(data, "input.tiff"));
