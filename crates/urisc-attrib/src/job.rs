@@ -417,10 +417,18 @@ impl AttributionJob {
         Ok(())
     }
 
-    /// Refuses an output that is the image (never written over, even with `force`), or that
-    /// exists without `force`.
+    /// Refuses an output that is an input — the image, the label, the model file — (never
+    /// written over, even with `force`), or that exists without `force`.
     fn check_output(&self, path: &Path) -> Result<(), IoError> {
-        urisc_io::paths::refuse_input(path, &[&self.image.path])?;
+        let mut inputs = vec![self.image.path.clone()];
+        if let TargetChoice::Label(label) = &self.targets {
+            inputs.push(label.path.clone());
+        }
+        let model = PathBuf::from(&self.model_name);
+        if model.is_file() {
+            inputs.push(model);
+        }
+        urisc_io::paths::refuse_input(path, &inputs)?;
         check_writable(path, self.force)
     }
 

@@ -9,7 +9,7 @@ use urisc_infer::job::{PredictFlags, PredictSettings};
 use urisc_infer::outputs::{OutputPlan, ProbabilitySamples};
 use urisc_infer::run::{predict_planned, MapOptions, PredictEvent};
 use urisc_infer::TTA_CHOICES;
-use urisc_io::paths::CreatedFolders;
+use urisc_io::paths::{CreatedFolders, Inputs};
 use urisc_io::StreamFormat;
 use urisc_nn::{Engine, Segmenter};
 
@@ -268,24 +268,32 @@ pub fn run_demo(args: DemoArgs) -> Result<()> {
         .collect();
     let (binary, probability) = (args.out.join("predictions"), args.out.join("probabilities"));
     // Every output and every label is checked before predicting, so a demo that cannot finish
-    // fails before it writes anything.
+    // fails before it writes anything; no output replaces a slice it reads, even with --force.
     let gt = args.out.join("labels");
     let report_path = args.out.join("scores.json");
+    let sources: Vec<PathBuf> = args
+        .slices
+        .iter()
+        .map(|s| args.data.join("labels").join(format!("{s}.png")))
+        .chain(predict_inputs.iter().cloned())
+        .collect();
+    let inputs = Inputs::new(&sources);
+    inputs.refuse(&report_path)?;
     urisc_io::check_writable(&report_path, args.force)?;
+    anyhow::ensure!(
+        !gt.exists() || gt.is_dir(),
+        "{}: exists and is not a folder (the demo copies the labels there)",
+        gt.display()
+    );
     let mut copies = Vec::new();
     for s in &args.slices {
         let src = args.data.join("labels").join(format!("{s}.png"));
         anyhow::ensure!(src.is_file(), "{}: no such label", src.display());
         let dst = gt.join(format!("{s}.png"));
+        inputs.refuse(&dst)?;
         urisc_io::check_writable(&dst, args.force)?;
         copies.push((src, dst));
     }
-    // The demo's folder never holds (and so never replaces) the slices it reads.
-    let sources: Vec<&PathBuf> = predict_inputs
-        .iter()
-        .chain(copies.iter().map(|c| &c.0))
-        .collect();
-    urisc_io::paths::refuse_input(&args.out, &sources)?;
     // Dropped without `keep` (any error below), it removes the folders made while still empty.
     let mut created = CreatedFolders::new();
     created.create(&args.out)?;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use urisc_data::synth::{mosaic, upsample_bilinear, upsample_nearest, LabelledSection};
 use urisc_io::dataset::discover;
-use urisc_io::paths::CreatedFolders;
+use urisc_io::paths::{CreatedFolders, Inputs};
 use urisc_io::{write_png, write_tiff, GreyImage, Image};
 
 #[derive(Subcommand)]
@@ -88,14 +88,9 @@ pub(crate) fn parse_size(s: &str) -> Result<(usize, usize), String> {
 /// Named labelled slices.
 type Slices = Vec<(String, LabelledSection)>;
 
-/// The dataset's slices, after refusing a scale or `section` size beyond synth's bounds and an
-/// output folder `out` that holds any of the dataset's files (synth never writes over its
-/// inputs, even with --force).
-fn load(
-    source: &Source,
-    out: &Path,
-    section: Option<(usize, usize)>,
-) -> Result<(Slices, Option<f64>)> {
+/// The dataset's slices and its files (which synth never writes over, even with --force), after
+/// refusing a scale or `section` size beyond synth's bounds.
+fn load(source: &Source, section: Option<(usize, usize)>) -> Result<(Slices, Option<f64>, Inputs)> {
     let dataset = discover(&source.data)?;
     let mut inputs = Vec::new();
     let mut sizes = Vec::new();
@@ -104,7 +99,7 @@ fn load(
         inputs.extend([image.path.clone(), label.path.clone()]);
     }
     urisc_data::synth::check_request(&sizes, source.scale, section).map_err(anyhow::Error::msg)?;
-    urisc_io::paths::refuse_input(out, &inputs)?;
+    let inputs = Inputs::new(&inputs);
     let mut slices = Vec::new();
     let mut file_pixel_size = None;
     for (sample, image, label) in dataset.pairs() {
@@ -129,7 +124,7 @@ fn load(
         .or(file_pixel_size)
         .or(dataset.layout_pixel_size_nm)
         .map(|nm| nm / source.scale as f64);
-    Ok((slices, pixel_size))
+    Ok((slices, pixel_size, inputs))
 }
 
 fn write(path: &Path, image: Image<u8>, nm: Option<f64>, force: bool) -> Result<()> {
@@ -144,7 +139,7 @@ fn write(path: &Path, image: Image<u8>, nm: Option<f64>, force: bool) -> Result<
 pub fn run(cmd: SynthCommand) -> Result<()> {
     match cmd {
         SynthCommand::Section(args) => {
-            let (slices, nm) = load(&args.source, &args.out, Some(args.size))?;
+            let (slices, nm, inputs) = load(&args.source, Some(args.size))?;
             let ext = match args.format {
                 FileFormat::Png => "png",
                 FileFormat::Tiff => "tif",
@@ -153,6 +148,7 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
             let file = format!("{}.{ext}", args.name);
             let (image_path, label_path) = (images.join(&file), labels.join(&file));
             for p in [&image_path, &label_path] {
+                inputs.refuse(p)?;
                 urisc_io::check_writable(p, args.source.force)?;
             }
             // Dropped without `keep` (any error below), it removes the folders it made.
@@ -181,11 +177,13 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
             println!("label: {}", label_path.display());
         }
         SynthCommand::Upsampled(args) => {
-            let (slices, nm) = load(&args.source, &args.out, None)?;
+            let (slices, nm, inputs) = load(&args.source, None)?;
             let (images, labels) = (args.out.join("images"), args.out.join("labels"));
             for (name, _) in &slices {
                 for dir in [&images, &labels] {
-                    urisc_io::check_writable(&dir.join(format!("{name}.png")), args.source.force)?;
+                    let path = dir.join(format!("{name}.png"));
+                    inputs.refuse(&path)?;
+                    urisc_io::check_writable(&path, args.source.force)?;
                 }
             }
             let mut created = CreatedFolders::new();

@@ -31,13 +31,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     urisc_cpu::Recycling::keep_freed_blocks(true);
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("{}: cannot read", args.config.display()))?;
-    let config = TrainConfig::parse(&text, &args.overrides)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let base = args
         .config
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
+    let config = TrainConfig::parse(&text, &args.overrides)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?
+        .anchored(&base);
     let out = args
         .out
         .clone()

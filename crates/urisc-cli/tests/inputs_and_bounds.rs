@@ -94,7 +94,7 @@ fn synth_never_writes_over_the_dataset_it_reads() {
             s(&data),
             "--force",
         ]),
-        "holds the input",
+        "never writes over its inputs",
     );
     fails_with(
         &urisc(&[
@@ -106,9 +106,11 @@ fn synth_never_writes_over_the_dataset_it_reads() {
             s(&data),
             "--size",
             "64x64",
+            "--name",
+            "a",
             "--force",
         ]),
-        "holds the input",
+        "never writes over its inputs",
     );
     assert_eq!(bytes(&d.join("data/images/a.png")), before);
     // Absurd sizes and scales are refused before anything is allocated or created.
@@ -427,7 +429,7 @@ fn cells_attribute_and_demo_outputs_never_replace_their_inputs() {
             "16",
             "--force",
         ]),
-        "holds the input",
+        "never writes over its inputs",
     );
     assert_eq!(bytes(&data.join("labels/16.png")), before);
 }
@@ -457,4 +459,245 @@ fn a_closed_pipe_ends_output_quietly() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("internal error"), "{err}");
+}
+
+/// Spellings through symbolic links (`link/..` is the parent of the link's target, as the OS
+/// resolves it) and links inside an output folder reach no input: predict, eval, synth and demo
+/// refuse them; an output inside an input Zarr store is refused too.
+#[cfg(unix)]
+#[test]
+fn links_and_stores_do_not_open_a_way_over_an_input() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["images", "labels"] {
+        std::fs::create_dir_all(d.join("data").join(sub)).unwrap();
+        write_png(
+            &d.join("data").join(sub).join("0.png"),
+            &stripes(),
+            None,
+            false,
+        )
+        .unwrap();
+    }
+    let image = d.join("data/images/0.png");
+    let label = d.join("data/labels/0.png");
+    let (image_bytes, label_bytes) = (bytes(&image), bytes(&label));
+    // L/.. is data/, so L/../images/0.png is the input.
+    symlink(d.join("data/images"), d.join("L")).unwrap();
+    fails_with(
+        &urisc(&[
+            "predict",
+            s(&image),
+            "--out",
+            s(&d.join("L/../images")),
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    let pred = d.join("pred");
+    std::fs::create_dir_all(&pred).unwrap();
+    write_png(&pred.join("0.png"), &stripes(), None, false).unwrap();
+    fails_with(
+        &urisc(&[
+            "eval",
+            "--pred",
+            s(&pred),
+            "--gt",
+            s(&d.join("data/labels")),
+            "--out",
+            s(&d.join("L/../labels/0.png")),
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    // A link inside the output folder pointing at the dataset.
+    let up = d.join("up");
+    std::fs::create_dir_all(&up).unwrap();
+    symlink(d.join("data/images"), up.join("images")).unwrap();
+    fails_with(
+        &urisc(&[
+            "synth",
+            "upsampled",
+            "--data",
+            s(&d.join("data")),
+            "--out",
+            s(&up),
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    let demo = d.join("demo");
+    std::fs::create_dir_all(&demo).unwrap();
+    symlink(d.join("data/labels"), demo.join("labels")).unwrap();
+    fails_with(
+        &urisc(&[
+            "demo",
+            "--data",
+            s(&d.join("data")),
+            "--slices",
+            "0",
+            "--out",
+            s(&demo),
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    assert_eq!(bytes(&image), image_bytes);
+    assert_eq!(bytes(&label), label_bytes);
+    // The demo's folder may hold its data folder: it writes none of the data's files.
+    let outside = urisc(&[
+        "demo",
+        "--data",
+        s(&d.join("data")),
+        "--slices",
+        "0",
+        "--out",
+        s(d),
+    ]);
+    assert!(
+        outside.status.success(),
+        "{}",
+        String::from_utf8_lossy(&outside.stderr)
+    );
+    // Outputs inside an input store, and a manifest over the input image.
+    let store = d.join("z/0.ome.zarr");
+    ok(&[
+        "predict",
+        s(&image),
+        "--out",
+        s(&d.join("z")),
+        "--format",
+        "ome-zarr",
+    ]);
+    fails_with(
+        &urisc(&["predict", s(&store), "--out", s(&store), "--force"]),
+        "lies inside the input",
+    );
+    fails_with(
+        &urisc(&["cells", s(&store), "--out", s(&store), "--force"]),
+        "lies inside the input",
+    );
+    fails_with(
+        &urisc(&[
+            "plan",
+            s(&image),
+            "--out",
+            s(&d.join("cl")),
+            "--manifest",
+            s(&image),
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    assert_eq!(bytes(&image), image_bytes);
+}
+
+#[test]
+fn attribute_never_writes_over_its_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image = d.join("a.png");
+    write_png(&image, &stripes(), None, false).unwrap();
+    let out = d.join("attr");
+    std::fs::create_dir_all(&out).unwrap();
+    let label = out.join("montage.png");
+    write_png(&label, &stripes(), None, false).unwrap();
+    let before = bytes(&label);
+    fails_with(
+        &urisc(&[
+            "attribute",
+            "--image",
+            s(&image),
+            "--label",
+            s(&label),
+            "--out",
+            s(&out),
+            "--steps",
+            "2",
+            "--force",
+        ]),
+        "never writes over its inputs",
+    );
+    assert_eq!(bytes(&label), before);
+}
+
+#[test]
+fn data_info_names_folders_and_twins_that_look_like_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["images", "labels"] {
+        std::fs::create_dir_all(d.join("t").join(sub)).unwrap();
+        write_png(
+            &d.join("t").join(sub).join("a.png"),
+            &stripes(),
+            None,
+            false,
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(d.join("t/images/d.png")).unwrap();
+    fails_with(
+        &urisc(&["data", "info", s(&d.join("t"))]),
+        "d.png: a folder, not an image",
+    );
+    std::fs::remove_dir(d.join("t/images/d.png")).unwrap();
+    urisc_io::write_tiff(
+        &d.join("t/images/a.tif"),
+        &urisc_io::GreyImage::U8(stripes()),
+        None,
+        false,
+    )
+    .unwrap();
+    fails_with(
+        &urisc(&["data", "info", s(&d.join("t"))]),
+        "samples are matched by name",
+    );
+}
+
+/// The config a run records names its data absolutely, so `--resume` with the run's own
+/// `config.toml` finds the data wherever the run folder is.
+#[test]
+fn a_run_resumes_from_its_own_recorded_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::tiny_dataset(dir.path());
+    let run = dir.path().join("runs/tiny");
+    ok(&["train", "--config", s(&config), "--out", s(&run)]);
+    let recorded = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        recorded.contains(s(&dir.path().canonicalize().unwrap().join("data"))),
+        "{recorded}"
+    );
+    ok(&[
+        "train",
+        "--config",
+        s(&run.join("config.toml")),
+        "--out",
+        s(&run),
+        "--resume",
+        "--set",
+        "train.epochs=3",
+    ]);
+}
+
+#[test]
+fn model_import_bounds_the_pixel_size_as_predict_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::tiny_model(dir.path());
+    let onnx = dir.path().join("m.onnx");
+    ok(&["model", "export", s(&model), "--out", s(&onnx)]);
+    for bad in ["1e-9", "1e9"] {
+        fails_with(
+            &urisc(&[
+                "model",
+                "import",
+                s(&onnx),
+                "--out",
+                s(&dir.path().join("i.safetensors")),
+                "--pixel-size",
+                bad,
+            ]),
+            "must be between 0.01 and 100000 nm/pixel",
+        );
+    }
 }

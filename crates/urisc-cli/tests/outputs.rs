@@ -85,7 +85,7 @@ fn model_import_applies_given_settings_over_the_files_own_and_checks_them() {
         (
             "--pixel-size",
             "0",
-            "--pixel-size 0: pixel_size_nm 0 (must be > 0)",
+            "--pixel-size 0: pixel_size_nm 0 (must be between 0.01 and 100000 nm/pixel)",
         ),
     ] {
         let o = urisc(&["model", "import", s(&onnx), "--out", s(&out), flag, value]);

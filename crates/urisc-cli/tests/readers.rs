@@ -470,6 +470,6 @@ fn a_fifo_is_refused_by_name_instead_of_blocking() {
     let out = child.wait_with_output().unwrap();
     fails_with(
         &out,
-        "fifo.png: not a regular file (a FIFO, socket or device)",
+        "fifo.png: not a regular file (a FIFO), so not an image",
     );
 }

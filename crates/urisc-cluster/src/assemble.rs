@@ -1,10 +1,9 @@
 //! `urisc assemble`: a finished output store to one TIFF or PNG per section, streamed one row
 //! of storage units at a time.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use urisc_io::paths::resolved;
+use urisc_io::paths::{CreatedFolders, Inputs};
 
 use urisc_io::zarr_store::{read_unit, StoreLayout};
 use urisc_io::{RowWriter, StreamFormat, StreamSample};
@@ -42,11 +41,17 @@ pub fn assemble_all(
             s.damaged, s.pending, s.failed
         )));
     }
-    let inputs: HashMap<PathBuf, &Path> = manifest
-        .sections
-        .iter()
-        .map(|s| (resolved(&s.input), s.input.as_path()))
-        .collect();
+    // The maps never replace, or land inside, a section's image or one of the plan's stores.
+    let mut inputs = Inputs::new(
+        &manifest
+            .sections
+            .iter()
+            .map(|s| &s.input)
+            .collect::<Vec<_>>(),
+    );
+    for store in &manifest.stores {
+        inputs.add(&store.layout.root);
+    }
     let mut jobs = Vec::with_capacity(manifest.sections.len());
     for section in &manifest.sections {
         let store = match (probabilities, section.probability) {
@@ -55,23 +60,19 @@ pub fn assemble_all(
             (true, None) => return Err(fatal("the plan wrote no probabilities".into())),
         };
         let file = out.join(format!("{}.{ext}", section.name));
-        if let Some(input) = inputs.get(&resolved(&file)) {
-            return Err(ClusterError::Fatal(format!(
-                "{}: is the input {}: urisc never writes over its inputs (choose another --out)",
-                file.display(),
-                input.display()
-            )));
-        }
+        inputs.refuse(&file)?;
         urisc_io::check_writable(&file, force)?;
         jobs.push((store, section, file));
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| ClusterError::Retryable(format!("{}: cannot create ({e})", out.display())))?;
+    // Dropped without `keep` (any error below), it removes the folders it made.
+    let mut created = CreatedFolders::new();
+    created.create(out)?;
     let mut written = Vec::with_capacity(jobs.len());
     for (store, section, file) in jobs {
         assemble(store, section, &file, force)?;
         written.push(file);
     }
+    created.keep();
     Ok(written)
 }
 

@@ -32,6 +32,18 @@ pub fn create_stores(
     manifest_path: &std::path::Path,
     force: bool,
 ) -> Result<(), ClusterError> {
+    // The manifest never replaces an input image or the model, whatever `force` says.
+    let mut inputs = urisc_io::paths::Inputs::new(
+        &manifest
+            .sections
+            .iter()
+            .map(|s| &s.input)
+            .collect::<Vec<_>>(),
+    );
+    if let Some(model) = &manifest.model.path {
+        inputs.add(model);
+    }
+    inputs.refuse(manifest_path)?;
     urisc_io::check_writable(manifest_path, force)?;
     for s in &manifest.stores {
         urisc_io::check_writable(&s.layout.root, force)?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use urisc_infer::job::{PredictFlags, PredictSettings};
 use urisc_infer::{input_region, InferenceOptions, Rect};
-use urisc_io::paths::resolved;
+use urisc_io::paths::{resolved, Inputs};
 use urisc_io::sections::section_name;
 use urisc_io::zarr_store::StoreLayout;
 use urisc_model::SegmentationModel;
@@ -677,21 +677,13 @@ fn refuse_clashes(stores: &[Store], sections: &[Section]) -> Result<(), ClusterE
             .find(|s| s.binary == store || s.probability == Some(store))
             .map_or(PathBuf::new(), |s| s.input.clone())
     };
-    let inputs: HashMap<PathBuf, &PathBuf> = sections
-        .iter()
-        .map(|s| (resolved(&s.input), &s.input))
-        .collect();
+    let inputs = Inputs::new(&sections.iter().map(|s| &s.input).collect::<Vec<_>>());
     let mut roots: HashMap<PathBuf, usize> = HashMap::new();
     for (i, store) in stores.iter().enumerate() {
         let root = &store.layout.root;
+        // Never an input, inside an input store, or holding one.
+        inputs.refuse(root)?;
         let key = resolved(root);
-        if let Some(input) = inputs.get(&key) {
-            return Err(ClusterError::Fatal(format!(
-                "{}: is the input {}: urisc never writes over its inputs (choose another --out)",
-                root.display(),
-                input.display()
-            )));
-        }
         if let Some(&other) = roots.get(&key) {
             return Err(ClusterError::Fatal(format!(
                 "{}: its output {} would replace that of {} (rename one)",

@@ -99,11 +99,10 @@ pub const DEFAULT_BATCH: usize = 4;
 /// gigabytes.
 pub const SCALE_RANGE: RangeInclusive<f64> = (1.0 / 16.0)..=16.0;
 
-/// The pixel sizes urisc accepts, in nm/pixel: from far below any electron microscope's
-/// (0.01 nm) to light microscopy's (100 µm). A value outside is a typo or a unit mix-up
-/// (`--pixel-size 1e-9` meant metres). A file header far out of range is refused through the
-/// scale it asks for ([`SettingsError::PixelSizeRatio`]).
-pub const PIXEL_SIZE_RANGE: RangeInclusive<f64> = 0.01..=100_000.0;
+/// The pixel sizes urisc accepts (one rule for sections and models, in urisc-model). A file
+/// header far out of range is refused through the scale it asks for
+/// ([`SettingsError::PixelSizeRatio`]).
+pub use urisc_model::PIXEL_SIZE_RANGE;
 
 pub use urisc_model::ModelDefaults;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use urisc_io::paths::resolved;
-use urisc_io::paths::CreatedFolders;
+use urisc_io::paths::{CreatedFolders, Inputs};
 use urisc_io::sections::Section;
 use urisc_io::{check_writable, Image, IoError, IoErrorKind, RowWriter, StreamFormat};
 
@@ -23,8 +23,8 @@ pub struct PlannedMaps {
     pub probability: Option<PathBuf>,
 }
 
-/// Every output of a prediction run, checked; the folders it created are removed again by
-/// [`OutputPlan::abandon`] if the run fails before writing into them.
+/// Every output of a prediction run, checked; the folders it created are removed again (while
+/// empty) when the plan is dropped without [`OutputPlan::keep`]: a failed run.
 #[derive(Debug)]
 pub struct OutputPlan {
     /// The maps of each input, in input order.
@@ -60,10 +60,9 @@ impl OutputPlan {
             }
         }
         let name = |dir: &Path, section: &Section| dir.join(format!("{}.{ext}", section.name));
-        let input_paths: HashMap<PathBuf, &PathBuf> = sections
-            .iter()
-            .map(|s| (resolved(&s.path), &s.path))
-            .collect();
+        let mut files: Vec<&Path> = sections.iter().map(|s| s.path.as_path()).collect();
+        files.dedup();
+        let inputs = Inputs::new(&files);
         let mut claimed: HashMap<PathBuf, &PathBuf> = HashMap::new();
         let mut maps = Vec::with_capacity(sections.len());
         for section in sections {
@@ -74,16 +73,9 @@ impl OutputPlan {
                 probability: probabilities.map(|dir| name(dir, section)),
             };
             for output in std::iter::once(&planned.binary).chain(&planned.probability) {
+                // Never an input, nor inside an input store.
+                inputs.refuse(output)?;
                 let key = resolved(output);
-                if let Some(source) = input_paths.get(&key) {
-                    return Err(invalid(
-                        output,
-                        format!(
-                            "is the input {}: urisc never writes over its inputs (choose another output folder)",
-                            source.display()
-                        ),
-                    ));
-                }
                 if let Some(first) = claimed.insert(key, input) {
                     return Err(invalid(
                         input,
@@ -119,13 +111,6 @@ impl OutputPlan {
             self.created.create(&dir)?;
         }
         Ok(())
-    }
-
-    /// After a failed run: removes the folders [`OutputPlan::create_folders`] made that are
-    /// still empty, innermost first (folders holding anything are kept). Dropping the plan
-    /// without [`OutputPlan::keep`] does the same, so an early return loses nothing either.
-    pub fn abandon(&mut self) {
-        self.created.abandon();
     }
 
     /// The run succeeded: the folders it created stay.

@@ -109,13 +109,29 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The image files in `dir` (none when it cannot be listed); an entry with an image extension
-/// that cannot be read as a file, or whose name is not UTF-8, is an error naming it.
+/// The image files in `dir` (none when it is no folder), by the rule of command inputs
+/// ([`checked_entries`]): an entry with an image extension that is not a readable file (a
+/// folder, a FIFO, a broken link) or whose name is not UTF-8 is an error naming it, and so are
+/// two images of one name (`a.png` and `a.tif`: samples are matched by name).
 fn images_in(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    checked_entries(dir, |p| is_image_path(p) && !p.is_dir())
+    let found = checked_entries(dir, is_image_path)?;
+    let mut names: BTreeMap<String, &PathBuf> = BTreeMap::new();
+    for p in &found {
+        if let Some(first) = names.insert(stem(p), p) {
+            return Err(IoError::new(
+                p,
+                IoErrorKind::Invalid,
+                format!(
+                    "has the name of {} (samples are matched by name: rename or remove one)",
+                    first.display()
+                ),
+            ));
+        }
+    }
+    Ok(found)
 }
 
 /// The image files in `dir` and every folder below it, each folder visited once (a link that

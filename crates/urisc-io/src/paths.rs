@@ -5,69 +5,86 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::sample::{IoError, IoErrorKind};
+use crate::sample::{not_regular, IoError, IoErrorKind};
 
-/// `path` made absolute with `.`/`..` resolved and symbolic links followed as far as it exists,
-/// so that two spellings of one file compare equal.
+/// `path` made absolute with symbolic links followed as far as it exists, component by
+/// component, so that two spellings of one file compare equal: `link/..` is the parent of the
+/// link's target (as the OS resolves it), not the folder holding the link.
 pub fn resolved(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    // `.` and `..` lexically first, then the longest existing prefix canonicalised (symbolic
-    // links followed) with the rest appended.
-    let mut lexical = PathBuf::new();
+    let mut out = PathBuf::new();
     for part in absolute.components() {
         match part {
-            Component::ParentDir => {
-                lexical.pop();
-            }
             Component::CurDir => {}
-            other => lexical.push(other.as_os_str()),
-        }
-    }
-    let mut existing = lexical.clone();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_os_string());
-                existing = parent.to_path_buf();
+            // `out` is canonical while it exists, so its parent is the real one.
+            Component::ParentDir => {
+                out.pop();
             }
-            _ => break,
+            Component::Normal(name) => {
+                out.push(name);
+                if let Ok(real) = out.canonicalize() {
+                    out = real;
+                }
+            }
+            other => out.push(other.as_os_str()),
         }
-    }
-    let mut out = existing.canonicalize().unwrap_or(existing);
-    for part in rest.into_iter().rev() {
-        out.push(part);
     }
     out
 }
 
 /// Refuses an output that is one of `inputs`, lies inside one (an input folder or store), or
 /// holds one (an output folder or store that would be written over or replaced): urisc never
-/// writes over what it reads, whatever `--force` says. Paths are compared [`resolved`].
+/// writes over what it reads, whatever `--force` says. Paths are compared [`resolved`]. For many
+/// outputs against the same inputs, [`Inputs`] resolves the inputs once.
 pub fn refuse_input<P: AsRef<Path>>(output: &Path, inputs: &[P]) -> Result<(), IoError> {
-    let out = resolved(output);
-    for input in inputs {
-        let input = input.as_ref();
-        let inp = resolved(input);
-        let relation = if out == inp {
-            "is the input"
-        } else if out.starts_with(&inp) {
-            "lies inside the input"
-        } else if inp.starts_with(&out) {
-            "holds the input"
-        } else {
-            continue;
-        };
-        return Err(IoError::new(
-            output,
-            IoErrorKind::Invalid,
-            format!(
-                "{relation} {}: urisc never writes over its inputs, even with --force (choose another output)",
-                input.display()
-            ),
-        ));
+    Inputs::new(inputs).refuse(output)
+}
+
+/// A command's inputs, [`resolved`] once, to check its outputs against ([`refuse_input`]).
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    paths: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Inputs {
+    /// The inputs as given (each kept for messages) and resolved.
+    pub fn new<P: AsRef<Path>>(inputs: &[P]) -> Inputs {
+        let mut out = Inputs::default();
+        for p in inputs {
+            out.add(p.as_ref());
+        }
+        out
     }
-    Ok(())
+
+    /// One more input.
+    pub fn add(&mut self, input: &Path) {
+        self.paths.push((resolved(input), input.to_path_buf()));
+    }
+
+    /// Refuses `output` when it is, lies inside or holds one of the inputs.
+    pub fn refuse(&self, output: &Path) -> Result<(), IoError> {
+        let out = resolved(output);
+        for (inp, input) in &self.paths {
+            let relation = if &out == inp {
+                "is the input"
+            } else if out.starts_with(inp) {
+                "lies inside the input"
+            } else if inp.starts_with(&out) {
+                "holds the input"
+            } else {
+                continue;
+            };
+            return Err(IoError::new(
+                output,
+                IoErrorKind::Invalid,
+                format!(
+                    "{relation} {}: urisc never writes over its inputs, even with --force (choose another output)",
+                    input.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The output folders a run created, removed again (innermost first, and only while empty) when
@@ -121,7 +138,7 @@ impl Drop for CreatedFolders {
 }
 
 /// Refuses a file name that is not UTF-8, naming it: urisc names outputs and report rows after
-/// input files, and a lossy name (a lossy name would pair `a\xff.png` with `a\xfe.png`).
+/// input files, and a lossy name would pair `a\xff.png` with `a\xfe.png`.
 pub fn check_name(path: &Path) -> Result<(), IoError> {
     match path.file_name() {
         Some(name) if name.to_str().is_none() => Err(IoError::new(
@@ -151,27 +168,8 @@ pub fn check_readable(path: &Path) -> Result<(), IoError> {
                 bad("a folder, not an image (and not a Zarr store: no zarr.json)".to_string())
             }
         }
-        Ok(m) => bad(format!("not a regular file ({})", file_kind(&m))),
+        Ok(m) => Err(not_regular(path, &m)),
     }
-}
-
-fn file_kind(m: &std::fs::Metadata) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let t = m.file_type();
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_block_device() || t.is_char_device() {
-            return "a device";
-        }
-    }
-    let _ = m;
-    "not a file or folder"
 }
 
 /// The entries of `dir` that `wanted` picks (it sees each path with its name made lossy, so an
@@ -230,6 +228,14 @@ mod tests {
         {
             std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("link")).unwrap();
             assert_eq!(resolved(&plain), resolved(&dir.path().join("link/x.png")));
+            // deep/l points at a/b, so deep/l/.. is a (as the OS resolves it), not deep.
+            std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+            std::fs::create_dir_all(dir.path().join("deep")).unwrap();
+            std::os::unix::fs::symlink(dir.path().join("a/b"), dir.path().join("deep/l")).unwrap();
+            assert_eq!(
+                resolved(&plain),
+                resolved(&dir.path().join("deep/l/../x.png"))
+            );
         }
     }
 

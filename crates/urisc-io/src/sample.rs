@@ -315,18 +315,40 @@ impl std::error::Error for IoError {}
 pub(crate) fn open_file(path: &Path) -> Result<std::fs::File, IoError> {
     let meta = std::fs::metadata(path).map_err(|e| IoError::open(path, e))?;
     if !meta.is_file() {
-        return Err(not_regular(path));
+        return Err(not_regular(path, &meta));
     }
     std::fs::File::open(path).map_err(|e| IoError::open(path, e))
 }
 
-/// The refusal of a path that is not a regular file (nor a folder where one is allowed).
-pub(crate) fn not_regular(path: &Path) -> IoError {
+/// The refusal of a path that is not a regular file (nor a folder where one is allowed),
+/// naming what it is: a FIFO would block a reader forever.
+pub(crate) fn not_regular(path: &Path, meta: &std::fs::Metadata) -> IoError {
     IoError::new(
         path,
         IoErrorKind::Unsupported,
-        "not a regular file (a FIFO, socket or device), so not an image",
+        format!("not a regular file ({}), so not an image", file_kind(meta)),
     )
+}
+
+fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    if m.is_dir() {
+        return "a folder";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    "neither a file nor a folder"
 }
 
 /// A decoded page and what the reader learnt about it.

@@ -22,6 +22,11 @@
 
 pub mod testing;
 
+/// The pixel sizes urisc accepts, in nm/pixel, for sections and models alike: from far below any
+/// electron microscope's (0.01 nm) to light microscopy's (100 µm). A value outside is a typo or
+/// a unit mix-up (`1e-9` meant metres).
+pub const PIXEL_SIZE_RANGE: std::ops::RangeInclusive<f64> = 0.01..=100_000.0;
+
 /// What a trained model says about how it is run: the defaults a prediction starts from
 /// (`urisc_infer::job` resolves a user's flags against them).
 #[derive(Clone, Debug, PartialEq)]

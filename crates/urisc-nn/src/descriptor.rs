@@ -112,8 +112,10 @@ impl ModelDescriptor {
             ));
         }
         if let Some(p) = self.pixel_size_nm {
-            if !(p.is_finite() && p > 0.0) {
-                return Err(format!("pixel_size_nm {p} (must be > 0)"));
+            if !urisc_model::PIXEL_SIZE_RANGE.contains(&p) {
+                return Err(format!(
+                    "pixel_size_nm {p} (must be between 0.01 and 100000 nm/pixel)"
+                ));
             }
         }
         Ok(())

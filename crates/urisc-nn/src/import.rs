@@ -161,8 +161,9 @@ fn apply(
         check(d, "--threshold", v.to_string(), old.to_string())?;
     }
     if let Some(v) = settings.pixel_size_nm {
+        // A file without a pixel size has none to replace: no note then.
         let old = d.pixel_size_nm.replace(v);
-        let old = old.map_or("none".to_string(), |o| o.to_string());
+        let old = old.map_or(v.to_string(), |o| o.to_string());
         check(d, "--pixel-size", v.to_string(), old)?;
     }
     Ok(replaced)
@@ -340,7 +341,7 @@ mod tests {
                     pixel_size_nm: Some(-1.0),
                     ..Default::default()
                 },
-                "--pixel-size -1: pixel_size_nm -1 (must be > 0)",
+                "--pixel-size -1: pixel_size_nm -1 (must be between 0.01 and 100000 nm/pixel)",
             ),
         ] {
             let bad = dir.path().join("bad.safetensors");

@@ -713,12 +713,13 @@ fn train<'py>(
     }
     let text = std::fs::read_to_string(&config_path)
         .map_err(|e| PyOSError::new_err(format!("{}: cannot read: {e}", config_path.display())))?;
-    let config = TrainConfig::parse(&text, &overrides)
-        .map_err(|e| value_error(format!("{}: {e}", config_path.display())))?;
     let base = config_path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let config = TrainConfig::parse(&text, &overrides)
+        .map_err(|e| value_error(format!("{}: {e}", config_path.display())))?
+        .anchored(&base);
     let mut warnings = Vec::new();
     let result = py.detach(|| {
         let _kept = KeptBuffers::start();

@@ -265,6 +265,24 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The config with its relative paths (the data, a coarse model) made absolute against
+    /// `base`, the folder of the file it was read from: the copy a run records in its folder then
+    /// names the same files from there (`--resume` with the run's own `config.toml`).
+    pub fn anchored(mut self, base: &std::path::Path) -> TrainConfig {
+        let anchor = |p: &std::path::Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                urisc_io::paths::resolved(&base.join(p))
+            }
+        };
+        self.data.path = anchor(&self.data.path);
+        if let Some(c) = &mut self.coarse {
+            c.model = anchor(&c.model);
+        }
+        self
+    }
+
     /// The config as TOML (written next to the checkpoints).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serialises")

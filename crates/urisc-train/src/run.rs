@@ -126,7 +126,8 @@ pub fn refuse_inputs(
     let resolved = urisc_io::paths::resolved;
     let inputs: Vec<PathBuf> = run_inputs(config_file, config)
         .into_iter()
-        .filter(|p| !(resume && resolved(p) == resolved(&own)))
+        // An input that does not exist is no file to protect (its reader names it later).
+        .filter(|p| p.exists() && !(resume && resolved(p) == resolved(&own)))
         .collect();
     urisc_io::paths::refuse_input(out, &inputs)?;
     Ok(())

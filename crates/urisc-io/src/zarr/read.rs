@@ -810,7 +810,7 @@ impl ZarrArray {
             match std::fs::metadata(&file) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(IoError::open(&file, e)),
-                Ok(m) if !m.is_file() => return Err(not_regular(&file)),
+                Ok(m) if !m.is_file() => return Err(not_regular(&file, &m)),
                 Ok(_) => {
                     let f = File::open(&file).map_err(|e| IoError::open(&file, e))?;
                     let mut source = ChunkSource::open(f, &file)?;
