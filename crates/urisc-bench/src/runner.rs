@@ -354,6 +354,7 @@ fn carry_out(
                     // Made absolute when the suite was read.
                     coarse: load_coarse(config, Path::new(""))
                         .map_err(|e| BenchError::Run(format!("training: {e}")))?,
+                    base: PathBuf::new(),
                 };
                 let resume = dir.join("state.json").exists();
                 events(Event::Stage(

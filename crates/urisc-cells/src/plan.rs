@@ -92,6 +92,14 @@ pub enum PlanError {
         /// Its format.
         found: String,
     },
+    /// A map that does not hold 8-bit levels.
+    #[error("{input}: cells-plan reads 8-bit membrane maps (as `urisc predict --probabilities` writes them by default), not {samples:?} samples: use `urisc cells --watershed descent --block N`, which gives the same cells in one process")]
+    NotEightBit {
+        /// The map.
+        input: String,
+        /// What it holds.
+        samples: urisc_io::Samples,
+    },
     /// A block side below [`crate::blockwise::MIN_BLOCK`].
     #[error("--block {0}: blocks must be at least {min} pixels a side (smaller ones read many times their own pixels as halo)", min = crate::blockwise::MIN_BLOCK)]
     SmallBlock(usize),
@@ -246,6 +254,14 @@ impl CellsPlan {
         urisc_io::paths::refuse_input(work, &[&input.path])?;
         let (height, width, pixel_size_nm) = {
             let rows = input.open_rows()?;
+            // The stages read 8-bit levels by rows; a 16-bit or float map would be read narrowed
+            // and, for float p (membrane high), inverted: refused instead.
+            if rows.samples() != urisc_io::Samples::U8 {
+                return Err(PlanError::NotEightBit {
+                    input: input.describe(),
+                    samples: rows.samples(),
+                });
+            }
             (rows.height(), rows.width(), rows.pixel_size_nm())
         };
         let blocks = BlockPlan::new(height, width, block, &params)?;

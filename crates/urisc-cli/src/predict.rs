@@ -222,6 +222,13 @@ fn write_maps(
             );
         }
     })?;
+    // The same warning `urisc eval` gives.
+    let converted = reports.iter().filter(|r| r.colour_converted).count();
+    if converted > 0 {
+        eprintln!(
+            "urisc: warning: {converted} image(s) were colour with unequal channels; converted to grey with luma weights"
+        );
+    }
     Ok(reports.into_iter().map(|r| r.binary).collect())
 }
 

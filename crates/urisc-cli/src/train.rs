@@ -37,8 +37,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
     let config = TrainConfig::parse(&text, &args.overrides)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?
-        .anchored(&base);
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let out = args
         .out
         .clone()

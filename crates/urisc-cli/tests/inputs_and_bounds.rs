@@ -701,3 +701,41 @@ fn model_import_bounds_the_pixel_size_as_predict_does() {
         );
     }
 }
+
+#[test]
+fn predict_warns_on_colour_as_eval_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let rgb = dir.path().join("rgb.png");
+    let pixels: Vec<u8> = (0..48 * 40)
+        .flat_map(|i| [(i % 256) as u8, 30, 200])
+        .collect();
+    urisc_io::write_png_rgb(&rgb, 48, 40, &pixels, None, false).unwrap();
+    let out = urisc(&["predict", s(&rgb), "--out", s(&dir.path().join("o"))]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 image(s) were colour with unequal channels"),
+        "{err}"
+    );
+}
+
+/// cells-plan reads 8-bit levels by rows: a float probability map (membrane high) was read
+/// narrowed and inverted, 463 cells instead of 134 on ISBI slice 16. Refused now, naming the way.
+#[test]
+fn cells_plan_refuses_maps_it_would_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("p.tif");
+    let p = Image::new(48, 40, (0..48 * 40).map(|i| (i % 7) as f32 / 7.0).collect());
+    urisc_io::write_tiff(&map, &urisc_io::GreyImage::F32(p), None, false).unwrap();
+    fails_with(
+        &urisc(&[
+            "cells-plan",
+            s(&map),
+            "--out",
+            s(&dir.path().join("w")),
+            "--block",
+            "16",
+        ]),
+        "cells-plan reads 8-bit membrane maps",
+    );
+}

@@ -64,6 +64,8 @@ pub struct SectionReport {
     pub cleaned: Option<usize>,
     /// The binary map written.
     pub binary: PathBuf,
+    /// The section was colour with unequal channels, converted to grey with luma weights.
+    pub colour_converted: bool,
 }
 
 /// Why a run stopped: a section's scale, or reading, predicting or writing.
@@ -164,6 +166,7 @@ pub fn predict_planned(
             seconds: started.elapsed().as_secs_f64(),
             cleaned,
             binary: maps.binary.clone(),
+            colour_converted: source.colour_converted(),
         };
         events(PredictEvent::Done(&report));
         reports.push(report);

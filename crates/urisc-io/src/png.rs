@@ -16,7 +16,7 @@ use crate::atomic::write_atomically;
 use crate::format::{only_page, Head, ImageFormat, RowSpec, Staged};
 use crate::sample::{
     check_pixels, collapse_row, expect_rows, open_file, u16_to_u8, Decoded, GreyImage, Image,
-    IoError, IoErrorKind, MemoryRows, RowSource,
+    IoError, IoErrorKind, MemoryRows, RowSource, Samples,
 };
 
 /// The PNG signature, a file's first 8 bytes.
@@ -329,6 +329,16 @@ impl RowSource for PngRows {
     }
     fn pixel_size_nm(&self) -> Option<f64> {
         self.png.pixel_size_nm
+    }
+    fn samples(&self) -> Samples {
+        if self.png.sixteen {
+            Samples::U16
+        } else {
+            Samples::U8
+        }
+    }
+    fn colour_converted(&self) -> bool {
+        self.png.converted
     }
     fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
         if self.png.plain() {

@@ -403,6 +403,28 @@ pub(crate) fn collapse_row<T: Copy + Into<u16>>(
     }
 }
 
+/// The sample type a file stores, before a [`RowSource`] narrows its rows to 8 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Samples {
+    /// 8-bit integers.
+    U8,
+    /// 16-bit integers.
+    U16,
+    /// Floating point (32 or 64 bits).
+    Float,
+}
+
+impl GreyImage {
+    /// The sample type held.
+    pub fn samples(&self) -> Samples {
+        match self {
+            GreyImage::U8(_) => Samples::U8,
+            GreyImage::U16(_) => Samples::U16,
+            GreyImage::F32(_) => Samples::Float,
+        }
+    }
+}
+
 /// An 8-bit grey image read one row at a time, top to bottom.
 pub trait RowSource: Send {
     /// Number of rows.
@@ -413,6 +435,16 @@ pub trait RowSource: Send {
     fn pixel_size_nm(&self) -> Option<f64>;
     /// Fills `row` (`width` values) with the next row.
     fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError>;
+    /// The sample type the file stores (rows are 8-bit whatever it is): a reader that needs the
+    /// stored values (a membrane map's levels) refuses what it cannot read exactly.
+    fn samples(&self) -> Samples {
+        Samples::U8
+    }
+    /// Whether colour with unequal channels was converted to grey (luma) in the rows read so far,
+    /// for the warning every command gives.
+    fn colour_converted(&self) -> bool {
+        false
+    }
 }
 
 /// Rows of an image already in memory.
@@ -423,6 +455,10 @@ pub struct MemoryRows {
     pub pixel_size_nm: Option<f64>,
     /// Index of the row the next [`RowSource::read_row`] returns.
     pub next: usize,
+    /// The sample type the image was decoded from.
+    pub samples: Samples,
+    /// It was colour with unequal channels, converted to grey.
+    pub colour_converted: bool,
 }
 
 impl MemoryRows {
@@ -432,6 +468,8 @@ impl MemoryRows {
             image,
             pixel_size_nm: None,
             next: 0,
+            samples: Samples::U8,
+            colour_converted: false,
         }
     }
 
@@ -439,6 +477,8 @@ impl MemoryRows {
     pub(crate) fn decoded(decoded: Decoded) -> MemoryRows {
         MemoryRows {
             pixel_size_nm: decoded.pixel_size_nm,
+            samples: decoded.image.samples(),
+            colour_converted: decoded.colour_converted,
             image: decoded.image.into_u8(),
             next: 0,
         }
@@ -459,6 +499,12 @@ impl RowSource for MemoryRows {
         row.copy_from_slice(self.image.row(self.next));
         self.next += 1;
         Ok(())
+    }
+    fn samples(&self) -> Samples {
+        self.samples
+    }
+    fn colour_converted(&self) -> bool {
+        self.colour_converted
     }
 }
 

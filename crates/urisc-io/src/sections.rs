@@ -235,7 +235,9 @@ mod tests {
             .success());
         let e = image_files(d).unwrap_err().to_string();
         assert!(e.contains("c.tif") && e.contains("FIFO"), "{e}");
-        let e = sections(&[fifo.clone()]).unwrap_err().to_string();
+        let e = sections(std::slice::from_ref(&fifo))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("FIFO"), "{e}");
     }
 

@@ -23,7 +23,7 @@ use crate::atomic::write_atomically;
 use crate::format::{Head, ImageFormat, RowSpec, Staged};
 use crate::sample::{
     check_block, check_pixels, collapse_row, count_out_of_range, expect_rows, non_finite,
-    open_file, Decoded, GreyImage, Image, IoError, IoErrorKind, RowSource,
+    open_file, Decoded, GreyImage, Image, IoError, IoErrorKind, RowSource, Samples,
 };
 
 /// TIFF in the format registry.
@@ -585,6 +585,16 @@ impl RowSource for TiffRows {
     }
     fn pixel_size_nm(&self) -> Option<f64> {
         self.tiff.pixel_size_nm
+    }
+    fn samples(&self) -> Samples {
+        match self.tiff.stored {
+            Some(Stored::U16) => Samples::U16,
+            Some(Stored::Float) => Samples::Float,
+            _ => Samples::U8,
+        }
+    }
+    fn colour_converted(&self) -> bool {
+        self.tiff.converted
     }
     fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
         if self.next >= self.tiff.height {

@@ -718,8 +718,7 @@ fn train<'py>(
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let config = TrainConfig::parse(&text, &overrides)
-        .map_err(|e| value_error(format!("{}: {e}", config_path.display())))?
-        .anchored(&base);
+        .map_err(|e| value_error(format!("{}: {e}", config_path.display())))?;
     let mut warnings = Vec::new();
     let result = py.detach(|| {
         let _kept = KeptBuffers::start();

@@ -6,7 +6,7 @@
 //! backward, Adam, the configured loss and its gradient), or on burn with the `burn` feature.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -74,6 +74,9 @@ pub struct Split {
     pub validation: Vec<(String, LabelledImage)>,
     /// The config's `[coarse]` model, loaded and checked (`None` for a one-stage run).
     pub coarse: Option<Coarse>,
+    /// The folder the config's relative paths were resolved against (its file's folder): the
+    /// config a run records names them from there absolutely ([`TrainConfig::anchored`]).
+    pub base: PathBuf,
 }
 
 /// The coarse stage of a two-stage run, frozen.
@@ -170,6 +173,7 @@ pub fn load_split(config: &TrainConfig, base: &Path) -> Result<Split, TrainError
         train: vec![],
         validation: vec![],
         coarse: load_coarse(config, base)?,
+        base: base.to_path_buf(),
     };
     for (sample, image, label) in dataset.pairs() {
         let load = |r: &urisc_io::dataset::ImageRef| -> Result<Image<u8>, TrainError> {
@@ -250,6 +254,9 @@ pub fn train(
         ));
     }
 
+    // The config as the run folder records it: its paths absolute, so `--resume` with the run's
+    // own `config.toml` finds the same files (provenance keeps them as written).
+    let record = config.clone().anchored(&split.base);
     let model = split.model(config);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let (mut engine, mut state) = if resume {
@@ -266,7 +273,7 @@ pub fn train(
                 "the checkpoint's model differs from the config's",
             ));
         }
-        let more_epochs = check_resumed_config(config, &files, state.epochs_done)?;
+        let more_epochs = check_resumed_config(&record, &files, state.epochs_done)?;
         let engine = crate::engine::resume(config, out, last)?;
         let pos: u128 = state
             .rng_word_pos
@@ -280,7 +287,7 @@ pub fn train(
         }
         if let Some(started) = more_epochs {
             let path = files.config();
-            urisc_io::write_atomically(&path, true, |f| f.write_all(config.to_toml().as_bytes()))?;
+            urisc_io::write_atomically(&path, true, |f| f.write_all(record.to_toml().as_bytes()))?;
             progress(Progress::Warning(format!(
                 "resuming with train.epochs = {} instead of {started} (recorded in {}; the learning-rate schedule stretches to the new length)",
                 config.train.epochs,
@@ -308,7 +315,7 @@ pub fn train(
         }
         urisc_io::write_atomically(&files.log(), true, |_| Ok(()))?;
         urisc_io::write_atomically(&files.config(), true, |f| {
-            f.write_all(config.to_toml().as_bytes())
+            f.write_all(record.to_toml().as_bytes())
         })?;
         let split_json = serde_json::json!({
             "train": split.train.iter().map(|(n, _)| n).collect::<Vec<_>>(),

@@ -1387,6 +1387,13 @@ impl RowSource for ZarrRows {
     fn pixel_size_nm(&self) -> Option<f64> {
         self.array.pixel_size_nm()
     }
+    fn samples(&self) -> crate::sample::Samples {
+        match self.array.data_type {
+            DataType::U8 => crate::sample::Samples::U8,
+            DataType::U16 | DataType::U32 => crate::sample::Samples::U16,
+            DataType::F32 | DataType::F64 => crate::sample::Samples::Float,
+        }
+    }
     fn read_row(&mut self, row: &mut [u8]) -> Result<(), IoError> {
         if self.next >= self.band_start + self.band.height {
             let band = self.array.band_rows();
