@@ -93,7 +93,8 @@ fn model_import_applies_given_settings_over_the_files_own_and_checks_them() {
         assert!(!out.exists(), "{flag} {value}: nothing written");
     }
 
-    // The file carries urisc's descriptor (tile 64, threshold 0.5): given values replace it.
+    // The file carries urisc's descriptor (tile 64, threshold 0.5, no pixel size): given values
+    // replace it; the pixel size it lacked is set without a note (nothing was replaced).
     let o = urisc(&[
         "model",
         "import",
@@ -111,7 +112,7 @@ fn model_import_applies_given_settings_over_the_files_own_and_checks_them() {
     assert!(o.status.success(), "{err}");
     assert!(
         err.contains(
-            "note: --tile 32 (the file's 64), --threshold 0.3 (the file's 0.5), --pixel-size 4 (the file's none) replace the values in the file's urisc metadata"
+            "note: --tile 32 (the file's 64), --threshold 0.3 (the file's 0.5) replace the values in the file's urisc metadata"
         ),
         "{err}"
     );
