@@ -77,7 +77,8 @@ pub enum PlanError {
         error: std::io::Error,
     },
     /// A stage's file (or the plan) is not what the stage wrote.
-    #[error("{}: damaged: {error}", path.display())]
+    // serde quotes the input it could not read, control characters and all: escaped.
+    #[error("{}: damaged: {}", path.display(), urisc_io::one_line(&error.to_string()))]
     Damaged {
         /// The file.
         path: PathBuf,
@@ -666,5 +667,22 @@ mod tests {
         }
         let ids: Vec<u32> = read_json(&work.join("ids.json"), "stage ids").unwrap();
         assert_eq!(ids.iter().filter(|&&i| i != 0).count(), 1);
+    }
+
+    /// Fuzz finding (`fuzz/`, target `cells_plan`): serde quoted a plan's bad value, newline
+    /// and all, into a two-line error.
+    #[test]
+    fn a_damaged_plan_is_named_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PLAN_FILE),
+            include_bytes!("../tests/data/fuzz-plan-newline-in-variant.json"),
+        )
+        .unwrap();
+        let e = CellsPlan::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            !e.contains('\n') && e.contains("damaged") && e.contains("desc\\nt"),
+            "{e}"
+        );
     }
 }

@@ -141,7 +141,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line naming the file and the problem (SPEC §11), even when a file name holds
             // a newline or another control character.
-            eprintln!("urisc: error: {}", one_line(&message(&e)));
+            eprintln!("urisc: error: {}", urisc_io::one_line(&message(&e)));
             // Scale-out errors tell the scheduler whether a retry can help.
             match e.downcast_ref::<urisc_cluster::ClusterError>() {
                 Some(c) => ExitCode::from(c.exit_code() as u8),
@@ -163,18 +163,4 @@ fn message(e: &anyhow::Error) -> String {
         }
     }
     text
-}
-
-/// `text` with control characters escaped (`\n`, `\t`, `\u{1b}`), so a message stays one line
-/// whatever the file names in it hold.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }

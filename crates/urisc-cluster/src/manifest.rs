@@ -200,7 +200,9 @@ impl Manifest {
     /// checked against the plan's). Every stage that reads a manifest (`run-block`, `status`,
     /// `assemble`) calls this, so an edited manifest is refused everywhere with the same line.
     pub fn load(path: &Path) -> Result<(Manifest, Segmenter), ClusterError> {
-        let fatal = |m: String| ClusterError::Fatal(format!("{}: {m}", path.display()));
+        let fatal = |m: String| {
+            ClusterError::Fatal(urisc_io::one_line(&format!("{}: {m}", path.display())))
+        };
         let text =
             std::fs::read_to_string(path).map_err(|e| fatal(format!("cannot read ({e})")))?;
         let value: serde_json::Value = serde_json::from_str(&text)

@@ -84,8 +84,8 @@ pub use registry::{
     read_labels, read_page, read_stack, read_u8, Format,
 };
 pub use sample::{
-    luma, reflect, Decoded, GreyImage, Image, IoError, IoErrorKind, MemoryRows, RowSource, Samples,
-    StreamSample, MAX_PLANE_PIXELS,
+    luma, one_line, reflect, Decoded, GreyImage, Image, IoError, IoErrorKind, MemoryRows,
+    RowSource, Samples, StreamSample, MAX_PLANE_PIXELS,
 };
 pub use tiff::{write_label_tiff, write_tiff, write_tiff_stack, PROBABILITY_DESCRIPTION};
 pub use writer::{RowWriter, StreamFormat};

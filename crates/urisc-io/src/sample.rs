@@ -271,6 +271,20 @@ pub struct IoError {
     pub message: String,
 }
 
+/// `text` with control characters escaped (`\n`, `\t`, `\u{1b}`), so a message stays one line
+/// whatever the names or the quoted input in it hold.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl IoError {
     /// An error about `path`; `message` is what is shown after `PATH: `, made one line (the
     /// decoders' own messages may hold line breaks: their lines are joined by spaces).
