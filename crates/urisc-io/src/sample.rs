@@ -424,6 +424,8 @@ pub enum Samples {
     U8,
     /// 16-bit integers.
     U16,
+    /// 32-bit integers (Zarr label stores).
+    U32,
     /// Floating point (32 or 64 bits).
     Float,
 }

@@ -1390,7 +1390,8 @@ impl RowSource for ZarrRows {
     fn samples(&self) -> crate::sample::Samples {
         match self.array.data_type {
             DataType::U8 => crate::sample::Samples::U8,
-            DataType::U16 | DataType::U32 => crate::sample::Samples::U16,
+            DataType::U16 => crate::sample::Samples::U16,
+            DataType::U32 => crate::sample::Samples::U32,
             DataType::F32 | DataType::F64 => crate::sample::Samples::Float,
         }
     }
